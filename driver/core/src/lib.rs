@@ -10,5 +10,6 @@
 
 extern crate alloc;
 
+pub mod drt;
 pub mod time;
 pub mod wire;

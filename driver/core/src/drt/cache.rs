@@ -1,0 +1,308 @@
+//! The multilevel route cache.
+//!
+//! Level `L` holds entries whose distance to the nearest anchor (a locally registered key, or
+//! the node's random ID when it has none) is below 2^255 / 10^L, at most
+//! [`ENTRIES_PER_LEVEL`] per level, so a node knows the whole ring coarsely and its own
+//! neighbourhood finely, and a search needs O(log N) hops. The [`LEAF_SET_SIDE`] nearest keys on
+//! each side of every local key are never evicted for room. Only entries whose node answered
+//! from the claimed address (a verified round trip) are ever inserted.
+
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use super::keyspace::{CACHE_LEVELS, LevelBounds, U256, distance};
+use crate::time::Instant;
+use crate::wire::{Endpoint, Key, ProtocolVersion};
+
+/// Entries per cache level.
+pub const ENTRIES_PER_LEVEL: usize = 20;
+/// Leaf-set keys on each side of a local key (5 smaller + 5 larger).
+pub const LEAF_SET_SIDE: usize = 5;
+/// Hard bound on the cache, whatever the levels.
+pub const MAX_CACHE_ENTRIES: usize = 512;
+/// An entry is replaced for room only if it was verified at least this long before the newcomer.
+pub const REPLACEMENT_AGE: Duration = Duration::from_secs(30);
+
+/// One verified route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntry {
+    /// The key the node registered.
+    pub key: Key,
+    /// Where it answered from.
+    pub endpoint: Endpoint,
+    /// Its protocol version.
+    pub version: ProtocolVersion,
+    /// When it last answered.
+    pub verified_at: Instant,
+    /// Smoothed round-trip time, if measured.
+    pub srtt: Option<Duration>,
+    /// Round-trip variation.
+    pub rttvar: Duration,
+    level: u8,
+}
+
+impl CacheEntry {
+    /// A freshly verified entry.
+    pub fn new(
+        key: Key,
+        endpoint: Endpoint,
+        version: ProtocolVersion,
+        now: Instant,
+        rtt: Option<Duration>,
+    ) -> Self {
+        Self {
+            key,
+            endpoint,
+            version,
+            verified_at: now,
+            srtt: rtt,
+            rttvar: rtt.map_or(Duration::ZERO, |r| r / 2),
+            level: 0,
+        }
+    }
+}
+
+/// What an insertion did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// A new entry.
+    Added,
+    /// An existing entry was refreshed.
+    Refreshed,
+    /// No room and nothing old enough to replace.
+    Refused,
+}
+
+/// The cache of one DRT node.
+#[derive(Debug)]
+pub struct RouteCache {
+    entries: Vec<CacheEntry>,
+    anchors: Vec<Key>,
+    local_keys: Vec<Key>,
+}
+
+/// Level bounds, computed at compile time.
+static BOUNDS: LevelBounds = LevelBounds::new();
+
+fn bounds() -> &'static LevelBounds {
+    &BOUNDS
+}
+
+impl RouteCache {
+    /// An empty cache anchored at `node_id`.
+    pub fn new(node_id: Key) -> Self {
+        Self { entries: Vec::new(), anchors: alloc::vec![node_id], local_keys: Vec::new() }
+    }
+
+    /// Every entry.
+    pub fn entries(&self) -> &[CacheEntry] {
+        &self.entries
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Sets the locally registered keys (they become the anchors; the node ID anchors when none).
+    pub fn set_local_keys(&mut self, node_id: Key, local_keys: &[Key]) {
+        self.local_keys.clear();
+        self.local_keys.extend_from_slice(local_keys);
+        self.anchors.clear();
+        if local_keys.is_empty() {
+            self.anchors.push(node_id);
+        } else {
+            self.anchors.extend_from_slice(local_keys);
+        }
+        for i in 0..self.entries.len() {
+            self.entries[i].level = self.level_of(&self.entries[i].key);
+        }
+    }
+
+    fn level_of(&self, key: &Key) -> u8 {
+        let nearest = self.anchors.iter().map(|a| distance(a, key)).min().unwrap_or(U256::HALF);
+        bounds().level(nearest) as u8
+    }
+
+    /// The entry for `key` at `endpoint`.
+    pub fn get(&self, key: &Key, endpoint: &Endpoint) -> Option<&CacheEntry> {
+        self.entries.iter().find(|e| e.key == *key && e.endpoint == *endpoint)
+    }
+
+    /// Any entry at `endpoint`.
+    pub fn by_endpoint(&self, endpoint: &Endpoint) -> Option<&CacheEntry> {
+        self.entries.iter().find(|e| e.endpoint == *endpoint)
+    }
+
+    /// Inserts or refreshes a verified entry.
+    pub fn insert(&mut self, mut entry: CacheEntry) -> Inserted {
+        if let Some(existing) =
+            self.entries.iter_mut().find(|e| e.key == entry.key && e.endpoint == entry.endpoint)
+        {
+            existing.verified_at = entry.verified_at;
+            existing.version = entry.version;
+            if let Some(sample) = entry.srtt {
+                update_rtt(existing, sample);
+            }
+            return Inserted::Refreshed;
+        }
+        entry.level = self.level_of(&entry.key);
+        let level = entry.level;
+        let at_level = self.entries.iter().filter(|e| e.level == level).count();
+        if at_level < ENTRIES_PER_LEVEL && self.entries.len() < MAX_CACHE_ENTRIES {
+            self.entries.push(entry);
+            return Inserted::Added;
+        }
+        // Full: a newcomer in a leaf set always gets in; otherwise it replaces the stalest
+        // unprotected entry of its level if that one is clearly older.
+        let joins_leaf_set = self.would_be_leaf(&entry.key);
+        let victim = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.level == level || at_level < ENTRIES_PER_LEVEL)
+            .filter(|(_, e)| !self.is_leaf(&e.key))
+            .min_by_key(|(_, e)| e.verified_at)
+            .map(|(i, e)| (i, e.verified_at));
+        match victim {
+            Some((i, verified_at))
+                if joins_leaf_set || entry.verified_at.saturating_since(verified_at) >= REPLACEMENT_AGE =>
+            {
+                self.entries[i] = entry;
+                Inserted::Added
+            }
+            _ if joins_leaf_set && self.entries.len() < MAX_CACHE_ENTRIES => {
+                self.entries.push(entry);
+                Inserted::Added
+            }
+            _ => Inserted::Refused,
+        }
+    }
+
+    /// Removes the entry for `key` at `endpoint`.
+    pub fn remove(&mut self, key: &Key, endpoint: &Endpoint) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|e| !(e.key == *key && e.endpoint == *endpoint));
+        before != self.entries.len()
+    }
+
+    /// Removes every entry at `endpoint` (the node stopped answering).
+    pub fn remove_endpoint(&mut self, endpoint: &Endpoint) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|e| e.endpoint != *endpoint);
+        before != self.entries.len()
+    }
+
+    /// Records a round-trip sample for `endpoint`.
+    pub fn record_rtt(&mut self, endpoint: &Endpoint, sample: Duration, now: Instant) {
+        for e in self.entries.iter_mut().filter(|e| e.endpoint == *endpoint) {
+            update_rtt(e, sample);
+            e.verified_at = now;
+        }
+    }
+
+    /// The smoothed RTT and variation known for `endpoint`.
+    pub fn rtt(&self, endpoint: &Endpoint) -> Option<(Duration, Duration)> {
+        self.entries.iter().find(|e| e.endpoint == *endpoint).and_then(|e| e.srtt.map(|s| (s, e.rttvar)))
+    }
+
+    /// The entry closest to `target` whose endpoint is not excluded.
+    pub fn closest(&self, target: &Key, excluded: impl Fn(&Endpoint) -> bool) -> Option<&CacheEntry> {
+        self.entries.iter().filter(|e| !excluded(&e.endpoint)).min_by_key(|e| distance(&e.key, target))
+    }
+
+    /// The `count` entries closest to `target`, nearest first.
+    pub fn closest_n(&self, target: &Key, count: usize) -> Vec<&CacheEntry> {
+        let mut all: Vec<&CacheEntry> = self.entries.iter().collect();
+        all.sort_by_key(|e| distance(&e.key, target));
+        all.truncate(count);
+        all
+    }
+
+    /// The leaf set of `local`: up to 5 nearest smaller and 5 nearest larger keys (around the
+    /// ring), smaller side first.
+    pub fn leaf_set(&self, local: &Key) -> Vec<&CacheEntry> {
+        let origin = U256::from_key(local);
+        let side = |clockwise: bool| {
+            let mut side: Vec<(U256, &CacheEntry)> = self
+                .entries
+                .iter()
+                .filter(|e| e.key != *local)
+                .map(|e| {
+                    let k = U256::from_key(&e.key);
+                    (if clockwise { k.wrapping_sub(origin) } else { origin.wrapping_sub(k) }, e)
+                })
+                .collect();
+            side.sort_by_key(|(d, _)| *d);
+            side.truncate(LEAF_SET_SIDE);
+            side
+        };
+        let mut set: Vec<&CacheEntry> = side(false).into_iter().map(|(_, e)| e).collect();
+        for (_, e) in side(true) {
+            if !set.iter().any(|s| core::ptr::eq(*s, e)) {
+                set.push(e);
+            }
+        }
+        set
+    }
+
+    fn is_leaf(&self, key: &Key) -> bool {
+        self.local_keys.iter().any(|local| self.leaf_set(local).iter().any(|e| e.key == *key))
+    }
+
+    fn would_be_leaf(&self, key: &Key) -> bool {
+        self.local_keys.iter().any(|local| {
+            let origin = U256::from_key(local);
+            let k = U256::from_key(key);
+            let (up, down) = (k.wrapping_sub(origin), origin.wrapping_sub(k));
+            let closer_up =
+                self.entries.iter().filter(|e| U256::from_key(&e.key).wrapping_sub(origin) < up).count();
+            let closer_down =
+                self.entries.iter().filter(|e| origin.wrapping_sub(U256::from_key(&e.key)) < down).count();
+            closer_up < LEAF_SET_SIDE || closer_down < LEAF_SET_SIDE
+        })
+    }
+
+    /// Entries verified longest ago, oldest first, at most `count`, older than `age` at `now`.
+    pub fn stalest(&self, now: Instant, age: Duration, count: usize) -> Vec<(Key, Endpoint)> {
+        let mut stale: Vec<&CacheEntry> =
+            self.entries.iter().filter(|e| now.saturating_since(e.verified_at) >= age).collect();
+        stale.sort_by_key(|e| e.verified_at);
+        stale.into_iter().take(count).map(|e| (e.key, e.endpoint)).collect()
+    }
+
+    /// Number of cache levels in use.
+    pub fn levels_in_use(&self) -> usize {
+        let mut used = [false; CACHE_LEVELS];
+        for e in &self.entries {
+            used[usize::from(e.level).min(CACHE_LEVELS - 1)] = true;
+        }
+        used.iter().filter(|u| **u).count()
+    }
+
+    /// Heap bytes held by the cache.
+    pub fn heap_bytes(&self) -> usize {
+        self.entries.capacity() * core::mem::size_of::<CacheEntry>()
+            + (self.anchors.capacity() + self.local_keys.capacity()) * core::mem::size_of::<Key>()
+    }
+}
+
+/// RFC 6298 smoothing.
+fn update_rtt(entry: &mut CacheEntry, sample: Duration) {
+    match entry.srtt {
+        None => {
+            entry.srtt = Some(sample);
+            entry.rttvar = sample / 2;
+        }
+        Some(srtt) => {
+            let delta = if srtt > sample { srtt - sample } else { sample - srtt };
+            entry.rttvar = (entry.rttvar * 3 + delta) / 4;
+            entry.srtt = Some((srtt * 7 + sample) / 8);
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The DRT routing engine: a sans-IO node (route cache, leaf sets, bootstrap, registration,
+//! search, security providers) driven by datagrams, time values and API calls.
+
+pub mod cache;
+pub mod config;
+pub mod keyspace;
+mod node;
+pub mod search;
+pub mod security;
+mod types;
+
+pub use config::{NodeConfig, Timing};
+pub use node::{Node, Stats, Transmit};
+pub use types::*;

@@ -1,0 +1,1405 @@
+//! The sans-IO DRT node: datagrams, timer expiries and API calls go in; datagrams to send,
+//! the next deadline and events come out.
+//!
+//! One `Node` is one DRT instance bound to one transport. The kernel driver, the Linux daemon
+//! and the simulator all drive it the same way: feed [`Node::handle_datagram`] and
+//! [`Node::handle_timeout`], then drain [`Node::poll_transmit`] and [`Node::poll_event`], and
+//! call back at [`Node::next_deadline`].
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::net::Ipv6Addr;
+use core::time::Duration;
+
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use sha1::{Digest, Sha1};
+
+use super::cache::{CacheEntry, Inserted, RouteCache};
+use super::config::*;
+use super::keyspace::{common_prefix_bits, distance};
+use super::search::{Asked, Fetch, Purpose, Search, Step};
+use super::security::{BoxedProvider, KeyCredential};
+use super::types::*;
+use crate::time::Instant;
+use crate::wire::fragment::{FRAGMENT_LEN, MAX_AUTHORITY_BUFFER_LEN, fragments};
+use crate::wire::*;
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to.
+    pub destination: Endpoint,
+    /// The encoded datagram.
+    pub payload: Vec<u8>,
+}
+
+/// Counters, for benchmarks and diagnostics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams handed in.
+    pub received: u64,
+    /// Datagrams that did not decode, or came with another version or a low port.
+    pub malformed: u64,
+    /// Datagrams queued for sending.
+    pub sent: u64,
+    /// Datagrams dropped because the outbox was full.
+    pub outbox_dropped: u64,
+    /// Events dropped because the event queue was full.
+    pub events_dropped: u64,
+    /// Retransmissions.
+    pub retransmitted: u64,
+}
+
+#[derive(Debug)]
+struct Registration {
+    id: RegistrationId,
+    key: Key,
+    app_data: Vec<u8>,
+    credential: KeyCredential,
+}
+
+#[derive(Debug, Clone)]
+enum Purpose2 {
+    Solicit { nonce: Nonce },
+    Request,
+    Flood,
+    Verify { key: Key, nonce: Nonce, version: ProtocolVersion },
+    Lookup { search: SearchId, key: Key },
+    Inquire { search: SearchId, key: Key, nonce: Nonce },
+}
+
+#[derive(Debug)]
+struct Pending {
+    message_id: u32,
+    peer: Endpoint,
+    purpose: Purpose2,
+    payload: Vec<u8>,
+    sent_at: Instant,
+    deadline: Instant,
+    rto: Duration,
+    retries_left: u8,
+    retransmitted: bool,
+}
+
+#[derive(Debug)]
+struct Conversation {
+    peer: Endpoint,
+    hashed_nonce: HashedNonce,
+    expires: Instant,
+}
+
+/// A DRT node (one DRT instance).
+#[derive(Debug)]
+pub struct Node {
+    version: ProtocolVersion,
+    port: u16,
+    addresses: Vec<Ipv6Addr>,
+    local: Endpoint,
+    seeds: Vec<Endpoint>,
+    security: BoxedProvider,
+    timing: Timing,
+    rng: ChaCha8Rng,
+    node_id: Key,
+    status: Option<Status>,
+    cache: RouteCache,
+    cache_dirty: bool,
+    registrations: Vec<Registration>,
+    searches: Vec<Search>,
+    pending: Vec<Pending>,
+    conversations: Vec<Conversation>,
+    reassembler: Reassembler<Endpoint>,
+    outbox: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    leaf_sets: Vec<(Key, Vec<Key>)>,
+    next_maintenance: Option<Instant>,
+    bootstrap_deadline: Option<Instant>,
+    next_handle: u32,
+    closed: bool,
+    stats: Stats,
+}
+
+fn endpoint_of(entry: &RouteEntry<'_>) -> Option<Endpoint> {
+    entry.addresses.iter().next().map(|addr| Endpoint { addr, port: entry.port })
+}
+
+fn sha1(nonce: &Nonce) -> HashedNonce {
+    Sha1::digest(nonce).into()
+}
+
+impl Node {
+    /// A node that has not started yet.
+    pub fn new(config: NodeConfig) -> Result<Self, DrtError> {
+        let count = config.addresses.len();
+        if !(MIN_ROUTE_ADDRESSES..=MAX_ROUTE_ADDRESSES).contains(&count) {
+            return Err(DrtError::InvalidArgument);
+        }
+        if config.port < MIN_ROUTE_PORT {
+            return Err(DrtError::InvalidArgument);
+        }
+        let mut rng = ChaCha8Rng::from_seed(config.rng_seed);
+        let mut node_id = [0u8; 32];
+        rng.fill_bytes(&mut node_id);
+        let mut seeds = config.seeds;
+        seeds.truncate(MAX_SEEDS);
+        let local = Endpoint { addr: config.addresses[0], port: config.port };
+        Ok(Self {
+            version: config.version,
+            port: config.port,
+            addresses: config.addresses,
+            local,
+            seeds,
+            security: config.security,
+            timing: config.timing,
+            rng,
+            node_id,
+            status: None,
+            cache: RouteCache::new(node_id),
+            cache_dirty: false,
+            registrations: Vec::new(),
+            searches: Vec::new(),
+            pending: Vec::new(),
+            conversations: Vec::new(),
+            reassembler: Reassembler::new(),
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+            leaf_sets: Vec::new(),
+            next_maintenance: None,
+            bootstrap_deadline: None,
+            next_handle: 1,
+            closed: false,
+            stats: Stats::default(),
+        })
+    }
+
+    // ----- the outside view -------------------------------------------------------------------
+
+    /// Current status (ALONE until bootstrap has found a peer).
+    pub fn status(&self) -> Status {
+        self.status.unwrap_or(Status::Alone)
+    }
+
+    /// This node's primary endpoint.
+    pub fn local_endpoint(&self) -> Endpoint {
+        self.local
+    }
+
+    /// The protocol version.
+    pub fn version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    /// The route cache.
+    pub fn cache(&self) -> &RouteCache {
+        &self.cache
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Heap bytes this node holds (cache, registrations, searches, queues), for memory figures.
+    pub fn heap_bytes(&self) -> usize {
+        use core::mem::size_of;
+        self.cache.heap_bytes()
+            + self.registrations.capacity() * size_of::<Registration>()
+            + self.registrations.iter().map(|r| r.app_data.capacity()).sum::<usize>()
+            + self.searches.capacity() * size_of::<Search>()
+            + self
+                .searches
+                .iter()
+                .map(|s| {
+                    s.candidates.capacity() * size_of::<super::search::Candidate>()
+                        + s.path.capacity() * size_of::<PathEntry>()
+                        + s.visited.capacity() * size_of::<Endpoint>()
+                })
+                .sum::<usize>()
+            + self.pending.capacity() * size_of::<Pending>()
+            + self.pending.iter().map(|p| p.payload.capacity()).sum::<usize>()
+            + self.conversations.capacity() * size_of::<Conversation>()
+            + self.outbox.capacity() * size_of::<Transmit>()
+            + self.outbox.iter().map(|t| t.payload.capacity()).sum::<usize>()
+            + self.events.capacity() * size_of::<Event>()
+            + self.leaf_sets.iter().map(|(_, l)| l.capacity() * 32 + 56).sum::<usize>()
+            + self.reassembler.reserved_bytes()
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.outbox.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Node::handle_timeout`] must be called next.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let searches = self.searches.iter().filter(|s| !s.done).map(|s| s.deadline);
+        let pending = self.pending.iter().map(|p| p.deadline);
+        let conversations = self.conversations.iter().map(|c| c.expires);
+        searches
+            .chain(pending)
+            .chain(conversations)
+            .chain(self.next_maintenance)
+            .chain(self.bootstrap_deadline)
+            .chain(self.reassembler.next_deadline())
+            .min()
+    }
+
+    /// The search path of a search (DrtGetSearchPath).
+    pub fn search_path(&self, id: SearchId) -> Option<&[PathEntry]> {
+        self.searches.iter().find(|s| s.id == id && s.purpose == Purpose::App).map(|s| &s.path[..])
+    }
+
+    /// Locally registered keys.
+    pub fn local_keys(&self) -> impl Iterator<Item = &Key> {
+        self.registrations.iter().map(|r| &r.key)
+    }
+
+    // ----- API calls --------------------------------------------------------------------------
+
+    /// Starts the node: bootstrap from the seeds (DrtOpen).
+    pub fn start(&mut self, now: Instant) {
+        if self.next_maintenance.is_some() || self.closed {
+            return;
+        }
+        self.next_maintenance = Some(now.saturating_add(self.timing.maintenance_sparse));
+        self.bootstrap(now);
+        self.after_input(now);
+    }
+
+    /// DrtRegisterKey.
+    pub fn register(
+        &mut self,
+        now: Instant,
+        key: Key,
+        app_data: &[u8],
+        credential: KeyCredential,
+    ) -> Result<RegistrationId, DrtError> {
+        self.check_open()?;
+        if app_data.is_empty() || app_data.len() > MAX_PAYLOAD_SIZE {
+            return Err(DrtError::InvalidArgument);
+        }
+        if self.registrations.iter().any(|r| r.key == key) {
+            return Err(DrtError::DuplicateKey);
+        }
+        if self.registrations.len() >= MAX_REGISTRATIONS {
+            return Err(DrtError::LimitReached);
+        }
+        self.security.check_registration(&key, &credential)?;
+        let id = RegistrationId(self.next_handle());
+        self.registrations.push(Registration { id, key, app_data: app_data.to_vec(), credential });
+        self.update_anchors();
+        self.leaf_sets.push((key, Vec::new()));
+        self.cache_dirty = true;
+        if !self.cache.is_empty() {
+            self.start_announce(now, key);
+        }
+        self.after_input(now);
+        Ok(id)
+    }
+
+    /// DrtUpdateKey: later searches see the new application data.
+    pub fn update(&mut self, now: Instant, id: RegistrationId, app_data: &[u8]) -> Result<(), DrtError> {
+        self.check_open()?;
+        if app_data.is_empty() || app_data.len() > MAX_PAYLOAD_SIZE {
+            return Err(DrtError::InvalidArgument);
+        }
+        let reg = self.registrations.iter_mut().find(|r| r.id == id).ok_or(DrtError::InvalidHandle)?;
+        reg.app_data.clear();
+        reg.app_data.extend_from_slice(app_data);
+        self.after_input(now);
+        Ok(())
+    }
+
+    /// DrtUnregisterKey: revoke the record at the leaf set and forget the key.
+    pub fn unregister(&mut self, now: Instant, id: RegistrationId) -> Result<(), DrtError> {
+        let index = self.registrations.iter().position(|r| r.id == id).ok_or(DrtError::InvalidHandle)?;
+        let reg = self.registrations.remove(index);
+        let targets: Vec<Endpoint> = self.cache.leaf_set(&reg.key).iter().map(|e| e.endpoint).collect();
+        let mut cpa = Vec::new();
+        self.security.seal(&reg.key, &reg.credential, &[], &[0; NONCE_LEN], true, &mut cpa);
+        for to in targets {
+            self.send_flood(now, to, &reg.key, Some(&cpa), false);
+        }
+        self.searches.retain(|s| s.purpose != Purpose::Announce(reg.key));
+        if let Some(i) = self.leaf_sets.iter().position(|(k, _)| *k == reg.key) {
+            let (local_key, old) = self.leaf_sets.remove(i);
+            for remote_key in old {
+                self.push_event(Event::LeafSetKeyChanged {
+                    local_key,
+                    remote_key,
+                    change: LeafSetChange::Deleted,
+                });
+            }
+        }
+        self.update_anchors();
+        self.after_input(now);
+        Ok(())
+    }
+
+    /// DrtStartSearch.
+    pub fn start_search(
+        &mut self,
+        now: Instant,
+        target: Key,
+        info: SearchInfo,
+        timeout: Duration,
+    ) -> Result<SearchId, DrtError> {
+        self.check_open()?;
+        info.validate(&target)?;
+        if self.searches.len() >= MAX_SEARCHES {
+            return Err(DrtError::LimitReached);
+        }
+        let id = SearchId(self.next_handle());
+        let mut search = Search::new(id, Purpose::App, target, info, now.saturating_add(timeout), self.local);
+        self.seed_search(&mut search, true);
+        self.searches.push(search);
+        self.after_input(now);
+        Ok(id)
+    }
+
+    /// DrtContinueSearch: an iterative search goes on after an intermediate result.
+    pub fn continue_search(&mut self, now: Instant, id: SearchId) -> Result<(), DrtError> {
+        let search = self
+            .searches
+            .iter_mut()
+            .find(|s| s.id == id && s.purpose == Purpose::App)
+            .ok_or(DrtError::InvalidHandle)?;
+        if !search.info.iterative || !search.waiting || search.done {
+            return Err(DrtError::Unexpected);
+        }
+        search.waiting = false;
+        self.after_input(now);
+        Ok(())
+    }
+
+    /// DrtEndSearch.
+    pub fn end_search(&mut self, id: SearchId) -> Result<(), DrtError> {
+        let index = self
+            .searches
+            .iter()
+            .position(|s| s.id == id && s.purpose == Purpose::App)
+            .ok_or(DrtError::InvalidHandle)?;
+        self.searches.swap_remove(index);
+        self.pending.retain(|p| !matches!(p.purpose, Purpose2::Lookup { search, .. } | Purpose2::Inquire { search, .. } if search == id));
+        Ok(())
+    }
+
+    /// DrtClose: unregister every key and stop.
+    pub fn close(&mut self, now: Instant) {
+        let ids: Vec<RegistrationId> = self.registrations.iter().map(|r| r.id).collect();
+        for id in ids {
+            let _ = self.unregister(now, id);
+        }
+        self.searches.clear();
+        self.pending.clear();
+        self.closed = true;
+        self.next_maintenance = None;
+        self.bootstrap_deadline = None;
+    }
+
+    fn check_open(&self) -> Result<(), DrtError> {
+        if self.closed || self.status == Some(Status::Faulted) { Err(DrtError::Faulted) } else { Ok(()) }
+    }
+
+    fn next_handle(&mut self) -> u32 {
+        let handle = self.next_handle;
+        self.next_handle = self.next_handle.wrapping_add(1).max(1);
+        handle
+    }
+
+    fn update_anchors(&mut self) {
+        let keys: Vec<Key> = self.registrations.iter().map(|r| r.key).collect();
+        self.cache.set_local_keys(self.node_id, &keys);
+    }
+
+    // ----- inputs -----------------------------------------------------------------------------
+
+    /// A datagram arrived from `from`.
+    pub fn handle_datagram(&mut self, now: Instant, from: Endpoint, bytes: &[u8]) {
+        if self.closed {
+            return;
+        }
+        self.stats.received += 1;
+        let datagram = match Datagram::decode(bytes) {
+            Ok(d) if d.version == self.version && from.port >= MIN_ROUTE_PORT => d,
+            _ => {
+                self.stats.malformed += 1;
+                return;
+            }
+        };
+        let id = datagram.message_id;
+        match &datagram.message {
+            Message::Solicit(m) => self.on_solicit(now, from, id, m),
+            Message::Advertise(m) => self.on_advertise(now, from, m),
+            Message::Request(Request::Plain(body)) => self.on_request(now, from, id, body),
+            // Fragmented REQUESTs belong to MEMBERSHIP bootstrap, which sends none yet.
+            Message::Request(Request::Fragment { .. }) => {}
+            Message::Flood(m) => self.on_flood(now, from, id, m),
+            Message::Inquire(m) => self.on_inquire(now, from, id, m),
+            Message::Authority(m) => self.on_authority(now, from, id, m),
+            Message::Ack(m) => {
+                self.take_pending(m.acked_id, from, now);
+            }
+            Message::Lookup(m) => self.on_lookup(now, from, id, m),
+        }
+        self.after_input(now);
+    }
+
+    /// Time passed: retransmit, give up, maintain, time searches out.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        self.reassembler.expire(now);
+        self.conversations.retain(|c| c.expires > now);
+        // Requests whose timer expired: retransmit, or give up after the retries.
+        let mut i = 0;
+        while i < self.pending.len() {
+            if self.pending[i].deadline > now {
+                i += 1;
+                continue;
+            }
+            if self.pending[i].retries_left > 0 {
+                let p = &mut self.pending[i];
+                if !p.retransmitted {
+                    // Its first timeout passed: it no longer holds back its search.
+                    if let Purpose2::Lookup { search, .. } | Purpose2::Inquire { search, .. } = p.purpose {
+                        if let Some(s) = self.searches.iter_mut().find(|s| s.id == search) {
+                            s.active = s.active.saturating_sub(1);
+                        }
+                    }
+                }
+                let p = &mut self.pending[i];
+                p.retries_left -= 1;
+                p.retransmitted = true;
+                p.rto = (p.rto * 2).min(self.timing.max_rto);
+                p.deadline = now.saturating_add(p.rto);
+                let transmit = Transmit { destination: p.peer, payload: p.payload.clone() };
+                self.stats.retransmitted += 1;
+                self.queue(transmit);
+                i += 1;
+            } else {
+                let p = self.pending.swap_remove(i);
+                self.give_up(now, p);
+            }
+        }
+        // Searches past their timeout.
+        let expired: Vec<SearchId> =
+            self.searches.iter().filter(|s| !s.done && s.deadline <= now).map(|s| s.id).collect();
+        for id in expired {
+            self.end(id, SearchEnd::TimedOut);
+        }
+        if self.bootstrap_deadline.is_some_and(|d| d <= now) {
+            self.bootstrap_deadline = None;
+            if self.cache.is_empty() {
+                let seeds = self.seeds.clone();
+                self.set_status(Status::Alone, seeds);
+            }
+        }
+        if self.next_maintenance.is_some_and(|d| d <= now) {
+            self.maintain(now);
+        }
+        self.after_input(now);
+    }
+
+    /// What every input ends with: searches advance, leaf-set and status changes are reported.
+    fn after_input(&mut self, now: Instant) {
+        self.pump_searches(now);
+        if self.cache_dirty {
+            self.cache_dirty = false;
+            self.report_leaf_sets();
+            if !self.cache.is_empty() && self.status != Some(Status::Active) {
+                self.set_status(Status::Active, Vec::new());
+                // Registrations made while alone are announced now.
+                let keys: Vec<Key> = self.registrations.iter().map(|r| r.key).collect();
+                for key in keys {
+                    self.start_announce(now, key);
+                }
+                self.pump_searches(now);
+            } else if self.cache.is_empty() && self.status == Some(Status::Active) {
+                self.set_status(Status::Alone, Vec::new());
+            }
+        }
+    }
+
+    fn set_status(&mut self, status: Status, bootstrap: Vec<Endpoint>) {
+        if self.status != Some(status) {
+            self.status = Some(status);
+            self.push_event(Event::StatusChanged { status, bootstrap });
+        }
+    }
+
+    fn report_leaf_sets(&mut self) {
+        for i in 0..self.leaf_sets.len() {
+            let local_key = self.leaf_sets[i].0;
+            let current: Vec<Key> = self.cache.leaf_set(&local_key).iter().map(|e| e.key).collect();
+            let old = core::mem::take(&mut self.leaf_sets[i].1);
+            for remote_key in old.iter().filter(|k| !current.contains(k)) {
+                self.push_event(Event::LeafSetKeyChanged {
+                    local_key,
+                    remote_key: *remote_key,
+                    change: LeafSetChange::Deleted,
+                });
+            }
+            for remote_key in current.iter().filter(|k| !old.contains(k)) {
+                self.push_event(Event::LeafSetKeyChanged {
+                    local_key,
+                    remote_key: *remote_key,
+                    change: LeafSetChange::Added,
+                });
+            }
+            self.leaf_sets[i].1 = current;
+        }
+    }
+
+    fn push_event(&mut self, event: Event) {
+        if self.events.len() >= MAX_EVENTS {
+            self.events.pop_front();
+            self.stats.events_dropped += 1;
+        }
+        self.events.push_back(event);
+    }
+
+    // ----- sending ----------------------------------------------------------------------------
+
+    fn queue(&mut self, transmit: Transmit) {
+        if self.outbox.len() >= MAX_OUTBOX {
+            self.stats.outbox_dropped += 1;
+            return;
+        }
+        self.stats.sent += 1;
+        self.outbox.push_back(transmit);
+    }
+
+    fn encode(&self, message_id: u32, message: Message<'_>) -> Option<Vec<u8>> {
+        let datagram = Datagram { version: self.version, message_id, message };
+        let mut buf = [0u8; 1536];
+        match datagram.encode(&mut buf) {
+            Ok(len) => Some(buf[..len].to_vec()),
+            Err(EncodeError::BufferTooSmall { needed }) if needed <= MAX_DATAGRAM_LEN => {
+                let mut big = alloc::vec![0u8; needed];
+                datagram.encode(&mut big).ok().map(|len| {
+                    big.truncate(len);
+                    big
+                })
+            }
+            Err(_) => None,
+        }
+    }
+
+    fn send(&mut self, to: Endpoint, message_id: u32, message: Message<'_>) {
+        if let Some(payload) = self.encode(message_id, message) {
+            self.queue(Transmit { destination: to, payload });
+        }
+    }
+
+    /// Sends a request that expects an answer, tracked for retransmission.
+    fn send_request(
+        &mut self,
+        now: Instant,
+        to: Endpoint,
+        purpose: Purpose2,
+        message_id: u32,
+        message: Message<'_>,
+    ) -> bool {
+        if self.pending.len() >= MAX_PENDING {
+            return false;
+        }
+        let Some(payload) = self.encode(message_id, message) else { return false };
+        let rto = self.rto(&to);
+        self.queue(Transmit { destination: to, payload: payload.clone() });
+        self.pending.push(Pending {
+            message_id,
+            peer: to,
+            purpose,
+            payload,
+            sent_at: now,
+            deadline: now.saturating_add(rto),
+            rto,
+            retries_left: RETRIES,
+            retransmitted: false,
+        });
+        true
+    }
+
+    fn rto(&self, peer: &Endpoint) -> Duration {
+        match self.cache.rtt(peer) {
+            Some((srtt, rttvar)) => (srtt + rttvar * 4).clamp(self.timing.min_rto, self.timing.max_rto),
+            None => self.timing.initial_rto,
+        }
+    }
+
+    fn take_pending(
+        &mut self,
+        acked_id: u32,
+        from: Endpoint,
+        now: Instant,
+    ) -> Option<(Pending, Option<Duration>)> {
+        let index = self.pending.iter().position(|p| p.message_id == acked_id && p.peer == from)?;
+        let p = self.pending.swap_remove(index);
+        // Karn: no RTT sample from a retransmitted request.
+        let rtt = (!p.retransmitted).then(|| now.saturating_since(p.sent_at));
+        if let Some(rtt) = rtt {
+            self.cache.record_rtt(&from, rtt, now);
+        }
+        Some((p, rtt))
+    }
+
+    fn random_id(&mut self) -> u32 {
+        self.rng.next_u32()
+    }
+
+    fn random_nonce(&mut self) -> Nonce {
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng.fill_bytes(&mut nonce);
+        nonce
+    }
+
+    fn send_flood(&mut self, now: Instant, to: Endpoint, key: &Key, revoke: Option<&[u8]>, no_ack: bool) {
+        let id = self.random_id();
+        let addresses = self.addresses.clone();
+        let entry =
+            RouteEntry { key, version: self.version, port: self.port, addresses: List::Items(&addresses) };
+        let message = Message::Flood(Flood {
+            no_ack,
+            validate_key: &[0; KEY_LEN],
+            keytoken: None,
+            revoke_cpa: revoke,
+            route_entry: Some(entry),
+            flooded: None,
+        });
+        if no_ack {
+            self.send(to, id, message);
+        } else {
+            self.send_request(now, to, Purpose2::Flood, id, message);
+        }
+    }
+
+    /// Sends an AUTHORITY_BUFFER as AUTHORITY fragments answering `acked_id`.
+    fn send_authority(&mut self, to: Endpoint, acked_id: u32, buffer: &AuthorityBuffer<'_>) {
+        let mut bytes = alloc::vec![0u8; MAX_AUTHORITY_BUFFER_LEN];
+        let Ok(len) = buffer.encode(&mut bytes) else { return };
+        let id = self.random_id();
+        let Ok(parts) = fragments(&bytes[..len]) else { return };
+        let parts: Vec<(SplitControls, &[u8])> = parts.collect();
+        for (split, fragment) in parts {
+            debug_assert!(fragment.len() <= FRAGMENT_LEN);
+            self.send(to, id, Message::Authority(Authority { acked_id, split, fragment }));
+        }
+    }
+
+    fn send_not_found(&mut self, to: Endpoint, acked_id: u32) {
+        let buffer = AuthorityBuffer {
+            flags: AuthorityFlags { not_found: true, ..AuthorityFlags::default() },
+            credential: None,
+            keytoken: None,
+            classifier: None,
+            extended_payload: None,
+            route_entry: None,
+            cpa: None,
+        };
+        self.send_authority(to, acked_id, &buffer);
+    }
+
+    // ----- bootstrap and maintenance ----------------------------------------------------------
+
+    fn bootstrap(&mut self, now: Instant) {
+        if self.seeds.is_empty() {
+            self.set_status(Status::Alone, Vec::new());
+            return;
+        }
+        let seeds = self.seeds.clone();
+        for seed in seeds {
+            if seed == self.local {
+                continue;
+            }
+            let nonce = self.random_nonce();
+            let hashed = sha1(&nonce);
+            let id = self.random_id();
+            let key = self.registrations.first().map(|r| r.key);
+            let addresses = self.addresses.clone();
+            let entry = key.as_ref().map(|k| RouteEntry {
+                key: k,
+                version: self.version,
+                port: self.port,
+                addresses: List::Items(&addresses),
+            });
+            let message =
+                Message::Solicit(Solicit { solicit_type: None, route_entry: entry, hashed_nonce: &hashed });
+            self.send_request(now, seed, Purpose2::Solicit { nonce }, id, message);
+        }
+        self.bootstrap_deadline = Some(now.saturating_add(self.timing.bootstrap_wait));
+    }
+
+    fn maintain(&mut self, now: Instant) {
+        let period =
+            if self.cache.len() > 2 { self.timing.maintenance } else { self.timing.maintenance_sparse };
+        self.next_maintenance = Some(now.saturating_add(period));
+        if self.cache.is_empty() {
+            self.bootstrap(now);
+            return;
+        }
+        // Refresh every registration's neighbourhood and re-announce it.
+        let keys: Vec<Key> = self.registrations.iter().map(|r| r.key).collect();
+        for key in keys {
+            self.start_announce(now, key);
+        }
+        // Re-verify the stalest entries; the dead ones go.
+        for (key, endpoint) in self.cache.stalest(now, self.timing.entry_refresh, PINGS_PER_MAINTENANCE) {
+            self.verify(now, key, endpoint, self.version);
+        }
+        // Look up a random key so the upper levels stay populated.
+        let mut target = [0u8; KEY_LEN];
+        self.rng.fill_bytes(&mut target);
+        if self.searches.len() < MAX_SEARCHES {
+            let timeout = self.timing.maintenance;
+            let mut search = Search::new(
+                SearchId(0),
+                Purpose::Maintenance,
+                target,
+                SearchInfo::exact(),
+                now.saturating_add(timeout),
+                self.local,
+            );
+            search.fetch_results = false;
+            self.seed_search(&mut search, false);
+            self.searches.push(search);
+        }
+    }
+
+    fn start_announce(&mut self, now: Instant, key: Key) {
+        if self.searches.len() >= MAX_SEARCHES
+            || self.searches.iter().any(|s| s.purpose == Purpose::Announce(key))
+        {
+            return;
+        }
+        let info = SearchInfo::nearest(2 * super::cache::LEAF_SET_SIDE as u32);
+        let mut search = Search::new(
+            SearchId(0),
+            Purpose::Announce(key),
+            key,
+            info,
+            now.saturating_add(self.timing.maintenance),
+            self.local,
+        );
+        search.fetch_results = false;
+        self.seed_search(&mut search, false);
+        self.searches.push(search);
+    }
+
+    /// Starts a search from the cache entries nearest its target (and, when allowed, this
+    /// node's own registrations, which need no network).
+    fn seed_search(&self, search: &mut Search, allow_local: bool) {
+        for entry in self.cache.closest_n(&search.target, super::search::SEED_CANDIDATES) {
+            search.add_candidate(entry.key, entry.endpoint);
+        }
+        if allow_local && search.info.allow_current_instance_match {
+            for reg in &self.registrations {
+                if let Some(i) = search.add_candidate(reg.key, self.local) {
+                    let c = &mut search.candidates[i];
+                    c.asked = Asked::Yes;
+                    c.fetch = Fetch::Done(reg.app_data.clone());
+                }
+            }
+        }
+    }
+
+    /// Sends an INQUIRE to check that `endpoint` holds `key` before caching it.
+    fn verify(&mut self, now: Instant, key: Key, endpoint: Endpoint, version: ProtocolVersion) {
+        if endpoint == self.local || self.registrations.iter().any(|r| r.key == key && endpoint == self.local)
+        {
+            return;
+        }
+        let verifying = self.pending.iter().filter(|p| matches!(p.purpose, Purpose2::Verify { .. })).count();
+        let already = self.pending.iter().any(|p| {
+            p.peer == endpoint && matches!(&p.purpose, Purpose2::Verify { key: k, .. } if *k == key)
+        });
+        if already || verifying >= MAX_PENDING_VERIFICATIONS {
+            return;
+        }
+        let nonce = self.random_nonce();
+        let id = self.random_id();
+        let proof = self.security.prove(&key);
+        let message = Message::Inquire(Inquire {
+            flags: InquireFlags { want_cpa: true, want_payload: false, want_credential: true },
+            validate_key: &key,
+            nonce: Some(&nonce),
+            proof: proof.as_ref().map(|(c, s, k)| MembershipProof {
+                credential: c,
+                signature: s,
+                key_identifier: k,
+            }),
+        });
+        self.send_request(now, endpoint, Purpose2::Verify { key, nonce, version }, id, message);
+    }
+
+    /// A route entry heard of: verify it unless it is known.
+    fn consider(&mut self, now: Instant, entry: &RouteEntry<'_>) {
+        let Some(endpoint) = endpoint_of(entry) else { return };
+        if endpoint == self.local || self.cache.get(entry.key, &endpoint).is_some() {
+            return;
+        }
+        self.verify(now, *entry.key, endpoint, entry.version);
+    }
+
+    fn give_up(&mut self, _now: Instant, p: Pending) {
+        match p.purpose {
+            Purpose2::Solicit { .. } => {}
+            Purpose2::Request | Purpose2::Flood | Purpose2::Verify { .. } => {
+                if self.cache.remove_endpoint(&p.peer) {
+                    self.cache_dirty = true;
+                }
+            }
+            Purpose2::Lookup { search, key } | Purpose2::Inquire { search, key, .. } => {
+                if self.cache.remove_endpoint(&p.peer) {
+                    self.cache_dirty = true;
+                }
+                let is_lookup = matches!(p.purpose, Purpose2::Lookup { .. });
+                if let Some(s) = self.searches.iter_mut().find(|s| s.id == search) {
+                    s.request_done(!p.retransmitted);
+                    let nearness = common_prefix_bits(&key, &s.target);
+                    if let Some(c) = s.candidates.iter_mut().find(|c| c.key == key && c.endpoint == p.peer) {
+                        if is_lookup { c.asked = Asked::Failed } else { c.fetch = Fetch::Failed }
+                    }
+                    let flags =
+                        address_flags::UNREACHABLE | if is_lookup { 0 } else { address_flags::INQUIRE };
+                    s.record_path(PathEntry { endpoint: p.peer, flags, nearness, latency: Duration::ZERO });
+                }
+            }
+        }
+    }
+
+    // ----- searches ---------------------------------------------------------------------------
+
+    fn pump_searches(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.searches.len() {
+            let id = self.searches[i].id;
+            let purpose = self.searches[i].purpose;
+            loop {
+                let Some(s) = self.searches.get_mut(i) else { break };
+                if s.done {
+                    break;
+                }
+                match s.next_step() {
+                    Step::Lookup(c) => self.send_lookup(now, i, c),
+                    Step::Inquire(c) => self.send_search_inquire(now, i, c),
+                    Step::Wait => break,
+                    Step::Finish => {
+                        self.finish(id);
+                        break;
+                    }
+                }
+            }
+            // `finish` removes internal searches; only advance past ones still here.
+            if self.searches.get(i).is_some_and(|s| s.id == id && s.purpose == purpose) {
+                i += 1;
+            }
+        }
+    }
+
+    fn send_lookup(&mut self, now: Instant, index: usize, candidate: usize) {
+        let s = &self.searches[index];
+        let c = &s.candidates[candidate];
+        let (key, endpoint, target, search) = (c.key, c.endpoint, s.target, s.id);
+        let exact = s.exact_only();
+        let path = s.flagged_path();
+        let reason = match s.purpose {
+            Purpose::App => ResolveReason::AppRequest,
+            Purpose::Announce(_) => ResolveReason::Registration,
+            Purpose::Maintenance => ResolveReason::CacheMaintenance,
+        };
+        let controls = LookupControls {
+            accept_any: !exact,
+            precision: 0,
+            criteria: if exact { ResolveCriteria::Exact } else { ResolveCriteria::Nearest },
+            reason,
+        };
+        let proof = self.security.prove(&key);
+        let id = self.random_id();
+        let message = Message::Lookup(Lookup {
+            controls,
+            target: &target,
+            validate_key: &key,
+            best_match: None,
+            path: List::Items(&path),
+            proof: proof.as_ref().map(|(c, s, k)| MembershipProof {
+                credential: c,
+                signature: s,
+                key_identifier: k,
+            }),
+        });
+        let sent = self.send_request(now, endpoint, Purpose2::Lookup { search, key }, id, message);
+        let s = &mut self.searches[index];
+        s.visit(endpoint);
+        if !sent {
+            s.request_done(true);
+            s.candidates[candidate].asked = Asked::Failed;
+        }
+    }
+
+    fn send_search_inquire(&mut self, now: Instant, index: usize, candidate: usize) {
+        let s = &self.searches[index];
+        let c = &s.candidates[candidate];
+        let (key, endpoint, search) = (c.key, c.endpoint, s.id);
+        let nonce = self.random_nonce();
+        let proof = self.security.prove(&key);
+        let id = self.random_id();
+        let message = Message::Inquire(Inquire {
+            flags: InquireFlags { want_cpa: true, want_payload: true, want_credential: true },
+            validate_key: &key,
+            nonce: Some(&nonce),
+            proof: proof.as_ref().map(|(c, s, k)| MembershipProof {
+                credential: c,
+                signature: s,
+                key_identifier: k,
+            }),
+        });
+        if !self.send_request(now, endpoint, Purpose2::Inquire { search, key, nonce }, id, message) {
+            let s = &mut self.searches[index];
+            s.request_done(true);
+            s.candidates[candidate].fetch = Fetch::Failed;
+        }
+    }
+
+    fn finish(&mut self, id: SearchId) {
+        let Some(index) = self.searches.iter().position(|s| s.id == id && !s.done) else { return };
+        match self.searches[index].purpose {
+            Purpose::App => {
+                let s = &self.searches[index];
+                let results =
+                    if s.exact_only() || s.info.any_match_in_range { Vec::new() } else { s.final_results() };
+                for result in results {
+                    self.push_event(Event::SearchResult { search: id, result });
+                }
+                self.end(id, SearchEnd::Complete);
+            }
+            Purpose::Announce(key) => {
+                let s = self.searches.swap_remove(index);
+                let mut answered: Vec<_> = s
+                    .candidates
+                    .iter()
+                    .filter(|c| c.asked == Asked::Yes && c.endpoint != self.local)
+                    .collect();
+                answered.sort_by_key(|c| c.dist);
+                let targets: Vec<Endpoint> =
+                    answered.iter().take(2 * super::cache::LEAF_SET_SIDE).map(|c| c.endpoint).collect();
+                if self.registrations.iter().any(|r| r.key == key) {
+                    for to in targets {
+                        // The FLOOD's ACK is a round trip; no need to wait for it here.
+                        self.send_flood_now(to, &key);
+                    }
+                }
+            }
+            Purpose::Maintenance => {
+                self.searches.swap_remove(index);
+            }
+        }
+    }
+
+    fn send_flood_now(&mut self, to: Endpoint, key: &Key) {
+        let id = self.random_id();
+        let addresses = self.addresses.clone();
+        let entry =
+            RouteEntry { key, version: self.version, port: self.port, addresses: List::Items(&addresses) };
+        self.send(
+            to,
+            id,
+            Message::Flood(Flood {
+                no_ack: true,
+                validate_key: &[0; KEY_LEN],
+                keytoken: None,
+                revoke_cpa: None,
+                route_entry: Some(entry),
+                flooded: None,
+            }),
+        );
+    }
+
+    /// Ends an application search (results already reported) or drops an internal one.
+    fn end(&mut self, id: SearchId, end: SearchEnd) {
+        let Some(index) = self.searches.iter().position(|s| s.id == id && !s.done) else { return };
+        if self.searches[index].purpose == Purpose::App {
+            self.searches[index].done = true;
+            self.push_event(Event::SearchEnded { search: id, end });
+        } else {
+            self.searches.swap_remove(index);
+        }
+        self.pending.retain(|p| !matches!(p.purpose, Purpose2::Lookup { search, .. } | Purpose2::Inquire { search, .. } if search == id));
+    }
+
+    // ----- message handlers -------------------------------------------------------------------
+
+    fn on_solicit(&mut self, now: Instant, from: Endpoint, id: u32, m: &Solicit<'_>) {
+        if self.conversations.len() >= MAX_CONVERSATIONS {
+            self.conversations.remove(0);
+        }
+        self.conversations.retain(|c| c.peer != from);
+        self.conversations.push(Conversation {
+            peer: from,
+            hashed_nonce: *m.hashed_nonce,
+            expires: now.saturating_add(self.timing.conversation),
+        });
+        if let Some(entry) = &m.route_entry {
+            self.consider(now, entry);
+        }
+        // Offer our own keys, then cache keys spread over the ring.
+        let mut keys: Vec<Key> = self.registrations.iter().map(|r| r.key).take(MAX_ADVERTISE_KEYS).collect();
+        let entries = self.cache.entries();
+        let room = MAX_ADVERTISE_KEYS - keys.len();
+        if room > 0 && !entries.is_empty() {
+            let step = entries.len().div_ceil(room).max(1);
+            keys.extend(entries.iter().step_by(step).map(|e| e.key).take(room));
+        }
+        let reply_id = self.random_id();
+        self.send(
+            from,
+            reply_id,
+            Message::Advertise(Advertise {
+                acked_id: id,
+                keys: List::Items(&keys),
+                hashed_nonce: m.hashed_nonce,
+            }),
+        );
+    }
+
+    fn on_advertise(&mut self, now: Instant, from: Endpoint, m: &Advertise<'_>) {
+        let Some((p, _)) = self.take_pending(m.acked_id, from, now) else { return };
+        let Purpose2::Solicit { nonce } = p.purpose else { return };
+        if sha1(&nonce) != *m.hashed_nonce {
+            return;
+        }
+        let wanted: Vec<Key> = m
+            .keys
+            .iter()
+            .filter(|k| {
+                !self.registrations.iter().any(|r| r.key == *k)
+                    && !self.cache.entries().iter().any(|e| e.key == *k)
+            })
+            .take(MAX_REQUEST_KEYS)
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let id = self.random_id();
+        let proof = self.security.prove(&wanted.concat());
+        let message = Message::Request(Request::Plain(RequestBody {
+            nonce: &nonce,
+            keys: List::Items(&wanted),
+            proof: proof.as_ref().map(|(c, s, k)| MembershipProof {
+                credential: c,
+                signature: s,
+                key_identifier: k,
+            }),
+        }));
+        self.send_request(now, from, Purpose2::Request, id, message);
+    }
+
+    fn on_request(&mut self, now: Instant, from: Endpoint, id: u32, body: &RequestBody<'_>) {
+        let Some(index) =
+            self.conversations.iter().position(|c| c.peer == from && c.hashed_nonce == sha1(body.nonce))
+        else {
+            return;
+        };
+        let keys: Vec<Key> = body.keys.iter().collect();
+        if self.security.verify_proof(body.proof.as_ref(), &keys.concat()).is_err() {
+            return;
+        }
+        self.conversations.swap_remove(index);
+        let reply_id = self.random_id();
+        self.send(from, reply_id, Message::Ack(Ack { acked_id: id, not_found: false }));
+        for key in keys.iter().take(MAX_REQUEST_KEYS) {
+            if self.registrations.iter().any(|r| r.key == *key) {
+                self.send_flood_now(from, key);
+            } else if let Some(e) = self.cache.entries().iter().find(|e| e.key == *key).cloned() {
+                let message_id = self.random_id();
+                let entry = RouteEntry {
+                    key: &e.key,
+                    version: e.version,
+                    port: e.endpoint.port,
+                    addresses: List::Items(core::slice::from_ref(&e.endpoint.addr)),
+                };
+                self.send(
+                    from,
+                    message_id,
+                    Message::Flood(Flood {
+                        no_ack: true,
+                        validate_key: &[0; KEY_LEN],
+                        keytoken: None,
+                        revoke_cpa: None,
+                        route_entry: Some(entry),
+                        flooded: None,
+                    }),
+                );
+            }
+        }
+        let _ = now;
+    }
+
+    fn on_flood(&mut self, now: Instant, from: Endpoint, id: u32, m: &Flood<'_>) {
+        if let (Some(cpa), Some(entry)) = (m.revoke_cpa, &m.route_entry) {
+            let valid =
+                self.security.open(entry.key, cpa, None, None, &[0; NONCE_LEN]).is_ok_and(|r| r.revoked);
+            if let (true, Some(endpoint)) = (valid, endpoint_of(entry)) {
+                if endpoint == from && self.cache.remove(entry.key, &endpoint) {
+                    self.cache_dirty = true;
+                }
+            }
+        } else if let Some(entry) = &m.route_entry {
+            self.consider(now, entry);
+        }
+        if !m.no_ack {
+            let unknown = *m.validate_key != [0; KEY_LEN]
+                && !self.registrations.iter().any(|r| r.key == *m.validate_key);
+            let reply_id = self.random_id();
+            self.send(from, reply_id, Message::Ack(Ack { acked_id: id, not_found: unknown }));
+        }
+    }
+
+    fn on_inquire(&mut self, _now: Instant, from: Endpoint, id: u32, m: &Inquire<'_>) {
+        if self.security.verify_proof(m.proof.as_ref(), m.validate_key).is_err() {
+            return;
+        }
+        let Some(index) = self.registrations.iter().position(|r| r.key == *m.validate_key) else {
+            self.send_not_found(from, id);
+            return;
+        };
+        let reg = &self.registrations[index];
+        let nonce = m.nonce.copied().unwrap_or([0; NONCE_LEN]);
+        let mut cpa = Vec::new();
+        let credential =
+            self.security.seal(&reg.key, &reg.credential, &reg.app_data, &nonce, false, &mut cpa);
+        let key = reg.key;
+        let app_data = reg.app_data.clone();
+        let addresses = self.addresses.clone();
+        let buffer = AuthorityBuffer {
+            flags: AuthorityFlags::default(),
+            credential: (m.flags.want_credential && !credential.is_empty()).then_some(&credential[..]),
+            keytoken: None,
+            classifier: None,
+            extended_payload: m.flags.want_payload.then_some(&app_data[..]),
+            route_entry: Some(RouteEntry {
+                key: &key,
+                version: self.version,
+                port: self.port,
+                addresses: List::Items(&addresses),
+            }),
+            cpa: m.flags.want_cpa.then_some(&cpa[..]),
+        };
+        self.send_authority(from, id, &buffer);
+    }
+
+    fn on_lookup(&mut self, _now: Instant, from: Endpoint, id: u32, m: &Lookup<'_>) {
+        if self.security.verify_proof(m.proof.as_ref(), m.validate_key).is_err() {
+            return;
+        }
+        if !self.registrations.iter().any(|r| r.key == *m.validate_key) {
+            self.send_not_found(from, id);
+            return;
+        }
+        let path: Vec<Endpoint> = m.path.iter().collect();
+        let excluded = |e: &Endpoint| *e == from || path.contains(e);
+        // Our own keys compete unless we are on the path already.
+        let local = (!excluded(&self.local))
+            .then(|| self.registrations.iter().map(|r| r.key).min_by_key(|k| distance(k, m.target)))
+            .flatten();
+        let remote = self.cache.closest(m.target, excluded).map(|e| (e.key, e.endpoint, e.version));
+        let own_dist = distance(m.validate_key, m.target);
+        let best = match (local, remote) {
+            (Some(l), Some(r)) if distance(&r.0, m.target) < distance(&l, m.target) => Some(r),
+            (Some(l), _) => Some((l, self.local, self.version)),
+            (None, r) => r,
+        };
+        let best = best
+            .filter(|(k, _, _)| m.controls.accept_any || *k == *m.target || distance(k, m.target) < own_dist);
+        let leaf = best.is_none();
+        let single;
+        let entry = match &best {
+            Some((key, endpoint, version)) => {
+                single = [endpoint.addr];
+                let addresses = if *endpoint == self.local {
+                    List::Items(&self.addresses[..])
+                } else {
+                    List::Items(&single[..])
+                };
+                Some(RouteEntry { key, version: *version, port: endpoint.port, addresses })
+            }
+            None => None,
+        };
+        let buffer = AuthorityBuffer {
+            flags: AuthorityFlags { leaf_set: leaf, ..AuthorityFlags::default() },
+            credential: None,
+            keytoken: None,
+            classifier: None,
+            extended_payload: None,
+            route_entry: entry,
+            cpa: None,
+        };
+        let mut bytes = [0u8; 512];
+        let Ok(len) = buffer.encode(&mut bytes) else { return };
+        let message_id = self.rng.next_u32();
+        self.send(
+            from,
+            message_id,
+            Message::Authority(Authority {
+                acked_id: id,
+                split: SplitControls { size: len as u16, offset: 0 },
+                fragment: &bytes[..len],
+            }),
+        );
+    }
+
+    fn on_authority(&mut self, now: Instant, from: Endpoint, id: u32, m: &Authority<'_>) {
+        if !self.pending.iter().any(|p| p.message_id == m.acked_id && p.peer == from) {
+            return;
+        }
+        let whole = match self.reassembler.accept(now, from, id, m.split, m.fragment) {
+            Ok(Reassembled::Whole(bytes)) => AuthorityBytes::Borrowed(bytes),
+            Ok(Reassembled::Complete(bytes)) => AuthorityBytes::Owned(bytes),
+            _ => return,
+        };
+        let Ok(buffer) = AuthorityBuffer::decode(whole.bytes()) else { return };
+        let Some((p, rtt)) = self.take_pending(m.acked_id, from, now) else { return };
+        let latency = rtt.unwrap_or(Duration::ZERO);
+        match p.purpose {
+            Purpose2::Verify { key, nonce, version } => {
+                let ok = !buffer.flags.not_found
+                    && buffer.route_entry.as_ref().is_some_and(|e| *e.key == key)
+                    && buffer.cpa.is_some_and(|cpa| {
+                        self.security
+                            .open(&key, cpa, buffer.credential, None, &nonce)
+                            .is_ok_and(|r| !r.revoked)
+                    });
+                if ok {
+                    if self.cache.insert(CacheEntry::new(key, from, version, now, rtt)) == Inserted::Added {
+                        self.cache_dirty = true;
+                    }
+                } else if self.cache.remove(&key, &from) {
+                    self.cache_dirty = true;
+                }
+            }
+            Purpose2::Lookup { search, key } => {
+                let version = buffer.route_entry.as_ref().map_or(self.version, |e| e.version);
+                let Some(index) = self.searches.iter().position(|s| s.id == search) else { return };
+                let s = &mut self.searches[index];
+                s.request_done(!p.retransmitted);
+                let nearness = common_prefix_bits(&key, &s.target);
+                let Some(ci) = s.candidates.iter().position(|c| c.key == key && c.endpoint == from) else {
+                    return;
+                };
+                if buffer.flags.not_found || buffer.flags.busy {
+                    s.candidates[ci].asked = Asked::Failed;
+                    let flags = if buffer.flags.busy {
+                        address_flags::TOO_BUSY
+                    } else {
+                        address_flags::REJECTED | address_flags::BAD_VALIDATE_ID
+                    };
+                    s.record_path(PathEntry { endpoint: from, flags, nearness, latency });
+                    if buffer.flags.not_found && self.cache.remove(&key, &from) {
+                        self.cache_dirty = true;
+                    }
+                    return;
+                }
+                s.candidates[ci].asked = Asked::Yes;
+                s.record_path(PathEntry {
+                    endpoint: from,
+                    flags: address_flags::ACCEPTED,
+                    nearness,
+                    latency,
+                });
+                let next = buffer.route_entry.as_ref().and_then(|e| endpoint_of(e).map(|ep| (*e.key, ep)));
+                let mut intermediate = None;
+                if let Some((next_key, next_endpoint)) = next {
+                    if next_endpoint != self.local || s.info.allow_current_instance_match {
+                        let added = s.add_candidate(next_key, next_endpoint);
+                        if added.is_some()
+                            && s.info.iterative
+                            && s.purpose == Purpose::App
+                            && next_key != s.target
+                        {
+                            s.waiting = true;
+                            intermediate = Some(SearchResult {
+                                match_type: MatchType::Intermediate,
+                                key: next_key,
+                                app_data: Vec::new(),
+                                endpoint: next_endpoint,
+                            });
+                        }
+                    }
+                }
+                // The node answered as the holder of `key`: a verified round trip.
+                if self.cache.insert(CacheEntry::new(key, from, version, now, rtt)) == Inserted::Added {
+                    self.cache_dirty = true;
+                }
+                if let Some(result) = intermediate {
+                    self.push_event(Event::SearchResult { search, result });
+                }
+            }
+            Purpose2::Inquire { search, key, nonce } => {
+                let opened = buffer.cpa.and_then(|cpa| {
+                    self.security
+                        .open(
+                            &key,
+                            cpa,
+                            buffer.credential,
+                            Some(buffer.extended_payload.unwrap_or_default()),
+                            &nonce,
+                        )
+                        .ok()
+                });
+                let valid = !buffer.flags.not_found && opened.is_some_and(|r| !r.revoked);
+                let version = buffer.route_entry.as_ref().map_or(self.version, |e| e.version);
+                if valid {
+                    if self.cache.insert(CacheEntry::new(key, from, version, now, rtt)) == Inserted::Added {
+                        self.cache_dirty = true;
+                    }
+                } else if self.cache.remove(&key, &from) {
+                    self.cache_dirty = true;
+                }
+                let Some(index) = self.searches.iter().position(|s| s.id == search) else { return };
+                let s = &mut self.searches[index];
+                s.request_done(!p.retransmitted);
+                let nearness = common_prefix_bits(&key, &s.target);
+                let Some(ci) = s.candidates.iter().position(|c| c.key == key && c.endpoint == from) else {
+                    return;
+                };
+                let mut flags = address_flags::INQUIRE;
+                if valid {
+                    s.candidates[ci].fetch =
+                        Fetch::Done(buffer.extended_payload.unwrap_or_default().to_vec());
+                    flags |= address_flags::ACCEPTED;
+                } else {
+                    s.candidates[ci].fetch = Fetch::Failed;
+                    flags |= address_flags::REJECTED
+                        | if buffer.flags.not_found { address_flags::SUSPECT_UNREGISTERED_ID } else { 0 };
+                }
+                s.record_path(PathEntry { endpoint: from, flags, nearness, latency });
+                if valid && s.purpose == Purpose::App && (s.exact_only() || s.info.any_match_in_range) {
+                    let result = s.result_of(&s.candidates[ci]);
+                    s.delivered += 1;
+                    self.push_event(Event::SearchResult { search, result });
+                }
+            }
+            Purpose2::Solicit { .. } | Purpose2::Request | Purpose2::Flood => {}
+        }
+    }
+}
+
+enum AuthorityBytes<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+}
+
+impl AuthorityBytes<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Borrowed(b) => b,
+            Self::Owned(v) => v,
+        }
+    }
+}

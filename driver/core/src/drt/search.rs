@@ -1,0 +1,395 @@
+//! The resolver side of one search: candidates, the path, and what to ask next.
+//!
+//! A search walks towards its target with LOOKUPs (each answer names the answering node's best
+//! route to the target that is not on the flagged path), then fetches the records of the keys
+//! that match with INQUIREs. Nearest and range searches keep asking nodes around the target until
+//! every candidate within the radius of the k-th best match has been asked, so the results are
+//! the k keys nearest the target in the whole cloud.
+
+use alloc::vec::Vec;
+
+use super::keyspace::{U256, distance};
+use super::types::{MatchType, PathEntry, SearchId, SearchInfo, SearchResult};
+use crate::time::Instant;
+use crate::wire::{Endpoint, Key};
+
+/// Most candidates a search remembers (the farthest go first).
+pub const MAX_SEARCH_CANDIDATES: usize = 64;
+/// Most path entries a search records.
+pub const MAX_SEARCH_PATH: usize = 64;
+/// Most requests a search has outstanding at once.
+pub const MAX_SEARCH_IN_FLIGHT: usize = 3;
+/// Most requests one search sends in all.
+pub const MAX_SEARCH_REQUESTS: u32 = 96;
+/// Most times one node is asked the same search's LOOKUP (with a longer flagged path each time).
+pub const MAX_ASKS_PER_NODE: u8 = 3;
+/// Cache entries a search starts from.
+pub const SEED_CANDIDATES: usize = 8;
+/// Endpoints in a LOOKUP's flagged path.
+pub const MAX_FLAGGED_PATH: usize = 22;
+
+/// Where a candidate stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    /// Not asked yet.
+    No,
+    /// A LOOKUP is outstanding.
+    Pending,
+    /// It answered.
+    Yes,
+    /// It did not answer, or disowned its key.
+    Failed,
+}
+
+/// Whether a candidate's record has been fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetch {
+    /// Not fetched.
+    No,
+    /// An INQUIRE is outstanding.
+    Pending,
+    /// Fetched: its application data.
+    Done(Vec<u8>),
+    /// The node no longer holds the key, or did not answer.
+    Failed,
+}
+
+/// A node a search knows of.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// Its key.
+    pub key: Key,
+    /// Its endpoint.
+    pub endpoint: Endpoint,
+    /// Distance to the target.
+    pub dist: U256,
+    /// LOOKUP state.
+    pub asked: Asked,
+    /// LOOKUPs sent to it.
+    pub asks: u8,
+    /// Visited endpoints when it was last asked.
+    pub visited_at_ask: usize,
+    /// INQUIRE state.
+    pub fetch: Fetch,
+}
+
+/// Who started a search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The application (events are reported).
+    App,
+    /// Announcing a registration: flood the route entry to the nodes found.
+    Announce(Key),
+    /// Cache maintenance (results unused; answers fill the cache).
+    Maintenance,
+}
+
+/// What to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Send a LOOKUP to candidate `i`.
+    Lookup(usize),
+    /// Send an INQUIRE to candidate `i`.
+    Inquire(usize),
+    /// Nothing to send now; wait for answers (or `continue_search`).
+    Wait,
+    /// The search is over.
+    Finish,
+}
+
+/// One search.
+#[derive(Debug)]
+pub struct Search {
+    /// Its id.
+    pub id: SearchId,
+    /// Who asked.
+    pub purpose: Purpose,
+    /// The key searched for.
+    pub target: Key,
+    /// Validated DRT_SEARCH_INFO.
+    pub info: SearchInfo,
+    /// When it times out.
+    pub deadline: Instant,
+    /// Known nodes.
+    pub candidates: Vec<Candidate>,
+    /// Nodes contacted.
+    pub path: Vec<PathEntry>,
+    /// Endpoints asked (the flagged path), this node first.
+    pub visited: Vec<Endpoint>,
+    /// Outstanding requests.
+    pub outstanding: usize,
+    /// Outstanding requests whose first timeout has not passed.
+    pub active: usize,
+    /// Requests sent.
+    pub requests: u32,
+    /// Results delivered.
+    pub delivered: u32,
+    /// Iterative: waiting for `continue_search`.
+    pub waiting: bool,
+    /// Over.
+    pub done: bool,
+    /// Fetch the matching records (application searches) or only route (internal ones).
+    pub fetch_results: bool,
+}
+
+impl Search {
+    /// A new search from `local` (this node's endpoint) for `target`.
+    pub fn new(
+        id: SearchId,
+        purpose: Purpose,
+        target: Key,
+        info: SearchInfo,
+        deadline: Instant,
+        local: Endpoint,
+    ) -> Self {
+        Self {
+            id,
+            purpose,
+            target,
+            info,
+            deadline,
+            candidates: Vec::new(),
+            path: Vec::new(),
+            visited: alloc::vec![local],
+            outstanding: 0,
+            active: 0,
+            requests: 0,
+            delivered: 0,
+            waiting: false,
+            done: false,
+            fetch_results: true,
+        }
+    }
+
+    /// Only the target key itself can be a result.
+    pub fn exact_only(&self) -> bool {
+        match &self.info.range {
+            None => true,
+            Some((min, max)) => min == max,
+        }
+    }
+
+    /// Adds a node; returns its index unless it is known already or the list is full of closer
+    /// ones.
+    pub fn add_candidate(&mut self, key: Key, endpoint: Endpoint) -> Option<usize> {
+        if self.candidates.iter().any(|c| c.key == key && c.endpoint == endpoint) {
+            return None;
+        }
+        let dist = distance(&key, &self.target);
+        if self.candidates.len() >= MAX_SEARCH_CANDIDATES {
+            // Replace the farthest candidate that has nothing outstanding, if farther.
+            let (i, far) = self
+                .candidates
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.asked != Asked::Pending && c.fetch != Fetch::Pending)
+                .max_by_key(|(_, c)| c.dist)?;
+            if far.dist <= dist {
+                return None;
+            }
+            self.candidates.swap_remove(i);
+        }
+        self.candidates.push(Candidate {
+            key,
+            endpoint,
+            dist,
+            asked: Asked::No,
+            asks: 0,
+            visited_at_ask: 0,
+            fetch: Fetch::No,
+        });
+        Some(self.candidates.len() - 1)
+    }
+
+    /// The distance within which every candidate must be asked before the search may end.
+    fn radius(&self) -> Option<U256> {
+        let (min, max) = self.info.range.as_ref()?;
+        if self.exact_only() {
+            return None;
+        }
+        let mut eligible: Vec<U256> = self
+            .candidates
+            .iter()
+            .filter(|c| {
+                c.asked != Asked::Failed
+                    && c.fetch != Fetch::Failed
+                    && self.info.accepts(&self.target, &c.key)
+            })
+            .map(|c| c.dist)
+            .collect();
+        eligible.sort();
+        let k = self.info.max_endpoints as usize;
+        match eligible.get(k.saturating_sub(1)) {
+            Some(kth) => Some(*kth),
+            None => {
+                let (t, lo, hi) = (U256::from_key(&self.target), U256::from_key(min), U256::from_key(max));
+                Some(t.wrapping_sub(lo).max(hi.wrapping_sub(t)).min(U256::HALF))
+            }
+        }
+    }
+
+    fn routing_limit(&self) -> usize {
+        if self.info.iterative { 1 } else { MAX_SEARCH_IN_FLIGHT }
+    }
+
+    /// Decides the next request, marking the candidate as asked.
+    pub fn next_step(&mut self) -> Step {
+        if self.done {
+            return Step::Finish;
+        }
+        if self.waiting || self.outstanding >= MAX_SEARCH_IN_FLIGHT {
+            return Step::Wait;
+        }
+        if self.requests >= MAX_SEARCH_REQUESTS {
+            return if self.outstanding == 0 { Step::Finish } else { Step::Wait };
+        }
+        let wants_more = self.delivered < self.info.max_endpoints;
+        // Exact and any-in-range searches fetch a matching record as soon as one is known.
+        if self.fetch_results && (self.exact_only() || self.info.any_match_in_range) {
+            if !wants_more {
+                return Step::Finish;
+            }
+            if let Some(i) = self.closest(|s, c| {
+                c.fetch == Fetch::No && c.asked != Asked::Failed && s.info.accepts(&s.target, &c.key)
+            }) {
+                return self.start_fetch(i);
+            }
+        }
+        let best_asked = self.candidates.iter().filter(|c| c.asked == Asked::Yes).map(|c| c.dist).min();
+        let radius = self.radius();
+        let visited = self.visited.len();
+        // One request at a time while each answer gets closer; several around the target.
+        let near = |c: &Candidate| radius.is_some_and(|r| c.dist <= r);
+        let closer = |c: &Candidate| best_asked.is_none_or(|b| c.dist < b);
+        let next = self.closest(|_, c| c.asked == Asked::No && (closer(c) || near(c))).or_else(|| {
+            self.closest(|_, c| {
+                c.asked == Asked::Yes && near(c) && c.asks < MAX_ASKS_PER_NODE && c.visited_at_ask < visited
+            })
+        });
+        if let Some(i) = next {
+            // Hops that get closer go one at a time (fewest datagrams); around the target, and
+            // past a stalled request, several may be outstanding.
+            let c = &self.candidates[i];
+            let limit = if self.info.iterative || !near(c) { 1 } else { self.routing_limit() };
+            if self.active < limit {
+                let c = &mut self.candidates[i];
+                c.asked = Asked::Pending;
+                c.asks += 1;
+                c.visited_at_ask = visited;
+                self.outstanding += 1;
+                self.active += 1;
+                self.requests += 1;
+                return Step::Lookup(i);
+            }
+        }
+        if self.outstanding > 0 {
+            return Step::Wait;
+        }
+        // Routing is over: fetch the best matches not fetched yet, then finish.
+        if self.fetch_results && !self.exact_only() && !self.info.any_match_in_range {
+            let k = self.info.max_endpoints as usize;
+            let mut eligible: Vec<usize> = (0..self.candidates.len())
+                .filter(|&i| {
+                    let c = &self.candidates[i];
+                    c.asked != Asked::Failed
+                        && c.fetch != Fetch::Failed
+                        && self.info.accepts(&self.target, &c.key)
+                })
+                .collect();
+            eligible.sort_by_key(|&i| self.candidates[i].dist);
+            eligible.truncate(k);
+            if let Some(&i) = eligible.iter().find(|&&i| self.candidates[i].fetch == Fetch::No) {
+                return self.start_fetch(i);
+            }
+        }
+        Step::Finish
+    }
+
+    fn start_fetch(&mut self, i: usize) -> Step {
+        self.candidates[i].fetch = Fetch::Pending;
+        self.outstanding += 1;
+        self.active += 1;
+        self.requests += 1;
+        Step::Inquire(i)
+    }
+
+    fn closest(&self, pick: impl Fn(&Self, &Candidate) -> bool) -> Option<usize> {
+        (0..self.candidates.len())
+            .filter(|&i| pick(self, &self.candidates[i]))
+            .min_by_key(|&i| self.candidates[i].dist)
+    }
+
+    /// The flagged path for a LOOKUP: this node, then the visited nodes nearest the target.
+    pub fn flagged_path(&self) -> Vec<Endpoint> {
+        let mut path: Vec<(U256, Endpoint)> = self
+            .visited
+            .iter()
+            .skip(1)
+            .map(|e| {
+                let dist = self
+                    .candidates
+                    .iter()
+                    .filter(|c| c.endpoint == *e)
+                    .map(|c| c.dist)
+                    .min()
+                    .unwrap_or(U256::MAX);
+                (dist, *e)
+            })
+            .collect();
+        path.sort_by_key(|(d, _)| *d);
+        let mut out = Vec::with_capacity(MAX_FLAGGED_PATH);
+        out.extend(self.visited.first().copied());
+        out.extend(path.into_iter().map(|(_, e)| e).take(MAX_FLAGGED_PATH - 1));
+        out
+    }
+
+    /// Notes that `endpoint` has seen the search.
+    pub fn visit(&mut self, endpoint: Endpoint) {
+        if !self.visited.contains(&endpoint) && self.visited.len() < MAX_SEARCH_CANDIDATES * 2 {
+            self.visited.push(endpoint);
+        }
+    }
+
+    /// Records a contacted node.
+    pub fn record_path(&mut self, entry: PathEntry) {
+        if let Some(existing) = self.path.iter_mut().find(|p| p.endpoint == entry.endpoint) {
+            existing.flags |= entry.flags;
+            existing.latency = entry.latency;
+        } else if self.path.len() < MAX_SEARCH_PATH {
+            self.path.push(entry);
+        }
+    }
+
+    /// A request finished (answered or given up); `first_try_pending` says whether it was still
+    /// counted as active.
+    pub fn request_done(&mut self, still_active: bool) {
+        self.outstanding = self.outstanding.saturating_sub(1);
+        if still_active {
+            self.active = self.active.saturating_sub(1);
+        }
+    }
+
+    /// The results to deliver at the end of a nearest/range search, nearest first.
+    pub fn final_results(&self) -> Vec<SearchResult> {
+        let mut fetched: Vec<&Candidate> = self
+            .candidates
+            .iter()
+            .filter(|c| matches!(c.fetch, Fetch::Done(_)) && self.info.accepts(&self.target, &c.key))
+            .collect();
+        fetched.sort_by_key(|c| c.dist);
+        fetched.into_iter().take(self.info.max_endpoints as usize).map(|c| self.result_of(c)).collect()
+    }
+
+    /// A result for a fetched candidate.
+    pub fn result_of(&self, c: &Candidate) -> SearchResult {
+        SearchResult {
+            match_type: if c.key == self.target { MatchType::Exact } else { MatchType::Near },
+            key: c.key,
+            app_data: match &c.fetch {
+                Fetch::Done(data) => data.clone(),
+                _ => Vec::new(),
+            },
+            endpoint: c.endpoint,
+        }
+    }
+}
