@@ -117,6 +117,8 @@ pub struct Node {
     next_handle: u32,
     closed: bool,
     stats: Stats,
+    /// Smoothed RTT over all peers, for peers not measured yet.
+    rtt_all: Option<(Duration, Duration)>,
 }
 
 fn endpoint_of(entry: &RouteEntry<'_>) -> Option<Endpoint> {
@@ -169,6 +171,7 @@ impl Node {
             next_handle: 1,
             closed: false,
             stats: Stats::default(),
+            rtt_all: None,
         })
     }
 
@@ -628,9 +631,13 @@ impl Node {
     }
 
     fn rto(&self, peer: &Endpoint) -> Duration {
-        match self.cache.rtt(peer) {
-            Some((srtt, rttvar)) => (srtt + rttvar * 4).clamp(self.timing.min_rto, self.timing.max_rto),
-            None => self.timing.initial_rto,
+        match (self.cache.rtt(peer), self.rtt_all) {
+            (Some((srtt, rttvar)), _) => (srtt + rttvar * 4).clamp(self.timing.min_rto, self.timing.max_rto),
+            // An unmeasured peer is probably about as far as the others.
+            (None, Some((srtt, rttvar))) => {
+                (srtt * 2 + rttvar * 4).clamp(self.timing.min_rto, self.timing.initial_rto)
+            }
+            (None, None) => self.timing.initial_rto,
         }
     }
 
@@ -646,6 +653,13 @@ impl Node {
         let rtt = (!p.retransmitted).then(|| now.saturating_since(p.sent_at));
         if let Some(rtt) = rtt {
             self.cache.record_rtt(&from, rtt, now);
+            self.rtt_all = Some(match self.rtt_all {
+                None => (rtt, rtt / 2),
+                Some((srtt, var)) => {
+                    let delta = if srtt > rtt { srtt - rtt } else { rtt - srtt };
+                    ((srtt * 7 + rtt) / 8, (var * 3 + delta) / 4)
+                }
+            });
         }
         Some((p, rtt))
     }
@@ -864,7 +878,14 @@ impl Node {
                     s.request_done(!p.retransmitted);
                     let nearness = common_prefix_bits(&key, &s.target);
                     if let Some(c) = s.candidates.iter_mut().find(|c| c.key == key && c.endpoint == p.peer) {
-                        if is_lookup { c.asked = Asked::Failed } else { c.fetch = Fetch::Failed }
+                        if is_lookup {
+                            c.asked = Asked::Failed;
+                        } else if c.fetches < super::search::MAX_FETCHES_PER_NODE {
+                            // A lost answer is more likely than a dead node that just answered.
+                            c.fetch = Fetch::No;
+                        } else {
+                            c.fetch = Fetch::Failed;
+                        }
                     }
                     let flags =
                         address_flags::UNREACHABLE | if is_lookup { 0 } else { address_flags::INQUIRE };

@@ -25,6 +25,8 @@ pub const MAX_SEARCH_REQUESTS: u32 = 96;
 pub const MAX_ASKS_PER_NODE: u8 = 3;
 /// Cache entries a search starts from.
 pub const SEED_CANDIDATES: usize = 8;
+/// INQUIREs sent to one node for its record before giving up on it (each with its retries).
+pub const MAX_FETCHES_PER_NODE: u8 = 2;
 /// Endpoints in a LOOKUP's flagged path.
 pub const MAX_FLAGGED_PATH: usize = 22;
 
@@ -71,6 +73,8 @@ pub struct Candidate {
     pub visited_at_ask: usize,
     /// INQUIRE state.
     pub fetch: Fetch,
+    /// INQUIREs sent to it.
+    pub fetches: u8,
 }
 
 /// Who started a search.
@@ -197,6 +201,7 @@ impl Search {
             asks: 0,
             visited_at_ask: 0,
             fetch: Fetch::No,
+            fetches: 0,
         });
         Some(self.candidates.len() - 1)
     }
@@ -261,11 +266,22 @@ impl Search {
         // One request at a time while each answer gets closer; several around the target.
         let near = |c: &Candidate| radius.is_some_and(|r| c.dist <= r);
         let closer = |c: &Candidate| best_asked.is_none_or(|b| c.dist < b);
-        let next = self.closest(|_, c| c.asked == Asked::No && (closer(c) || near(c))).or_else(|| {
-            self.closest(|_, c| {
-                c.asked == Asked::Yes && near(c) && c.asks < MAX_ASKS_PER_NODE && c.visited_at_ask < visited
-            })
-        });
+        // Re-ask an answered node once the flagged path has grown (its next answer skips the
+        // nodes visited since): around the target, or the best node so far when the hop it
+        // pointed to stalled or failed.
+        let reask = |c: &Candidate| {
+            c.asked == Asked::Yes
+                && c.asks < MAX_ASKS_PER_NODE
+                && c.visited_at_ask < visited
+                && (near(c) || Some(c.dist) == best_asked)
+        };
+        // Once a hop has failed, the routes through it are stale: any other known node may
+        // know a way round, so none is left unasked.
+        let detour = self.active == 0 && self.candidates.iter().any(|c| c.asked == Asked::Failed);
+        let next = self
+            .closest(|_, c| c.asked == Asked::No && (closer(c) || near(c)))
+            .or_else(|| self.closest(|_, c| reask(c)))
+            .or_else(|| if detour { self.closest(|_, c| c.asked == Asked::No) } else { None });
         if let Some(i) = next {
             // Hops that get closer go one at a time (fewest datagrams); around the target, and
             // past a stalled request, several may be outstanding.
@@ -307,6 +323,7 @@ impl Search {
 
     fn start_fetch(&mut self, i: usize) -> Step {
         self.candidates[i].fetch = Fetch::Pending;
+        self.candidates[i].fetches += 1;
         self.outstanding += 1;
         self.active += 1;
         self.requests += 1;

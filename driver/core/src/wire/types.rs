@@ -65,7 +65,7 @@ impl Element for Key {
 }
 
 /// A UDP endpoint: IPV6_ENDPOINT = Port(2) ‖ Address(16).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Endpoint {
     /// IPv6 address (IPv4 peers appear as IPv4-mapped addresses).
     pub addr: Ipv6Addr,
