@@ -360,6 +360,24 @@ impl Node {
         let id = SearchId(self.next_handle());
         let mut search = Search::new(id, Purpose::App, target, info, now.saturating_add(timeout), self.local);
         self.seed_search(&mut search, true);
+        // This instance's own matches need no network: exact ones are reported at once.
+        if search.exact_only() || search.info.any_match_in_range {
+            let local: Vec<SearchResult> = search
+                .candidates
+                .iter()
+                .filter(|c| {
+                    c.endpoint == self.local
+                        && matches!(c.fetch, Fetch::Done(_))
+                        && search.info.accepts(&target, &c.key)
+                })
+                .take(search.info.max_endpoints as usize)
+                .map(|c| search.result_of(c))
+                .collect();
+            for result in local {
+                search.delivered += 1;
+                self.push_event(Event::SearchResult { search: id, result });
+            }
+        }
         self.searches.push(search);
         self.after_input(now);
         Ok(id)
@@ -792,7 +810,8 @@ impl Node {
         {
             return;
         }
-        let info = SearchInfo::nearest(2 * super::cache::LEAF_SET_SIDE as u32);
+        // A margin over 5 + 5, since the keys seldom fall evenly on both sides.
+        let info = SearchInfo::nearest(2 * super::cache::LEAF_SET_SIDE as u32 + 4);
         let mut search = Search::new(
             SearchId(0),
             Purpose::Announce(key),
@@ -1001,18 +1020,12 @@ impl Node {
                 self.end(id, SearchEnd::Complete);
             }
             Purpose::Announce(key) => {
-                let s = self.searches.swap_remove(index);
-                let mut answered: Vec<_> = s
-                    .candidates
-                    .iter()
-                    .filter(|c| c.asked == Asked::Yes && c.endpoint != self.local)
-                    .collect();
-                answered.sort_by_key(|c| c.dist);
-                let targets: Vec<Endpoint> =
-                    answered.iter().take(2 * super::cache::LEAF_SET_SIDE).map(|c| c.endpoint).collect();
+                // Every node the search reached is in the cache now; flood to the leaf set it
+                // makes (five on each side, however unevenly the keys fall).
+                self.searches.swap_remove(index);
+                let targets: Vec<Endpoint> = self.cache.leaf_set(&key).iter().map(|e| e.endpoint).collect();
                 if self.registrations.iter().any(|r| r.key == key) {
                     for to in targets {
-                        // The FLOOD's ACK is a round trip; no need to wait for it here.
                         self.send_flood_now(to, &key);
                     }
                 }

@@ -271,6 +271,7 @@ impl Search {
         // pointed to stalled or failed.
         let reask = |c: &Candidate| {
             c.asked == Asked::Yes
+                && c.endpoint != self.visited[0]
                 && c.asks < MAX_ASKS_PER_NODE
                 && c.visited_at_ask < visited
                 && (near(c) || Some(c.dist) == best_asked)
