@@ -1,10 +1,17 @@
 //! peerdrt: the driver.
 //!
-//! This package becomes `peerdrt.sys` on Windows and `peerdrtd` on Linux. Today it only ties
-//! the protocol core and the IOCTL ABI together; the platform-neutral device (`engine`), the
-//! Linux host adapter (`host`) and the NT glue (`nt`) arrive with their issues.
+//! This package becomes `peerdrt.sys` on Windows and `peerdrtd` on Linux:
+//! * [`engine`]: the platform-neutral device (opens, handle tables, event queues, IOCTL
+//!   dispatch, DRT instances on the sans-IO core), `no_std` + `alloc`;
+//! * `host` (Linux): UDP sockets, receive and worker threads, the Unix-socket device;
+//! * `nt` (Windows): the WDM glue (DriverEntry, IRPs, NMR + WSK), with the kernel-driver issue.
 
+#![cfg_attr(windows, no_std)]
 #![forbid(unsafe_op_in_unsafe_fn)]
+
+extern crate alloc;
 
 pub use peerdrt_abi as abi;
 pub use peerdrt_core as core;
+
+pub mod engine;

@@ -56,7 +56,7 @@ pub struct Endpoints<'a>(&'a [u8]);
 impl<'a> Endpoints<'a> {
     /// Wraps encoded records.
     pub fn from_encoded(bytes: &'a [u8]) -> Option<Self> {
-        (bytes.len() % ENDPOINT_LEN == 0).then_some(Self(bytes))
+        bytes.len().is_multiple_of(ENDPOINT_LEN).then_some(Self(bytes))
     }
     /// Number of endpoints.
     pub fn len(&self) -> usize {

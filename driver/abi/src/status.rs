@@ -30,6 +30,8 @@ pub const CANCELLED: u32 = 0xC000_0120;
 pub const ACCESS_DENIED: u32 = 0xC000_0022;
 /// STATUS_ADDRESS_ALREADY_EXISTS: the transport's port is taken.
 pub const ADDRESS_ALREADY_EXISTS: u32 = 0xC000_020A;
+/// STATUS_INVALID_DEVICE_STATE: the call is not valid now (E_UNEXPECTED).
+pub const INVALID_DEVICE_STATE: u32 = 0xC000_0184;
 /// STATUS_UNEXPECTED_IO_ERROR.
 pub const UNEXPECTED_IO_ERROR: u32 = 0xC000_00E9;
 
@@ -152,7 +154,7 @@ pub const fn to_hresult(status: u32) -> u32 {
         NO_MORE_ENTRIES => hresult::DRT_E_NO_MORE,
         ACCESS_DENIED => hresult::E_ACCESSDENIED,
         ADDRESS_ALREADY_EXISTS => hresult::DRT_E_TRANSPORT_ALREADY_BOUND,
-        CANCELLED => hresult::E_UNEXPECTED,
+        CANCELLED | INVALID_DEVICE_STATE => hresult::E_UNEXPECTED,
         _ => hresult::E_FAIL,
     }
 }

@@ -285,7 +285,7 @@ mod derived_keys {
             let node = sim.add_node(if i == 0 { &[] } else { &[0] });
             let id = identity(i as u8 + 1);
             let key = id.certificate.derived_key();
-            sim.register_with(node, key, &key[..4], KeyCredential::Identity(id)).unwrap();
+            sim.register_with(node, key, &key[..4], KeyCredential::Identity(Box::new(id))).unwrap();
             keys.push((node, key));
             sim.run_for(Duration::from_millis(200));
         }
@@ -298,7 +298,7 @@ mod derived_keys {
         let mut sim = Sim::new(20, Network::default()).with_provider(resolve_mode);
         let n = sim.add_node(&[]);
         assert_eq!(
-            sim.register_with(n, [5; 32], b"x", KeyCredential::Identity(identity(1))),
+            sim.register_with(n, [5; 32], b"x", KeyCredential::Identity(Box::new(identity(1)))),
             Err(DrtError::InvalidKey)
         );
         assert_eq!(sim.register_with(n, [5; 32], b"x", KeyCredential::None), Err(DrtError::InvalidKey));
@@ -309,12 +309,12 @@ mod derived_keys {
         let forged = Identity { signing_key, certificate };
         let key = forged.certificate.derived_key();
         assert_eq!(
-            sim.register_with(n, key, b"x", KeyCredential::Identity(forged)),
+            sim.register_with(n, key, b"x", KeyCredential::Identity(Box::new(forged))),
             Err(DrtError::InvalidKey)
         );
         let good = identity(2);
         let key = good.certificate.derived_key();
-        assert!(sim.register_with(n, key, b"x", KeyCredential::Identity(good)).is_ok());
+        assert!(sim.register_with(n, key, b"x", KeyCredential::Identity(Box::new(good))).is_ok());
     }
 
     #[test]

@@ -300,7 +300,7 @@ fn update_rtt(entry: &mut CacheEntry, sample: Duration) {
             entry.rttvar = sample / 2;
         }
         Some(srtt) => {
-            let delta = if srtt > sample { srtt - sample } else { sample - srtt };
+            let delta = srtt.abs_diff(sample);
             entry.rttvar = (entry.rttvar * 3 + delta) / 4;
             entry.srtt = Some((srtt * 7 + sample) / 8);
         }

@@ -107,8 +107,9 @@ pub fn common_prefix_bits(a: &Key, b: &Key) -> u32 {
     U256([x.0[0] ^ y.0[0], x.0[1] ^ y.0[1], x.0[2] ^ y.0[2], x.0[3] ^ y.0[3]]).leading_zeros()
 }
 
-/// Levels of the multilevel cache: level `L` holds keys closer than 2^255 / 10^L to an anchor.
-pub const CACHE_LEVELS: usize = 78;
+/// Levels of the multilevel cache: level `L` holds keys closer than 2^255 / 10^L to an anchor
+/// (10^76 < 2^255 < 10^77, so level 76 is the last non-empty one).
+pub const CACHE_LEVELS: usize = 77;
 
 /// Upper bound (exclusive) of the distance at each level: `LEVEL_BOUNDS[L] = 2^255 / 10^L`.
 pub struct LevelBounds([U256; CACHE_LEVELS]);

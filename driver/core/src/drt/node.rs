@@ -489,10 +489,10 @@ impl Node {
                 let p = &mut self.pending[i];
                 if !p.retransmitted {
                     // Its first timeout passed: it no longer holds back its search.
-                    if let Purpose2::Lookup { search, .. } | Purpose2::Inquire { search, .. } = p.purpose {
-                        if let Some(s) = self.searches.iter_mut().find(|s| s.id == search) {
-                            s.active = s.active.saturating_sub(1);
-                        }
+                    if let Purpose2::Lookup { search, .. } | Purpose2::Inquire { search, .. } = p.purpose
+                        && let Some(s) = self.searches.iter_mut().find(|s| s.id == search)
+                    {
+                        s.active = s.active.saturating_sub(1);
                     }
                 }
                 let p = &mut self.pending[i];
@@ -674,7 +674,7 @@ impl Node {
             self.rtt_all = Some(match self.rtt_all {
                 None => (rtt, rtt / 2),
                 Some((srtt, var)) => {
-                    let delta = if srtt > rtt { srtt - rtt } else { rtt - srtt };
+                    let delta = srtt.abs_diff(rtt);
                     ((srtt * 7 + rtt) / 8, (var * 3 + delta) / 4)
                 }
             });
@@ -921,8 +921,7 @@ impl Node {
         while i < self.searches.len() {
             let id = self.searches[i].id;
             let purpose = self.searches[i].purpose;
-            loop {
-                let Some(s) = self.searches.get_mut(i) else { break };
+            while let Some(s) = self.searches.get_mut(i) {
                 if s.done {
                     break;
                 }
@@ -1179,10 +1178,11 @@ impl Node {
         if let (Some(cpa), Some(entry)) = (m.revoke_cpa, &m.route_entry) {
             let valid =
                 self.security.open(entry.key, cpa, None, None, &[0; NONCE_LEN]).is_ok_and(|r| r.revoked);
-            if let (true, Some(endpoint)) = (valid, endpoint_of(entry)) {
-                if endpoint == from && self.cache.remove(entry.key, &endpoint) {
-                    self.cache_dirty = true;
-                }
+            if let (true, Some(endpoint)) = (valid, endpoint_of(entry))
+                && endpoint == from
+                && self.cache.remove(entry.key, &endpoint)
+            {
+                self.cache_dirty = true;
             }
         } else if let Some(entry) = &m.route_entry {
             self.consider(now, entry);
@@ -1348,22 +1348,22 @@ impl Node {
                 });
                 let next = buffer.route_entry.as_ref().and_then(|e| endpoint_of(e).map(|ep| (*e.key, ep)));
                 let mut intermediate = None;
-                if let Some((next_key, next_endpoint)) = next {
-                    if next_endpoint != self.local || s.info.allow_current_instance_match {
-                        let added = s.add_candidate(next_key, next_endpoint);
-                        if added.is_some()
-                            && s.info.iterative
-                            && s.purpose == Purpose::App
-                            && next_key != s.target
-                        {
-                            s.waiting = true;
-                            intermediate = Some(SearchResult {
-                                match_type: MatchType::Intermediate,
-                                key: next_key,
-                                app_data: Vec::new(),
-                                endpoint: next_endpoint,
-                            });
-                        }
+                if let Some((next_key, next_endpoint)) = next
+                    && (next_endpoint != self.local || s.info.allow_current_instance_match)
+                {
+                    let added = s.add_candidate(next_key, next_endpoint);
+                    if added.is_some()
+                        && s.info.iterative
+                        && s.purpose == Purpose::App
+                        && next_key != s.target
+                    {
+                        s.waiting = true;
+                        intermediate = Some(SearchResult {
+                            match_type: MatchType::Intermediate,
+                            key: next_key,
+                            app_data: Vec::new(),
+                            endpoint: next_endpoint,
+                        });
                     }
                 }
                 // The node answered as the holder of `key`: a verified round trip.

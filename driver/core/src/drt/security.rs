@@ -115,7 +115,7 @@ pub enum KeyCredential {
     #[default]
     None,
     /// An identity whose derived key is the registered key.
-    Identity(Identity),
+    Identity(Box<Identity>),
 }
 
 /// A record checked by [`SecurityProvider::open`].
@@ -202,10 +202,10 @@ fn check_body(
         return Err(Refused);
     }
     // A revocation carries no payload; a record's payload must be the one it was sealed with.
-    if let Some(payload) = payload.filter(|_| !revoked) {
-        if body[50..] != Sha256::digest(payload)[..] {
-            return Err(Refused);
-        }
+    if let Some(payload) = payload.filter(|_| !revoked)
+        && body[50..] != Sha256::digest(payload)[..]
+    {
+        return Err(Refused);
     }
     Ok(OpenedRecord { revoked })
 }
@@ -255,12 +255,11 @@ pub struct DerivedKeyProvider {
 impl DerivedKeyProvider {
     /// A provider trusting `root`; `local` is this node's own identity (needed in MEMBERSHIP).
     pub fn new(root: VerifyingKey, local: Option<Identity>, mode: SecurityMode) -> Result<Self, DrtError> {
-        if let Some(identity) = &local {
-            if !identity.certificate.is_signed_by(&root)
-                || identity.certificate.public_key != identity.signing_key.verifying_key().to_bytes()
-            {
-                return Err(DrtError::InvalidKey);
-            }
+        if let Some(identity) = &local
+            && (!identity.certificate.is_signed_by(&root)
+                || identity.certificate.public_key != identity.signing_key.verifying_key().to_bytes())
+        {
+            return Err(DrtError::InvalidKey);
         }
         if mode == SecurityMode::Membership && local.is_none() {
             return Err(DrtError::CapabilityMismatch);

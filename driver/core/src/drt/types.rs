@@ -119,10 +119,10 @@ impl SearchInfo {
         if self.max_endpoints > MAX_SEARCH_RESULTS {
             return Err(DrtError::InvalidMaxEndpoints);
         }
-        if let Some((min, max)) = &self.range {
-            if min > max || !(min <= target && target <= max) || (min == max && min != target) {
-                return Err(DrtError::InvalidSearchRange);
-            }
+        if let Some((min, max)) = &self.range
+            && (min > max || !(min <= target && target <= max) || (min == max && min != target))
+        {
+            return Err(DrtError::InvalidSearchRange);
         }
         Ok(())
     }

@@ -91,7 +91,8 @@ pub fn fragments(buffer: &[u8]) -> Result<impl Iterator<Item = (SplitControls, &
         .map(move |(i, chunk)| (SplitControls { size, offset: (i * FRAGMENT_LEN) as u16 }, chunk)))
 }
 
-/// Why a fragment was not accepted. The reassembler's state is unchanged by a rejected fragment.
+/// Why a fragment was not accepted. A rejected fragment changes nothing but the expiry of
+/// partial buffers whose deadline had passed (a new buffer refused for budget first frees those).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FragmentError {
     /// Size over the limit, offset not on a fragment boundary or past the end, or a fragment
@@ -210,20 +211,20 @@ impl<P: Copy + Eq> Reassembler<P> {
         if split.offset == 0 && fragment.len() == size {
             return Ok(Reassembled::Whole(fragment));
         }
-        self.expire(now);
         let bit = 1u32 << split.index();
+        // Refuse duplicates and inconsistent sizes before anything changes.
+        if let Some(partial) = self.partials.iter().find(|p| p.peer == peer && p.message_id == message_id) {
+            if partial.buffer.len() != size {
+                return Err(FragmentError::Inconsistent);
+            }
+            if partial.received & bit != 0 {
+                return Err(FragmentError::Duplicate);
+            }
+        }
+        self.expire(now);
         let position = self.partials.iter().position(|p| p.peer == peer && p.message_id == message_id);
         let index = match position {
-            Some(i) => {
-                let partial = &self.partials[i];
-                if partial.buffer.len() != size {
-                    return Err(FragmentError::Inconsistent);
-                }
-                if partial.received & bit != 0 {
-                    return Err(FragmentError::Duplicate);
-                }
-                i
-            }
+            Some(i) => i,
             None => self.start(now, peer, message_id, size)?,
         };
         let partial = &mut self.partials[index];

@@ -1,0 +1,907 @@
+//! The device: opens, instances, handle tables, event queues and IOCTL dispatch.
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::net::Ipv6Addr;
+use core::time::Duration;
+
+use peerdrt_abi::status::{self, hresult};
+use peerdrt_abi::{
+    AbiError, EndpointRecord, EventRecord, Handle, InstanceInfo, MAX_EVENT_LEN, MAX_PATH_ENTRIES,
+    OpenInstance, PathRecord, PathRecords, Request, Response, SecurityKind, StartSearch, drt_status,
+    encode_endpoints, ioctl,
+};
+use peerdrt_core::drt::security::{
+    BoxedProvider, Certificate, DerivedKeyProvider, Identity, KeyCredential, NullProvider, SecurityMode,
+};
+use peerdrt_core::drt::{
+    DrtError, Event, LeafSetChange, MatchType, Node, NodeConfig, RegistrationId, SearchEnd, SearchId,
+    SearchInfo, Status, Timing,
+};
+use peerdrt_core::time::Instant;
+use peerdrt_core::wire::{Endpoint, MAX_ROUTE_ADDRESSES, ProtocolVersion};
+
+use super::handles::{self, HandleKind, MAX_OBJECTS_PER_OPEN, OpenId};
+
+/// Most opens at once.
+pub const MAX_OPENS: usize = 256;
+/// Most DRT instances on the device.
+pub const MAX_INSTANCES: usize = 64;
+/// Most DRT instances one open may create.
+pub const MAX_INSTANCES_PER_OPEN: usize = 8;
+/// Events queued per open before the oldest is dropped.
+pub const MAX_EVENTS_PER_OPEN: usize = 1024;
+/// Wait-for-event requests one open may have pending.
+pub const MAX_WAITS_PER_OPEN: usize = 8;
+/// Datagrams queued for sending, device-wide (further ones are dropped and counted).
+pub const MAX_OUTBOX: usize = 16_384;
+/// Longest search timeout accepted (a longer one is clamped).
+pub const MAX_SEARCH_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Identifies a bound datagram socket of the platform.
+pub type TransportId = u32;
+
+/// A socket the platform bound for an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bound {
+    /// The socket.
+    pub id: TransportId,
+    /// The port it bound.
+    pub port: u16,
+    /// Addresses it is reachable at (advertised in route entries).
+    pub addresses: Vec<Ipv6Addr>,
+}
+
+/// What the engine needs from the platform, called at PASSIVE_LEVEL from within `ioctl`.
+pub trait Platform {
+    /// Binds a datagram socket on `port` (0: any) for DRT_SCOPE `scope`; an NTSTATUS on failure.
+    fn bind(&mut self, port: u16, scope: u32, scope_id: u32) -> Result<Bound, u32>;
+    /// Closes a socket; every datagram it still holds is released.
+    fn unbind(&mut self, id: TransportId);
+    /// 32 bytes from the platform's random source (BCryptGenRandom / getrandom).
+    fn random_seed(&mut self) -> [u8; 32];
+}
+
+/// The adapter's name for a pending wait-for-event request (an IRP, a frame on a connection).
+pub type WaitToken = u64;
+
+/// Who opened the device (recorded with the open; SO_PEERCRED on Linux).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Owner {
+    /// Process id.
+    pub pid: u32,
+    /// User id.
+    pub uid: u32,
+}
+
+/// How an IOCTL completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// Done: NTSTATUS and bytes written to the output buffer (IoStatus.Information).
+    Complete {
+        /// NTSTATUS.
+        status: u32,
+        /// Bytes of output.
+        information: usize,
+    },
+    /// A wait-for-event request is queued; it completes through [`Device::poll_wait_completion`].
+    Pending,
+}
+
+impl Completion {
+    fn fail(status: u32) -> Self {
+        Self::Complete { status, information: 0 }
+    }
+}
+
+/// One device-control request, as the I/O manager hands it over (METHOD_BUFFERED).
+#[derive(Debug)]
+pub struct Irp<'a> {
+    /// The control code.
+    pub code: u32,
+    /// The input buffer.
+    pub input: &'a [u8],
+    /// The output buffer (its length is the caller's OutputBufferLength).
+    pub output: &'a mut [u8],
+    /// The adapter's token, used if the request pends.
+    pub token: WaitToken,
+}
+
+/// A pending wait that completed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitCompletion {
+    /// The open it belongs to.
+    pub open: OpenId,
+    /// The adapter's token.
+    pub token: WaitToken,
+    /// NTSTATUS.
+    pub status: u32,
+    /// Output bytes (an encoded event record on success).
+    pub output: Vec<u8>,
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// From which socket.
+    pub transport: TransportId,
+    /// To where.
+    pub destination: Endpoint,
+    /// The datagram.
+    pub payload: Vec<u8>,
+}
+
+/// Device-wide counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeviceStats {
+    /// IOCTLs refused for their input.
+    pub bad_requests: u64,
+    /// Datagrams for no instance.
+    pub unrouted_datagrams: u64,
+    /// Datagrams dropped for a full outbox.
+    pub outbox_dropped: u64,
+    /// Events dropped for a full per-open queue.
+    pub events_dropped: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Object {
+    Instance(usize),
+    Registration(usize, RegistrationId),
+    Search(usize, SearchId),
+}
+
+impl Object {
+    fn kind(&self) -> HandleKind {
+        match self {
+            Self::Instance(_) => HandleKind::Instance,
+            Self::Registration(..) => HandleKind::Registration,
+            Self::Search(..) => HandleKind::Search,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Slot<T> {
+    generation: u16,
+    value: Option<T>,
+}
+
+#[derive(Debug)]
+struct Open {
+    owner: Owner,
+    objects: Vec<Slot<Object>>,
+    events: VecDeque<Vec<u8>>,
+    waits: VecDeque<WaitToken>,
+    instances: usize,
+}
+
+#[derive(Debug)]
+struct Instance {
+    open: OpenId,
+    handle: Handle,
+    node: Node,
+    transport: TransportId,
+    port: u16,
+    registrations: Vec<(RegistrationId, Handle)>,
+    searches: Vec<(SearchId, Handle)>,
+}
+
+/// The device.
+#[derive(Debug, Default)]
+pub struct Device {
+    opens: Vec<Slot<Open>>,
+    instances: Vec<Option<Instance>>,
+    outbox: VecDeque<Outgoing>,
+    completions: VecDeque<WaitCompletion>,
+    stats: DeviceStats,
+}
+
+fn drt(hr: u32) -> u32 {
+    status::from_drt_hresult(hr)
+}
+
+fn status_of(error: DrtError) -> u32 {
+    match error {
+        DrtError::InvalidArgument => status::INVALID_PARAMETER,
+        DrtError::InvalidKeySize => drt(hresult::DRT_E_INVALID_KEY_SIZE),
+        DrtError::InvalidKey => drt(hresult::DRT_E_INVALID_KEY),
+        DrtError::DuplicateKey => drt(hresult::DRT_E_DUPLICATE_KEY),
+        DrtError::InvalidMaxEndpoints => drt(hresult::DRT_E_INVALID_MAX_ENDPOINTS),
+        DrtError::InvalidSearchRange => drt(hresult::DRT_E_INVALID_SEARCH_RANGE),
+        DrtError::Faulted => drt(hresult::DRT_E_FAULTED),
+        DrtError::InvalidHandle => status::INVALID_HANDLE,
+        DrtError::Unexpected => status::INVALID_DEVICE_STATE,
+        DrtError::LimitReached => status::INSUFFICIENT_RESOURCES,
+        DrtError::CapabilityMismatch => drt(hresult::DRT_E_CAPABILITY_MISMATCH),
+    }
+}
+
+fn endpoint_record(e: &Endpoint) -> EndpointRecord {
+    EndpointRecord { addr: e.addr.octets(), port: e.port }
+}
+
+fn identity(secret: &[u8; 32], certificate: &[u8; 96]) -> Result<Identity, u32> {
+    let certificate = Certificate::from_bytes(certificate).ok_or(status::INVALID_PARAMETER)?;
+    Ok(Identity { signing_key: ed25519_dalek::SigningKey::from_bytes(secret), certificate })
+}
+
+/// Output space the mutating requests need, checked before any state changes.
+fn output_needed(code: u32) -> usize {
+    match code {
+        ioctl::OPEN_INSTANCE => 10,
+        ioctl::REGISTER_KEY | ioctl::START_SEARCH => 8,
+        ioctl::WAIT_EVENT => MAX_EVENT_LEN,
+        _ => 0,
+    }
+}
+
+impl Device {
+    /// An empty device.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> DeviceStats {
+        self.stats
+    }
+
+    /// Opens currently live.
+    pub fn open_count(&self) -> usize {
+        self.opens.iter().filter(|s| s.value.is_some()).count()
+    }
+
+    /// DRT instances currently live.
+    pub fn instance_count(&self) -> usize {
+        self.instances.iter().filter(|i| i.is_some()).count()
+    }
+
+    /// The owner recorded for an open.
+    pub fn owner(&self, open: OpenId) -> Option<Owner> {
+        self.open_ref(open).map(|o| o.owner)
+    }
+
+    // ----- opens ------------------------------------------------------------------------------
+
+    /// IRP_MJ_CREATE / a new connection. `None` when [`MAX_OPENS`] are open.
+    pub fn open(&mut self, owner: Owner) -> Option<OpenId> {
+        let fresh = || Open {
+            owner,
+            objects: Vec::new(),
+            events: VecDeque::new(),
+            waits: VecDeque::new(),
+            instances: 0,
+        };
+        if let Some(slot) = self.opens.iter().position(|s| s.value.is_none()) {
+            let s = &mut self.opens[slot];
+            s.value = Some(fresh());
+            return Some(OpenId { slot: slot as u16, generation: s.generation });
+        }
+        if self.opens.len() >= MAX_OPENS {
+            return None;
+        }
+        self.opens.push(Slot { generation: 0, value: Some(fresh()) });
+        Some(OpenId { slot: (self.opens.len() - 1) as u16, generation: 0 })
+    }
+
+    fn open_ref(&self, id: OpenId) -> Option<&Open> {
+        self.opens
+            .get(usize::from(id.slot))
+            .filter(|s| s.generation == id.generation)
+            .and_then(|s| s.value.as_ref())
+    }
+
+    fn open_mut(&mut self, id: OpenId) -> Option<&mut Open> {
+        self.opens
+            .get_mut(usize::from(id.slot))
+            .filter(|s| s.generation == id.generation)
+            .and_then(|s| s.value.as_mut())
+    }
+
+    /// IRP_MJ_CLEANUP / the connection closed: end the open's searches, unregister its keys,
+    /// close its instances and cancel its pending waits. Its handles stop resolving.
+    pub fn cleanup(&mut self, now: Instant, open: OpenId, platform: &mut dyn Platform) {
+        let Some(o) = self.open_mut(open) else { return };
+        let waits: Vec<WaitToken> = o.waits.drain(..).collect();
+        o.events.clear();
+        let instances: Vec<usize> = o
+            .objects
+            .iter()
+            .filter_map(|s| match s.value {
+                Some(Object::Instance(i)) => Some(i),
+                _ => None,
+            })
+            .collect();
+        o.objects.clear();
+        o.instances = 0;
+        for token in waits {
+            self.completions.push_back(WaitCompletion {
+                open,
+                token,
+                status: status::CANCELLED,
+                output: Vec::new(),
+            });
+        }
+        for index in instances {
+            self.destroy_instance(now, index, platform);
+        }
+    }
+
+    /// IRP_MJ_CLOSE: the open's slot is freed (after [`Device::cleanup`]).
+    pub fn close(&mut self, now: Instant, open: OpenId, platform: &mut dyn Platform) {
+        self.cleanup(now, open, platform);
+        if let Some(slot) =
+            self.opens.get_mut(usize::from(open.slot)).filter(|s| s.generation == open.generation)
+        {
+            slot.value = None;
+            slot.generation = slot.generation.wrapping_add(1);
+        }
+    }
+
+    fn destroy_instance(&mut self, now: Instant, index: usize, platform: &mut dyn Platform) {
+        let Some(mut instance) = self.instances.get_mut(index).and_then(Option::take) else { return };
+        instance.node.close(now);
+        // The revocations the close produced still go out.
+        while let Some(t) = instance.node.poll_transmit() {
+            self.push_outgoing(Outgoing {
+                transport: instance.transport,
+                destination: t.destination,
+                payload: t.payload,
+            });
+        }
+        platform.unbind(instance.transport);
+    }
+
+    // ----- handles ----------------------------------------------------------------------------
+
+    fn insert_object(&mut self, open: OpenId, object: Object) -> Result<Handle, u32> {
+        let o = self.open_mut(open).ok_or(status::INVALID_HANDLE)?;
+        let slot = match o.objects.iter().position(|s| s.value.is_none()) {
+            Some(i) => i,
+            None if o.objects.len() < MAX_OBJECTS_PER_OPEN => {
+                o.objects.push(Slot { generation: 1, value: None });
+                o.objects.len() - 1
+            }
+            None => return Err(status::INSUFFICIENT_RESOURCES),
+        };
+        let s = &mut o.objects[slot];
+        s.value = Some(object);
+        Ok(handles::make(open, object.kind(), slot as u16, s.generation))
+    }
+
+    fn resolve(&self, open: OpenId, handle: Handle, kind: HandleKind) -> Result<Object, u32> {
+        let (slot, generation) = handles::split(handle, open, kind).ok_or(status::INVALID_HANDLE)?;
+        let o = self.open_ref(open).ok_or(status::INVALID_HANDLE)?;
+        o.objects
+            .get(usize::from(slot))
+            .filter(|s| s.generation == generation)
+            .and_then(|s| s.value)
+            .ok_or(status::INVALID_HANDLE)
+    }
+
+    fn remove_object(&mut self, open: OpenId, handle: Handle) {
+        let Some((slot, generation)) = [HandleKind::Instance, HandleKind::Registration, HandleKind::Search]
+            .iter()
+            .find_map(|k| handles::split(handle, open, *k))
+        else {
+            return;
+        };
+        if let Some(s) = self.open_mut(open).and_then(|o| o.objects.get_mut(usize::from(slot)))
+            && s.generation == generation
+        {
+            s.value = None;
+            s.generation = s.generation.wrapping_add(1).max(1);
+        }
+    }
+
+    fn instance_mut(&mut self, index: usize) -> Result<&mut Instance, u32> {
+        self.instances.get_mut(index).and_then(Option::as_mut).ok_or(status::INVALID_HANDLE)
+    }
+
+    // ----- IOCTLs -----------------------------------------------------------------------------
+
+    /// IRP_MJ_DEVICE_CONTROL with METHOD_BUFFERED semantics. A wait-for-event may pend under
+    /// `irp.token`.
+    pub fn ioctl(
+        &mut self,
+        now: Instant,
+        open: OpenId,
+        irp: Irp<'_>,
+        platform: &mut dyn Platform,
+    ) -> Completion {
+        let Irp { code, input, output, token } = irp;
+        if self.open_ref(open).is_none() {
+            return Completion::fail(status::INVALID_HANDLE);
+        }
+        let request = match Request::decode(code, input) {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.bad_requests += 1;
+                return Completion::fail(e.status());
+            }
+        };
+        if output.len() < output_needed(code) {
+            return Completion::fail(status::BUFFER_TOO_SMALL);
+        }
+        if let Request::WaitEvent = request {
+            return self.wait_event(open, output, token);
+        }
+        let mut scratch = [0u8; peerdrt_abi::MAX_PATH_REPLY_LEN];
+        let result = self.dispatch(now, open, request, platform, &mut scratch);
+        self.drain_all();
+        match result {
+            Ok(response) => match response.encode(output) {
+                Ok(information) => Completion::Complete { status: status::SUCCESS, information },
+                Err(AbiError::BufferTooSmall { .. }) => Completion::fail(status::BUFFER_TOO_SMALL),
+                Err(e) => Completion::fail(e.status()),
+            },
+            Err(status) => Completion::fail(status),
+        }
+    }
+
+    fn dispatch<'s>(
+        &mut self,
+        now: Instant,
+        open: OpenId,
+        request: Request<'_>,
+        platform: &mut dyn Platform,
+        scratch: &'s mut [u8],
+    ) -> Result<Response<'s>, u32> {
+        match request {
+            Request::OpenInstance(settings) => self.open_instance(now, open, &settings, platform),
+            Request::CloseInstance { instance } => {
+                let Object::Instance(index) = self.resolve(open, instance, HandleKind::Instance)? else {
+                    return Err(status::INVALID_HANDLE);
+                };
+                let (registrations, searches) = {
+                    let i = self.instance_mut(index)?;
+                    (core::mem::take(&mut i.registrations), core::mem::take(&mut i.searches))
+                };
+                for h in registrations.iter().map(|(_, h)| *h).chain(searches.iter().map(|(_, h)| *h)) {
+                    self.remove_object(open, h);
+                }
+                self.remove_object(open, instance);
+                if let Some(o) = self.open_mut(open) {
+                    o.instances = o.instances.saturating_sub(1);
+                }
+                self.destroy_instance(now, index, platform);
+                Ok(Response::Empty)
+            }
+            Request::RegisterKey { instance, key, app_data, credential } => {
+                let Object::Instance(index) = self.resolve(open, instance, HandleKind::Instance)? else {
+                    return Err(status::INVALID_HANDLE);
+                };
+                let credential = match credential {
+                    Some(c) => KeyCredential::Identity(Box::new(identity(c.secret, c.certificate)?)),
+                    None => KeyCredential::None,
+                };
+                let id = self
+                    .instance_mut(index)?
+                    .node
+                    .register(now, *key, app_data, credential)
+                    .map_err(status_of)?;
+                match self.insert_object(open, Object::Registration(index, id)) {
+                    Ok(handle) => {
+                        self.instance_mut(index)?.registrations.push((id, handle));
+                        Ok(Response::Registration { registration: handle })
+                    }
+                    Err(e) => {
+                        let _ = self.instance_mut(index)?.node.unregister(now, id);
+                        Err(e)
+                    }
+                }
+            }
+            Request::UpdateKey { registration, app_data } => {
+                let Object::Registration(index, id) =
+                    self.resolve(open, registration, HandleKind::Registration)?
+                else {
+                    return Err(status::INVALID_HANDLE);
+                };
+                self.instance_mut(index)?.node.update(now, id, app_data).map_err(status_of)?;
+                Ok(Response::Empty)
+            }
+            Request::UnregisterKey { registration } => {
+                let Object::Registration(index, id) =
+                    self.resolve(open, registration, HandleKind::Registration)?
+                else {
+                    return Err(status::INVALID_HANDLE);
+                };
+                let i = self.instance_mut(index)?;
+                i.node.unregister(now, id).map_err(status_of)?;
+                i.registrations.retain(|(r, _)| *r != id);
+                self.remove_object(open, registration);
+                Ok(Response::Empty)
+            }
+            Request::StartSearch(s) => self.start_search(now, open, &s),
+            Request::ContinueSearch { search } => {
+                let Object::Search(index, id) = self.resolve(open, search, HandleKind::Search)? else {
+                    return Err(status::INVALID_HANDLE);
+                };
+                self.instance_mut(index)?.node.continue_search(now, id).map_err(status_of)?;
+                Ok(Response::Empty)
+            }
+            Request::EndSearch { search } => {
+                let Object::Search(index, id) = self.resolve(open, search, HandleKind::Search)? else {
+                    return Err(status::INVALID_HANDLE);
+                };
+                let i = self.instance_mut(index)?;
+                let _ = i.node.end_search(id);
+                i.searches.retain(|(s, _)| *s != id);
+                self.remove_object(open, search);
+                Ok(Response::Empty)
+            }
+            Request::GetSearchPath { search } => {
+                let Object::Search(index, id) = self.resolve(open, search, HandleKind::Search)? else {
+                    return Err(status::INVALID_HANDLE);
+                };
+                let i = self.instance_mut(index)?;
+                let records: Vec<PathRecord> = i
+                    .node
+                    .search_path(id)
+                    .unwrap_or_default()
+                    .iter()
+                    .take(MAX_PATH_ENTRIES)
+                    .map(|p| PathRecord {
+                        endpoint: endpoint_record(&p.endpoint),
+                        flags: p.flags,
+                        nearness: p.nearness,
+                        latency_ms: u32::try_from(p.latency.as_millis()).unwrap_or(u32::MAX),
+                    })
+                    .collect();
+                PathRecords::encode_into(&records, scratch).map(Response::Path).map_err(|e| e.status())
+            }
+            Request::QueryInstance { instance } => {
+                let Object::Instance(index) = self.resolve(open, instance, HandleKind::Instance)? else {
+                    return Err(status::INVALID_HANDLE);
+                };
+                let i = self.instance_mut(index)?;
+                let stats = i.node.stats();
+                Ok(Response::InstanceInfo(InstanceInfo {
+                    status: i.node.status() as u32,
+                    port: i.port,
+                    cache_entries: i.node.cache().len() as u32,
+                    registrations: i.registrations.len() as u32,
+                    sent: stats.sent,
+                    received: stats.received,
+                }))
+            }
+            Request::WaitEvent => Err(status::INVALID_DEVICE_REQUEST),
+        }
+    }
+
+    fn open_instance(
+        &mut self,
+        now: Instant,
+        open: OpenId,
+        s: &OpenInstance<'_>,
+        platform: &mut dyn Platform,
+    ) -> Result<Response<'static>, u32> {
+        if !(1..=MAX_ROUTE_ADDRESSES as u32).contains(&s.max_addresses) {
+            return Err(drt(hresult::DRT_E_INVALID_MAX_ADDRESSES));
+        }
+        if !(1..=3).contains(&s.scope) {
+            return Err(drt(hresult::DRT_E_INVALID_SCOPE));
+        }
+        let mode = match (s.security_mode, s.security) {
+            (0, _) => SecurityMode::Resolve,
+            (1, _) => SecurityMode::Membership,
+            // The Null provider has nothing to encrypt (the SDK sample pairs it with
+            // CONFIDENTIALPAYLOAD); the derived-key provider's encryption is not implemented.
+            (2, SecurityKind::Null) => SecurityMode::Resolve,
+            (2, SecurityKind::DerivedKey) => return Err(drt(hresult::DRT_E_CAPABILITY_MISMATCH)),
+            _ => return Err(drt(hresult::DRT_E_INVALID_SECURITY_MODE)),
+        };
+        let security: BoxedProvider = match s.security {
+            SecurityKind::Null => Box::new(NullProvider),
+            SecurityKind::DerivedKey => {
+                let root = s.root.ok_or(drt(hresult::DRT_E_INVALID_SECURITY_PROVIDER))?;
+                let root = ed25519_dalek::VerifyingKey::from_bytes(root)
+                    .map_err(|_| drt(hresult::DRT_E_INVALID_SECURITY_PROVIDER))?;
+                let local = s.identity.map(|i| identity(i.secret, i.certificate)).transpose()?;
+                Box::new(DerivedKeyProvider::new(root, local, mode).map_err(status_of)?)
+            }
+        };
+        {
+            let o = self.open_ref(open).ok_or(status::INVALID_HANDLE)?;
+            if o.instances >= MAX_INSTANCES_PER_OPEN
+                || o.objects.iter().all(|s| s.value.is_some()) && o.objects.len() >= MAX_OBJECTS_PER_OPEN
+            {
+                return Err(status::INSUFFICIENT_RESOURCES);
+            }
+        }
+        let index = match self.instances.iter().position(Option::is_none) {
+            Some(i) => i,
+            None if self.instances.len() < MAX_INSTANCES => {
+                self.instances.push(None);
+                self.instances.len() - 1
+            }
+            None => return Err(status::INSUFFICIENT_RESOURCES),
+        };
+        let bound = platform.bind(s.port, s.scope, s.scope_id)?;
+        let mut addresses = bound.addresses.clone();
+        addresses.truncate(s.max_addresses as usize);
+        if addresses.is_empty() {
+            platform.unbind(bound.id);
+            return Err(drt(hresult::DRT_E_NO_ADDRESSES_AVAILABLE));
+        }
+        let config = NodeConfig {
+            version: ProtocolVersion::new(s.version_major, s.version_minor),
+            port: bound.port,
+            addresses,
+            seeds: s.seeds.iter().map(|e| Endpoint { addr: Ipv6Addr::from(e.addr), port: e.port }).collect(),
+            security,
+            rng_seed: platform.random_seed(),
+            timing: Timing::default(),
+        };
+        let node = match Node::new(config) {
+            Ok(node) => node,
+            Err(e) => {
+                platform.unbind(bound.id);
+                return Err(if e == DrtError::InvalidArgument {
+                    drt(hresult::DRT_E_INVALID_PORT)
+                } else {
+                    status_of(e)
+                });
+            }
+        };
+        let handle = match self.insert_object(open, Object::Instance(index)) {
+            Ok(h) => h,
+            Err(e) => {
+                platform.unbind(bound.id);
+                return Err(e);
+            }
+        };
+        if let Some(o) = self.open_mut(open) {
+            o.instances += 1;
+        }
+        let mut instance = Instance {
+            open,
+            handle,
+            node,
+            transport: bound.id,
+            port: bound.port,
+            registrations: Vec::new(),
+            searches: Vec::new(),
+        };
+        instance.node.start(now);
+        self.instances[index] = Some(instance);
+        Ok(Response::Instance { instance: handle, port: bound.port })
+    }
+
+    fn start_search(
+        &mut self,
+        now: Instant,
+        open: OpenId,
+        s: &StartSearch<'_>,
+    ) -> Result<Response<'static>, u32> {
+        let Object::Instance(index) = self.resolve(open, s.instance, HandleKind::Instance)? else {
+            return Err(status::INVALID_HANDLE);
+        };
+        let info = SearchInfo {
+            iterative: s.iterative,
+            allow_current_instance_match: s.allow_current_instance_match,
+            any_match_in_range: s.any_match_in_range,
+            max_endpoints: s.max_endpoints,
+            range: s.range.map(|(min, max)| (*min, *max)),
+        };
+        let timeout = Duration::from_millis(u64::from(s.timeout_ms)).min(MAX_SEARCH_TIMEOUT);
+        let id =
+            self.instance_mut(index)?.node.start_search(now, *s.key, info, timeout).map_err(status_of)?;
+        match self.insert_object(open, Object::Search(index, id)) {
+            Ok(handle) => {
+                self.instance_mut(index)?.searches.push((id, handle));
+                Ok(Response::Search { search: handle })
+            }
+            Err(e) => {
+                let _ = self.instance_mut(index)?.node.end_search(id);
+                Err(e)
+            }
+        }
+    }
+
+    fn wait_event(&mut self, open: OpenId, output: &mut [u8], token: WaitToken) -> Completion {
+        let Some(o) = self.open_mut(open) else { return Completion::fail(status::INVALID_HANDLE) };
+        if let Some(event) = o.events.pop_front() {
+            // The capacity was checked against the largest event, so this always fits.
+            let len = event.len().min(output.len());
+            output[..len].copy_from_slice(&event[..len]);
+            return Completion::Complete { status: status::SUCCESS, information: len };
+        }
+        if o.waits.len() >= MAX_WAITS_PER_OPEN {
+            return Completion::fail(status::INSUFFICIENT_RESOURCES);
+        }
+        o.waits.push_back(token);
+        Completion::Pending
+    }
+
+    /// Cancels a pending wait (IRP cancellation). Returns whether it was pending; if so its
+    /// completion (STATUS_CANCELLED) is queued.
+    pub fn cancel_wait(&mut self, open: OpenId, token: WaitToken) -> bool {
+        let Some(o) = self.open_mut(open) else { return false };
+        let Some(i) = o.waits.iter().position(|t| *t == token) else { return false };
+        o.waits.remove(i);
+        self.completions.push_back(WaitCompletion {
+            open,
+            token,
+            status: status::CANCELLED,
+            output: Vec::new(),
+        });
+        true
+    }
+
+    // ----- datagrams and time -----------------------------------------------------------------
+
+    /// A datagram arrived on `transport` (dequeued by the worker from the receive queue).
+    pub fn handle_datagram(&mut self, now: Instant, transport: TransportId, from: Endpoint, bytes: &[u8]) {
+        let Some(index) =
+            self.instances.iter().position(|i| i.as_ref().is_some_and(|i| i.transport == transport))
+        else {
+            self.stats.unrouted_datagrams += 1;
+            return;
+        };
+        if let Some(Some(instance)) = self.instances.get_mut(index) {
+            instance.node.handle_datagram(now, from, bytes);
+        }
+        self.drain(index);
+    }
+
+    /// Timers: call at or after [`Device::next_deadline`].
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for index in 0..self.instances.len() {
+            let due =
+                self.instances[index].as_ref().and_then(|i| i.node.next_deadline()).is_some_and(|d| d <= now);
+            if due {
+                if let Some(Some(instance)) = self.instances.get_mut(index) {
+                    instance.node.handle_timeout(now);
+                }
+                self.drain(index);
+            }
+        }
+    }
+
+    /// The earliest timer of any instance.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.instances.iter().flatten().filter_map(|i| i.node.next_deadline()).min()
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Outgoing> {
+        self.outbox.pop_front()
+    }
+
+    /// The next completed wait.
+    pub fn poll_wait_completion(&mut self) -> Option<WaitCompletion> {
+        self.completions.pop_front()
+    }
+
+    fn push_outgoing(&mut self, outgoing: Outgoing) {
+        if self.outbox.len() >= MAX_OUTBOX {
+            self.stats.outbox_dropped += 1;
+        } else {
+            self.outbox.push_back(outgoing);
+        }
+    }
+
+    fn drain_all(&mut self) {
+        for index in 0..self.instances.len() {
+            self.drain(index);
+        }
+    }
+
+    /// Moves an instance's datagrams to the outbox and its events to its open's queue.
+    fn drain(&mut self, index: usize) {
+        let Some(Some(instance)) = self.instances.get_mut(index) else { return };
+        let transport = instance.transport;
+        let mut outgoing = Vec::new();
+        while let Some(t) = instance.node.poll_transmit() {
+            outgoing.push(Outgoing { transport, destination: t.destination, payload: t.payload });
+        }
+        let mut events = Vec::new();
+        while let Some(e) = instance.node.poll_event() {
+            events.push(e);
+        }
+        let open = instance.open;
+        let mut encoded = Vec::with_capacity(events.len());
+        for event in events {
+            if let Some(bytes) = encode_event(instance, &event) {
+                encoded.push(bytes);
+            }
+        }
+        for o in outgoing {
+            self.push_outgoing(o);
+        }
+        for bytes in encoded {
+            self.deliver(open, bytes);
+        }
+    }
+
+    fn deliver(&mut self, open: OpenId, event: Vec<u8>) {
+        let Some(o) = self.open_mut(open) else { return };
+        if let Some(token) = o.waits.pop_front() {
+            self.completions.push_back(WaitCompletion {
+                open,
+                token,
+                status: status::SUCCESS,
+                output: event,
+            });
+            return;
+        }
+        let full = o.events.len() >= MAX_EVENTS_PER_OPEN;
+        if full {
+            o.events.pop_front();
+        }
+        o.events.push_back(event);
+        if full {
+            self.stats.events_dropped += 1;
+        }
+    }
+}
+
+fn encode_event(instance: &Instance, event: &Event) -> Option<Vec<u8>> {
+    let handle = instance.handle;
+    let mut buf = alloc::vec![0u8; MAX_EVENT_LEN];
+    let mut seed_buf = [0u8; peerdrt_abi::MAX_SEEDS * peerdrt_abi::ENDPOINT_LEN];
+    let record = match event {
+        Event::StatusChanged { status, bootstrap } => {
+            let records: Vec<EndpointRecord> =
+                bootstrap.iter().take(peerdrt_abi::MAX_SEEDS).map(endpoint_record).collect();
+            EventRecord::StatusChanged {
+                instance: handle,
+                status: match status {
+                    Status::Active => drt_status::ACTIVE,
+                    Status::Alone => drt_status::ALONE,
+                    Status::NoNetwork => drt_status::NO_NETWORK,
+                    Status::Faulted => drt_status::FAULTED,
+                },
+                bootstrap: encode_endpoints(&records, &mut seed_buf).ok()?,
+            }
+        }
+        Event::LeafSetKeyChanged { local_key, remote_key, change } => EventRecord::LeafSetKeyChanged {
+            instance: handle,
+            change: match change {
+                LeafSetChange::Added => 0,
+                LeafSetChange::Deleted => 1,
+            },
+            local_key,
+            remote_key,
+        },
+        Event::RegistrationStateChanged { registration, key, state } => {
+            EventRecord::RegistrationStateChanged {
+                instance: handle,
+                registration: instance
+                    .registrations
+                    .iter()
+                    .find(|(r, _)| r == registration)
+                    .map(|(_, h)| *h)?,
+                state: *state as u32,
+                key,
+            }
+        }
+        Event::SearchResult { search, result } => EventRecord::SearchResult {
+            instance: handle,
+            search: instance.searches.iter().find(|(s, _)| s == search).map(|(_, h)| *h)?,
+            match_type: match result.match_type {
+                MatchType::Exact => 0,
+                MatchType::Near => 1,
+                MatchType::Intermediate => 2,
+            },
+            key: &result.key,
+            endpoint: endpoint_record(&result.endpoint),
+            app_data: &result.app_data,
+        },
+        Event::SearchEnded { search, end } => EventRecord::SearchEnded {
+            instance: handle,
+            search: instance.searches.iter().find(|(s, _)| s == search).map(|(_, h)| *h)?,
+            hresult: match end {
+                SearchEnd::Complete => hresult::DRT_E_NO_MORE,
+                SearchEnd::TimedOut => hresult::DRT_E_TIMEOUT,
+                SearchEnd::Faulted => hresult::DRT_E_FAULTED,
+            },
+        },
+    };
+    let len = record.encode(&mut buf).ok()?;
+    buf.truncate(len);
+    Some(buf)
+}
