@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod codec;
+pub mod frame;
 pub mod ioctl;
 pub mod message;
 pub mod status;
