@@ -57,7 +57,10 @@ pub struct Bound {
 pub trait Platform {
     /// Binds a datagram socket on `port` (0: any) for DRT_SCOPE `scope`; an NTSTATUS on failure.
     fn bind(&mut self, port: u16, scope: u32, scope_id: u32) -> Result<Bound, u32>;
-    /// Closes a socket; every datagram it still holds is released.
+    /// Closes a socket; every datagram it still holds is released. Datagrams the engine queued
+    /// for it before the call (a closing instance's revocations) are still yielded by
+    /// [`Device::poll_transmit`]: the adapter sends them before it closes the socket, or drops
+    /// them.
     fn unbind(&mut self, id: TransportId);
     /// 32 bytes from the platform's random source (BCryptGenRandom / getrandom).
     fn random_seed(&mut self) -> [u8; 32];
