@@ -161,12 +161,13 @@ impl RouteCache {
         // Full: a newcomer in a leaf set always gets in; otherwise it replaces the stalest
         // unprotected entry of its level if that one is clearly older.
         let joins_leaf_set = self.would_be_leaf(&entry.key);
+        let protected = self.leaf_keys();
         let victim = self
             .entries
             .iter()
             .enumerate()
             .filter(|(_, e)| e.level == level || at_level < ENTRIES_PER_LEVEL)
-            .filter(|(_, e)| !self.is_leaf(&e.key))
+            .filter(|(_, e)| !protected.contains(&e.key))
             .min_by_key(|(_, e)| e.verified_at)
             .map(|(i, e)| (i, e.verified_at));
         match victim {
@@ -251,8 +252,9 @@ impl RouteCache {
         set
     }
 
-    fn is_leaf(&self, key: &Key) -> bool {
-        self.local_keys.iter().any(|local| self.leaf_set(local).iter().any(|e| e.key == *key))
+    /// Keys in the leaf set of any local key.
+    fn leaf_keys(&self) -> Vec<Key> {
+        self.local_keys.iter().flat_map(|local| self.leaf_set(local).into_iter().map(|e| e.key)).collect()
     }
 
     fn would_be_leaf(&self, key: &Key) -> bool {
