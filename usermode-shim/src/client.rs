@@ -1,0 +1,571 @@
+//! The shim's own state behind both APIs: a DRT instance on its open of the device, its event
+//! queue filled by an event pump, and per-search result queues.
+//!
+//! Each instance has its own open (connection), so the device's per-open event queue is this
+//! instance's, and closing the instance's open is what ends everything it held — exactly the
+//! lifetime rule of the device. The pump thread keeps one `WAIT_EVENT` outstanding; it sorts
+//! what arrives into the instance's event queue (DRT_EVENT_*) and the searches' result queues,
+//! and signals the application's events.
+//!
+//! A search's results can arrive before the `START_SEARCH` reply that names the search (the
+//! device reports local matches at once, and the pending wait may complete first); they wait
+//! in a small orphan list until the search is known.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use peerdrt_abi::status::{self, to_hresult};
+use peerdrt_abi::{
+    EndpointRecord, EventRecord, Handle, IdentityRecord, InstanceInfo, MAX_EVENT_LEN, MAX_PATH_REPLY_LEN,
+    MAX_SEEDS, OpenInstance, PathRecord, Request, Response, SecurityKind, StartSearch, encode_endpoints,
+    ioctl,
+};
+
+use crate::cert::Credential;
+use crate::device::{self, Device};
+use crate::drt::{Event, LeafSetChange, MatchType, SearchInfo, SearchResult, Status};
+use crate::event::{Fire, Signal, lock};
+use crate::hresult::*;
+use crate::key::Key;
+
+/// Events kept per instance before the oldest is dropped (the device's own bound).
+pub(crate) const MAX_QUEUED_EVENTS: usize = 1024;
+/// Results kept for searches not yet known (see the module documentation).
+const MAX_ORPHANS: usize = 256;
+/// Recently ended searches whose late results are dropped.
+const MAX_ENDED: usize = 64;
+
+/// What DrtOpen needs, after validation.
+#[derive(Debug, Clone)]
+pub(crate) struct OpenParams {
+    pub version: (u8, u8),
+    pub port: u16,
+    pub scope: u32,
+    pub scope_id: u32,
+    pub max_addresses: u32,
+    pub security_mode: u32,
+    pub security: SecurityKind,
+    pub root: Option<[u8; 32]>,
+    pub identity: Option<Credential>,
+    pub seeds: Vec<SocketAddr>,
+}
+
+/// The ABI form of an endpoint: IPv6, IPv4 as IPv4-mapped.
+pub(crate) fn endpoint_record(addr: &SocketAddr) -> EndpointRecord {
+    let v6 = match addr.ip() {
+        IpAddr::V4(a) => a.to_ipv6_mapped(),
+        IpAddr::V6(a) => a,
+    };
+    EndpointRecord { addr: v6.octets(), port: addr.port() }
+}
+
+/// An ABI endpoint as a socket address (IPv4-mapped addresses stay IPv6).
+pub(crate) fn socket_addr(e: &EndpointRecord) -> SocketAddr {
+    SocketAddr::new(IpAddr::V6(e.addr.into()), e.port)
+}
+
+/// Sends a request and maps its completion to an HRESULT. A lost connection is DRT_E_FAULTED:
+/// the instance cannot go on, the application must close it.
+pub(crate) fn call(device: &Device, request: &Request<'_>, output_capacity: usize) -> Result<Vec<u8>> {
+    match device.request(request, output_capacity) {
+        Ok((status::SUCCESS, output)) => Ok(output),
+        Ok((status, _)) => Err(Error(to_hresult(status))),
+        Err(_) => Err(Error(DRT_E_FAULTED)),
+    }
+}
+
+fn decode<'a>(code: u32, output: &'a [u8]) -> Result<Response<'a>> {
+    Response::decode(code, output).map_err(|_| Error(E_UNEXPECTED))
+}
+
+enum Update {
+    Result(SearchResult),
+    End(u32),
+}
+
+#[derive(Debug, Default)]
+struct SearchState {
+    results: VecDeque<SearchResult>,
+    end: Option<u32>,
+}
+
+/// A search's result queue.
+#[derive(Debug)]
+pub(crate) struct SearchCore {
+    pub handle: Handle,
+    pub context: usize,
+    signal: Option<Signal>,
+    state: Mutex<SearchState>,
+    cond: Condvar,
+}
+
+/// Where the next result stands.
+pub(crate) enum Next<'a> {
+    /// A result is at the front of the queue.
+    Ready(&'a SearchResult),
+    /// No result now: DRT_E_SEARCH_IN_PROGRESS, or the search's final HRESULT.
+    Status(u32),
+}
+
+impl SearchCore {
+    fn apply(&self, update: Update) -> Fire {
+        let mut s = lock(&self.state);
+        match update {
+            Update::Result(r) if s.end.is_none() => s.results.push_back(r),
+            Update::Result(_) => return Fire::NONE,
+            Update::End(hr) => {
+                if s.end.is_some() {
+                    return Fire::NONE;
+                }
+                s.end = Some(hr);
+            }
+        }
+        self.cond.notify_all();
+        // Signalled under the lock so a concurrent "buffer consumed" reset cannot undo it.
+        self.signal.as_ref().map_or(Fire::NONE, Signal::set)
+    }
+
+    /// Looks at the front of the queue and, if `take` accepts it, removes it. When the queue
+    /// runs dry before the search has ended, the search's event is reset ("the DRT will reset
+    /// the event when the search result buffer has been consumed").
+    pub fn next<R>(&self, take: impl FnOnce(Next<'_>) -> (R, bool)) -> R {
+        let mut s = lock(&self.state);
+        let next = match s.results.front() {
+            Some(r) => Next::Ready(r),
+            None => Next::Status(s.end.unwrap_or(DRT_E_SEARCH_IN_PROGRESS)),
+        };
+        let (out, remove) = take(next);
+        if remove {
+            s.results.pop_front();
+            if s.results.is_empty()
+                && s.end.is_none()
+                && let Some(sig) = &self.signal
+            {
+                sig.reset();
+            }
+        }
+        out
+    }
+
+    /// Blocks until a result or the end, up to `wait`. `Ok(Some)`: a result; `Ok(None)`: the
+    /// search completed (DRT_E_NO_MORE); `Err`: its failure (DRT_E_TIMEOUT, DRT_E_FAULTED), or
+    /// DRT_E_SEARCH_IN_PROGRESS if `wait` passed with nothing new.
+    pub fn wait_next(&self, wait: Duration) -> Result<Option<SearchResult>> {
+        let deadline = Instant::now() + wait;
+        let mut s = lock(&self.state);
+        loop {
+            if let Some(r) = s.results.pop_front() {
+                if s.results.is_empty()
+                    && s.end.is_none()
+                    && let Some(sig) = &self.signal
+                {
+                    sig.reset();
+                }
+                return Ok(Some(r));
+            }
+            match s.end {
+                Some(DRT_E_NO_MORE) => return Ok(None),
+                Some(hr) => return Err(Error(hr)),
+                None => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error(DRT_E_SEARCH_IN_PROGRESS));
+            }
+            s = self.cond.wait_timeout(s, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct InstanceState {
+    events: VecDeque<Event>,
+    status: Option<Status>,
+    searches: HashMap<Handle, Arc<SearchCore>>,
+    orphans: VecDeque<(Handle, SearchResultOrEnd)>,
+    ended: VecDeque<Handle>,
+    closed: bool,
+}
+
+#[derive(Debug)]
+enum SearchResultOrEnd {
+    Result(SearchResult),
+    End(u32),
+}
+
+/// A DRT instance on its own open of the device.
+#[derive(Debug)]
+pub(crate) struct Instance {
+    device: Device,
+    pub handle: Handle,
+    pub port: u16,
+    pub context: usize,
+    signal: Option<Signal>,
+    state: Mutex<InstanceState>,
+    cond: Condvar,
+}
+
+impl Instance {
+    /// OPEN_INSTANCE on `device` (which becomes this instance's), and the event pump.
+    pub fn open(device: Device, p: &OpenParams, signal: Option<Signal>, context: usize) -> Result<Arc<Self>> {
+        let mut records: Vec<EndpointRecord> = Vec::new();
+        for s in &p.seeds {
+            let r = endpoint_record(s);
+            if !records.contains(&r) && records.len() < MAX_SEEDS {
+                records.push(r);
+            }
+        }
+        let mut seed_buf = [0u8; MAX_SEEDS * peerdrt_abi::ENDPOINT_LEN];
+        let seeds = encode_endpoints(&records, &mut seed_buf).map_err(|_| Error(E_INVALIDARG))?;
+        let request = Request::OpenInstance(OpenInstance {
+            version_major: p.version.0,
+            version_minor: p.version.1,
+            port: p.port,
+            scope: p.scope,
+            scope_id: p.scope_id,
+            max_addresses: p.max_addresses,
+            security_mode: p.security_mode,
+            security: p.security,
+            root: p.root.as_ref(),
+            identity: p
+                .identity
+                .as_ref()
+                .map(|c| IdentityRecord { secret: &c.secret, certificate: &c.certificate }),
+            seeds,
+        });
+        let output = call(&device, &request, 16)?;
+        let Response::Instance { instance, port } = decode(ioctl::OPEN_INSTANCE, &output)? else {
+            return Err(Error(E_UNEXPECTED));
+        };
+        let this = Arc::new(Self {
+            device: device.clone(),
+            handle: instance,
+            port,
+            context,
+            signal,
+            state: Mutex::new(InstanceState::default()),
+            cond: Condvar::new(),
+        });
+        let weak = Arc::downgrade(&this);
+        let spawned =
+            thread::Builder::new().name("peerdrt-event-pump".into()).spawn(move || pump(weak, device));
+        if spawned.is_err() {
+            this.close();
+            return Err(Error(E_OUTOFMEMORY));
+        }
+        Ok(this)
+    }
+
+    /// The device open this instance lives on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if lock(&self.state).closed { Err(Error(E_HANDLE)) } else { Ok(()) }
+    }
+
+    /// DrtClose: CLOSE_INSTANCE, then the open goes (cancelling the pump's wait). Idempotent.
+    pub fn close(&self) {
+        let searches = {
+            let mut s = lock(&self.state);
+            if s.closed {
+                return;
+            }
+            s.closed = true;
+            std::mem::take(&mut s.searches)
+        };
+        let _ = call(&self.device, &Request::CloseInstance { instance: self.handle }, 0);
+        self.device.close();
+        let fires: Vec<Fire> = searches.values().map(|s| s.apply(Update::End(E_HANDLE))).collect();
+        self.cond.notify_all();
+        fires.into_iter().for_each(Fire::run);
+    }
+
+    /// The last status reported (None before the first STATUS_CHANGED).
+    pub fn status(&self) -> Option<Status> {
+        lock(&self.state).status
+    }
+
+    /// QUERY_INSTANCE.
+    pub fn query(&self) -> Result<InstanceInfo> {
+        self.check_open()?;
+        let output = call(&self.device, &Request::QueryInstance { instance: self.handle }, 64)?;
+        match decode(ioctl::QUERY_INSTANCE, &output)? {
+            Response::InstanceInfo(info) => Ok(info),
+            _ => Err(Error(E_UNEXPECTED)),
+        }
+    }
+
+    /// DrtRegisterKey.
+    pub fn register(&self, key: &Key, app_data: &[u8], credential: Option<&Credential>) -> Result<Handle> {
+        self.check_open()?;
+        let request = Request::RegisterKey {
+            instance: self.handle,
+            key: key.as_wire(),
+            app_data,
+            credential: credential.map(|c| IdentityRecord { secret: &c.secret, certificate: &c.certificate }),
+        };
+        let output = call(&self.device, &request, 8)?;
+        match decode(ioctl::REGISTER_KEY, &output)? {
+            Response::Registration { registration } => Ok(registration),
+            _ => Err(Error(E_UNEXPECTED)),
+        }
+    }
+
+    /// DrtUpdateKey.
+    pub fn update(&self, registration: Handle, app_data: &[u8]) -> Result<()> {
+        self.check_open()?;
+        call(&self.device, &Request::UpdateKey { registration, app_data }, 0).map(drop)
+    }
+
+    /// DrtUnregisterKey.
+    pub fn unregister(&self, registration: Handle) -> Result<()> {
+        self.check_open()?;
+        call(&self.device, &Request::UnregisterKey { registration }, 0).map(drop)
+    }
+
+    /// DrtStartSearch (arguments already validated).
+    pub fn start_search(
+        &self,
+        key: &Key,
+        info: &SearchInfo,
+        timeout_ms: u32,
+        signal: Option<Signal>,
+        context: usize,
+    ) -> Result<Arc<SearchCore>> {
+        self.check_open()?;
+        let range = info.range.map(|(min, max)| (min.0, max.0));
+        let request = Request::StartSearch(StartSearch {
+            instance: self.handle,
+            key: key.as_wire(),
+            iterative: info.iterative,
+            allow_current_instance_match: info.allow_current_instance_match,
+            any_match_in_range: info.any_match_in_range,
+            max_endpoints: info.max_endpoints,
+            range: range.as_ref().map(|(a, b)| (a, b)),
+            timeout_ms,
+        });
+        let output = call(&self.device, &request, 8)?;
+        let Response::Search { search } = decode(ioctl::START_SEARCH, &output)? else {
+            return Err(Error(E_UNEXPECTED));
+        };
+        let core = Arc::new(SearchCore {
+            handle: search,
+            context,
+            signal,
+            state: Mutex::new(SearchState::default()),
+            cond: Condvar::new(),
+        });
+        let mut fires = Vec::new();
+        {
+            let mut s = lock(&self.state);
+            s.searches.insert(search, core.clone());
+            let orphans = std::mem::take(&mut s.orphans);
+            for (h, u) in orphans {
+                if h == search {
+                    fires.push(core.apply(match u {
+                        SearchResultOrEnd::Result(r) => Update::Result(r),
+                        SearchResultOrEnd::End(hr) => Update::End(hr),
+                    }));
+                } else {
+                    s.orphans.push_back((h, u));
+                }
+            }
+        }
+        fires.into_iter().for_each(Fire::run);
+        Ok(core)
+    }
+
+    /// DrtContinueSearch.
+    pub fn continue_search(&self, search: &SearchCore) -> Result<()> {
+        self.check_open()?;
+        call(&self.device, &Request::ContinueSearch { search: search.handle }, 0).map(drop)
+    }
+
+    /// DrtGetSearchPath.
+    pub fn search_path(&self, search: &SearchCore) -> Result<Vec<PathRecord>> {
+        self.check_open()?;
+        let output =
+            call(&self.device, &Request::GetSearchPath { search: search.handle }, MAX_PATH_REPLY_LEN)?;
+        match decode(ioctl::GET_SEARCH_PATH, &output)? {
+            Response::Path(p) => Ok(p.iter().collect()),
+            _ => Err(Error(E_UNEXPECTED)),
+        }
+    }
+
+    /// DrtEndSearch.
+    pub fn end_search(&self, search: &SearchCore) -> Result<()> {
+        let fire = {
+            let mut s = lock(&self.state);
+            s.searches.remove(&search.handle);
+            s.ended.push_back(search.handle);
+            if s.ended.len() > MAX_ENDED {
+                s.ended.pop_front();
+            }
+            s.orphans.retain(|(h, _)| *h != search.handle);
+            s.closed
+        };
+        if fire {
+            return Ok(());
+        }
+        call(&self.device, &Request::EndSearch { search: search.handle }, 0).map(drop)
+    }
+
+    /// Looks at the next queued event and, if `take` accepts it, dequeues it.
+    pub fn next_event<R>(&self, take: impl FnOnce(Option<&Event>) -> (R, bool)) -> R {
+        let mut s = lock(&self.state);
+        let (out, remove) = take(s.events.front());
+        if remove {
+            s.events.pop_front();
+        }
+        out
+    }
+
+    /// Waits up to `wait` for an event and dequeues it.
+    pub fn wait_event(&self, wait: Duration) -> Option<Event> {
+        let deadline = Instant::now() + wait;
+        let mut s = lock(&self.state);
+        loop {
+            if let Some(e) = s.events.pop_front() {
+                return Some(e);
+            }
+            let now = Instant::now();
+            if now >= deadline || s.closed {
+                return None;
+            }
+            s = self.cond.wait_timeout(s, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    /// Waits up to `wait` until the status satisfies `pred`; returns the last status.
+    pub fn wait_status(&self, wait: Duration, pred: impl Fn(Status) -> bool) -> Option<Status> {
+        let deadline = Instant::now() + wait;
+        let mut s = lock(&self.state);
+        loop {
+            if s.status.is_some_and(&pred) || s.closed {
+                return s.status;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return s.status;
+            }
+            s = self.cond.wait_timeout(s, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    fn push_event(&self, s: &mut InstanceState, event: Event) -> Fire {
+        if let Event::StatusChanged { status, .. } = &event {
+            s.status = Some(*status);
+        }
+        if s.events.len() >= MAX_QUEUED_EVENTS {
+            s.events.pop_front();
+        }
+        s.events.push_back(event);
+        self.cond.notify_all();
+        self.signal.as_ref().map_or(Fire::NONE, Signal::set)
+    }
+
+    fn route(&self, search: Handle, update: SearchResultOrEnd) {
+        let core = {
+            let mut s = lock(&self.state);
+            match s.searches.get(&search) {
+                Some(c) => c.clone(),
+                None => {
+                    if !s.ended.contains(&search) {
+                        if s.orphans.len() >= MAX_ORPHANS {
+                            s.orphans.pop_front();
+                        }
+                        s.orphans.push_back((search, update));
+                    }
+                    return;
+                }
+            }
+        };
+        core.apply(match update {
+            SearchResultOrEnd::Result(r) => Update::Result(r),
+            SearchResultOrEnd::End(hr) => Update::End(hr),
+        })
+        .run();
+    }
+
+    fn dispatch(&self, bytes: &[u8]) {
+        let Ok(record) = EventRecord::decode(bytes) else { return };
+        let event = match record {
+            EventRecord::SearchResult { search, match_type, key, endpoint, app_data, .. } => {
+                let result = SearchResult {
+                    match_type: MatchType::from_raw(match_type),
+                    key: Key(*key),
+                    app_data: app_data.to_vec(),
+                    endpoint: socket_addr(&endpoint),
+                };
+                return self.route(search, SearchResultOrEnd::Result(result));
+            }
+            EventRecord::SearchEnded { search, hresult, .. } => {
+                return self.route(search, SearchResultOrEnd::End(hresult));
+            }
+            EventRecord::StatusChanged { status, bootstrap, .. } => Event::StatusChanged {
+                status: Status::from_raw(status),
+                bootstrap: bootstrap.iter().map(|e| socket_addr(&e)).collect(),
+            },
+            EventRecord::LeafSetKeyChanged { change, local_key, remote_key, .. } => {
+                Event::LeafSetKeyChanged {
+                    change: if change == 0 { LeafSetChange::Added } else { LeafSetChange::Deleted },
+                    local_key: Key(*local_key),
+                    remote_key: Key(*remote_key),
+                }
+            }
+            EventRecord::RegistrationStateChanged { registration, state, key, .. } => {
+                Event::RegistrationStateChanged { registration, state, key: Key(*key) }
+            }
+        };
+        let fire = {
+            let mut s = lock(&self.state);
+            self.push_event(&mut s, event)
+        };
+        fire.run();
+    }
+
+    /// The open went away underneath us (the daemon stopped): the instance is faulted.
+    fn connection_lost(&self) {
+        let (fire, searches) = {
+            let mut s = lock(&self.state);
+            if s.closed {
+                return;
+            }
+            let fire = self
+                .push_event(&mut s, Event::StatusChanged { status: Status::Faulted, bootstrap: Vec::new() });
+            (fire, s.searches.values().cloned().collect::<Vec<_>>())
+        };
+        fire.run();
+        for core in searches {
+            core.apply(Update::End(DRT_E_FAULTED)).run();
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The event pump: one `WAIT_EVENT` outstanding at a time, until the open closes.
+fn pump(instance: Weak<Instance>, device: Device) {
+    let Ok(input) = device::encode(&Request::WaitEvent) else { return };
+    loop {
+        let reply = device.ioctl(ioctl::WAIT_EVENT, &input, MAX_EVENT_LEN);
+        let Some(instance) = instance.upgrade() else { return };
+        match reply {
+            Ok((status::SUCCESS, output)) => instance.dispatch(&output),
+            Ok((status::INSUFFICIENT_RESOURCES, _)) => thread::sleep(Duration::from_millis(10)),
+            _ => {
+                instance.connection_lost();
+                return;
+            }
+        }
+    }
+}
