@@ -119,6 +119,8 @@ pub struct Node {
     stats: Stats,
     /// Smoothed RTT over all peers, for peers not measured yet.
     rtt_all: Option<(Duration, Duration)>,
+    /// Reused buffer for encoding AUTHORITY_BUFFERs (up to 37,348 bytes).
+    authority_scratch: Vec<u8>,
 }
 
 fn endpoint_of(entry: &RouteEntry<'_>) -> Option<Endpoint> {
@@ -172,6 +174,7 @@ impl Node {
             closed: false,
             stats: Stats::default(),
             rtt_all: None,
+            authority_scratch: Vec::new(),
         })
     }
 
@@ -226,6 +229,7 @@ impl Node {
             + self.events.capacity() * size_of::<Event>()
             + self.leaf_sets.iter().map(|(_, l)| l.capacity() * 32 + 56).sum::<usize>()
             + self.reassembler.reserved_bytes()
+            + self.authority_scratch.capacity()
     }
 
     /// The next datagram to send.
@@ -714,15 +718,25 @@ impl Node {
 
     /// Sends an AUTHORITY_BUFFER as AUTHORITY fragments answering `acked_id`.
     fn send_authority(&mut self, to: Endpoint, acked_id: u32, buffer: &AuthorityBuffer<'_>) {
-        let mut bytes = alloc::vec![0u8; MAX_AUTHORITY_BUFFER_LEN];
-        let Ok(len) = buffer.encode(&mut bytes) else { return };
-        let id = self.random_id();
-        let Ok(parts) = fragments(&bytes[..len]) else { return };
-        let parts: Vec<(SplitControls, &[u8])> = parts.collect();
-        for (split, fragment) in parts {
-            debug_assert!(fragment.len() <= FRAGMENT_LEN);
-            self.send(to, id, Message::Authority(Authority { acked_id, split, fragment }));
+        // Sized to what answers need (a few hundred bytes, more with a large payload).
+        let mut bytes = core::mem::take(&mut self.authority_scratch);
+        let encoded = match buffer.encode(&mut bytes) {
+            Err(EncodeError::BufferTooSmall { needed }) if needed <= MAX_AUTHORITY_BUFFER_LEN => {
+                bytes.resize(needed, 0);
+                buffer.encode(&mut bytes)
+            }
+            other => other,
+        };
+        if let Ok(len) = encoded {
+            let id = self.random_id();
+            if let Ok(parts) = fragments(&bytes[..len]) {
+                for (split, fragment) in parts {
+                    debug_assert!(fragment.len() <= FRAGMENT_LEN);
+                    self.send(to, id, Message::Authority(Authority { acked_id, split, fragment }));
+                }
+            }
         }
+        self.authority_scratch = bytes;
     }
 
     fn send_not_found(&mut self, to: Endpoint, acked_id: u32) {
