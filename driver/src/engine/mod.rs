@@ -11,6 +11,7 @@
 
 mod device;
 mod handles;
+pub mod nmr;
 
 pub use device::*;
 pub use handles::{HandleKind, OpenId};
