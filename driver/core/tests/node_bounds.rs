@@ -31,31 +31,45 @@ fn endpoint(i: u32) -> Endpoint {
 }
 
 #[test]
-fn a_cache_level_holds_twenty_entries_and_replaces_only_stale_ones() {
+fn a_full_cache_level_admits_only_newcomers_that_spread_it_or_replace_stale_entries() {
     let anchor = [0u8; 32];
     let mut cache = RouteCache::new(anchor);
-    // Keys far from the anchor all fall in level 0.
-    let far = |i: u8| {
+    // Keys far from the anchor all fall in level 0; these sit 10 apart.
+    let far = |high: u8, low: u8| {
         let mut k = [0x80u8; 32];
-        k[31] = i;
+        k[0] = high;
+        k[31] = low;
         k
     };
     let t0 = Instant(1_000);
     for i in 0..ENTRIES_PER_LEVEL as u8 {
         assert_eq!(
-            cache.insert(CacheEntry::new(far(i), endpoint(u32::from(i)), VERSION, t0, None)),
+            cache.insert(CacheEntry::new(far(0x80, i * 10), endpoint(u32::from(i)), VERSION, t0, None)),
             Inserted::Added
         );
     }
-    let newcomer =
-        CacheEntry::new(far(200), endpoint(200), VERSION, t0.saturating_add(Duration::from_secs(1)), None);
-    assert_eq!(cache.insert(newcomer), Inserted::Refused);
+    let soon = t0.saturating_add(Duration::from_secs(1));
+    // Squeezed between two entries: no room.
+    assert_eq!(
+        cache.insert(CacheEntry::new(far(0x80, 5), endpoint(100), VERSION, soon, None)),
+        Inserted::Refused
+    );
+    // In an empty stretch of the ring: it replaces one of the crowded entries.
+    assert_eq!(
+        cache.insert(CacheEntry::new(far(0xC0, 0), endpoint(101), VERSION, soon, None)),
+        Inserted::Added
+    );
+    assert_eq!(cache.len(), ENTRIES_PER_LEVEL);
+    // Once an entry is stale, anyone replaces it.
     let later = t0.saturating_add(REPLACEMENT_AGE);
-    assert_eq!(cache.insert(CacheEntry::new(far(201), endpoint(201), VERSION, later, None)), Inserted::Added);
+    assert_eq!(
+        cache.insert(CacheEntry::new(far(0x80, 5), endpoint(102), VERSION, later, None)),
+        Inserted::Added
+    );
     assert_eq!(cache.len(), ENTRIES_PER_LEVEL);
     // Refreshing a known entry is not an insertion.
     assert_eq!(
-        cache.insert(CacheEntry::new(far(201), endpoint(201), VERSION, later, None)),
+        cache.insert(CacheEntry::new(far(0x80, 5), endpoint(102), VERSION, later, None)),
         Inserted::Refreshed
     );
 }

@@ -181,8 +181,33 @@ impl RouteCache {
                 self.entries.push(entry);
                 Inserted::Added
             }
-            _ => Inserted::Refused,
+            _ => match self.crowded_victim(level, &entry.key, &protected) {
+                // Keep each level spread over its range: a newcomer in an empty stretch
+                // replaces the entry with the nearest neighbour.
+                Some(i) => {
+                    self.entries[i] = entry;
+                    Inserted::Added
+                }
+                None => Inserted::Refused,
+            },
         }
+    }
+
+    /// The unprotected entry of `level` closest to another entry of the level, if `key` would
+    /// sit farther from its nearest neighbour than that entry does.
+    fn crowded_victim(&self, level: u8, key: &Key, protected: &[Key]) -> Option<usize> {
+        let at_level: Vec<usize> =
+            (0..self.entries.len()).filter(|&i| self.entries[i].level == level).collect();
+        let nearest = |key: &Key, skip: usize| {
+            at_level.iter().filter(|&&j| j != skip).map(|&j| distance(&self.entries[j].key, key)).min()
+        };
+        let (victim, crowding) = at_level
+            .iter()
+            .filter(|&&i| !protected.contains(&self.entries[i].key))
+            .filter_map(|&i| nearest(&self.entries[i].key, i).map(|d| (i, d)))
+            .min_by_key(|(_, d)| *d)?;
+        let room = nearest(key, victim)?;
+        (room > crowding).then_some(victim)
     }
 
     /// Removes the entry for `key` at `endpoint`.
