@@ -4,7 +4,7 @@
 //! * [`engine`]: the platform-neutral device (opens, handle tables, event queues, IOCTL
 //!   dispatch, DRT instances on the sans-IO core), `no_std` + `alloc`;
 //! * `host` (Linux): UDP sockets, receive and worker threads, the Unix-socket device;
-//! * `nt` (Windows): the WDM glue (DriverEntry, IRPs, NMR + WSK), with the kernel-driver issue.
+//! * `nt` (Windows): the WDM glue (DriverEntry, IRPs, NMR + WSK); built into `peerdrt.sys`.
 
 #![cfg_attr(windows, no_std)]
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -15,3 +15,5 @@ pub use peerdrt_abi as abi;
 pub use peerdrt_core as core;
 
 pub mod engine;
+#[cfg(windows)]
+pub mod nt;
