@@ -15,5 +15,7 @@ pub use peerdrt_abi as abi;
 pub use peerdrt_core as core;
 
 pub mod engine;
+#[cfg(not(windows))]
+pub mod host;
 #[cfg(windows)]
 pub mod nt;

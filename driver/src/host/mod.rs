@@ -1,0 +1,247 @@
+//! The Linux node: the platform-neutral [`engine`](crate::engine) behind real UDP sockets and a
+//! Unix-socket device — what `peerdrtd` runs.
+//!
+//! Threads, and how they mirror the kernel driver:
+//!
+//! | here | in `peerdrt.sys` |
+//! |---|---|
+//! | a receive thread per UDP socket ([`udp`]): `recv_from`, push `(transport, source, bytes)` onto the bounded [`queue`], nothing else | the WSK receive-from event callback at DISPATCH_LEVEL: queue the datagram, signal the worker |
+//! | the worker thread ([`worker`]): owns the [`Device`](crate::engine::Device); datagrams, timers, IOCTLs, sends | the PASSIVE_LEVEL work item under the device lock |
+//! | per connection, a reader and a writer thread ([`server`]) | the I/O manager delivering IRPs, completing them |
+//!
+//! The discipline is the kernel's DISPATCH→PASSIVE one: a receive path only queues, and only
+//! the worker enters the engine. Each thread records its role in a thread-local, and every
+//! engine entry asserts it is on the worker (debug builds).
+
+pub mod config;
+pub mod queue;
+pub mod server;
+pub mod udp;
+pub mod worker;
+
+use std::cell::Cell;
+use std::fmt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use config::{Config, InstanceConfig};
+pub use worker::WorkerStats;
+
+use queue::WorkQueue;
+use worker::{Command, Worker};
+
+/// What a thread of the daemon is, for the PASSIVE-only assertion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Connection, accept, main threads.
+    Other,
+    /// A socket's receive thread (the DISPATCH_LEVEL receive callback's twin).
+    Receive,
+    /// The worker (PASSIVE_LEVEL).
+    Worker,
+}
+
+thread_local! {
+    static ROLE: Cell<Role> = const { Cell::new(Role::Other) };
+}
+
+pub(crate) fn set_role(role: Role) {
+    ROLE.set(role);
+}
+
+/// Asserts (debug builds) that the engine is entered on the worker thread: never from a receive
+/// thread (which may only queue, as a DISPATCH_LEVEL callback may only queue) nor a connection.
+#[track_caller]
+pub(crate) fn assert_on_worker() {
+    debug_assert_eq!(ROLE.get(), Role::Worker, "the engine was entered off the worker thread");
+}
+
+/// Why the daemon could not start.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A running node: the device socket is being served, standing instances are open.
+#[derive(Debug)]
+pub struct Daemon {
+    queue: Arc<WorkQueue>,
+    worker: Option<JoinHandle<Option<WorkerStats>>>,
+    acceptor: Option<JoinHandle<()>>,
+    stopping: Arc<AtomicBool>,
+    socket: PathBuf,
+}
+
+impl Daemon {
+    /// Starts the worker (which opens the standing instances), then binds the device socket and
+    /// accepts connections: once the socket accepts, the node is up.
+    pub fn start(config: Config) -> Result<Self, StartError> {
+        let socket = config.socket.clone();
+        let socket_mode = config.socket_mode;
+        let socket_error = |e: std::io::Error| StartError(format!("device socket {}: {e}", socket.display()));
+        // A second daemon on the same path fails before it binds any port.
+        server::check_socket_path(&socket).map_err(socket_error)?;
+        let queue = Arc::new(WorkQueue::default());
+        let (ready, started) = mpsc::sync_channel(1);
+        let worker = std::thread::Builder::new()
+            .name("peerdrt-worker".into())
+            .spawn({
+                let queue = queue.clone();
+                move || match Worker::new(&config, queue) {
+                    Ok(worker) => {
+                        let _ = ready.send(Ok(()));
+                        Some(worker.run())
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        None
+                    }
+                }
+            })
+            .map_err(|e| StartError(format!("cannot start the worker: {e}")))?;
+        match started.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(StartError(e)),
+            Err(_) => return Err(StartError("the worker stopped while starting".into())),
+        }
+        let stop_worker = |worker: JoinHandle<_>| {
+            queue.push_command(Command::Shutdown);
+            let _ = worker.join();
+        };
+        // The socket last: once it accepts connections, the node is up (standing instances open).
+        let listener = match server::bind_listener(&socket, socket_mode) {
+            Ok(l) => l,
+            Err(e) => {
+                stop_worker(worker);
+                return Err(socket_error(e));
+            }
+        };
+        let stopping = Arc::new(AtomicBool::new(false));
+        let acceptor = std::thread::Builder::new().name("peerdrt-accept".into()).spawn({
+            let (queue, stopping) = (queue.clone(), stopping.clone());
+            move || server::accept_loop(listener, queue, stopping)
+        });
+        let acceptor = match acceptor {
+            Ok(a) => a,
+            Err(e) => {
+                stop_worker(worker);
+                let _ = std::fs::remove_file(&socket);
+                return Err(StartError(format!("cannot start the accept thread: {e}")));
+            }
+        };
+        tracing::info!(socket = %socket.display(), "device socket ready");
+        Ok(Self { queue, worker: Some(worker), acceptor: Some(acceptor), stopping, socket })
+    }
+
+    /// The device socket's path.
+    pub fn socket_path(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Whether the worker stopped on its own (it only does if it panicked).
+    pub fn worker_exited(&self) -> bool {
+        self.worker.as_ref().is_none_or(|w| w.is_finished())
+    }
+
+    /// Stops: no new connections, every open closed (pending waits cancelled, keys revoked),
+    /// standing instances closed with their revocations sent, sockets closed, the socket file
+    /// removed. `None` if the worker had panicked.
+    pub fn shutdown(mut self) -> Option<WorkerStats> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Option<WorkerStats> {
+        self.stopping.store(true, Ordering::Release);
+        if let Some(acceptor) = self.acceptor.take() {
+            // Wake the accept thread so it sees `stopping`.
+            let _ = UnixStream::connect(&self.socket);
+            let _ = acceptor.join();
+        }
+        let _ = std::fs::remove_file(&self.socket);
+        let worker = self.worker.take()?;
+        if !worker.is_finished() {
+            self.queue.push_command(Command::Shutdown);
+        }
+        worker.join().ok().flatten()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.worker.is_some() {
+            self.stop();
+        }
+    }
+}
+
+/// Runs a daemon until SIGINT or SIGTERM, then shuts it down cleanly.
+pub fn run(config: Config) -> Result<(), StartError> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    // Handlers first: a signal during start-up must not kill the process with the socket left.
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| StartError(format!("cannot install signal handlers: {e}")))?;
+    let handle = signals.handle();
+    let daemon = Daemon::start(config)?;
+    let (tx, rx) = mpsc::channel();
+    let watcher = std::thread::Builder::new()
+        .name("peerdrt-signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                let _ = tx.send(signal);
+            }
+        })
+        .map_err(|e| StartError(format!("cannot start the signal thread: {e}")))?;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(signal) => {
+                tracing::info!(signal, "shutting down");
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) if !daemon.worker_exited() => {}
+            Err(_) => {
+                handle.close();
+                let _ = daemon.shutdown();
+                return Err(StartError("the worker stopped unexpectedly".into()));
+            }
+        }
+    }
+    handle.close();
+    let _ = watcher.join();
+    daemon.shutdown();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "off the worker thread")]
+    fn entering_the_engine_off_the_worker_is_caught() {
+        set_role(Role::Receive);
+        assert_on_worker();
+    }
+
+    #[test]
+    fn the_worker_thread_may_enter_the_engine() {
+        std::thread::spawn(|| {
+            set_role(Role::Worker);
+            assert_on_worker();
+        })
+        .join()
+        .unwrap();
+    }
+}
