@@ -1,0 +1,57 @@
+//! `peerdrt daemon` (hidden): the Linux node in this process — the driver crate's `host`
+//! module, the same code `peerdrtd` runs — so `cargo run -p peerdrt-shim --bin peerdrt -- demo`
+//! needs no other binary built.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::CmdResult;
+
+/// `daemon`.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// The device socket to serve.
+    #[arg(long, value_name = "PATH")]
+    pub socket: PathBuf,
+    /// A standing DRT instance on this UDP port.
+    #[arg(long, value_name = "PORT")]
+    pub instance_port: Option<u16>,
+    /// A bootstrap seed of the standing instance (repeatable).
+    #[arg(long = "seed", value_name = "ADDR:PORT")]
+    pub seeds: Vec<String>,
+    /// Exit when the parent process exits (PR_SET_PDEATHSIG), so a killed demo leaves no node.
+    #[arg(long)]
+    pub die_with_parent: bool,
+}
+
+#[cfg(not(windows))]
+pub fn run(a: DaemonArgs) -> CmdResult {
+    use peerdrt::host::config::{self, FileConfig, Overrides};
+
+    #[cfg(target_os = "linux")]
+    if a.die_with_parent {
+        // SAFETY: prctl(PR_SET_PDEATHSIG) only sets a flag of this process.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) };
+        // The parent may have gone before the flag was set.
+        // SAFETY: getppid cannot fail.
+        if unsafe { libc::getppid() } == 1 {
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    let overrides = Overrides {
+        socket: Some(a.socket),
+        instance_port: a.instance_port,
+        seeds: a.seeds,
+        ..Overrides::default()
+    };
+    let config = config::resolve(FileConfig::default(), overrides)?;
+    peerdrt::host::run(config)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(windows)]
+pub fn run(_: DaemonArgs) -> CmdResult {
+    Err("on Windows the node is the peerdrt.sys driver".into())
+}
