@@ -687,3 +687,224 @@ pub extern "system" fn DrtPingPeer() -> HRESULT {
 pub extern "system" fn DrtStartPartitionDetection() -> HRESULT {
     E_NOTIMPL as HRESULT
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ptr::{null, null_mut};
+
+    use super::super::providers::*;
+    use super::*;
+
+    fn hr(v: u32) -> HRESULT {
+        v as HRESULT
+    }
+
+    struct Providers {
+        transport: HDRT_TRANSPORT,
+        security: *mut DRT_SECURITY_PROVIDER,
+        bootstrap: *mut DRT_BOOTSTRAP_PROVIDER,
+    }
+
+    impl Providers {
+        fn new() -> Self {
+            let mut port = 0u16;
+            let mut transport = null_mut();
+            let mut security = null_mut();
+            let mut bootstrap = null_mut();
+            let host: Vec<u16> = "localhost\0".encode_utf16().collect();
+            unsafe {
+                assert_eq!(DrtCreateIpv6UdpTransport(DRT_GLOBAL_SCOPE, 0, 300, &mut port, &mut transport), 0);
+                assert_eq!(DrtCreateNullSecurityProvider(&mut security), 0);
+                assert_eq!(DrtCreateDnsBootstrapResolver(3540, host.as_ptr(), &mut bootstrap), 0);
+            }
+            Self { transport, security, bootstrap }
+        }
+
+        fn settings(&self) -> DRT_SETTINGS {
+            DRT_SETTINGS {
+                dwSize: size_of::<DRT_SETTINGS>() as u32,
+                cbKey: 32,
+                bProtocolMajorVersion: 6,
+                bProtocolMinorVersion: 0x65,
+                ulMaxRoutingAddresses: 4,
+                pwzDrtInstancePrefix: null_mut(),
+                hTransport: self.transport,
+                pSecurityProvider: self.security,
+                pBootstrapProvider: self.bootstrap,
+                eSecurityMode: 2,
+            }
+        }
+    }
+
+    impl Drop for Providers {
+        fn drop(&mut self) {
+            assert_eq!(DrtDeleteIpv6UdpTransport(self.transport), 0);
+            DrtDeleteNullSecurityProvider(self.security);
+            DrtDeleteDnsBootstrapResolver(self.bootstrap);
+        }
+    }
+
+    fn open(s: &DRT_SETTINGS) -> HRESULT {
+        let mut h = null_mut();
+        unsafe { DrtOpen(s, null_mut(), null(), &mut h) }
+    }
+
+    #[test]
+    fn drt_open_checks_arguments_in_the_documented_order() {
+        let p = Providers::new();
+        let good = p.settings();
+        unsafe {
+            assert_eq!(DrtOpen(&good, null_mut(), null(), null_mut()), hr(E_INVALIDARG));
+            // phDrt is checked before the settings.
+            assert_eq!(DrtOpen(null(), null_mut(), null(), null_mut()), hr(E_INVALIDARG));
+        }
+        assert_eq!(
+            unsafe { DrtOpen(null(), null_mut(), null(), &mut null_mut()) },
+            hr(DRT_E_INVALID_SETTINGS)
+        );
+        let mut s = good;
+        s.dwSize = 48;
+        s.cbKey = 8; // dwSize first
+        assert_eq!(open(&s), hr(DRT_E_INVALID_SETTINGS));
+        s.dwSize = good.dwSize;
+        assert_eq!(open(&s), hr(DRT_E_INVALID_KEY_SIZE));
+        s.cbKey = 32;
+        for bad in [0, 21] {
+            s.ulMaxRoutingAddresses = bad;
+            s.hTransport = null_mut(); // the address count comes first
+            assert_eq!(open(&s), hr(DRT_E_INVALID_MAX_ADDRESSES));
+        }
+        s.ulMaxRoutingAddresses = 20;
+        assert_eq!(open(&s), hr(DRT_E_INVALID_TRANSPORT_PROVIDER));
+        s.hTransport = 0x1230 as HDRT_TRANSPORT;
+        assert_eq!(open(&s), hr(DRT_E_INVALID_TRANSPORT_PROVIDER));
+        s.hTransport = good.hTransport;
+        s.eSecurityMode = 3;
+        s.pSecurityProvider = null_mut(); // the mode comes before the provider
+        assert_eq!(open(&s), hr(DRT_E_INVALID_SECURITY_MODE));
+        s.eSecurityMode = 1;
+        assert_eq!(open(&s), hr(DRT_E_INVALID_SECURITY_PROVIDER));
+        // A bootstrap provider is not a security provider.
+        s.pSecurityProvider = good.pBootstrapProvider as *mut DRT_SECURITY_PROVIDER;
+        assert_eq!(open(&s), hr(DRT_E_INVALID_SECURITY_PROVIDER));
+        s.pSecurityProvider = good.pSecurityProvider;
+        s.pBootstrapProvider = null_mut();
+        assert_eq!(open(&s), hr(DRT_E_INVALID_BOOTSTRAP_PROVIDER));
+        s.pBootstrapProvider = good.pSecurityProvider as *mut DRT_BOOTSTRAP_PROVIDER;
+        assert_eq!(open(&s), hr(DRT_E_INVALID_BOOTSTRAP_PROVIDER));
+        s.pBootstrapProvider = good.pBootstrapProvider;
+        let mut long: Vec<u16> = "x".repeat(129).encode_utf16().collect();
+        long.push(0);
+        s.pwzDrtInstancePrefix = long.as_mut_ptr();
+        assert_eq!(open(&s), hr(DRT_E_INVALID_INSTANCE_PREFIX));
+        let mut max: Vec<u16> = "x".repeat(128).encode_utf16().collect();
+        max.push(0);
+        s.pwzDrtInstancePrefix = max.as_mut_ptr();
+        // Valid settings: what remains is reaching the device (no daemon runs in unit tests,
+        // unless the machine has one at the default path).
+        let mut h = null_mut();
+        let r = unsafe { DrtOpen(&s, null_mut(), null(), &mut h) };
+        assert!(r == hr(E_SERVICE_NOT_ACTIVE) || r == 0, "{:08x}", r as u32);
+        if r == 0 {
+            DrtClose(h);
+        }
+    }
+
+    #[test]
+    fn provider_creation_checks_and_undocumented_stubs() {
+        let mut port = 0u16;
+        let mut t = null_mut();
+        unsafe {
+            assert_eq!(DrtCreateIpv6UdpTransport(1, 0, 0, null_mut(), &mut t), hr(DRT_E_INVALID_PORT));
+            assert_eq!(DrtCreateIpv6UdpTransport(1, 0, 0, &mut port, null_mut()), hr(E_INVALIDARG));
+            assert_eq!(DrtCreateIpv6UdpTransport(0, 0, 0, &mut port, &mut t), hr(DRT_E_INVALID_SCOPE));
+            assert_eq!(DrtCreateIpv6UdpTransport(4, 0, 0, &mut port, &mut t), hr(DRT_E_INVALID_SCOPE));
+            port = 4321;
+            assert_eq!(DrtCreateIpv6UdpTransport(3, 7, 0, &mut port, &mut t), 0);
+            assert_eq!(port, 4321, "the port is bound at DrtOpen, not here");
+            let mut got = 0u16;
+            assert_eq!(PeerDrtGetTransportPort(t, &mut got), 0);
+            assert_eq!(got, 4321);
+            assert_eq!(DrtDeleteIpv6UdpTransport(t), 0);
+            assert_eq!(DrtDeleteIpv6UdpTransport(t), hr(E_HANDLE));
+            assert_eq!(PeerDrtGetTransportPort(t, &mut got), hr(E_HANDLE));
+            assert_eq!(DrtCreateNullSecurityProvider(null_mut()), hr(E_INVALIDARG));
+            let mut b = null_mut();
+            assert_eq!(DrtCreateDnsBootstrapResolver(1, null(), &mut b), hr(E_INVALIDARG));
+            let empty = [0u16];
+            assert_eq!(DrtCreateDnsBootstrapResolver(1, empty.as_ptr(), &mut b), hr(E_INVALIDARG));
+            // Deleting something that is not ours is ignored.
+            DrtDeleteNullSecurityProvider(0x5550 as *mut DRT_SECURITY_PROVIDER);
+        }
+        for f in
+            [DrtFlushCache, DrtGetCacheStatsEx, DrtHandlePowerEvent, DrtPingPeer, DrtStartPartitionDetection]
+        {
+            assert_eq!(f(), hr(E_NOTIMPL));
+        }
+    }
+
+    #[test]
+    fn derived_key_credentials_through_the_c_api() {
+        unsafe {
+            let mut root = null();
+            let mut local = null();
+            assert_eq!(PeerDrtCreateRootCertificate(&mut root), 0);
+            assert_eq!(PeerDrtIssueCertificate(root, &mut local), 0);
+            let mut sp = null_mut();
+            assert_eq!(DrtCreateDerivedKeySecurityProvider(root, local, &mut sp), 0);
+            let mut other = null();
+            assert_eq!(PeerDrtCreateRootCertificate(&mut other), 0);
+            let mut sp2 = null_mut();
+            assert_eq!(
+                DrtCreateDerivedKeySecurityProvider(other, local, &mut sp2),
+                hr(DRT_E_INVALID_CERT_CHAIN)
+            );
+            assert_eq!(
+                DrtCreateDerivedKeySecurityProvider(local, null(), &mut sp2),
+                hr(DRT_E_INVALID_CERT_CHAIN)
+            );
+            let mut key = DRT_DATA { cb: 0, pb: null_mut() };
+            assert_eq!(DrtCreateDerivedKey(local, &mut key), 0);
+            assert_eq!(key.cb, 32);
+            let bytes = std::slice::from_raw_parts(key.pb, 32);
+            let cred = local_credential(local).unwrap();
+            assert_eq!(Key::from_drt_data(bytes), Some(cred.derived_key()));
+            #[cfg(unix)]
+            libc::free(key.pb as *mut c_void);
+            #[cfg(not(unix))]
+            drop(Box::from_raw(key.pb as *mut [u8; 32]));
+            assert_eq!(DrtCreateDerivedKey(root, &mut key), hr(DRT_E_INVALID_CERT_CHAIN));
+            DrtDeleteDerivedKeySecurityProvider(sp);
+            PeerDrtFreeCertificate(local);
+            PeerDrtFreeCertificate(other);
+            PeerDrtFreeCertificate(root);
+            PeerDrtFreeCertificate(root); // twice: ignored
+        }
+    }
+
+    #[test]
+    fn handles_that_were_never_issued_are_e_handle() {
+        let bogus = 0xDEAD_BEE0usize as *mut c_void;
+        let mut n = 0u32;
+        let data = DRT_DATA { cb: 1, pb: b"x".as_ptr() as *mut u8 };
+        unsafe {
+            assert_eq!(DrtUpdateKey(bogus, &data), hr(E_HANDLE));
+            assert_eq!(DrtEndSearch(bogus), hr(E_HANDLE));
+            assert_eq!(DrtContinueSearch(bogus), hr(E_HANDLE));
+            assert_eq!(DrtGetSearchResultSize(bogus, &mut n), hr(E_HANDLE));
+            assert_eq!(DrtGetSearchPathSize(bogus, &mut n), hr(E_HANDLE));
+            assert_eq!(DrtGetEventDataSize(bogus, &mut n), hr(E_HANDLE));
+            assert_eq!(DrtGetInstanceNameSize(bogus, &mut n), hr(E_HANDLE));
+            let key = [0u8; 32];
+            let k = DRT_DATA { cb: 32, pb: key.as_ptr() as *mut u8 };
+            let mut s = null_mut();
+            assert_eq!(DrtStartSearch(bogus, &k, null(), 1000, bogus, null(), &mut s), hr(E_HANDLE));
+            let reg = DRT_REGISTRATION { key: k, appData: data };
+            let mut r = null_mut();
+            assert_eq!(DrtRegisterKey(bogus, &reg, null(), &mut r), hr(E_HANDLE));
+            DrtUnregisterKey(bogus);
+            DrtClose(bogus);
+            DrtClose(null_mut());
+        }
+    }
+}

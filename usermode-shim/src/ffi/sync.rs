@@ -71,3 +71,42 @@ pub unsafe extern "system" fn PeerDrtSetEventCallback(
     e.set_callback(pfnCallback.map(|cb| (cb, pvContext as usize)));
     1
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn event_handles_behave_like_win32_events() {
+        let auto = PeerDrtCreateEvent(0);
+        let manual = PeerDrtCreateEvent(1);
+        assert!(!auto.is_null() && !manual.is_null() && auto != manual);
+        assert_eq!(PeerDrtWaitForEvent(auto, 0), WAIT_TIMEOUT);
+        assert_eq!(PeerDrtSetEvent(auto), 1);
+        assert_eq!(PeerDrtWaitForEvent(auto, 0), WAIT_OBJECT_0);
+        assert_eq!(PeerDrtWaitForEvent(auto, 10), WAIT_TIMEOUT, "auto-reset");
+        assert_eq!(PeerDrtSetEvent(manual), 1);
+        assert_eq!(PeerDrtWaitForEvent(manual, 0), WAIT_OBJECT_0);
+        assert_eq!(PeerDrtWaitForEvent(manual, INFINITE), WAIT_OBJECT_0, "manual-reset stays set");
+        assert_eq!(PeerDrtResetEvent(manual), 1);
+        assert_eq!(PeerDrtWaitForEvent(manual, 10), WAIT_TIMEOUT);
+
+        static HITS: AtomicUsize = AtomicUsize::new(0);
+        unsafe extern "C" fn hit(ctx: *mut c_void) {
+            HITS.fetch_add(ctx as usize, Ordering::SeqCst);
+        }
+        assert_eq!(unsafe { PeerDrtSetEventCallback(auto, Some(hit), 5 as *mut c_void) }, 1);
+        PeerDrtSetEvent(auto);
+        assert_eq!(HITS.load(Ordering::SeqCst), 5);
+        assert_eq!(PeerDrtWaitForEvent(auto, 0), WAIT_TIMEOUT, "the callback consumed the signal");
+
+        assert_eq!(PeerDrtCloseEvent(auto), 1);
+        assert_eq!(PeerDrtCloseEvent(auto), 0);
+        assert_eq!(PeerDrtWaitForEvent(auto, 0), WAIT_FAILED);
+        assert_eq!(PeerDrtSetEvent(auto), 0);
+        assert_eq!(PeerDrtCloseEvent(manual), 1);
+        // Not an event: a made-up value.
+        assert_eq!(PeerDrtWaitForEvent(0x40 as HANDLE, 0), WAIT_FAILED);
+    }
+}

@@ -3,7 +3,6 @@
 //! needs no other binary built.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::Args;
 
@@ -37,7 +36,7 @@ pub fn run(a: DaemonArgs) -> CmdResult {
         // The parent may have gone before the flag was set.
         // SAFETY: getppid cannot fail.
         if unsafe { libc::getppid() } == 1 {
-            return Ok(ExitCode::FAILURE);
+            return Ok(std::process::ExitCode::FAILURE);
         }
     }
     let overrides = Overrides {
@@ -48,7 +47,7 @@ pub fn run(a: DaemonArgs) -> CmdResult {
     };
     let config = config::resolve(FileConfig::default(), overrides)?;
     peerdrt::host::run(config)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 #[cfg(windows)]

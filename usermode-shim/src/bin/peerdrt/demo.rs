@@ -698,6 +698,7 @@ pub fn demo(json_out: bool, a: DemoArgs) -> CmdResult {
                 "latency_ms": { "p50": percentile(&latencies, 0.5), "p90": percentile(&latencies, 0.9), "p99": percentile(&latencies, 0.99) },
                 "register_pid": register_pid, "search_pid": search_pid,
                 "stopped_cleanly": clean, "processes": stopped, "temp_removed": removed,
+                "dir": dir.display().to_string(),
                 "seconds": started.elapsed().as_secs_f64(), "ok": ok,
                 "failures": outcomes.iter().filter(|o| o["found"] != true).collect::<Vec<_>>(),
             })

@@ -1,0 +1,116 @@
+//! A C program compiled against include/drt.h and include/peerdrt.h and linked with the cdylib
+//! runs the SDK sample's flow against real daemons: it finds a key another process registered,
+//! registers its own (found from this process, so the C side's DRT_DATA byte order is checked
+//! against the Rust side's), unregisters it, closes.
+#![cfg(unix)] // the nodes are Linux daemons
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use peerdrt_shim::Key;
+
+/// The directory holding libpeerdrt_shim.so: next to the test binary's directory (cargo
+/// uplifts the cdylib there), else built now.
+fn cdylib_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    for dir in [profile_dir.clone(), profile_dir.join("deps")] {
+        if dir.join("libpeerdrt_shim.so").exists() {
+            return dir;
+        }
+    }
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-p", "peerdrt-shim", "--lib"])
+        .status()
+        .expect("cargo build of the cdylib");
+    assert!(status.success());
+    assert!(
+        profile_dir.join("libpeerdrt_shim.so").exists(),
+        "no libpeerdrt_shim.so in {}",
+        profile_dir.display()
+    );
+    profile_dir
+}
+
+fn compile(out: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = cdylib_dir();
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let output = Command::new(&cc)
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic-errors", "-I"])
+        .arg(root.join("include"))
+        .arg(root.join("tests/c/drt_flow.c"))
+        .arg("-L")
+        .arg(&lib)
+        .arg("-lpeerdrt_shim")
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .arg("-o")
+        .arg(out)
+        .output()
+        .expect("a C compiler (cc)");
+    assert!(output.status.success(), "{cc} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
+fn the_sdk_sample_flow_in_c() {
+    bounded(180, || {
+        let cloud = Cloud::start(3);
+        let program = cloud.dir.join("drt_flow");
+        compile(&program);
+
+        let remote = random_key();
+        let _a = Registrar::spawn(&cloud, 1, &[(remote, "registered-by-rust")]);
+        // The C program's key: a small number, so its DRT_DATA bytes are 0x42 0x01 0 … 0.
+        let local = Key::from_u64(0x0142);
+        let mut c = Command::new(&program)
+            .env("PEERDRT_SOCKET", &cloud.nodes[2].socket)
+            .args(["127.0.0.1", &cloud.nodes[2].port.to_string(), &remote.to_hex(), "registered-by-rust"])
+            .args([&local.to_hex(), "registered-by-c"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = c.stdin.take().unwrap();
+        let mut stderr = c.stderr.take().unwrap();
+        let mut lines = BufReader::new(c.stdout.take().unwrap()).lines();
+        let mut wait_for = |word: &str| {
+            let mut seen = Vec::new();
+            for line in lines.by_ref() {
+                let line = line.unwrap();
+                if line == word {
+                    return seen;
+                }
+                seen.push(line);
+            }
+            let mut err = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut err);
+            panic!("the C program ended before {word}; it printed {seen:?} and on stderr:\n{err}");
+        };
+        let printed = wait_for("REGISTERED");
+        assert!(printed.iter().any(|l| l.starts_with("exact: found \"registered-by-rust\"")), "{printed:?}");
+
+        // From this process: the C program's key, by its number.
+        let b = cloud.open(0);
+        assert!(
+            eventually(Duration::from_secs(15), || find(&b, &local).as_deref()
+                == Some(&b"registered-by-c"[..])),
+            "the key the C program registered was not found as {local}"
+        );
+        writeln!(stdin, "go").unwrap();
+        wait_for("UNREGISTERED");
+        assert!(
+            eventually(Duration::from_secs(15), || find(&b, &local).is_none()),
+            "still found after DrtUnregisterKey"
+        );
+        writeln!(stdin, "go").unwrap();
+        let rest = wait_for("OK");
+        let status = c.wait().unwrap();
+        assert!(status.success(), "the C program failed ({status}): {rest:?}");
+    });
+}

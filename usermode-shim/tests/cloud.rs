@@ -1,0 +1,141 @@
+//! The shim across processes, against real daemons on loopback: process A
+//! (`peerdrt demo-register`) registers through the shim on one node; this test process (B)
+//! searches through another node.
+#![cfg(unix)] // the nodes are Linux daemons
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use peerdrt_shim::abi::{Request, status};
+use peerdrt_shim::device::Device;
+use peerdrt_shim::drt::{MatchType, SearchInfo};
+use peerdrt_shim::hresult::E_HANDLE;
+use peerdrt_shim::{Key, ffi};
+
+const PATIENCE: Duration = Duration::from_secs(15);
+
+#[test]
+fn a_key_registered_in_one_process_is_found_updated_and_removed_from_another() {
+    bounded(120, || {
+        let cloud = Cloud::start(4);
+        let (k1, k2) = (random_key(), random_key());
+        let mut a = Registrar::spawn(&cloud, 1, &[(k1, "first"), (k2, "second")]);
+        let b = cloud.open(3);
+
+        // Exact: the key, its data, and the publishing instance (A's).
+        let mut exact = None;
+        assert!(
+            eventually(PATIENCE, || {
+                let s = b.search(&k1, &SearchInfo::exact(), Duration::from_secs(5)).unwrap();
+                exact = s.results().filter_map(Result::ok).next();
+                exact.is_some()
+            }),
+            "B never found A's key"
+        );
+        let r = exact.unwrap();
+        assert_eq!((r.key, r.match_type, r.app_data.as_slice()), (k1, MatchType::Exact, &b"first"[..]));
+        assert_eq!(r.endpoint.port(), a.port(), "published by A's instance");
+
+        // Nearest: the three keys nearest k1 include k1.
+        let s = b.search(&k1, &SearchInfo::nearest(3), Duration::from_secs(5)).unwrap();
+        let near: Vec<_> = s.results().filter_map(Result::ok).collect();
+        assert!(near.len() <= 3 && near.iter().any(|r| r.key == k1 && r.app_data == b"first"), "{near:?}");
+        let path = s.path().unwrap();
+        assert!(!path.is_empty(), "a search path");
+
+        // Range: a narrow range around k1 holds only k1.
+        let mut delta = Key::MIN;
+        delta.0[6] = 1;
+        let lo = Key(sub(&k1.0, &delta.0));
+        let hi = Key(add(&k1.0, &delta.0));
+        let s = b.search(&k1, &SearchInfo::range(lo, hi, 2), Duration::from_secs(5)).unwrap();
+        let ranged: Vec<_> = s.results().filter_map(Result::ok).collect();
+        assert_eq!(ranged.iter().map(|r| r.key).collect::<Vec<_>>(), vec![k1]);
+
+        // Updated application data is what B sees next.
+        assert_eq!(a.command(&format!("update {} second-version", k1.to_hex()))["ok"], true);
+        assert!(
+            eventually(PATIENCE, || find(&b, &k1).as_deref() == Some(&b"second-version"[..])),
+            "B never saw the updated data"
+        );
+
+        // Unregistered: gone, while the other key stays.
+        assert_eq!(a.command(&format!("unregister {}", k1.to_hex()))["ok"], true);
+        assert!(eventually(PATIENCE, || find(&b, &k1).is_none()), "k1 still found after DrtUnregisterKey");
+        assert_eq!(find(&b, &k2).as_deref(), Some(&b"second"[..]));
+
+        // A dies without unregistering: its open closes and the device revokes its keys.
+        a.child.kill().unwrap();
+        a.child.wait().unwrap();
+        assert!(eventually(PATIENCE, || find(&b, &k2).is_none()), "k2 still found after A exited");
+        b.close();
+    });
+}
+
+fn add(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let mut carry = 0u16;
+    for i in (0..32).rev() {
+        let v = a[i] as u16 + b[i] as u16 + carry;
+        out[i] = v as u8;
+        carry = v >> 8;
+    }
+    if carry != 0 { [0xFF; 32] } else { out }
+}
+
+fn sub(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let v = a[i] as i16 - b[i] as i16 - borrow;
+        out[i] = v.rem_euclid(256) as u8;
+        borrow = i16::from(v < 0);
+    }
+    if borrow != 0 { [0; 32] } else { out }
+}
+
+#[test]
+fn handles_of_one_process_mean_nothing_in_another() {
+    bounded(90, || {
+        let cloud = Cloud::start(3);
+        let k = random_key();
+        let a = Registrar::spawn(&cloud, 1, &[(k, "mine")]);
+        let (reg, inst, search) = (a.registration_handle(0), a.instance_handle(), a.held_search());
+
+        // B on the same node (same daemon), replaying A's raw device handles on its own open.
+        let dev = Device::connect(&cloud.nodes[1].socket).unwrap();
+        let hr = |r: &Request<'_>| status::to_hresult(dev.request(r, 64).unwrap().0);
+        assert_eq!(hr(&Request::UpdateKey { registration: reg, app_data: b"stolen" }), E_HANDLE);
+        assert_eq!(hr(&Request::UnregisterKey { registration: reg }), E_HANDLE);
+        assert_eq!(hr(&Request::EndSearch { search }), E_HANDLE);
+        assert_eq!(hr(&Request::ContinueSearch { search }), E_HANDLE);
+        assert_eq!(hr(&Request::GetSearchPath { search }), E_HANDLE);
+        assert_eq!(hr(&Request::QueryInstance { instance: inst }), E_HANDLE);
+        assert_eq!(hr(&Request::CloseInstance { instance: inst }), E_HANDLE);
+        // ...also through an instance of its own on that node.
+        let b = cloud.open(1);
+        let own = |r: &Request<'_>| status::to_hresult(b.device().request(r, 64).unwrap().0);
+        assert_eq!(own(&Request::UpdateKey { registration: reg, app_data: b"stolen" }), E_HANDLE);
+        assert_eq!(own(&Request::UnregisterKey { registration: reg }), E_HANDLE);
+        assert_eq!(own(&Request::EndSearch { search }), E_HANDLE);
+
+        // And through the C API, with the raw values as handles.
+        let data = ffi::types::DRT_DATA { cb: 6, pb: b"stolen".as_ptr() as *mut u8 };
+        unsafe {
+            assert_eq!(ffi::api::DrtUpdateKey(reg as usize as *mut _, &data) as u32, E_HANDLE);
+            assert_eq!(ffi::api::DrtEndSearch(search as usize as *mut _) as u32, E_HANDLE);
+        }
+        ffi::api::DrtUnregisterKey(reg as usize as *mut _);
+        ffi::api::DrtClose(inst as usize as *mut _);
+
+        // A's key is untouched.
+        let c = cloud.open(2);
+        assert!(
+            eventually(PATIENCE, || find(&c, &k).as_deref() == Some(&b"mine"[..])),
+            "A's key was disturbed"
+        );
+        drop(a);
+    });
+}

@@ -1,0 +1,302 @@
+//! Test support: real `peerdrt daemon` nodes on loopback (the driver crate's host module, run
+//! by this package's own binary), client processes, time bounds.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Lines, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use peerdrt_shim::Key;
+use peerdrt_shim::drt::{Drt, SearchInfo, Settings};
+use serde_json::Value;
+
+/// The `peerdrt` binary of this package.
+pub const EXE: &str = env!("CARGO_BIN_EXE_peerdrt");
+
+/// Runs `f` on its own thread and fails the test if it takes longer than `secs`.
+pub fn bounded<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(v) => {
+            let _ = handle.join();
+            v
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("the test thread ended without a result"),
+        },
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("the test did not finish within {secs} s"),
+    }
+}
+
+/// Polls `f` every 100 ms until it holds or `wait` passes.
+pub fn eventually(wait: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + wait;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn random_key() -> Key {
+    let mut k = [0u8; 32];
+    getrandom::getrandom(&mut k).unwrap();
+    Key(k)
+}
+
+pub fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn free_port() -> u16 {
+    UdpSocket::bind("[::]:0")
+        .or_else(|_| UdpSocket::bind("127.0.0.1:0"))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn terminate(child: &mut Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    // SAFETY: SIGTERM to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A node: a daemon child with a standing instance.
+pub struct Node {
+    pub socket: PathBuf,
+    pub port: u16,
+    child: Child,
+}
+
+impl Node {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// N nodes on loopback in a private directory; dropping it stops them and removes it.
+pub struct Cloud {
+    pub dir: PathBuf,
+    pub nodes: Vec<Node>,
+}
+
+static CLOUDS: AtomicUsize = AtomicUsize::new(0);
+
+impl Cloud {
+    /// Starts `n` nodes (each seeded from node 0 and the previous one) and waits until nearest
+    /// searches from an observer have found every node's key.
+    pub fn start(n: usize) -> Cloud {
+        let dir = std::env::temp_dir().join(format!(
+            "peerdrt-shim-test-{}-{}",
+            std::process::id(),
+            CLOUDS.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cloud = Cloud { dir, nodes: Vec::new() };
+        for i in 0..n {
+            let mut attempt = 0;
+            loop {
+                let port = free_port();
+                let socket = cloud.dir.join(format!("node-{i}.sock"));
+                let mut cmd = Command::new(EXE);
+                cmd.args(["daemon", "--die-with-parent", "--instance-port", &port.to_string()])
+                    .arg("--socket")
+                    .arg(&socket);
+                if i > 0 {
+                    cmd.arg("--seed").arg(loopback(cloud.nodes[0].port).to_string());
+                    cmd.arg("--seed").arg(loopback(cloud.nodes[i - 1].port).to_string());
+                }
+                let log = std::fs::File::create(cloud.dir.join(format!("node-{i}.log"))).unwrap();
+                let child =
+                    cmd.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
+                let mut node = Node { socket, port, child };
+                let up = eventually(Duration::from_secs(10), || {
+                    std::os::unix::net::UnixStream::connect(&node.socket).is_ok()
+                        || matches!(node.child.try_wait(), Ok(Some(_)))
+                });
+                if up && matches!(node.child.try_wait(), Ok(None)) {
+                    cloud.nodes.push(node);
+                    break;
+                }
+                terminate(&mut node.child);
+                attempt += 1;
+                assert!(attempt < 4, "node {i} did not start (see {})", cloud.dir.display());
+            }
+        }
+        cloud.wait_formed(Duration::from_secs(30));
+        cloud
+    }
+
+    fn wait_formed(&self, wait: Duration) {
+        let observer = Drt::open(&self.settings(0)).expect("observer DrtOpen");
+        observer.wait_active(Duration::from_secs(10));
+        let want = self.nodes.len();
+        let mut seen = std::collections::BTreeSet::new();
+        let formed = eventually(wait, || {
+            if let Ok(s) =
+                observer.search(&random_key(), &SearchInfo::nearest(want as u32), Duration::from_secs(3))
+            {
+                seen.extend(s.results().filter_map(Result::ok).map(|r| r.key));
+            }
+            seen.len() >= want
+        });
+        assert!(formed, "the cloud did not form: {} of {want} node keys found", seen.len());
+        observer.close();
+    }
+
+    /// Settings of an instance on node `i`, seeded by its standing instance and node 0's.
+    pub fn settings(&self, i: usize) -> Settings {
+        let mut seeds = vec![loopback(self.nodes[i].port)];
+        if i != 0 {
+            seeds.push(loopback(self.nodes[0].port));
+        }
+        Settings { device: Some(self.nodes[i].socket.clone()), seeds, ..Settings::default() }
+    }
+
+    /// An active instance on node `i`.
+    pub fn open(&self, i: usize) -> Drt {
+        let d = Drt::open(&self.settings(i)).expect("DrtOpen");
+        assert_eq!(d.wait_active(Duration::from_secs(10)), Some(peerdrt_shim::drt::Status::Active));
+        d
+    }
+
+    /// `--attach` arguments for the demo clients.
+    pub fn attach(&self, i: usize) -> [String; 2] {
+        ["--attach".into(), format!("{},{}", self.nodes[i].socket.display(), self.nodes[i].port)]
+    }
+}
+
+impl Drop for Cloud {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            terminate(&mut n.child);
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Process A: `peerdrt demo-register`, driven through its stdin.
+pub struct Registrar {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Lines<BufReader<ChildStdout>>,
+    pub ready: Value,
+}
+
+impl Registrar {
+    /// Registers `entries` (key, data) through an instance on node `node`.
+    pub fn spawn(cloud: &Cloud, node: usize, entries: &[(Key, &str)]) -> Registrar {
+        let mut cmd = Command::new(EXE);
+        cmd.arg("demo-register").args(cloud.attach(node)).arg("--die-with-parent");
+        cmd.arg("--seed").arg(loopback(cloud.nodes[0].port).to_string());
+        for (k, d) in entries {
+            cmd.arg("--entry").arg(format!("{}={d}", k.to_hex()));
+        }
+        let mut child =
+            cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let stdin = child.stdin.take();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = next_json(&mut lines).expect("demo-register reports ready");
+        assert_eq!(ready["type"], "ready", "{ready}");
+        Registrar { child, stdin, lines, ready }
+    }
+
+    /// Sends a command line and returns the reply.
+    pub fn command(&mut self, line: &str) -> Value {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+        next_json(&mut self.lines).expect("a reply")
+    }
+
+    /// The UDP port of its first instance.
+    pub fn port(&self) -> u16 {
+        self.ready["instances"][0]["port"].as_u64().unwrap() as u16
+    }
+
+    pub fn registration_handle(&self, i: usize) -> u64 {
+        self.ready["registrations"][i]["handle"].as_u64().unwrap()
+    }
+
+    pub fn instance_handle(&self) -> u64 {
+        self.ready["instances"][0]["handle"].as_u64().unwrap()
+    }
+
+    pub fn held_search(&self) -> u64 {
+        self.ready["held_search"].as_u64().unwrap()
+    }
+
+    /// Ends it politely (stdin closes: it unregisters and exits).
+    pub fn quit(mut self) -> std::process::ExitStatus {
+        drop(self.stdin.take());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Registrar {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn next_json(lines: &mut impl Iterator<Item = std::io::Result<String>>) -> Option<Value> {
+    for line in lines.by_ref() {
+        if let Ok(v) = serde_json::from_str::<Value>(&line.ok()?) {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// An exact search from `drt`: the data of `key`, if found.
+pub fn find(drt: &Drt, key: &Key) -> Option<Vec<u8>> {
+    let s = drt.search(key, &SearchInfo::exact(), Duration::from_secs(5)).ok()?;
+    let r = s.results().filter_map(Result::ok).find(|r| r.key == *key)?;
+    Some(r.app_data)
+}
+
+/// Processes whose command line mentions `needle`.
+pub fn processes_mentioning(needle: &Path) -> Vec<u32> {
+    let needle = needle.to_string_lossy().into_owned();
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for e in entries.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+            if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+                let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+                if cmd.contains(&needle) && pid != std::process::id() {
+                    out.push(pid);
+                }
+            }
+        }
+    }
+    out
+}
