@@ -170,7 +170,8 @@ impl<N: DetachNotify> ProviderBinding<N> {
         }
     }
 
-    /// End a hold (the object's close has completed). May complete a pending detach.
+    /// End a hold (the object's close has completed). May complete a pending detach. A hold of
+    /// another binding is not counted here (and is consumed: pass each hold to its own binding).
     pub fn release(&self, hold: Hold) {
         if hold.binding == self.id() {
             self.exit();
