@@ -72,10 +72,21 @@ pub fn config() -> &'static Config {
     })
 }
 
-/// Writes one line to stderr and the log file.
+#[link(name = "kernel32")]
+unsafe extern "system" {
+    fn OutputDebugStringA(text: *const u8);
+}
+
+/// Writes one line to stderr, the debugger channel and the log file. winedevice.exe often has
+/// no usable stderr; OutputDebugString reaches Wine's stderr with `WINEDEBUG=+debugstr`, beside
+/// the driver's DbgPrint output.
 pub fn line(text: &str) {
     let _guard = FILE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     eprintln!("{text}");
+    let mut c = text.replace('\0', "?").into_bytes();
+    c.extend_from_slice(b"\n\0");
+    // SAFETY: a NUL-terminated string.
+    unsafe { OutputDebugStringA(c.as_ptr()) };
     if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(&config().log_path) {
         let _ = writeln!(file, "{text}");
     }
