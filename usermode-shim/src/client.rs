@@ -278,7 +278,11 @@ impl Instance {
             s.closed = true;
             std::mem::take(&mut s.searches)
         };
-        let _ = call(&self.device, &Request::CloseInstance { instance: self.handle }, 0);
+        // Bounded: a device that does not answer must not hang DrtClose; closing the open ends
+        // the instance anyway.
+        if let Ok(p) = self.device.submit_request(&Request::CloseInstance { instance: self.handle }, 0) {
+            let _ = p.wait_timeout(Duration::from_secs(5));
+        }
         self.device.close();
         let fires: Vec<Fire> = searches.values().map(|s| s.apply(Update::End(E_HANDLE))).collect();
         self.cond.notify_all();
@@ -567,5 +571,106 @@ fn pump(instance: Weak<Instance>, device: Device) {
                 return;
             }
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::unix::net::{UnixListener, UnixStream};
+
+    use peerdrt_abi::frame::{REQUEST_HEADER_LEN, RequestHeader, ResponseHeader};
+    use peerdrt_abi::{EndpointRecord, EventRecord};
+
+    use super::*;
+
+    fn read_request(s: &mut UnixStream) -> RequestHeader {
+        let mut h = [0u8; REQUEST_HEADER_LEN];
+        s.read_exact(&mut h).unwrap();
+        let h = RequestHeader::decode(&h).unwrap();
+        let mut input = vec![0u8; h.input_len];
+        s.read_exact(&mut input).unwrap();
+        h
+    }
+
+    fn reply(s: &mut UnixStream, id: u64, response: &Response<'_>) {
+        let mut out = vec![0u8; 8192];
+        let n = response.encode(&mut out).unwrap();
+        s.write_all(&ResponseHeader { request_id: id, status: 0, information: n }.encode()).unwrap();
+        s.write_all(&out[..n]).unwrap();
+    }
+
+    /// The device may complete the pump's pending wait with a search's first result before it
+    /// answers the START_SEARCH that names the search: the result must not be lost.
+    #[test]
+    fn results_that_overtake_the_start_search_reply_are_kept() {
+        let dir = std::env::temp_dir().join(format!("peerdrt-shim-client-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("device.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        const SEARCH: Handle = 0x0001_0000_3001_0001;
+        let server = thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let open = read_request(&mut s);
+            assert_eq!(open.code, ioctl::OPEN_INSTANCE);
+            reply(
+                &mut s,
+                open.request_id,
+                &Response::Instance { instance: 0x0001_0000_1000_0001, port: 4000 },
+            );
+            let (a, b) = (read_request(&mut s), read_request(&mut s));
+            let (wait, start) = if a.code == ioctl::WAIT_EVENT { (a, b) } else { (b, a) };
+            assert_eq!((wait.code, start.code), (ioctl::WAIT_EVENT, ioctl::START_SEARCH));
+            let key = [7u8; 32];
+            let result = EventRecord::SearchResult {
+                instance: 1,
+                search: SEARCH,
+                match_type: 0,
+                key: &key,
+                endpoint: EndpointRecord { addr: [0; 16], port: 4001 },
+                app_data: b"early",
+            };
+            reply(&mut s, wait.request_id, &Response::Event(result));
+            let next_wait = read_request(&mut s);
+            reply(&mut s, start.request_id, &Response::Search { search: SEARCH });
+            let end = EventRecord::SearchEnded { instance: 1, search: SEARCH, hresult: DRT_E_NO_MORE };
+            reply(&mut s, next_wait.request_id, &Response::Event(end));
+            // Answer what follows (CLOSE_INSTANCE) until the client hangs up; waits stay pending.
+            let mut h = [0u8; REQUEST_HEADER_LEN];
+            while s.read_exact(&mut h).is_ok() {
+                let h = RequestHeader::decode(&h).unwrap();
+                let mut input = vec![0u8; h.input_len];
+                s.read_exact(&mut input).unwrap();
+                if h.code != ioctl::WAIT_EVENT {
+                    reply(&mut s, h.request_id, &Response::Empty);
+                }
+            }
+        });
+        let device = Device::connect(&path).unwrap();
+        let params = OpenParams {
+            version: (6, 101),
+            port: 0,
+            scope: 1,
+            scope_id: 0,
+            max_addresses: 4,
+            security_mode: 0,
+            security: SecurityKind::Null,
+            root: None,
+            identity: None,
+            seeds: vec!["127.0.0.1:4001".parse().unwrap()],
+        };
+        let instance = Instance::open(device, &params, None, 0).unwrap();
+        assert_eq!((instance.port, instance.handle), (4000, 0x0001_0000_1000_0001));
+        let search = instance.start_search(&Key([7; 32]), &SearchInfo::exact(), 1000, None, 0).unwrap();
+        let first = search.wait_next(Duration::from_secs(5)).unwrap().unwrap();
+        assert_eq!(
+            (first.key, first.app_data.as_slice(), first.endpoint.port()),
+            (Key([7; 32]), &b"early"[..], 4001)
+        );
+        assert_eq!(search.wait_next(Duration::from_secs(5)), Ok(None), "then DRT_E_NO_MORE");
+        instance.close();
+        server.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

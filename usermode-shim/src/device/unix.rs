@@ -124,3 +124,60 @@ fn read_frames(stream: &mut UnixStream, table: &Mutex<Table>) -> io::Result<()> 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::UnixListener;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::device::Device;
+
+    fn read_request(s: &mut UnixStream) -> (RequestHeader, Vec<u8>) {
+        let mut h = [0u8; REQUEST_HEADER_LEN];
+        s.read_exact(&mut h).unwrap();
+        let h = RequestHeader::decode(&h).unwrap();
+        let mut input = vec![0u8; h.input_len];
+        s.read_exact(&mut input).unwrap();
+        (h, input)
+    }
+
+    fn reply(s: &mut UnixStream, id: u64, status: u32, output: &[u8]) {
+        let h = ResponseHeader { request_id: id, status, information: output.len() };
+        s.write_all(&h.encode()).unwrap();
+        s.write_all(output).unwrap();
+    }
+
+    #[test]
+    fn responses_are_matched_by_id_and_a_pending_wait_blocks_nothing() {
+        let dir = std::env::temp_dir().join(format!("peerdrt-shim-unit-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("device.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            // A "wait for event" first, then an ordinary request: the second is answered first.
+            let (wait, _) = read_request(&mut s);
+            let (query, input) = read_request(&mut s);
+            assert_eq!((wait.code, query.code, input.as_slice()), (7, 9, &b"in"[..]));
+            assert_eq!(wait.output_capacity, 100);
+            reply(&mut s, query.request_id, 0xC000_0008, b"");
+            thread::sleep(Duration::from_millis(50));
+            reply(&mut s, wait.request_id, 0, b"event");
+            // Then one that never gets an answer: the connection closes under it.
+            let _ = read_request(&mut s);
+        });
+        let dev = Device::connect(&path).unwrap();
+        let wait = dev.submit(7, b"", 100).unwrap();
+        assert!(wait.wait_timeout(Duration::from_millis(10)).unwrap().is_none(), "still pending");
+        assert_eq!(dev.ioctl(9, b"in", 0).unwrap(), (0xC000_0008, Vec::new()));
+        assert_eq!(wait.wait().unwrap(), Reply { status: 0, output: b"event".to_vec() });
+        let orphan = dev.submit(1, b"", 0).unwrap();
+        server.join().unwrap();
+        assert_eq!(orphan.wait().unwrap_err().kind(), io::ErrorKind::ConnectionAborted);
+        assert!(dev.is_closed());
+        assert!(dev.submit(1, b"", 0).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

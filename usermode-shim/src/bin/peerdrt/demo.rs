@@ -420,6 +420,28 @@ fn wait_for_socket(node: &mut Node, wait: Duration) -> Result<(), String> {
     }
 }
 
+/// Removes what a demo killed outright (SIGKILL leaves no chance to clean up) left behind:
+/// `peerdrt-demo-<pid>-*` directories whose process is gone. Its nodes died with it.
+fn remove_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("peerdrt-demo-").and_then(|r| r.split('-').next()) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<i32>() else { continue };
+        #[cfg(unix)]
+        // SAFETY: signal 0 only checks whether the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        #[cfg(not(unix))]
+        let gone = false;
+        if gone {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -479,6 +501,7 @@ pub fn demo(json_out: bool, a: DemoArgs) -> CmdResult {
         let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
     }
     let exe = std::env::current_exe()?;
+    remove_stale_dirs();
     let mut salt = [0u8; 4];
     getrandom::getrandom(&mut salt).map_err(|e| e.to_string())?;
     let dir = std::env::temp_dir().join(format!(
