@@ -435,7 +435,7 @@ fn remove_stale_dirs() {
         let gone = unsafe { libc::kill(pid, 0) } != 0
             && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
         #[cfg(not(unix))]
-        let gone = false;
+        let gone = pid < 0;
         if gone {
             let _ = std::fs::remove_dir_all(e.path());
         }

@@ -105,6 +105,13 @@ fn status_name(s: Option<Status>) -> String {
     }
 }
 
+/// Waits for DRT_ACTIVE as long as `--wait-active` allows; without seeds there is nothing to
+/// wait for beyond the first status report.
+fn wait_active(drt: &Drt, a: &InstanceArgs) -> Option<Status> {
+    let wait = if a.seeds.is_empty() { a.wait_active.min(1000) } else { a.wait_active };
+    drt.wait_active(Duration::from_millis(wait))
+}
+
 fn open(socket: Option<PathBuf>, a: &InstanceArgs) -> Result<Drt, Box<dyn std::error::Error>> {
     let s = settings(socket.clone(), a)?;
     Drt::open(&s).map_err(|e| {
@@ -170,7 +177,7 @@ fn print_event(json: bool, e: &Event) {
 pub fn register(socket: Option<PathBuf>, json: bool, a: RegisterArgs) -> CmdResult {
     let stop = stop_channel();
     let drt = open(socket, &a.instance)?;
-    let status = drt.wait_active(Duration::from_millis(a.instance.wait_active));
+    let status = wait_active(&drt, &a.instance);
     let registration = drt.register(&a.key, a.data.as_bytes()).map_err(|e| format!("DrtRegisterKey: {e}"))?;
     let dir = registrations_dir();
     let pidfile = dir.join(a.key.to_hex());
@@ -232,7 +239,7 @@ pub fn search(socket: Option<PathBuf>, json: bool, a: SearchArgs) -> CmdResult {
     };
     let info = SearchInfo { allow_current_instance_match: a.allow_local, ..info };
     let drt = open(socket, &a.instance)?;
-    let status = drt.wait_active(Duration::from_millis(a.instance.wait_active));
+    let status = wait_active(&drt, &a.instance);
     if status != Some(Status::Active) && !json {
         eprintln!("peerdrt: the instance is {} (searching anyway)", status_name(status));
     }

@@ -71,11 +71,12 @@ enum DrtCommand {
 /// Options of every command that opens a DRT instance.
 #[derive(Debug, Clone, Args)]
 pub struct InstanceArgs {
-    /// UDP port of this instance's transport [default: any].
+    /// UDP port of this instance's transport (0: the node picks one).
     #[arg(long, default_value_t = 0)]
     port: u16,
 
-    /// A bootstrap seed, host:port or [v6]:port (repeatable).
+    /// A bootstrap seed, host:port or [v6]:port (repeatable), e.g. a node's standing instance.
+    /// Without one the instance stays DRT_ALONE until another node contacts it.
     #[arg(long = "seed", value_name = "ADDR:PORT")]
     seeds: Vec<String>,
 
