@@ -20,6 +20,8 @@ pub const ENTRIES_PER_LEVEL: usize = 20;
 pub const LEAF_SET_SIDE: usize = 5;
 /// Hard bound on the cache, whatever the levels.
 pub const MAX_CACHE_ENTRIES: usize = 512;
+/// Entries the table grows by when full.
+const CACHE_GROWTH: usize = 8;
 /// An entry is replaced for room only if it was verified at least this long before the newcomer.
 pub const REPLACEMENT_AGE: Duration = Duration::from_secs(30);
 
@@ -155,7 +157,7 @@ impl RouteCache {
         let level = entry.level;
         let at_level = self.entries.iter().filter(|e| e.level == level).count();
         if at_level < ENTRIES_PER_LEVEL && self.entries.len() < MAX_CACHE_ENTRIES {
-            self.entries.push(entry);
+            self.push(entry);
             return Inserted::Added;
         }
         // Full: a newcomer in a leaf set always gets in; otherwise it replaces the stalest
@@ -178,7 +180,7 @@ impl RouteCache {
                 Inserted::Added
             }
             _ if joins_leaf_set && self.entries.len() < MAX_CACHE_ENTRIES => {
-                self.entries.push(entry);
+                self.push(entry);
                 Inserted::Added
             }
             _ => match self.crowded_victim(level, &entry.key, &protected) {
@@ -191,6 +193,14 @@ impl RouteCache {
                 None => Inserted::Refused,
             },
         }
+    }
+
+    /// Grows the table a little at a time: doubling a 64-entry table would waste 6 KiB.
+    fn push(&mut self, entry: CacheEntry) {
+        if self.entries.len() == self.entries.capacity() {
+            self.entries.reserve_exact(CACHE_GROWTH);
+        }
+        self.entries.push(entry);
     }
 
     /// The unprotected entry of `level` closest to another entry of the level, if `key` would

@@ -60,7 +60,7 @@ impl Default for Timing {
             maintenance: Duration::from_secs(15),
             maintenance_sparse: Duration::from_secs(10),
             initial_rto: Duration::from_millis(500),
-            min_rto: Duration::from_millis(20),
+            min_rto: Duration::from_millis(100),
             max_rto: Duration::from_secs(2),
             entry_refresh: Duration::from_secs(60),
             conversation: Duration::from_secs(10),
