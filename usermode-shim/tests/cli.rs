@@ -121,3 +121,37 @@ fn the_demo_finds_everything_and_leaves_nothing_behind() {
         assert!(processes_mentioning(&dir).is_empty(), "processes left behind");
     });
 }
+
+/// `peerdrtd` next to this package's binary, built now if it is not there (`cargo test -p
+/// peerdrt-shim` does not build the root package's binaries).
+fn peerdrtd() -> std::path::PathBuf {
+    let path = std::path::Path::new(EXE).with_file_name("peerdrtd");
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "peerdrt", "--bin", "peerdrtd"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo build --bin peerdrtd");
+        assert!(status.success());
+    }
+    assert!(path.exists(), "no {}", path.display());
+    path
+}
+
+#[test]
+fn the_demo_runs_on_peerdrtd_too() {
+    bounded(600, || {
+        let daemon = peerdrtd();
+        let out = Command::new(EXE)
+            .args(["--json", "demo", "--nodes", "5", "--keys", "5", "--node-binary"])
+            .arg(&daemon)
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v: Value = serde_json::from_str(text.lines().last().unwrap_or("{}")).unwrap();
+        assert!(out.status.success() && v["ok"] == true, "{v}");
+        assert_eq!(v["stopped_cleanly"], v["processes"], "{v}");
+        assert!(processes_mentioning(std::path::Path::new(v["dir"].as_str().unwrap())).is_empty());
+    });
+}
