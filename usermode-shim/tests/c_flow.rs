@@ -114,3 +114,31 @@ fn the_sdk_sample_flow_in_c() {
         assert!(status.success(), "the C program failed ({status}): {rest:?}");
     });
 }
+
+/// The headers declare exactly what the cdylib exports.
+#[test]
+fn the_headers_declare_exactly_the_exports() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut declared: Vec<String> = Vec::new();
+    for h in ["include/drt.h", "include/peerdrt.h"] {
+        let text = std::fs::read_to_string(root.join(h)).unwrap();
+        for part in text.split("WINAPI ").skip(1) {
+            let name: String = part.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if name.starts_with("Drt") || name.starts_with("PeerDrt") {
+                declared.push(name);
+            }
+        }
+    }
+    declared.sort();
+    let lib = cdylib_dir().join("libpeerdrt_shim.so");
+    let out = Command::new("nm").args(["-D", "--defined-only"]).arg(&lib).output().expect("nm (binutils)");
+    let mut exported: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .filter(|n| n.starts_with("Drt") || n.starts_with("PeerDrt"))
+        .map(String::from)
+        .collect();
+    exported.sort();
+    assert_eq!(declared, exported);
+    assert_eq!(declared.len(), 40);
+}
