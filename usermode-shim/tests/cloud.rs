@@ -139,3 +139,74 @@ fn handles_of_one_process_mean_nothing_in_another() {
         drop(a);
     });
 }
+
+#[test]
+fn a_search_that_cannot_finish_in_time_ends_with_drt_e_timeout() {
+    bounded(60, || unsafe {
+        let mut cloud = Cloud::start(4);
+        let k = random_key();
+        let _a = Registrar::spawn(&cloud, 3, &[(k, "soon unreachable")]);
+        let b = cloud.open(1);
+        assert!(eventually(PATIENCE, || find(&b, &k).is_some()));
+        // The publisher's node dies without a word: its key stays in the others' caches, and a
+        // search keeps waiting for answers that never come.
+        cloud.kill(3);
+
+        let s = b.search(&k, &SearchInfo::exact(), Duration::from_millis(200)).unwrap();
+        let r: Vec<_> = s.results().collect();
+        assert_eq!(r, vec![Err(peerdrt_shim::Error(peerdrt_shim::hresult::DRT_E_TIMEOUT))]);
+
+        // The same through the C API: the event is set when the search ends, and
+        // DrtGetSearchResultSize reports how.
+        use ffi::api::*;
+        use ffi::types::*;
+        let ev = ffi::sync::PeerDrtCreateEvent(1);
+        // The only test of this file that reads $PEERDRT_SOCKET.
+        std::env::set_var("PEERDRT_SOCKET", &cloud.nodes[1].socket);
+        let mut port = 0u16;
+        let mut t = std::ptr::null_mut();
+        let mut sp = std::ptr::null_mut();
+        let mut bp = std::ptr::null_mut();
+        let host: Vec<u16> = "127.0.0.1\0".encode_utf16().collect();
+        assert_eq!(ffi::providers::DrtCreateIpv6UdpTransport(1, 0, 0, &mut port, &mut t), 0);
+        assert_eq!(ffi::providers::DrtCreateNullSecurityProvider(&mut sp), 0);
+        assert_eq!(
+            ffi::providers::DrtCreateDnsBootstrapResolver(cloud.nodes[1].port, host.as_ptr(), &mut bp),
+            0
+        );
+        let s = DRT_SETTINGS {
+            dwSize: 56,
+            cbKey: 32,
+            bProtocolMajorVersion: 6,
+            bProtocolMinorVersion: 101,
+            ulMaxRoutingAddresses: 4,
+            pwzDrtInstancePrefix: std::ptr::null_mut(),
+            hTransport: t,
+            pSecurityProvider: sp,
+            pBootstrapProvider: bp,
+            eSecurityMode: 0,
+        };
+        let mut h = std::ptr::null_mut();
+        assert_eq!(DrtOpen(&s, std::ptr::null_mut(), std::ptr::null(), &mut h), 0);
+        let kb = k.to_drt_data();
+        let key = DRT_DATA { cb: 32, pb: kb.as_ptr() as *mut u8 };
+        let mut outcome = 0;
+        for _ in 0..20 {
+            let mut sh = std::ptr::null_mut();
+            assert_eq!(DrtStartSearch(h, &key, std::ptr::null(), 200, ev, std::ptr::null(), &mut sh), 0);
+            assert_eq!(ffi::sync::PeerDrtWaitForEvent(ev, 5000), WAIT_OBJECT_0);
+            let mut n = 0u32;
+            outcome = DrtGetSearchResultSize(sh, &mut n) as u32;
+            assert_eq!(DrtEndSearch(sh), 0);
+            ffi::sync::PeerDrtResetEvent(ev);
+            if outcome == peerdrt_shim::hresult::DRT_E_TIMEOUT {
+                break;
+            }
+            // The new instance may not know the dead node yet: then the search completes.
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(outcome, peerdrt_shim::hresult::DRT_E_TIMEOUT);
+        DrtClose(h);
+        ffi::sync::PeerDrtCloseEvent(ev);
+    });
+}

@@ -169,6 +169,13 @@ impl Cloud {
         observer.close();
     }
 
+    /// Kills node `i` outright (SIGKILL: no revocations are sent).
+    pub fn kill(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        let _ = n.child.kill();
+        let _ = n.child.wait();
+    }
+
     /// Settings of an instance on node `i`, seeded by its standing instance and node 0's.
     pub fn settings(&self, i: usize) -> Settings {
         let mut seeds = vec![loopback(self.nodes[i].port)];
