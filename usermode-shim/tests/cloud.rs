@@ -210,3 +210,30 @@ fn a_search_that_cannot_finish_in_time_ends_with_drt_e_timeout() {
         ffi::sync::PeerDrtCloseEvent(ev);
     });
 }
+
+#[test]
+fn an_instance_whose_node_dies_is_faulted() {
+    bounded(60, || {
+        let mut cloud = Cloud::start(3);
+        let d = cloud.open(2);
+        let k = random_key();
+        let r = d.register(&k, b"x").unwrap();
+        cloud.kill(2);
+        let faulted = eventually(PATIENCE, || {
+            matches!(
+                d.next_event(Duration::from_millis(100)),
+                Some(peerdrt_shim::drt::Event::StatusChanged {
+                    status: peerdrt_shim::drt::Status::Faulted,
+                    ..
+                })
+            )
+        });
+        assert!(faulted, "no DRT_FAULTED event");
+        assert_eq!(d.status(), Some(peerdrt_shim::drt::Status::Faulted));
+        let fault = peerdrt_shim::Error(peerdrt_shim::hresult::DRT_E_FAULTED);
+        assert_eq!(d.register(&random_key(), b"y").unwrap_err(), fault);
+        assert_eq!(r.update(b"z"), Err(fault));
+        assert_eq!(d.search(&k, &SearchInfo::exact(), Duration::from_secs(1)).unwrap_err(), fault);
+        d.close();
+    });
+}
