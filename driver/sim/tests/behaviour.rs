@@ -108,16 +108,47 @@ fn the_keys_of_a_closed_node_are_gone() {
 
 #[test]
 fn an_iterative_search_reports_each_hop_then_the_match() {
-    let mut cloud = small_cloud(6, 40);
-    let (owner, key, data) = cloud.keys[17].clone();
+    let mut cloud =
+        Cloud::build(6, 400, Network::default(), Duration::from_millis(20), Duration::from_secs(20));
+    let keys = cloud.keys.clone();
+    // A searcher whose own cache does not know the key, so the search has hops to report.
+    let (searcher, (_, key, data)) = keys
+        .iter()
+        .enumerate()
+        .find_map(|(i, k)| {
+            let searcher = (k.0 + 1 + i) % 400;
+            let knows = cloud.sim.node(searcher).cache().entries().iter().any(|e| e.key == k.1);
+            (!knows && searcher != k.0).then_some((searcher, k.clone()))
+        })
+        .expect("some key two hops away");
     let info = SearchInfo { iterative: true, ..SearchInfo::exact() };
-    let out = cloud.sim.search((owner + 1) % 40, key, info, T).unwrap();
+    let out = cloud.sim.search(searcher, key, info, T).unwrap();
     let (last, hops) = out.results.split_last().expect("results");
-    assert!(hops.iter().all(|r| r.match_type == MatchType::Intermediate && r.key != key));
+    assert!(!hops.is_empty(), "no intermediate result");
+    assert!(
+        hops.iter().all(|r| r.match_type == MatchType::Intermediate && r.key != key && r.app_data.is_empty())
+    );
     assert_eq!((last.match_type, last.key, &last.app_data), (MatchType::Exact, key, &data));
     // Every intermediate key is closer to the target than the one before.
     let dists: Vec<U256> = hops.iter().map(|r| peerdrt_core::drt::keyspace::distance(&r.key, &key)).collect();
     assert!(dists.windows(2).all(|w| w[1] < w[0]), "{dists:?}");
+    // Without DrtContinueSearch the search waits at its first hop.
+    let now = cloud.sim.now();
+    let id = cloud
+        .sim
+        .with_node(searcher, |n| {
+            n.start_search(now, key, SearchInfo { iterative: true, ..SearchInfo::exact() }, T)
+        })
+        .unwrap();
+    cloud.sim.run_for(Duration::from_secs(2));
+    let events = cloud.sim.take_events(searcher);
+    let results: Vec<&Event> =
+        events.iter().filter(|e| matches!(e, Event::SearchResult { search, .. } if *search == id)).collect();
+    assert_eq!(results.len(), 1);
+    assert!(
+        matches!(results[0], Event::SearchResult { result, .. } if result.match_type == MatchType::Intermediate)
+    );
+    assert!(!events.iter().any(|e| matches!(e, Event::SearchEnded { search, .. } if *search == id)));
 }
 
 #[test]

@@ -942,6 +942,16 @@ impl Node {
                 match s.next_step() {
                     Step::Lookup(c) => self.send_lookup(now, i, c),
                     Step::Inquire(c) => self.send_search_inquire(now, i, c),
+                    Step::Intermediate(c) => {
+                        let c = &s.candidates[c];
+                        let result = SearchResult {
+                            match_type: MatchType::Intermediate,
+                            key: c.key,
+                            app_data: Vec::new(),
+                            endpoint: c.endpoint,
+                        };
+                        self.push_event(Event::SearchResult { search: id, result });
+                    }
                     Step::Wait => break,
                     Step::Finish => {
                         self.finish(id);
@@ -1361,31 +1371,14 @@ impl Node {
                     latency,
                 });
                 let next = buffer.route_entry.as_ref().and_then(|e| endpoint_of(e).map(|ep| (*e.key, ep)));
-                let mut intermediate = None;
-                if let Some((next_key, next_endpoint)) = next
-                    && (next_endpoint != self.local || s.info.allow_current_instance_match)
-                {
-                    let added = s.add_candidate(next_key, next_endpoint);
-                    if added.is_some()
-                        && s.info.iterative
-                        && s.purpose == Purpose::App
-                        && next_key != s.target
-                    {
-                        s.waiting = true;
-                        intermediate = Some(SearchResult {
-                            match_type: MatchType::Intermediate,
-                            key: next_key,
-                            app_data: Vec::new(),
-                            endpoint: next_endpoint,
-                        });
+                if let Some((next_key, next_endpoint)) = next {
+                    if next_endpoint != self.local || s.info.allow_current_instance_match {
+                        s.add_candidate(next_key, next_endpoint);
                     }
                 }
                 // The node answered as the holder of `key`: a verified round trip.
                 if self.cache.insert(CacheEntry::new(key, from, version, now, rtt)) == Inserted::Added {
                     self.cache_dirty = true;
-                }
-                if let Some(result) = intermediate {
-                    self.push_event(Event::SearchResult { search, result });
                 }
             }
             Purpose2::Inquire { search, key, nonce } => {

@@ -75,6 +75,8 @@ pub struct Candidate {
     pub fetch: Fetch,
     /// INQUIREs sent to it.
     pub fetches: u8,
+    /// Reported as an iterative search's next hop.
+    pub reported: bool,
 }
 
 /// Who started a search.
@@ -95,6 +97,8 @@ pub enum Step {
     Lookup(usize),
     /// Send an INQUIRE to candidate `i`.
     Inquire(usize),
+    /// Iterative search: report candidate `i` as the next hop and wait for `continue_search`.
+    Intermediate(usize),
     /// Nothing to send now; wait for answers (or `continue_search`).
     Wait,
     /// The search is over.
@@ -202,6 +206,7 @@ impl Search {
             visited_at_ask: 0,
             fetch: Fetch::No,
             fetches: 0,
+            reported: false,
         });
         Some(self.candidates.len() - 1)
     }
@@ -288,6 +293,12 @@ impl Search {
             // past a stalled request, several may be outstanding.
             let c = &self.candidates[i];
             let limit = if self.info.iterative || !near(c) { 1 } else { self.routing_limit() };
+            if self.active < limit && self.info.iterative && self.purpose == Purpose::App && !c.reported {
+                // Each hop is shown before it is taken (DRT_MATCH_INTERMEDIATE).
+                self.candidates[i].reported = true;
+                self.waiting = true;
+                return Step::Intermediate(i);
+            }
             if self.active < limit {
                 let c = &mut self.candidates[i];
                 c.asked = Asked::Pending;
