@@ -100,7 +100,12 @@ mod tests {
 
     #[test]
     fn headers_round_trip_and_limits_hold() {
-        let h = RequestHeader { input_len: 100, request_id: 7, code: crate::ioctl::WAIT_EVENT, output_capacity: 6000 };
+        let h = RequestHeader {
+            input_len: 100,
+            request_id: 7,
+            code: crate::ioctl::WAIT_EVENT,
+            output_capacity: 6000,
+        };
         assert_eq!(RequestHeader::decode(&h.encode()), Ok(h));
         let big = RequestHeader { input_len: MAX_INPUT_LEN + 1, ..h };
         assert_eq!(RequestHeader::decode(&big.encode()), Err(AbiError::BadValue));
