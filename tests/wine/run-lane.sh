@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# The Wine lane: peerdrt.sys, cross-built on Linux, loaded by Wine as a kernel driver over the
+# project's netio.sys stand-in, driven through \\.\PeerDrt by Windows programs, and joined into a
+# DRT cloud with two Linux peerdrtd daemons. Loopback only; every step bounded; the temporary
+# Wine prefix is removed at the end (KEEP_PREFIX=1 keeps it).
+#
+#   tests/wine/install-deps.sh    # once per machine: wine, mingw-w64, the Windows Rust targets
+#   tests/wine/run-lane.sh
+#
+# Steps:
+#   1. build peerdrt.sys (tests/wine/build-driver.sh), netio.sys (tests/wine/build-netio.sh),
+#      the ProcessPrng stand-in bcryptprimitives.dll (Rust's std needs it; Wine 8 lacks it), the
+#      Windows test client (tests/wine/client) and peerdrtd + the peerdrt CLI for Linux;
+#   2. a fresh prefix: netio.sys as a native override, peerdrt.sys under system32\drivers,
+#      `sc create peerdrt type= kernel`, `sc start`: RUNNING, attached to WSK;
+#   3. the device from a Windows program: open, malformed and unknown requests, an instance,
+#      a key, a search that finds it, a cancelled wait, cleanup of another open's waits, handle
+#      ownership (peerdrt-wine-client smoke);
+#   4. the shim's Windows tests under Wine, when the shim has them (usermode-shim/tests/wine_*.rs);
+#   5. a mixed cloud: two peerdrtd daemons and the Wine-hosted driver register keys and find
+#      each other's (the Windows client finds both daemons' keys; the peerdrt CLI on a daemon
+#      finds the driver's key);
+#   6. `sc stop peerdrt`: DriverUnload must report zero live allocations, the stand-in zero
+#      violations, and no process of the prefix may be left after `wineserver -k`.
+#
+# Environment: LANE_TIMEOUT (seconds, default 1200) bounds the whole run; STEP_TIMEOUT (default
+# 180) each Wine command; WINE_LANE_DIR (default target/wine/lane) receives the logs.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root="$(pwd)"
+
+LANE_TIMEOUT="${LANE_TIMEOUT:-1200}"
+STEP_TIMEOUT="${STEP_TIMEOUT:-180}"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+logs="${WINE_LANE_DIR:-$target_dir/wine/lane}"
+rm -rf "$logs"
+mkdir -p "$logs"
+
+say() { printf '== %s\n' "$*"; }
+fail() {
+    printf 'WINE LANE FAILED: %s\n' "$*" >&2
+    printf 'logs: %s\n' "$logs" >&2
+    exit 1
+}
+
+# ---- the watchdog: the lane ends on its own ---------------------------------------------------
+lane_pid=$$
+(
+    # Its sleep must not outlive it: an orphan would keep the lane's output pipe open.
+    sleep "$LANE_TIMEOUT" </dev/null >/dev/null 2>&1 &
+    sleeper=$!
+    trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+    wait "$sleeper"
+    echo "WINE LANE FAILED: timed out after ${LANE_TIMEOUT}s" >&2
+    kill -TERM "$lane_pid" 2>/dev/null
+) &
+watchdog=$!
+
+prefix=""
+daemon_pids=()
+background_pids=()
+cleanup() {
+    local status=$?
+    set +e
+    kill "$watchdog" 2>/dev/null
+    for pid in "${background_pids[@]}" "${daemon_pids[@]}"; do
+        kill "$pid" 2>/dev/null
+    done
+    if [ -n "$prefix" ] && [ -d "$prefix" ]; then
+        WINEPREFIX="$prefix" timeout 30 wineserver -k 2>/dev/null
+        WINEPREFIX="$prefix" timeout 30 wineserver -w 2>/dev/null
+        if [ "${KEEP_PREFIX:-0}" = 1 ]; then
+            echo "prefix kept: $prefix"
+        else
+            rm -rf "$prefix"
+        fi
+    fi
+    wait 2>/dev/null
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- 0. tools ---------------------------------------------------------------------------------
+for tool in wine wineserver wineboot x86_64-w64-mingw32-gcc cargo rustup timeout; do
+    command -v "$tool" >/dev/null || fail "$tool is missing: run tests/wine/install-deps.sh"
+done
+for t in x86_64-pc-windows-msvc x86_64-pc-windows-gnu; do
+    rustup target list --installed | grep -qx "$t" || fail "the Rust target $t is missing: run tests/wine/install-deps.sh"
+done
+say "$(wine --version 2>/dev/null), $(x86_64-w64-mingw32-gcc --version | head -1)"
+
+# ---- 1. builds --------------------------------------------------------------------------------
+say "building peerdrt.sys"
+tests/wine/build-driver.sh > "$logs/build-driver.log" 2>&1 || fail "build-driver.sh (see build-driver.log)"
+tail -1 "$logs/build-driver.log"
+say "building netio.sys (the NMR/WSK stand-in)"
+[ -x tests/wine/build-netio.sh ] || fail "tests/wine/build-netio.sh is missing: the netio.sys stand-in (tests/wine/netio-standin) cannot be built"
+tests/wine/build-netio.sh > "$logs/build-netio.log" 2>&1 || fail "build-netio.sh (see build-netio.log)"
+tail -1 "$logs/build-netio.log"
+say "building bcryptprimitives.dll (ProcessPrng)"
+x86_64-w64-mingw32-gcc -O2 -shared -s -o "$target_dir/wine/bcryptprimitives.dll" \
+    tests/wine/processprng/processprng.c -ladvapi32 || fail "the ProcessPrng stand-in did not build"
+say "building the Windows test client"
+cargo build --manifest-path tests/wine/client/Cargo.toml --target x86_64-pc-windows-gnu --release \
+    --target-dir "$target_dir/wine/client" > "$logs/build-client.log" 2>&1 || fail "the client did not build (see build-client.log)"
+client="$target_dir/wine/client/x86_64-pc-windows-gnu/release/peerdrt-wine-client.exe"
+say "building peerdrtd and the peerdrt CLI"
+cargo build --release --bin peerdrtd > "$logs/build-peerdrtd.log" 2>&1 || fail "peerdrtd did not build (see build-peerdrtd.log)"
+cargo build --release -p peerdrt-shim --bin peerdrt >> "$logs/build-peerdrtd.log" 2>&1 || fail "the peerdrt CLI did not build (see build-peerdrtd.log)"
+peerdrtd="$target_dir/release/peerdrtd"
+cli="$target_dir/release/peerdrt"
+
+# ---- 2. the prefix and the driver -------------------------------------------------------------
+prefix="$(mktemp -d /tmp/peerdrt-wine-lane.XXXXXX)"
+export WINEPREFIX="$prefix"
+export WINEDLLOVERRIDES="mscoree,mshtml="
+# DbgPrint shows with +debugstr; the stand-in reads these from winedevice.exe's environment.
+export WINEDEBUG="fixme-all,+debugstr"
+export PEERDRT_NETIO_LOG='C:\netio-standin.log'
+wine_quiet() { timeout "$STEP_TIMEOUT" "$@" 2>>"$logs/wine-commands.log"; }
+
+say "creating the prefix $prefix"
+WINEDEBUG=-all timeout "$STEP_TIMEOUT" wineboot -i >"$logs/wineboot.log" 2>&1 || fail "wineboot -i (see wineboot.log)"
+timeout 60 wineserver -w || true
+system32="$prefix/drive_c/windows/system32"
+cp "$target_dir/wine/bcryptprimitives.dll" "$system32/bcryptprimitives.dll"
+cp "$target_dir/wine/netio.sys" "$system32/drivers/netio.sys"
+cp "$target_dir/wine/peerdrt.sys" "$system32/drivers/peerdrt.sys"
+wine_quiet wine reg add 'HKCU\Software\Wine\DllOverrides' /v netio.sys /d native /f >/dev/null \
+    || fail "could not set the netio.sys override"
+wine_quiet wine sc create peerdrt type= kernel start= demand binPath= 'C:\windows\system32\drivers\peerdrt.sys' \
+    > "$logs/sc-create.log" || fail "sc create (see sc-create.log)"
+timeout 60 wineserver -w || true
+
+# The driver lives while a process of the prefix runs: a holder keeps the session (and its
+# services.exe and winedevice.exe, whose stderr is the holder's) up for the whole lane.
+wine_log="$logs/winedevice.log"
+timeout "$LANE_TIMEOUT" wine "$client" hold "$LANE_TIMEOUT" > /dev/null 2> "$wine_log" &
+background_pids+=($!)
+sleep 2
+
+say "starting the driver"
+wine_quiet wine sc start peerdrt > "$logs/sc-start.log" || true
+running=0
+for _ in $(seq 1 30); do
+    if wine_quiet wine sc query peerdrt 2>/dev/null | grep -q "RUNNING"; then running=1; break; fi
+    sleep 1
+done
+[ "$running" = 1 ] || fail "the peerdrt service is not RUNNING (see sc-start.log, winedevice.log)"
+echo "sc query peerdrt: RUNNING"
+attached=0
+for _ in $(seq 1 60); do
+    if grep -aq "peerdrt: attached to the WSK provider" "$wine_log"; then attached=1; break; fi
+    sleep 0.5
+done
+grep -a "peerdrt: " "$wine_log" | sed 's/^.*peerdrt: /  driver: /' | head -5
+[ "$attached" = 1 ] || fail "the driver never attached to the WSK provider (see winedevice.log)"
+
+# ---- 3. the device from a Windows program -----------------------------------------------------
+say "device round trips (peerdrt-wine-client smoke)"
+timeout "$STEP_TIMEOUT" wine "$client" smoke > "$logs/smoke.log" 2>>"$logs/wine-commands.log" || true
+grep -a "^ok: \|^FAIL: " "$logs/smoke.log" | sed 's/^/  /'
+grep -aq "^FAIL: " "$logs/smoke.log" && fail "smoke: $(grep -a '^FAIL: ' "$logs/smoke.log")"
+grep -aq "^ok: UNREGISTER_KEY, CLOSE_INSTANCE" "$logs/smoke.log" || fail "smoke did not finish (see smoke.log)"
+
+# ---- 4. the shim's Windows tests --------------------------------------------------------------
+shim_tests=(usermode-shim/tests/wine_*.rs)
+if [ -f usermode-shim/src/device/windows.rs ] && [ -e "${shim_tests[0]}" ]; then
+    say "the shim's DRT tests under Wine (${shim_tests[*]})"
+    for t in "${shim_tests[@]}"; do
+        name="$(basename "$t" .rs)"
+        PEERDRT_WINE_LANE=1 timeout "$STEP_TIMEOUT" cargo test -p peerdrt-shim --target x86_64-pc-windows-gnu \
+            --test "$name" -- --test-threads=1 > "$logs/shim-$name.log" 2>&1 \
+            || fail "the shim's $name tests failed under Wine (see shim-$name.log)"
+        grep -a "^test result" "$logs/shim-$name.log" | sed 's/^/  /'
+    done
+else
+    say "the shim has no Windows tests yet (usermode-shim/tests/wine_*.rs): the lane's client stands in"
+fi
+
+# ---- 5. a mixed cloud -------------------------------------------------------------------------
+say "mixed cloud: two Linux peerdrtd daemons and the Wine-hosted driver"
+base=$((20000 + RANDOM % 20000))
+port_a=$base port_b=$((base + 1)) port_w=$((base + 2))
+key_a=$(printf 'a1%062x' "$base")
+key_b=$(printf 'b2%062x' "$base")
+key_w=$(printf 'c3%062x' "$base")
+sock_dir="$(mktemp -d /tmp/peerdrt-lane-sockets.XXXXXX)"
+"$peerdrtd" --socket "$sock_dir/a.sock" --instance-port "$port_a" --instance-key "$key_a" \
+    > "$logs/peerdrtd-a.log" 2>&1 &
+daemon_pids+=($!)
+"$peerdrtd" --socket "$sock_dir/b.sock" --instance-port "$port_b" --instance-key "$key_b" \
+    --seed "127.0.0.1:$port_a" > "$logs/peerdrtd-b.log" 2>&1 &
+daemon_pids+=($!)
+for s in a b; do
+    for _ in $(seq 1 50); do [ -S "$sock_dir/$s.sock" ] && break; sleep 0.2; done
+    [ -S "$sock_dir/$s.sock" ] || fail "peerdrtd $s did not start (see peerdrtd-$s.log)"
+done
+echo "  peerdrtd A: UDP $port_a key $key_a"
+echo "  peerdrtd B: UDP $port_b key $key_b (seed A)"
+echo "  peerdrt.sys under Wine: UDP $port_w key $key_w (seed A)"
+
+# The Windows side registers its key, finds both daemons' keys, and holds its registration
+# while the Linux side looks for it.
+# (Wine maps Z: to /.)
+timeout "$STEP_TIMEOUT" wine "$client" cloud --port "$port_w" --seed "127.0.0.1:$port_a" --key "$key_w" \
+    --find "$key_a,$key_b" --hold 90 --hold-until "Z:${sock_dir//\//\\}\\found" --timeout 60 \
+    > "$logs/cloud-wine.log" 2>>"$logs/wine-commands.log" &
+wine_cloud=$!
+background_pids+=($wine_cloud)
+registered=0
+for _ in $(seq 1 120); do
+    if grep -aq "^ok: cloud: registered" "$logs/cloud-wine.log"; then registered=1; break; fi
+    grep -aq "^FAIL: " "$logs/cloud-wine.log" && break
+    sleep 0.5
+done
+[ "$registered" = 1 ] || fail "the Wine node did not register its key (see cloud-wine.log)"
+
+# The Linux side: a search from daemon B's device for the driver's key.
+found_w=0
+for attempt in 1 2 3 4 5 6; do
+    if timeout 60 "$cli" --socket "$sock_dir/b.sock" drt search --key "$key_w" --seed "127.0.0.1:$port_a" \
+        --timeout 5000 > "$logs/cloud-linux-search.log" 2>&1 && grep -aqi "$key_w" "$logs/cloud-linux-search.log"; then
+        found_w=1
+        break
+    fi
+    sleep 2
+done
+sed 's/^/  linux: /' "$logs/cloud-linux-search.log" | head -5
+touch "$sock_dir/found"
+[ "$found_w" = 1 ] || fail "peerdrtd B did not find the Wine node's key $key_w (see cloud-linux-search.log)"
+
+wait "$wine_cloud" || true
+grep -a "^ok: \|^FAIL: " "$logs/cloud-wine.log" | sed 's/^/  wine: /'
+grep -aq "^FAIL: " "$logs/cloud-wine.log" && fail "cloud: $(grep -a '^FAIL: ' "$logs/cloud-wine.log")"
+grep -aq "found $key_a" "$logs/cloud-wine.log" || fail "the Wine node did not find peerdrtd A's key"
+grep -aq "found $key_b" "$logs/cloud-wine.log" || fail "the Wine node did not find peerdrtd B's key"
+grep -aq "^ok: cloud: unregistered and closed" "$logs/cloud-wine.log" || fail "the Wine node did not close cleanly"
+for pid in "${daemon_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+for pid in "${daemon_pids[@]}"; do timeout 20 tail --pid="$pid" -f /dev/null || kill -KILL "$pid" 2>/dev/null || true; done
+daemon_pids=()
+rm -rf "$sock_dir"
+
+# ---- 6. unload --------------------------------------------------------------------------------
+say "stopping the driver (DriverUnload)"
+wine_quiet wine sc stop peerdrt > "$logs/sc-stop.log" || true
+unloaded=0
+for _ in $(seq 1 60); do
+    if grep -aq "peerdrt: live allocations at unload:" "$wine_log"; then unloaded=1; break; fi
+    sleep 0.5
+done
+[ "$unloaded" = 1 ] || fail "DriverUnload did not report (see winedevice.log, sc-stop.log)"
+grep -a "peerdrt: unloaded\|peerdrt: live allocations" "$wine_log" | sed 's/^.*peerdrt: /  driver: /'
+live="$(grep -a "peerdrt: live allocations at unload:" "$wine_log" | tail -1 | sed 's/.*unload: *//' | tr -dc '0-9-')"
+[ "$live" = 0 ] || fail "the driver leaked: $live live allocations at unload"
+
+# The stand-in writes its summary when the driver deregisters.
+netio_log="$prefix/drive_c/netio-standin.log"
+for _ in $(seq 1 40); do
+    grep -aq "NETIO-STANDIN SUMMARY" "$netio_log" 2>/dev/null && break
+    sleep 0.5
+done
+cp "$netio_log" "$logs/netio-standin.log" 2>/dev/null || true
+summary="$(grep -a "NETIO-STANDIN SUMMARY" "$netio_log" 2>/dev/null | tail -1)"
+[ -n "$summary" ] || fail "the netio.sys stand-in wrote no summary (see netio-standin.log)"
+echo "  $summary"
+if grep -aq "NETIO-STANDIN VIOLATION" "$netio_log"; then
+    grep -a "NETIO-STANDIN VIOLATION" "$netio_log" | head -10 | sed 's/^/  /'
+    fail "the stand-in reported NMR/WSK rule violations"
+fi
+echo "$summary" | grep -q "violations=0" || fail "the stand-in counted violations: $summary"
+
+# Nothing in the driver host may have crashed or hit an unimplemented function.
+if grep -aE "PANIC|Unimplemented function|unhandled exception|KeBugCheck" "$wine_log" > "$logs/crashes.log"; then
+    head -5 "$logs/crashes.log" | sed 's/^/  /'
+    fail "the driver host reported a crash (see winedevice.log)"
+fi
+
+# ---- the end: no process of the prefix is left ------------------------------------------------
+say "ending the prefix"
+for pid in "${background_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+background_pids=()
+timeout 30 wineserver -k 2>/dev/null || true
+timeout 30 wineserver -w 2>/dev/null || true
+sleep 1
+# The scan's own commands must not carry the prefix in their environment.
+unset WINEPREFIX
+left=()
+for p in /proc/[0-9]*; do
+    pid="${p#/proc/}"
+    [ "$pid" = "$$" ] && continue
+    state="$(awk '{print $3}' "$p/stat" 2>/dev/null || true)"
+    [ -z "$state" ] || [ "$state" = Z ] && continue
+    if tr '\0' '\n' 2>/dev/null < "$p/environ" | grep -qx "WINEPREFIX=$prefix"; then
+        left+=("$pid:$(tr '\0' ' ' 2>/dev/null < "$p/cmdline")")
+    fi
+done
+if [ "${#left[@]}" -gt 0 ]; then
+    printf '  left: %s\n' "${left[@]}"
+    fail "Wine processes of the prefix are still running after wineserver -k"
+fi
+echo "  no process of the prefix is left"
+say "WINE LANE PASSED in ${SECONDS}s (logs: $logs)"
