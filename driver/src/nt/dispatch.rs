@@ -8,7 +8,8 @@
 //! * IRP_MJ_CLOSE (last reference gone): `Device::close` frees the open's slot.
 //! * IRP_MJ_DEVICE_CONTROL, METHOD_BUFFERED: the input is copied out of `SystemBuffer` (input
 //!   and output share it), `Device::ioctl` writes the output into it. A WAIT_EVENT that pends is
-//!   queued under its token.
+//!   queued under its token. Failures complete as pended requests, so the caller's
+//!   `OVERLAPPED.Internal` carries the exact NTSTATUS (see [`finish_control`]).
 //!
 //! # The wait queue
 //!
@@ -95,6 +96,30 @@ unsafe fn complete(irp: *mut sys::IRP, status: sys::NTSTATUS, information: usize
     status
 }
 
+/// Completes a device-control IRP and returns what the dispatch routine returns: errors are
+/// completed as pended requests.
+///
+/// The I/O manager neither writes the caller's I/O status block (`OVERLAPPED.Internal`) nor
+/// signals its event when a request on an overlapped handle fails without having pended; the
+/// caller then only sees the Win32 error, into which the DRT statuses (0xE062xxxx) do not map.
+/// Marking the IRP pending before completing it makes the NTSTATUS reach the caller bit-exact.
+///
+/// # Safety
+/// As [`complete`]; the dispatch routine returns the result.
+unsafe fn finish_control(irp: *mut sys::IRP, status: sys::NTSTATUS, information: usize) -> sys::NTSTATUS {
+    // NT_ERROR: severity 3 (warnings such as STATUS_BUFFER_OVERFLOW still reach the IOSB).
+    if (status as u32) >> 30 == 3 {
+        // SAFETY: as documented.
+        unsafe {
+            compat::mark_pending(irp);
+            complete(irp, status, information);
+        }
+        return sys::STATUS_PENDING;
+    }
+    // SAFETY: as documented.
+    unsafe { complete(irp, status, information) }
+}
+
 /// The current stack location and file object of a dispatched IRP.
 ///
 /// # Safety
@@ -116,8 +141,12 @@ pub unsafe extern "system" fn create(_device: *mut sys::DEVICE_OBJECT, irp: *mut
         // SAFETY: ours to complete.
         return unsafe { complete(irp, sys::STATUS_OBJECT_NAME_NOT_FOUND, 0) };
     }
-    // SAFETY: PASSIVE_LEVEL, the requesting thread.
-    let pid = unsafe { sys::IoGetRequestorProcessId(irp) };
+    // IRP_MJ_CREATE runs in the requesting thread's context (the device is not stacked), so the
+    // current process is the opener. (IoGetRequestorProcessId would say the same but is an
+    // unimplemented stub in Wine 8, which aborts winedevice.exe.) Under Wine this is
+    // winedevice.exe's id: the owner is informational there.
+    // SAFETY: PASSIVE_LEVEL.
+    let pid = unsafe { sys::PsGetCurrentProcessId() } as usize as u32;
     let opened = with_engine(|e| {
         let open = e.device.open(Owner { pid, uid: 0 })?;
         if e.opens.try_reserve(1).is_err() {
@@ -196,7 +225,7 @@ pub unsafe extern "system" fn device_control(
     let stack = unsafe { stack(irp) };
     let Some(open) = open_of(stack.FileObject) else {
         // SAFETY: ours to complete.
-        return unsafe { complete(irp, sys::STATUS_INVALID_HANDLE, 0) };
+        return unsafe { finish_control(irp, sys::STATUS_INVALID_HANDLE, 0) };
     };
     // SAFETY: the DeviceIoControl member is the active one for IRP_MJ_DEVICE_CONTROL.
     let (code, input_len, output_len) = unsafe {
@@ -205,18 +234,18 @@ pub unsafe extern "system" fn device_control(
     };
     if code & 3 != sys::METHOD_BUFFERED {
         // SAFETY: ours to complete.
-        return unsafe { complete(irp, sys::STATUS_INVALID_DEVICE_REQUEST, 0) };
+        return unsafe { finish_control(irp, sys::STATUS_INVALID_DEVICE_REQUEST, 0) };
     }
     if input_len > MAX_INPUT {
         // SAFETY: ours to complete.
-        return unsafe { complete(irp, sys::STATUS_INVALID_PARAMETER, 0) };
+        return unsafe { finish_control(irp, sys::STATUS_INVALID_PARAMETER, 0) };
     }
     // SAFETY: METHOD_BUFFERED: SystemBuffer holds max(input, output) bytes.
     let buffer = unsafe { (*irp).AssociatedIrp.SystemBuffer } as *mut u8;
     let mut input = Vec::new();
     if input.try_reserve_exact(input_len).is_err() {
         // SAFETY: ours to complete.
-        return unsafe { complete(irp, sys::STATUS_INSUFFICIENT_RESOURCES, 0) };
+        return unsafe { finish_control(irp, sys::STATUS_INSUFFICIENT_RESOURCES, 0) };
     }
     if input_len > 0 && !buffer.is_null() {
         // SAFETY: the first input_len bytes of the system buffer are the caller's input.
@@ -247,12 +276,12 @@ pub unsafe extern "system" fn device_control(
         Ok(Completion::Complete { status, information }) => {
             let information = information.min(output_len);
             // SAFETY: not queued; ours to complete.
-            unsafe { complete(irp, status as sys::NTSTATUS, information) }
+            unsafe { finish_control(irp, status as sys::NTSTATUS, information) }
         }
         // Marked pending and queued (or already completed by queue_wait).
         Ok(Completion::Pending) => sys::STATUS_PENDING,
         // SAFETY: the engine never saw it; ours to complete.
-        Err(status) => unsafe { complete(irp, status, 0) },
+        Err(status) => unsafe { finish_control(irp, status, 0) },
     }
 }
 

@@ -76,6 +76,7 @@ pub unsafe extern "system" fn driver_entry(
         stopping: AtomicBool::new(false),
         sends_in_flight: AtomicUsize::new(0),
         nmr_handle: AtomicPtr::new(core::ptr::null_mut()),
+        wine,
     });
     let status = state.engine.init();
     if status < 0 {

@@ -105,6 +105,9 @@ pub(crate) struct Driver {
     pub sends_in_flight: AtomicUsize,
     /// The NMR client registration handle.
     pub nmr_handle: AtomicPtr<core::ffi::c_void>,
+    /// Running under Wine (ntoskrnl exports `wine_ntoskrnl_main_loop`): a few exports the
+    /// driver would use on Windows are unimplemented stubs there, which abort winedevice.exe.
+    pub wine: bool,
 }
 
 static DRIVER: AtomicPtr<Driver> = AtomicPtr::new(core::ptr::null_mut());

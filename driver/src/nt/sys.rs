@@ -123,7 +123,6 @@ unsafe extern "system" {
     pub fn IoDeleteSymbolicLink(SymbolicLinkName: PUNICODE_STRING) -> NTSTATUS;
     pub fn IofCompleteRequest(Irp: PIRP, PriorityBoost: CCHAR);
     pub fn IoReleaseCancelSpinLock(Irql: KIRQL);
-    pub fn IoGetRequestorProcessId(Irp: PIRP) -> ULONG;
     pub fn IoAllocateIrp(StackSize: CCHAR, ChargeQuota: BOOLEAN) -> PIRP;
     pub fn IoFreeIrp(Irp: PIRP);
     pub fn IoCancelIrp(Irp: PIRP) -> BOOLEAN;
@@ -191,6 +190,7 @@ unsafe extern "system" {
         StartContext: PVOID,
     ) -> NTSTATUS;
     pub fn PsTerminateSystemThread(ExitStatus: NTSTATUS) -> NTSTATUS;
+    pub fn PsGetCurrentProcessId() -> HANDLE;
     pub fn ZwWaitForSingleObject(Handle: HANDLE, Alertable: BOOLEAN, Timeout: PLARGE_INTEGER) -> NTSTATUS;
     pub fn ZwClose(Handle: HANDLE) -> NTSTATUS;
     pub fn KeExpandKernelStackAndCallout(

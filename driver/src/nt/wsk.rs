@@ -18,7 +18,7 @@
 //!   which is UDP's contract.
 //! * Send: [`WskPlatform::send`] hands the engine's payload (already non-paged: the driver's
 //!   allocator is non-paged pool) to `WskSendTo` with an MDL and an IRP; the completion routine
-//!   frees all three. `IoSetCompletionRoutineEx` keeps the driver loaded until it has returned.
+//!   frees all three (see [`set_completion`] for what keeps the driver loaded meanwhile).
 //! * Close: [`WskPlatform::unbind`] marks the socket closing and releases every indication of it
 //!   still queued, then parks it; after the engine call returns and its last datagrams (a closing
 //!   instance's revocations) are sent, [`WskPlatform::close_retiring`] calls `WskCloseSocket` and
@@ -264,6 +264,35 @@ unsafe extern "system" fn sync_done(
     sys::STATUS_MORE_PROCESSING_REQUIRED
 }
 
+/// Sets the completion routine of an IRP the driver allocated, invoked on success, error and
+/// cancel. On Windows `IoSetCompletionRoutineEx`, whose reference on the device object keeps
+/// this non-PnP driver loaded until the routine has returned; under Wine (where that export is
+/// an unimplemented stub) the inline `IoSetCompletionRoutine`, and DriverUnload's wait for the
+/// last completion is what covers unload.
+///
+/// # Safety
+/// `irp` is an IRP from `IoAllocateIrp` with at least one stack location.
+unsafe fn set_completion(irp: *mut sys::IRP, routine: compat::Completion, context: sys::PVOID) -> sys::NTSTATUS {
+    let d = driver();
+    if d.wine {
+        // SAFETY: as documented.
+        unsafe { compat::set_completion(irp, routine, context) };
+        return sys::STATUS_SUCCESS;
+    }
+    // SAFETY: as documented; the device object lives until DriverUnload.
+    unsafe {
+        sys::IoSetCompletionRoutineEx(
+            d.device.load(Ordering::Acquire),
+            irp,
+            compat::completion_routine(routine),
+            context,
+            sys::TRUE,
+            sys::TRUE,
+            sys::TRUE,
+        )
+    }
+}
+
 /// Makes a WSK call that takes an IRP synchronous: PASSIVE_LEVEL. Returns the IRP's final
 /// status and `Information`.
 fn call_sync(call: impl FnOnce(*mut sys::IRP) -> sys::NTSTATUS) -> (sys::NTSTATUS, usize) {
@@ -274,19 +303,8 @@ fn call_sync(call: impl FnOnce(*mut sys::IRP) -> sys::NTSTATUS) -> (sys::NTSTATU
     }
     let event = super::sync::Event::new();
     event.init(false);
-    let device = driver().device.load(Ordering::Acquire);
     // SAFETY: our IRP with a free next location; the event outlives the call (we wait below).
-    let status = unsafe {
-        sys::IoSetCompletionRoutineEx(
-            device,
-            irp,
-            compat::completion_routine(sync_done),
-            event.as_ptr().cast(),
-            sys::TRUE,
-            sys::TRUE,
-            sys::TRUE,
-        )
-    };
+    let status = unsafe { set_completion(irp, sync_done, event.as_ptr().cast()) };
     if status < 0 {
         // SAFETY: never handed out.
         unsafe { sys::IoFreeIrp(irp) };
@@ -589,17 +607,7 @@ impl WskPlatform {
         let irp = send.irp;
         let raw = Box::into_raw(send);
         // SAFETY: our IRP; the context lives until send_done.
-        let status = unsafe {
-            sys::IoSetCompletionRoutineEx(
-                d.device.load(Ordering::Acquire),
-                irp,
-                compat::completion_routine(send_done),
-                raw.cast(),
-                sys::TRUE,
-                sys::TRUE,
-                sys::TRUE,
-            )
-        };
+        let status = unsafe { set_completion(irp, send_done, raw.cast()) };
         if status < 0 {
             // SAFETY: never handed to WSK; reclaim everything.
             unsafe {
