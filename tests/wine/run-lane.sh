@@ -20,8 +20,12 @@
 #   5. a mixed cloud: two peerdrtd daemons and the Wine-hosted driver register keys and find
 #      each other's (the Windows client finds both daemons' keys; the peerdrt CLI on a daemon
 #      finds the driver's key);
-#   6. `sc stop peerdrt`: DriverUnload must report zero live allocations, the stand-in zero
-#      violations, and no process of the prefix may be left after `wineserver -k`.
+#   6. `sc stop peerdrt`: DriverUnload must report zero live allocations and the stand-in zero
+#      violations;
+#   7. again, while the stand-in detaches the provider on its own with the driver busy: new
+#      instances are refused, the busy one closes cleanly, the detach goes the STATUS_PENDING
+#      way, and unload is as clean; at the end no process of the prefix may be left after
+#      `wineserver -k`.
 #
 # Environment: LANE_TIMEOUT (seconds, default 1200) bounds the whole run; STEP_TIMEOUT (default
 # 180) each Wine command; WINE_LANE_DIR (default target/wine/lane) receives the logs.
@@ -134,28 +138,76 @@ wine_quiet wine sc create peerdrt type= kernel start= demand binPath= 'C:\window
 timeout 60 wineserver -w || true
 
 # The driver lives while a process of the prefix runs: a holder keeps the session (and its
-# services.exe and winedevice.exe, whose stderr is the holder's) up for the whole lane.
-wine_log="$logs/winedevice.log"
-timeout "$LANE_TIMEOUT" wine "$client" hold "$LANE_TIMEOUT" > /dev/null 2> "$wine_log" &
-background_pids+=($!)
-sleep 2
+# services.exe and winedevice.exe, whose stderr is the holder's) up. A session per phase.
+holder=""
+start_session() { # LOG
+    wine_log="$1"
+    timeout "$LANE_TIMEOUT" wine "$client" hold "$LANE_TIMEOUT" > /dev/null 2> "$wine_log" &
+    holder=$!
+    background_pids+=($holder)
+    sleep 2
+}
+end_session() {
+    [ -n "$holder" ] && kill "$holder" 2>/dev/null
+    holder=""
+    timeout 30 wineserver -k 2>/dev/null || true
+    timeout 30 wineserver -w 2>/dev/null || true
+}
+start_driver() { # LOG NAME
+    wine_quiet wine sc start peerdrt > "$logs/sc-start-$2.log" || true
+    local running=0 attached=0
+    for _ in $(seq 1 30); do
+        if wine_quiet wine sc query peerdrt 2>/dev/null | grep -q "RUNNING"; then running=1; break; fi
+        sleep 1
+    done
+    [ "$running" = 1 ] || fail "the peerdrt service is not RUNNING (see sc-start-$2.log, $(basename "$1"))"
+    echo "  sc query peerdrt: RUNNING"
+    for _ in $(seq 1 60); do
+        if grep -aq "peerdrt: attached to the WSK provider" "$1"; then attached=1; break; fi
+        sleep 0.5
+    done
+    grep -a "peerdrt: " "$1" | sed 's/^.*peerdrt: /  driver: /' | head -5
+    [ "$attached" = 1 ] || fail "the driver never attached to the WSK provider (see $(basename "$1"))"
+}
+stop_driver() { # LOG NAME: DriverUnload must leave no allocation behind
+    wine_quiet wine sc stop peerdrt > "$logs/sc-stop-$2.log" || true
+    local unloaded=0 live
+    for _ in $(seq 1 60); do
+        if grep -aq "peerdrt: live allocations at unload:" "$1"; then unloaded=1; break; fi
+        sleep 0.5
+    done
+    [ "$unloaded" = 1 ] || fail "DriverUnload did not report (see $(basename "$1"), sc-stop-$2.log)"
+    grep -a "peerdrt: unloaded\|peerdrt: live allocations" "$1" | sed 's/^.*peerdrt: /  driver: /'
+    live="$(grep -a "peerdrt: live allocations at unload:" "$1" | tail -1 | sed 's/.*unload: *//' | tr -dc '0-9-')"
+    [ "$live" = 0 ] || fail "the driver leaked: $live live allocations at unload"
+    if grep -aE "PANIC|Unimplemented function|unhandled exception|KeBugCheck" "$1" > "$logs/crashes-$2.log"; then
+        head -5 "$logs/crashes-$2.log" | sed 's/^/  /'
+        fail "the driver host reported a crash (see $(basename "$1"))"
+    fi
+}
+netio_log="$prefix/drive_c/netio-standin.log"
+check_standin() { # SUMMARIES: the stand-in's deregistration summaries so far
+    local summary
+    for _ in $(seq 1 40); do
+        [ "$(grep -ac "NETIO-STANDIN SUMMARY" "$netio_log" 2>/dev/null)" -ge "$1" ] && break
+        sleep 0.5
+    done
+    cp "$netio_log" "$logs/netio-standin.log" 2>/dev/null || true
+    [ "$(grep -ac "NETIO-STANDIN SUMMARY" "$netio_log" 2>/dev/null)" -ge "$1" ] \
+        || fail "the netio.sys stand-in wrote no summary for this run (see netio-standin.log)"
+    summary="$(grep -a "NETIO-STANDIN SUMMARY" "$netio_log" | tail -1)"
+    echo "  $summary"
+    grep -a "NETIO-STANDIN STATS" "$netio_log" | tail -1 | sed 's/^/  /'
+    if grep -aq "NETIO-STANDIN VIOLATION" "$netio_log"; then
+        grep -a "NETIO-STANDIN VIOLATION" "$netio_log" | head -10 | sed 's/^/  /'
+        fail "the stand-in reported NMR/WSK rule violations"
+    fi
+    echo "$summary" | grep -q "violations=0" || fail "the stand-in counted violations: $summary"
+}
 
 say "starting the driver"
-wine_quiet wine sc start peerdrt > "$logs/sc-start.log" || true
-running=0
-for _ in $(seq 1 30); do
-    if wine_quiet wine sc query peerdrt 2>/dev/null | grep -q "RUNNING"; then running=1; break; fi
-    sleep 1
-done
-[ "$running" = 1 ] || fail "the peerdrt service is not RUNNING (see sc-start.log, winedevice.log)"
-echo "sc query peerdrt: RUNNING"
-attached=0
-for _ in $(seq 1 60); do
-    if grep -aq "peerdrt: attached to the WSK provider" "$wine_log"; then attached=1; break; fi
-    sleep 0.5
-done
-grep -a "peerdrt: " "$wine_log" | sed 's/^.*peerdrt: /  driver: /' | head -5
-[ "$attached" = 1 ] || fail "the driver never attached to the WSK provider (see winedevice.log)"
+start_session "$logs/winedevice.log"
+start_driver "$logs/winedevice.log" main
 
 # ---- 3. the device from a Windows program -----------------------------------------------------
 say "device round trips (peerdrt-wine-client smoke)"
@@ -244,45 +296,36 @@ rm -rf "$sock_dir"
 
 # ---- 6. unload --------------------------------------------------------------------------------
 say "stopping the driver (DriverUnload)"
-wine_quiet wine sc stop peerdrt > "$logs/sc-stop.log" || true
-unloaded=0
-for _ in $(seq 1 60); do
-    if grep -aq "peerdrt: live allocations at unload:" "$wine_log"; then unloaded=1; break; fi
-    sleep 0.5
-done
-[ "$unloaded" = 1 ] || fail "DriverUnload did not report (see winedevice.log, sc-stop.log)"
-grep -a "peerdrt: unloaded\|peerdrt: live allocations" "$wine_log" | sed 's/^.*peerdrt: /  driver: /'
-live="$(grep -a "peerdrt: live allocations at unload:" "$wine_log" | tail -1 | sed 's/.*unload: *//' | tr -dc '0-9-')"
-[ "$live" = 0 ] || fail "the driver leaked: $live live allocations at unload"
+stop_driver "$logs/winedevice.log" main
+check_standin 1
 
-# The stand-in writes its summary when the driver deregisters.
-netio_log="$prefix/drive_c/netio-standin.log"
-for _ in $(seq 1 40); do
-    grep -aq "NETIO-STANDIN SUMMARY" "$netio_log" 2>/dev/null && break
-    sleep 0.5
-done
-cp "$netio_log" "$logs/netio-standin.log" 2>/dev/null || true
-summary="$(grep -a "NETIO-STANDIN SUMMARY" "$netio_log" 2>/dev/null | tail -1)"
-[ -n "$summary" ] || fail "the netio.sys stand-in wrote no summary (see netio-standin.log)"
-echo "  $summary"
-if grep -aq "NETIO-STANDIN VIOLATION" "$netio_log"; then
-    grep -a "NETIO-STANDIN VIOLATION" "$netio_log" | head -10 | sed 's/^/  /'
-    fail "the stand-in reported NMR/WSK rule violations"
-fi
-echo "$summary" | grep -q "violations=0" || fail "the stand-in counted violations: $summary"
-
-# Nothing in the driver host may have crashed or hit an unimplemented function.
-if grep -aE "PANIC|Unimplemented function|unhandled exception|KeBugCheck" "$wine_log" > "$logs/crashes.log"; then
-    head -5 "$logs/crashes.log" | sed 's/^/  /'
-    fail "the driver host reported a crash (see winedevice.log)"
-fi
+# ---- 7. the provider goes away while the driver is busy ---------------------------------------
+# The stand-in detaches on its own (ClientDetachProvider while sockets are open: the driver
+# answers STATUS_PENDING, closes them, then NmrClientDetachProviderComplete). Its knob is read
+# from winedevice.exe's environment, which Wine's services.exe builds from the registry.
+say "provider detach while the driver is busy"
+wine_quiet wine reg add 'HKLM\System\CurrentControlSet\Control\Session Manager\Environment' \
+    /v PEERDRT_NETIO_DETACH_AFTER_MS /d 6000 /f >/dev/null || fail "could not set the stand-in's detach knob"
+end_session
+start_session "$logs/winedevice-detach.log"
+start_driver "$logs/winedevice-detach.log" detach
+timeout "$STEP_TIMEOUT" wine "$client" provider-detach > "$logs/detach.log" 2>>"$logs/wine-commands.log" || true
+grep -a "^ok: \|^FAIL: " "$logs/detach.log" | sed 's/^/  /'
+grep -aq "^FAIL: " "$logs/detach.log" && fail "provider detach: $(grep -a '^FAIL: ' "$logs/detach.log")"
+grep -aq "^ok: detach: closed cleanly" "$logs/detach.log" || fail "provider detach did not finish (see detach.log)"
+grep -a "peerdrt: the WSK provider is detaching\|peerdrt: WSK binding released" "$logs/winedevice-detach.log" \
+    | sed 's/^.*peerdrt: /  driver: /'
+grep -aq "peerdrt: WSK binding released" "$logs/winedevice-detach.log" || fail "the driver did not release the detached binding"
+stop_driver "$logs/winedevice-detach.log" detach
+check_standin 2
+grep -a "NETIO-STANDIN STATS" "$netio_log" | tail -1 | grep -q "detach_pending=1" \
+    || fail "the provider's detach did not go the STATUS_PENDING way"
 
 # ---- the end: no process of the prefix is left ------------------------------------------------
 say "ending the prefix"
+end_session
 for pid in "${background_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 background_pids=()
-timeout 30 wineserver -k 2>/dev/null || true
-timeout 30 wineserver -w 2>/dev/null || true
 sleep 1
 # The scan's own commands must not carry the prefix in their environment.
 unset WINEPREFIX

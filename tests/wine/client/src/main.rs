@@ -8,6 +8,7 @@
 //!                            [--hold SECS [--hold-until FILE]] [--timeout SECS]
 //!                                              join a cloud, register KEY, find the others,
 //!                                              keep KEY registered until FILE exists
+//! peerdrt-wine-client provider-detach          stay busy while the WSK provider detaches
 //! peerdrt-wine-client hold SECS                keep the Wine prefix (and the driver) alive
 //! ```
 //!

@@ -379,22 +379,45 @@ fn smoke() -> Result<(), Fail> {
     let dev = Device::open()?;
     ok(format!("opened {WIN32_DEVICE_PATH}"));
 
-    // An unknown control code: STATUS_INVALID_DEVICE_REQUEST (Win32 ERROR_INVALID_FUNCTION).
+    // An unknown control code: STATUS_INVALID_DEVICE_REQUEST, bit-exact in OVERLAPPED.Internal
+    // (the driver pends its failures so the I/O manager writes it), Win32 ERROR_INVALID_FUNCTION.
     let p =
         dev.start(peerdrt_abi::ctl_code(peerdrt_abi::FILE_DEVICE_NETWORK, 0xFFF, 0, 0), &[1, 0, 0, 0], 16)?;
     let r = dev.finish(p, Duration::from_secs(10))?;
-    if r.win32 != 1 && r.status != status::INVALID_DEVICE_REQUEST {
+    if r.status != status::INVALID_DEVICE_REQUEST || r.win32 != 1 {
         return Err(format!("unknown IOCTL: status {:#010x}, Win32 {}", r.status, r.win32));
     }
     ok(format!("unknown IOCTL refused (status {:#010x}, Win32 {})", r.status, r.win32));
 
-    // A malformed request: refused, nothing created.
+    // A malformed request: refused with the ABI's status, nothing created.
     let p = dev.start(ioctl::OPEN_INSTANCE, &[9, 9], 64)?;
     let r = dev.finish(p, Duration::from_secs(10))?;
-    if r.win32 == 0 && r.status == status::SUCCESS {
-        return Err("a malformed OPEN_INSTANCE succeeded".into());
+    if r.status >> 30 != 3 || r.status >> 16 == 0xFFFF {
+        return Err(format!("malformed OPEN_INSTANCE: status {:#010x}, Win32 {}", r.status, r.win32));
     }
     ok(format!("malformed OPEN_INSTANCE refused (status {:#010x}, Win32 {})", r.status, r.win32));
+
+    // A DRT error travels as its customer NTSTATUS, bit-exact (DRT_E_INVALID_SCOPE).
+    let mut seed_buf = [0u8; 18];
+    let bad = Request::OpenInstance(OpenInstance {
+        version_major: 6,
+        version_minor: 101,
+        port: 0,
+        scope: 9,
+        scope_id: 0,
+        max_addresses: 4,
+        security_mode: 0,
+        security: SecurityKind::Null,
+        root: None,
+        identity: None,
+        seeds: encode_endpoints(&[], &mut seed_buf).map_err(|e| format!("{e:?}"))?,
+    });
+    let r = dev.call(&bad, 64)?;
+    let want = status::from_drt_hresult(hresult::DRT_E_INVALID_SCOPE);
+    if r.status != want {
+        return Err(format!("scope 9: status {:#010x} (Win32 {}), want {want:#010x}", r.status, r.win32));
+    }
+    ok(format!("DRT_E_INVALID_SCOPE arrives as {:#010x} (Win32 {})", r.status, r.win32));
 
     let (instance, port) = dev.open_instance(0, &[])?;
     ok(format!("OPEN_INSTANCE: handle {instance:#018x}, UDP port {port}"));
@@ -469,8 +492,8 @@ fn smoke() -> Result<(), Fail> {
     // Handles belong to their open: another open cannot use this one's instance.
     let third = Device::open()?;
     let r = third.call(&Request::QueryInstance { instance }, 64)?;
-    if r.status == status::SUCCESS {
-        return Err("another open used this open's instance handle".into());
+    if r.status != status::INVALID_HANDLE {
+        return Err(format!("another open's use of the handle: status {:#010x}", r.status));
     }
     ok(format!("another open's use of the handle refused (status {:#010x}, Win32 {})", r.status, r.win32));
     drop(third);
@@ -589,17 +612,86 @@ fn cloud(args: &[String]) -> Result<(), Fail> {
     Ok(())
 }
 
+/// The provider detaches while this open is busy (the lane sets PEERDRT_NETIO_DETACH_AFTER_MS):
+/// the open's instance keeps working without a transport, new instances are refused with
+/// STATUS_INVALID_DEVICE_STATE, and everything still closes cleanly.
+fn provider_detach() -> Result<(), Fail> {
+    let dev = Device::open()?;
+    let (instance, port) = dev.open_instance(0, &[])?;
+    let key = [0x5Du8; KEY_LEN];
+    let registration = dev.register(instance, &key, b"busy while the provider detaches")?;
+    let search = dev.search(instance, &key, true, 60_000)?;
+    let wait = dev.start(ioctl::WAIT_EVENT, &[1, 0, 0, 0], MAX_EVENT_LEN)?;
+    ok(format!(
+        "detach: busy (instance on UDP {port}, a key, a search, a pending wait); waiting for the provider to go"
+    ));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut probes = 0;
+    loop {
+        if Instant::now() > deadline {
+            return Err("detach: the provider never went away".into());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        let mut seed_buf = [0u8; 18];
+        let probe = Request::OpenInstance(OpenInstance {
+            version_major: 6,
+            version_minor: 101,
+            port: 0,
+            scope: 1,
+            scope_id: 0,
+            max_addresses: 4,
+            security_mode: 0,
+            security: SecurityKind::Null,
+            root: None,
+            identity: None,
+            seeds: encode_endpoints(&[], &mut seed_buf).map_err(|e| format!("{e:?}"))?,
+        });
+        let r = dev.call(&probe, 64)?;
+        probes += 1;
+        match r.status {
+            status::SUCCESS => {
+                if let Ok(Response::Instance { instance: extra, .. }) =
+                    Response::decode(ioctl::OPEN_INSTANCE, &r.output)
+                {
+                    dev.expect(&Request::CloseInstance { instance: extra }, 0)?;
+                }
+            }
+            status::INVALID_DEVICE_STATE => break,
+            s => return Err(format!("detach: OPEN_INSTANCE returned {s:#010x}")),
+        }
+    }
+    ok(format!("detach: after {probes} probes, OPEN_INSTANCE is refused with STATUS_INVALID_DEVICE_STATE"));
+    let out = dev.expect(&Request::QueryInstance { instance }, 64)?;
+    ok(format!(
+        "detach: the busy instance still answers: {:?}",
+        Response::decode(ioctl::QUERY_INSTANCE, &out)
+    ));
+    dev.end_search(search)?;
+    dev.expect(&Request::UnregisterKey { registration }, 0)?;
+    dev.expect(&Request::CloseInstance { instance }, 0)?;
+    drop(dev);
+    // The wait pending at close ends as cancelled (or with an event that came first).
+    // SAFETY: the request's own event; the OVERLAPPED lives in `wait`.
+    let r = unsafe { WaitForSingleObject(wait.overlapped.event, 10_000) };
+    if r != WAIT_OBJECT_0 {
+        return Err("detach: the pending wait did not complete at close".into());
+    }
+    ok(format!("detach: closed cleanly (pending wait ended {:#010x})", wait.overlapped.internal as u32));
+    Ok(())
+}
+
 pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("smoke") => smoke(),
         Some("cloud") => cloud(&args[1..]),
+        Some("provider-detach") => provider_detach(),
         Some("hold") => {
             let secs: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
             std::thread::sleep(Duration::from_secs(secs));
             Ok(())
         }
-        _ => Err("usage: peerdrt-wine-client smoke | cloud --key HEX [--port P] [--seed A:P] [--find HEX,..] [--hold S [--hold-until FILE]] [--timeout S] | hold SECS".into()),
+        _ => Err("usage: peerdrt-wine-client smoke | cloud --key HEX [--port P] [--seed A:P] [--find HEX,..] [--hold S [--hold-until FILE]] [--timeout S] | provider-detach | hold SECS".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
