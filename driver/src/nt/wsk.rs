@@ -272,7 +272,11 @@ unsafe extern "system" fn sync_done(
 ///
 /// # Safety
 /// `irp` is an IRP from `IoAllocateIrp` with at least one stack location.
-unsafe fn set_completion(irp: *mut sys::IRP, routine: compat::Completion, context: sys::PVOID) -> sys::NTSTATUS {
+unsafe fn set_completion(
+    irp: *mut sys::IRP,
+    routine: compat::Completion,
+    context: sys::PVOID,
+) -> sys::NTSTATUS {
     let d = driver();
     if d.wine {
         // SAFETY: as documented.

@@ -15,6 +15,7 @@
 //! Every wait is bounded; each step prints one `ok:` line or fails with `FAIL:` and exit code 1.
 
 #[cfg(windows)]
+#[allow(clippy::upper_case_acronyms)] // Win32 type names
 mod win;
 
 #[cfg(windows)]

@@ -357,11 +357,9 @@ fn await_result(
         let Some(bytes) = dev.next_event(deadline.saturating_duration_since(Instant::now()))? else { break };
         match EventRecord::decode(&bytes).map_err(|e| format!("event: {e:?}"))? {
             EventRecord::SearchResult { search: s, match_type, key: k, endpoint, app_data, .. }
-                if s == search =>
+                if s == search && k == key =>
             {
-                if k == key {
-                    return Ok(Some((match_type, endpoint, app_data.to_vec())));
-                }
+                return Ok(Some((match_type, endpoint, app_data.to_vec())));
             }
             EventRecord::SearchEnded { search: s, hresult: hr, .. } if s == search => {
                 if hr != hresult::DRT_E_NO_MORE && hr != hresult::DRT_E_TIMEOUT {
