@@ -1,20 +1,22 @@
 //! The one place the NT glue gets its kernel types and functions from.
 //!
-//! * Without `wdk` (the Linux cross build, the Wine lane): the hand-written `#[repr(C)]` types of
-//!   `peerdrt-nt-sys`, a few opaque types the glue only allocates (below), and the functions
-//!   imported with `raw-dylib` from `ntoskrnl.exe` and `NETIO.SYS` — no import library needed.
-//!   `+verbatim` keeps the module names as written (without it the import names
-//!   `ntoskrnl.exe.dll`, and the loader refuses the driver).
-//! * With `wdk` (Windows with the WDK): wdk-sys's bindgen output for the NT kernel, and
-//!   `peerdrt-nt-sys` for what wdk-sys 0.5 lacks (NMR, WSK, socket addresses, the inline wdm.h
-//!   helpers), with NETIO imported from the WDK's `netio.lib`. This variant cannot be compiled on
-//!   Linux (wdk-build needs a Windows host) and was not; the layouts of the two type sets are the
-//!   same (peerdrt-nt-sys asserts the WDK's offsets), which is what the pointer casts in
-//!   [`compat`] rely on.
+//! Types: the hand-written `#[repr(C)]` types of `peerdrt-nt-sys` (bindgen's names, the WDK's
+//! x64 layouts asserted at compile time), plus a few opaque types the glue only allocates
+//! (below), in both builds. NMR and WSK exist only there (wdk-sys 0.5 has no network headers),
+//! and the WSK dispatch tables take that crate's `IRP`, `MDL` and `SOCKADDR`; with the kernel
+//! types from the same crate the glue is one source with one set of types, with or without `wdk`.
 //!
-//! Names are bindgen's, so the glue is one source for both. The small [`compat`] section is
-//! where the two differ: bindgen types callbacks `extern "C"`, peerdrt-nt-sys `extern "system"`
-//! (the same ABI on x86_64), so the glue stores its callbacks through these helpers.
+//! Functions: declared here, in both builds, with bindgen's signatures.
+//! * Without `wdk` (the Linux cross build, the Wine lane) they are imported with `raw-dylib`
+//!   straight from `ntoskrnl.exe` and `NETIO.SYS`, no import library needed. `+verbatim` keeps
+//!   the module names as written (without it the import is named `ntoskrnl.exe.dll` and the
+//!   loader refuses the driver).
+//! * With `wdk` (Windows with the WDK) they resolve against the WDK's import libraries
+//!   (`ntoskrnl.lib`, `netio.lib`) on the search path wdk-build sets up; wdk-sys is re-exported
+//!   as [`wdk`] for anything else of the WDK, wdk-alloc is the allocator and wdk-panic the panic
+//!   handler (see `super`). This build cannot be compiled on Linux (wdk-build needs a Windows
+//!   host with the WDK) and was not; it differs from the checked one only in the link
+//!   attributes the `kernel_imports!` macro below chooses, and in the allocator and panic crate.
 //!
 //! `KeQueryPerformanceCounter` is not imported: on x64 Windows it is an ntoskrnl.exe export, under
 //! Wine only hal.dll has it. The glue resolves it once with `MmGetSystemRoutineAddress`, which
@@ -32,17 +34,14 @@ use core::ffi::c_void;
 
 // ---- types -------------------------------------------------------------------------------------
 
-#[cfg(not(feature = "wdk"))]
 pub use peerdrt_nt_sys::*;
 
+/// The WDK's own bindings (the `wdk` build).
 #[cfg(feature = "wdk")]
-pub use peerdrt_nt_sys::{net::*, nmr::*, status::*, wsk::*};
-#[cfg(feature = "wdk")]
-pub use wdk_sys::{ntddk::*, *};
+pub use wdk_sys as wdk;
 
 /// Opaque kernel objects and security types the glue allocates or passes but never reads.
 /// They are not in peerdrt-nt-sys (its scope is what the stand-in shares); sizes are x64 WDK's.
-#[cfg(not(feature = "wdk"))]
 mod local {
     use super::*;
 
@@ -87,14 +86,24 @@ mod local {
     /// `SECURITY_DESCRIPTOR_MIN_LENGTH` on x64 (the absolute form).
     pub const SECURITY_DESCRIPTOR_MIN_LENGTH: usize = 40;
 }
-#[cfg(not(feature = "wdk"))]
 pub use local::*;
+
+/// Declares imports from a kernel image: `raw-dylib` from the image itself without `wdk`, the
+/// WDK's import library with it.
+macro_rules! kernel_imports {
+    ($image:literal, $library:literal, $abi:literal { $($item:tt)* }) => {
+        #[cfg(not(feature = "wdk"))]
+        #[link(name = $image, kind = "raw-dylib", modifiers = "+verbatim")]
+        unsafe extern $abi { $($item)* }
+        #[cfg(feature = "wdk")]
+        #[link(name = $library)]
+        unsafe extern $abi { $($item)* }
+    };
+}
 
 // ---- imports: ntoskrnl.exe ---------------------------------------------------------------------
 
-#[cfg(not(feature = "wdk"))]
-#[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
-unsafe extern "system" {
+kernel_imports!("ntoskrnl.exe", "ntoskrnl", "system" {
     // Pool.
     pub fn ExAllocatePoolWithTag(PoolType: POOL_TYPE, NumberOfBytes: SIZE_T, Tag: ULONG) -> PVOID;
     pub fn ExFreePoolWithTag(P: PVOID, Tag: ULONG);
@@ -232,27 +241,23 @@ unsafe extern "system" {
 
     // Seed material.
     pub fn RtlRandomEx(Seed: PULONG) -> ULONG;
-}
+});
 
 // The C-calling-convention exports: DbgPrint and the routines LLVM emits calls to (`memcpy`,
 // `memset`, `memmove`, `memcmp`, and `__chkstk` for frames over a page come from the kernel, as
 // they do for C drivers; the msvc target's compiler_builtins leaves them to a C runtime).
-#[cfg(not(feature = "wdk"))]
-#[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
-unsafe extern "C" {
+kernel_imports!("ntoskrnl.exe", "ntoskrnl", "C" {
     pub fn DbgPrint(Format: *const core::ffi::c_char, ...) -> ULONG;
     fn memcpy(dest: *mut c_void, src: *const c_void, n: usize) -> *mut c_void;
     fn memmove(dest: *mut c_void, src: *const c_void, n: usize) -> *mut c_void;
     fn memset(dest: *mut c_void, c: i32, n: usize) -> *mut c_void;
     fn memcmp(a: *const c_void, b: *const c_void, n: usize) -> i32;
     fn __chkstk();
-}
+});
 
 // ---- imports: NETIO.SYS (the Network Module Registrar) -----------------------------------------
 
-#[cfg(not(feature = "wdk"))]
-#[link(name = "NETIO.SYS", kind = "raw-dylib", modifiers = "+verbatim")]
-unsafe extern "system" {
+kernel_imports!("NETIO.SYS", "netio", "system" {
     pub fn NmrRegisterClient(
         ClientCharacteristics: PNPI_CLIENT_CHARACTERISTICS,
         ClientContext: PVOID,
@@ -268,41 +273,13 @@ unsafe extern "system" {
         ProviderDispatch: *mut PCVOID,
     ) -> NTSTATUS;
     pub fn NmrClientDetachProviderComplete(NmrBindingHandle: HANDLE);
-}
+});
 
-#[cfg(feature = "wdk")]
-#[link(name = "netio")]
-unsafe extern "system" {
-    pub fn NmrRegisterClient(
-        ClientCharacteristics: PNPI_CLIENT_CHARACTERISTICS,
-        ClientContext: PVOID,
-        NmrClientHandle: PHANDLE,
-    ) -> NTSTATUS;
-    pub fn NmrDeregisterClient(NmrClientHandle: HANDLE) -> NTSTATUS;
-    pub fn NmrWaitForClientDeregisterComplete(NmrClientHandle: HANDLE) -> NTSTATUS;
-    pub fn NmrClientAttachProvider(
-        NmrBindingHandle: HANDLE,
-        ClientBindingContext: PVOID,
-        ClientDispatch: PCVOID,
-        ProviderBindingContext: *mut PVOID,
-        ProviderDispatch: *mut PCVOID,
-    ) -> NTSTATUS;
-    pub fn NmrClientDetachProviderComplete(NmrBindingHandle: HANDLE);
-}
+// ---- compat: the wdm.h helpers and callback plumbing the glue uses -------------------------------
 
-// ---- compat: where wdk-sys and peerdrt-nt-sys differ ---------------------------------------------
-
-/// The glue's callback types: `extern "system"`, which is the Win64 ABI, as is bindgen's
-/// `extern "C"` on x86_64. Without `wdk` the transmutes below are identities.
-#[cfg_attr(not(feature = "wdk"), allow(clippy::useless_transmute))]
+/// The glue's callback types, and the few wdm.h inline helpers it needs, in one place.
 pub mod compat {
     use super::*;
-
-    /// The glue's completion routine as the `PIO_COMPLETION_ROUTINE` of the sys types.
-    pub fn completion_routine(routine: Completion) -> PIO_COMPLETION_ROUTINE {
-        // SAFETY: the same function-pointer ABI on x86_64.
-        unsafe { core::mem::transmute::<Option<Completion>, PIO_COMPLETION_ROUTINE>(Some(routine)) }
-    }
 
     /// An `IRP_MJ_*` dispatch routine.
     pub type Dispatch = unsafe extern "system" fn(*mut DEVICE_OBJECT, *mut IRP) -> NTSTATUS;
@@ -320,8 +297,8 @@ pub mod compat {
     /// # Safety
     /// `driver` is the driver object DriverEntry received.
     pub unsafe fn set_dispatch(driver: *mut DRIVER_OBJECT, major: u8, routine: Dispatch) {
-        // SAFETY: the caller's driver object; the two function types share one ABI on x86_64.
-        unsafe { (*driver).MajorFunction[usize::from(major)] = core::mem::transmute(Some(routine)) };
+        // SAFETY: the caller's driver object.
+        unsafe { (*driver).MajorFunction[usize::from(major)] = Some(routine) };
     }
 
     /// `DriverObject->DriverUnload = routine`.
@@ -330,7 +307,7 @@ pub mod compat {
     /// As [`set_dispatch`].
     pub unsafe fn set_unload(driver: *mut DRIVER_OBJECT, routine: Unload) {
         // SAFETY: as above.
-        unsafe { (*driver).DriverUnload = core::mem::transmute(Some(routine)) };
+        unsafe { (*driver).DriverUnload = Some(routine) };
     }
 
     /// `IoSetCancelRoutine(Irp, Routine)`: atomically swaps `Irp->CancelRoutine` and returns the
@@ -354,19 +331,8 @@ pub mod compat {
     /// # Safety
     /// `irp` has a next stack location (allocated with `IoAllocateIrp(1, ..)` or more).
     pub unsafe fn set_completion(irp: *mut IRP, routine: Completion, context: PVOID) {
-        // SAFETY: the caller's IRP; same ABI.
-        unsafe {
-            peerdrt_nt_sys::IoSetCompletionRoutine(
-                irp.cast(),
-                core::mem::transmute::<Option<Completion>, peerdrt_nt_sys::PIO_COMPLETION_ROUTINE>(Some(
-                    routine,
-                )),
-                context,
-                true,
-                true,
-                true,
-            )
-        }
+        // SAFETY: the caller's IRP.
+        unsafe { IoSetCompletionRoutine(irp, Some(routine), context, true, true, true) }
     }
 
     /// `IoGetCurrentIrpStackLocation(Irp)`.
@@ -375,7 +341,7 @@ pub mod compat {
     /// `irp` is a valid IRP.
     pub unsafe fn current_stack(irp: *mut IRP) -> *mut IO_STACK_LOCATION {
         // SAFETY: the caller's IRP.
-        unsafe { peerdrt_nt_sys::IoGetCurrentIrpStackLocation(irp.cast()).cast() }
+        unsafe { IoGetCurrentIrpStackLocation(irp) }
     }
 
     /// `IoMarkIrpPending(Irp)`.
@@ -384,7 +350,7 @@ pub mod compat {
     /// `irp` is a valid IRP this driver owns.
     pub unsafe fn mark_pending(irp: *mut IRP) {
         // SAFETY: the caller's IRP.
-        unsafe { peerdrt_nt_sys::IoMarkIrpPending(irp.cast()) }
+        unsafe { IoMarkIrpPending(irp) }
     }
 
     /// `PsCreateSystemThread(&handle, THREAD_ALL_ACCESS, NULL, NULL, NULL, start, context)`.
@@ -392,7 +358,7 @@ pub mod compat {
     /// # Safety
     /// PASSIVE_LEVEL, in the system process (DriverEntry); `context` outlives the thread.
     pub unsafe fn create_system_thread(start: Start, context: PVOID, handle: &mut HANDLE) -> NTSTATUS {
-        // SAFETY: as documented; same ABI.
+        // SAFETY: as documented.
         unsafe {
             PsCreateSystemThread(
                 handle,
@@ -400,7 +366,7 @@ pub mod compat {
                 core::ptr::null_mut(),
                 core::ptr::null_mut(),
                 core::ptr::null_mut(),
-                core::mem::transmute::<Option<Start>, PKSTART_ROUTINE>(Some(start)),
+                Some(start),
                 context,
             )
         }
@@ -411,14 +377,8 @@ pub mod compat {
     /// # Safety
     /// IRQL <= APC_LEVEL.
     pub unsafe fn expand_stack_and_callout(callout: Start, parameter: PVOID, size: usize) -> NTSTATUS {
-        // SAFETY: as documented; same ABI.
-        unsafe {
-            KeExpandKernelStackAndCallout(
-                core::mem::transmute::<Option<Start>, PEXPAND_STACK_CALLOUT>(Some(callout)),
-                parameter,
-                size as SIZE_T,
-            )
-        }
+        // SAFETY: as documented.
+        unsafe { KeExpandKernelStackAndCallout(Some(callout), parameter, size as SIZE_T) }
     }
 
     /// `IoCompleteRequest(Irp, IO_NO_INCREMENT)` (a macro for `IofCompleteRequest`).
@@ -437,7 +397,7 @@ pub mod compat {
     pub unsafe fn system_address(mdl: *mut MDL) -> *mut u8 {
         // SAFETY: the caller's MDL.
         unsafe {
-            if (*mdl).MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL) as CSHORT != 0 {
+            if (*mdl).MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL) != 0 {
                 (*mdl).MappedSystemVa.cast()
             } else {
                 MmMapLockedPagesSpecifyCache(

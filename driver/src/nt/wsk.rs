@@ -288,7 +288,7 @@ unsafe fn set_completion(
         sys::IoSetCompletionRoutineEx(
             d.device.load(Ordering::Acquire),
             irp,
-            compat::completion_routine(routine),
+            Some(routine),
             context,
             sys::TRUE,
             sys::TRUE,
