@@ -16,10 +16,12 @@
 #   3. the device from a Windows program: open, malformed and unknown requests, an instance,
 #      a key, a search that finds it, a cancelled wait, cleanup of another open's waits, handle
 #      ownership (peerdrt-wine-client smoke);
-#   4. the shim's Windows tests under Wine, when the shim has them (usermode-shim/tests/wine_*.rs);
+#   4. the shim built for Windows (its CreateFileW + DeviceIoControl backend): its tests run
+#      under Wine beside the driver;
 #   5. a mixed cloud: two peerdrtd daemons and the Wine-hosted driver register keys and find
 #      each other's (the Windows client finds both daemons' keys; the peerdrt CLI on a daemon
-#      finds the driver's key);
+#      finds the driver's key; the shim's Windows CLI finds a daemon's key through the driver,
+#      and a key it registers is found from Linux);
 #   6. `sc stop peerdrt`: DriverUnload must report zero live allocations and the stand-in zero
 #      violations;
 #   7. again, while the stand-in detaches the provider on its own with the driver busy: new
@@ -27,14 +29,16 @@
 #      way, and unload is as clean; at the end no process of the prefix may be left after
 #      `wineserver -k`.
 #
-# Environment: LANE_TIMEOUT (seconds, default 1200) bounds the whole run; STEP_TIMEOUT (default
-# 180) each Wine command; WINE_LANE_DIR (default target/wine/lane) receives the logs.
+# Environment: LANE_TIMEOUT (seconds, default 1800, builds from scratch included) bounds the whole
+# run; STEP_TIMEOUT (default 180) each Wine command; BUILD_TIMEOUT (default 900) each cross build
+# of the shim; WINE_LANE_DIR (default target/wine/lane) receives the logs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root="$(pwd)"
 
-LANE_TIMEOUT="${LANE_TIMEOUT:-1200}"
+LANE_TIMEOUT="${LANE_TIMEOUT:-1800}"
 STEP_TIMEOUT="${STEP_TIMEOUT:-180}"
+BUILD_TIMEOUT="${BUILD_TIMEOUT:-900}"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 logs="${WINE_LANE_DIR:-$target_dir/wine/lane}"
 rm -rf "$logs"
@@ -216,19 +220,23 @@ grep -a "^ok: \|^FAIL: " "$logs/smoke.log" | sed 's/^/  /'
 grep -aq "^FAIL: " "$logs/smoke.log" && fail "smoke: $(grep -a '^FAIL: ' "$logs/smoke.log")"
 grep -aq "^ok: UNREGISTER_KEY, CLOSE_INSTANCE" "$logs/smoke.log" || fail "smoke did not finish (see smoke.log)"
 
-# ---- 4. the shim's Windows tests --------------------------------------------------------------
-shim_tests=(usermode-shim/tests/wine_*.rs)
-if [ -f usermode-shim/src/device/windows.rs ] && [ -e "${shim_tests[0]}" ]; then
-    say "the shim's DRT tests under Wine (${shim_tests[*]})"
-    for t in "${shim_tests[@]}"; do
-        name="$(basename "$t" .rs)"
-        PEERDRT_WINE_LANE=1 timeout "$STEP_TIMEOUT" cargo test -p peerdrt-shim --target x86_64-pc-windows-gnu \
-            --test "$name" -- --test-threads=1 > "$logs/shim-$name.log" 2>&1 \
-            || fail "the shim's $name tests failed under Wine (see shim-$name.log)"
-        grep -a "^test result" "$logs/shim-$name.log" | sed 's/^/  /'
-    done
+# ---- 4. the shim's Windows build under Wine ---------------------------------------------------
+# With its CreateFileW + DeviceIoControl backend present, the shim's own tests are built for
+# Windows and run in this prefix, beside the running driver (PEERDRT_DEVICE=driver, as
+# `cargo make test-installed` runs them on Windows); its Linux-only tests compile to nothing.
+# Its `peerdrt` CLI then joins the mixed cloud below.
+shim_cli=""
+if [ -f usermode-shim/src/device/windows.rs ]; then
+    say "the shim's tests, built for Windows, under Wine"
+    PEERDRT_DEVICE=driver timeout "$BUILD_TIMEOUT" cargo test -p peerdrt-shim --target x86_64-pc-windows-gnu \
+        -- --test-threads=1 > "$logs/shim-tests.log" 2>&1 || fail "the shim's tests failed under Wine (see shim-tests.log)"
+    awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+         END { printf "  shim tests under Wine: %d passed, %d failed\n", p, f }' "$logs/shim-tests.log"
+    timeout "$BUILD_TIMEOUT" cargo build -p peerdrt-shim --bin peerdrt --target x86_64-pc-windows-gnu --release \
+        > "$logs/build-shim-cli.log" 2>&1 || fail "the shim's CLI did not build for Windows (see build-shim-cli.log)"
+    shim_cli="$target_dir/x86_64-pc-windows-gnu/release/peerdrt.exe"
 else
-    say "the shim has no Windows tests yet (usermode-shim/tests/wine_*.rs): the lane's client stands in"
+    say "the shim has no Windows backend yet (usermode-shim/src/device/windows.rs): the lane's client stands in"
 fi
 
 # ---- 5. a mixed cloud -------------------------------------------------------------------------
@@ -289,6 +297,33 @@ grep -aq "^FAIL: " "$logs/cloud-wine.log" && fail "cloud: $(grep -a '^FAIL: ' "$
 grep -aq "found $key_a" "$logs/cloud-wine.log" || fail "the Wine node did not find peerdrtd A's key"
 grep -aq "found $key_b" "$logs/cloud-wine.log" || fail "the Wine node did not find peerdrtd B's key"
 grep -aq "^ok: cloud: unregistered and closed" "$logs/cloud-wine.log" || fail "the Wine node did not close cleanly"
+# The shim's Windows CLI through the driver: it finds a daemon's key, and a key it registers is
+# found from Linux.
+if [ -n "$shim_cli" ]; then
+    key_s=$(printf 'd4%062x' "$base")
+    timeout 60 wine "$shim_cli" drt search --key "$key_b" --seed "127.0.0.1:$port_a" \
+        > "$logs/cloud-shim-search.log" 2>>"$logs/wine-commands.log" || true
+    sed 's/^/  shim (Wine): /' "$logs/cloud-shim-search.log" | head -3
+    grep -aq "exact $key_b" "$logs/cloud-shim-search.log" \
+        || fail "the shim's CLI under Wine did not find peerdrtd B's key (see cloud-shim-search.log)"
+    timeout 90 wine "$shim_cli" --json drt register --key "$key_s" --data "peerdrt CLI under Wine" \
+        --seed "127.0.0.1:$port_a" --for 20 > "$logs/cloud-shim-register.log" 2>>"$logs/wine-commands.log" &
+    shim_register=$!
+    background_pids+=($shim_register)
+    found_s=0
+    for _ in $(seq 1 8); do
+        sleep 2
+        if timeout 30 "$cli" --socket "$sock_dir/a.sock" drt search --key "$key_s" --seed "127.0.0.1:$port_b" \
+            --timeout 3000 > "$logs/cloud-linux-search-shim.log" 2>&1 && grep -aqi "exact $key_s" "$logs/cloud-linux-search-shim.log"; then
+            found_s=1
+            break
+        fi
+    done
+    sed 's/^/  linux: /' "$logs/cloud-linux-search-shim.log" | head -2
+    [ "$found_s" = 1 ] || fail "peerdrtd A did not find the key the shim registered under Wine (see cloud-linux-search-shim.log)"
+    wait "$shim_register" || fail "the shim's register under Wine failed (see cloud-shim-register.log)"
+    grep -aq '"event":"unregistered"' "$logs/cloud-shim-register.log" || fail "the shim's register did not unregister (see cloud-shim-register.log)"
+fi
 for pid in "${daemon_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
 for pid in "${daemon_pids[@]}"; do timeout 20 tail --pid="$pid" -f /dev/null || kill -KILL "$pid" 2>/dev/null || true; done
 daemon_pids=()
