@@ -139,6 +139,9 @@ wine_quiet wine reg add 'HKCU\Software\Wine\DllOverrides' /v netio.sys /d native
     || fail "could not set the netio.sys override"
 wine_quiet wine sc create peerdrt type= kernel start= demand binPath= 'C:\windows\system32\drivers\peerdrt.sys' \
     > "$logs/sc-create.log" || fail "sc create (see sc-create.log)"
+# The addresses instances advertise (the driver reads them at load; loopback, both families).
+wine_quiet wine reg add 'HKLM\System\CurrentControlSet\Services\peerdrt\Parameters' /v Addresses \
+    /t REG_MULTI_SZ /d '127.0.0.1\0::1' /f >/dev/null || fail "could not set Parameters\\Addresses"
 timeout 60 wineserver -w || true
 
 # The driver lives while a process of the prefix runs: a holder keeps the session (and its
@@ -212,6 +215,8 @@ check_standin() { # SUMMARIES: the stand-in's deregistration summaries so far
 say "starting the driver"
 start_session "$logs/winedevice.log"
 start_driver "$logs/winedevice.log" main
+grep -aq "peerdrt: advertising 2 configured address(es), first ::ffff:127.0.0.1" "$logs/winedevice.log" \
+    || fail "the driver did not take its addresses from Parameters\\Addresses (see winedevice.log)"
 
 # ---- 3. the device from a Windows program -----------------------------------------------------
 say "device round trips (peerdrt-wine-client smoke)"

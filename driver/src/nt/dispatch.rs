@@ -33,7 +33,7 @@ use peerdrt_abi::status as abi_status;
 use crate::engine::{Completion, Irp, OpenId, Owner};
 
 use super::sys::{self, compat};
-use super::{Engine, driver, time, with_engine};
+use super::{Engine, driver, time, with_engine, with_engine_always};
 
 /// Largest input buffer accepted (the largest real request is a few KiB).
 const MAX_INPUT: usize = 64 * 1024;
@@ -176,7 +176,7 @@ pub unsafe extern "system" fn cleanup(_device: *mut sys::DEVICE_OBJECT, irp: *mu
     // SAFETY: dispatched to us.
     let open = open_of(unsafe { stack(irp) }.FileObject);
     if let Some(open) = open {
-        let _ = with_engine(|e| {
+        with_engine_always(|e| {
             let now = time::now();
             e.device.cleanup(now, open, &mut e.platform);
             super::worker::settle(e, now);
@@ -193,7 +193,7 @@ pub unsafe extern "system" fn close(_device: *mut sys::DEVICE_OBJECT, irp: *mut 
     // SAFETY: dispatched to us.
     let file = unsafe { stack(irp) }.FileObject;
     if let Some(open) = open_of(file) {
-        let _ = with_engine(|e| {
+        with_engine_always(|e| {
             let now = time::now();
             e.device.close(now, open, &mut e.platform);
             e.opens.retain(|o| *o != open);

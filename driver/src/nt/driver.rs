@@ -17,6 +17,7 @@
 
 use alloc::boxed::Box;
 use alloc::vec;
+use alloc::vec::Vec;
 use core::net::Ipv6Addr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
@@ -29,7 +30,7 @@ use super::log::log;
 use super::sync::{Event, Resource, SpinLock};
 use super::sys::{self, compat};
 use super::wsk::{self, RxQueue, WskPlatform};
-use super::{DRIVER, Driver, Engine, time, unicode_string, utf16, with_engine, worker};
+use super::{DRIVER, Driver, Engine, time, unicode_string, utf16, with_engine_always, worker};
 
 static DEVICE_NAME_W: [u16; DEVICE_NAME.len()] = utf16(DEVICE_NAME);
 static DOS_DEVICE_NAME_W: [u16; DOS_DEVICE_NAME.len()] = utf16(DOS_DEVICE_NAME);
@@ -41,8 +42,9 @@ static WORKER: AtomicPtr<core::ffi::c_void> = AtomicPtr::new(core::ptr::null_mut
 /// How long DriverUnload waits for outstanding send completions.
 const UNLOAD_SEND_WAIT_MS: u64 = 10_000;
 
-/// The address instances advertise: IPv4 loopback, as peerdrtd does by default. The kernel has
-/// no configuration for it yet (see the report: a registry `Parameters\Addresses` value).
+/// The address instances advertise unless the service's `Parameters\Addresses` value says
+/// otherwise: IPv4 loopback, as peerdrtd does by default (a cloud on one machine works; a node
+/// other machines should reach must be configured with an address they can reach).
 const DEFAULT_ADDRESS: Ipv6Addr = Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0x7f00, 0x0001);
 
 /// The entry point (`/ENTRY:DriverEntry`).
@@ -52,7 +54,7 @@ const DEFAULT_ADDRESS: Ipv6Addr = Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0x7f00, 0
 #[cfg_attr(not(test), unsafe(export_name = "DriverEntry"))]
 pub unsafe extern "system" fn driver_entry(
     driver_object: *mut sys::DRIVER_OBJECT,
-    _registry_path: *mut sys::UNICODE_STRING,
+    registry_path: *mut sys::UNICODE_STRING,
 ) -> sys::NTSTATUS {
     log!("loading (peerdrt {})", env!("CARGO_PKG_VERSION"));
     if let Err(status) = time::init() {
@@ -60,13 +62,15 @@ pub unsafe extern "system" fn driver_entry(
         return status;
     }
     let wine = !super::system_routine(&WINE_MARKER).is_null();
+    // SAFETY: the I/O manager's counted string, valid during DriverEntry.
+    let addresses = unsafe { configured_addresses(registry_path) };
 
     // 2. State. Everything the callbacks reach lives in this one non-paged block.
     let state = Box::new(Driver {
         device: AtomicPtr::new(core::ptr::null_mut()),
         engine: Resource::new(Engine {
             device: Device::new(),
-            platform: WskPlatform::new(vec![DEFAULT_ADDRESS]),
+            platform: WskPlatform::new(addresses),
             opens: alloc::vec::Vec::new(),
             next_token: 1,
         }),
@@ -188,6 +192,98 @@ pub unsafe extern "system" fn driver_entry(
     sys::STATUS_SUCCESS
 }
 
+/// The addresses instances advertise: the service key's `Parameters\Addresses` (REG_MULTI_SZ or
+/// REG_SZ: IPv4 or IPv6 literals; IPv4 is advertised IPv4-mapped), else [`DEFAULT_ADDRESS`].
+/// Unparsable entries are logged and skipped; at most MAX_ROUTE_ADDRESSES are kept.
+///
+/// # Safety
+/// PASSIVE_LEVEL; `registry_path` is DriverEntry's (or null).
+unsafe fn configured_addresses(registry_path: *const sys::UNICODE_STRING) -> Vec<Ipv6Addr> {
+    use peerdrt_core::wire::MAX_ROUTE_ADDRESSES;
+    const PARAMETERS: [u16; 11] = utf16("\\Parameters");
+    static VALUE: [u16; 9] = utf16("Addresses");
+    let fallback = || vec![DEFAULT_ADDRESS];
+    if registry_path.is_null() {
+        return fallback();
+    }
+    // SAFETY: a valid counted string (caller).
+    let base = unsafe {
+        let r = &*registry_path;
+        if r.Buffer.is_null() {
+            return fallback();
+        }
+        core::slice::from_raw_parts(r.Buffer, usize::from(r.Length) / 2)
+    };
+    let mut path: Vec<u16> = Vec::with_capacity(base.len() + PARAMETERS.len());
+    path.extend_from_slice(base);
+    path.extend_from_slice(&PARAMETERS);
+    let bytes = (path.len() * 2) as u16;
+    let mut name = sys::UNICODE_STRING { Length: bytes, MaximumLength: bytes, Buffer: path.as_mut_ptr() };
+    let mut attributes = sys::OBJECT_ATTRIBUTES {
+        Length: core::mem::size_of::<sys::OBJECT_ATTRIBUTES>() as u32,
+        RootDirectory: core::ptr::null_mut(),
+        ObjectName: &mut name,
+        Attributes: sys::OBJ_CASE_INSENSITIVE | sys::OBJ_KERNEL_HANDLE,
+        SecurityDescriptor: core::ptr::null_mut(),
+        SecurityQualityOfService: core::ptr::null_mut(),
+    };
+    let mut key: sys::HANDLE = core::ptr::null_mut();
+    // SAFETY: PASSIVE_LEVEL; the attributes and name outlive the call.
+    if unsafe { sys::ZwOpenKey(&mut key, sys::KEY_READ, &mut attributes) } < 0 {
+        return fallback();
+    }
+    // KEY_VALUE_PARTIAL_INFORMATION: TitleIndex, Type, DataLength, then the data (8-aligned).
+    let mut buffer = vec![0u64; 512];
+    let mut returned = 0u32;
+    let mut value = unicode_string(&VALUE);
+    // SAFETY: our key handle and a buffer of the size passed.
+    let status = unsafe {
+        let s = sys::ZwQueryValueKey(
+            key,
+            &mut value,
+            sys::KeyValuePartialInformation,
+            buffer.as_mut_ptr().cast(),
+            (buffer.len() * 8) as u32,
+            &mut returned,
+        );
+        sys::ZwClose(key);
+        s
+    };
+    if status < 0 {
+        return fallback();
+    }
+    // SAFETY: reinterpreting our own buffer as bytes.
+    let raw = unsafe { core::slice::from_raw_parts(buffer.as_ptr().cast::<u8>(), buffer.len() * 8) };
+    let kind = u32::from_le_bytes([raw[4], raw[5], raw[6], raw[7]]);
+    let length = (u32::from_le_bytes([raw[8], raw[9], raw[10], raw[11]]) as usize).min(raw.len() - 12);
+    if kind != sys::REG_MULTI_SZ && kind != sys::REG_SZ {
+        log!("Parameters\\Addresses is not REG_MULTI_SZ or REG_SZ: using the default");
+        return fallback();
+    }
+    let units: Vec<u16> =
+        raw[12..12 + length].chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    let mut addresses = Vec::new();
+    for entry in units.split(|&u| u == 0).filter(|e| !e.is_empty()) {
+        let text: alloc::string::String =
+            entry.iter().map(|&u| char::from_u32(u32::from(u)).unwrap_or('?')).collect();
+        let text = text.trim();
+        let parsed = text
+            .parse::<Ipv6Addr>()
+            .ok()
+            .or_else(|| text.parse::<core::net::Ipv4Addr>().ok().map(|a| a.to_ipv6_mapped()));
+        match parsed {
+            Some(a) if addresses.len() < MAX_ROUTE_ADDRESSES && !addresses.contains(&a) => addresses.push(a),
+            Some(_) => {}
+            None => log!("Parameters\\Addresses: not an address: {:?}", text),
+        }
+    }
+    if addresses.is_empty() {
+        return fallback();
+    }
+    log!("advertising {} configured address(es), first {}", addresses.len(), addresses[0]);
+    addresses
+}
+
 /// Stops the worker and waits for its thread to end.
 ///
 /// # Safety
@@ -302,7 +398,7 @@ unsafe extern "system" fn driver_unload(_driver_object: *mut sys::DRIVER_OBJECT)
 
     // Close what is still open: opens Wine did not close, their waits, then every socket
     // (releasing retained indications before WskCloseSocket).
-    let _ = with_engine(|e| {
+    with_engine_always(|e| {
         let now = time::now();
         for open in core::mem::take(&mut e.opens) {
             e.device.close(now, open, &mut e.platform);
@@ -329,7 +425,7 @@ unsafe extern "system" fn driver_unload(_driver_object: *mut sys::DRIVER_OBJECT)
         }
     }
     // Detach and cleanup have run: the binding is no longer referenced.
-    let _ = with_engine(|e| e.platform.drop_binding());
+    with_engine_always(|e| e.platform.drop_binding());
 
     // Send IRPs cancelled by the closes complete on their own time.
     let mut waited = 0;

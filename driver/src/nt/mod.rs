@@ -130,6 +130,32 @@ pub(crate) fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> Result<R, sys:
     on_big_stack(|| f(&mut guard))
 }
 
+/// [`with_engine`] for work that must happen even when no larger stack can be had (IRP_MJ_CLEANUP
+/// and IRP_MJ_CLOSE, DriverUnload): it then runs on the current stack. These are the engine's
+/// shallow paths (closing instances, cancelling waits), not its receive or search paths.
+pub(crate) fn with_engine_always<R>(f: impl FnOnce(&mut Engine) -> R) -> R {
+    let d = driver();
+    let mut guard = d.engine.lock();
+    let mut f = Some(f);
+    match on_big_stack(|| f.take().map(|f| f(&mut guard))) {
+        Ok(Some(r)) => r,
+        _ => match f.take() {
+            Some(f) => {
+                log::log!("no expanded stack for a close path: running it on the current stack");
+                f(&mut guard)
+            }
+            None => unreachable_engine(),
+        },
+    }
+}
+
+/// The callout took the closure but stored no result: impossible, the trampoline does both in
+/// one statement.
+#[cold]
+fn unreachable_engine() -> ! {
+    unreachable!("the engine callout ran without a result")
+}
+
 /// Runs `f` on a kernel stack of [`ENGINE_STACK`] bytes. IRQL <= APC_LEVEL.
 pub(crate) fn on_big_stack<R, F: FnOnce() -> R>(f: F) -> Result<R, sys::NTSTATUS> {
     struct Call<F, R> {

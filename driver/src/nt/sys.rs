@@ -72,8 +72,28 @@ mod local {
     pub const MdlMappingNoExecute: ULONG = 0x4000_0000;
     /// `EXPAND_STACK_CALLOUT` (ntddk.h).
     pub type PEXPAND_STACK_CALLOUT = Option<unsafe extern "system" fn(Parameter: PVOID)>;
-    /// `OBJ_KERNEL_HANDLE` (ntdef.h).
+    /// `OBJ_KERNEL_HANDLE`, `OBJ_CASE_INSENSITIVE` (ntdef.h).
     pub const OBJ_KERNEL_HANDLE: ULONG = 0x0000_0200;
+    pub const OBJ_CASE_INSENSITIVE: ULONG = 0x0000_0040;
+
+    /// `OBJECT_ATTRIBUTES` (ntdef.h), 0x30 bytes on x64: what `InitializeObjectAttributes` fills.
+    #[repr(C)]
+    pub struct OBJECT_ATTRIBUTES {
+        pub Length: ULONG,
+        pub RootDirectory: HANDLE,
+        pub ObjectName: PUNICODE_STRING,
+        pub Attributes: ULONG,
+        pub SecurityDescriptor: PVOID,
+        pub SecurityQualityOfService: PVOID,
+    }
+    const _: () = assert!(core::mem::size_of::<OBJECT_ATTRIBUTES>() == 0x30);
+    const _: () = assert!(core::mem::offset_of!(OBJECT_ATTRIBUTES, Attributes) == 0x18);
+
+    /// `KEY_READ` (winnt.h), `KeyValuePartialInformation` (wdm.h), registry value types.
+    pub const KEY_READ: ACCESS_MASK = 0x0002_0019;
+    pub const KeyValuePartialInformation: i32 = 2;
+    pub const REG_SZ: ULONG = 1;
+    pub const REG_MULTI_SZ: ULONG = 7;
     /// Access rights (winnt.h).
     pub const WRITE_DAC: ACCESS_MASK = 0x0004_0000;
     pub const SYNCHRONIZE: ACCESS_MASK = 0x0010_0000;
@@ -202,6 +222,16 @@ kernel_imports!("ntoskrnl.exe", "ntoskrnl", "system" {
     pub fn PsGetCurrentProcessId() -> HANDLE;
     pub fn ZwWaitForSingleObject(Handle: HANDLE, Alertable: BOOLEAN, Timeout: PLARGE_INTEGER) -> NTSTATUS;
     pub fn ZwClose(Handle: HANDLE) -> NTSTATUS;
+    pub fn ZwOpenKey(KeyHandle: PHANDLE, DesiredAccess: ACCESS_MASK, ObjectAttributes: *mut OBJECT_ATTRIBUTES)
+    -> NTSTATUS;
+    pub fn ZwQueryValueKey(
+        KeyHandle: HANDLE,
+        ValueName: PUNICODE_STRING,
+        KeyValueInformationClass: i32,
+        KeyValueInformation: PVOID,
+        Length: ULONG,
+        ResultLength: PULONG,
+    ) -> NTSTATUS;
     pub fn KeExpandKernelStackAndCallout(
         Callout: PEXPAND_STACK_CALLOUT,
         Parameter: PVOID,
