@@ -55,6 +55,23 @@ impl peerdrt::engine::Platform for Platform<'_> {
     }
 }
 
+/// DrtOpen's settings as the shim sends them: DRT 6.101, Null provider, global scope.
+fn open_settings(seeds: Endpoints<'_>, max_addresses: u32, scope: u32, security_mode: u32) -> Request<'_> {
+    Request::OpenInstance(OpenInstance {
+        version_major: 6,
+        version_minor: 0x65,
+        port: 0,
+        scope,
+        scope_id: 0,
+        max_addresses,
+        security_mode,
+        security: SecurityKind::Null,
+        root: None,
+        identity: None,
+        seeds,
+    })
+}
+
 struct World {
     now: Instant,
     net: Net,
@@ -153,19 +170,7 @@ impl World {
             seeds.iter().map(|&p| EndpointRecord { addr: Ipv6Addr::LOCALHOST.octets(), port: p }).collect();
         let mut buf = [0u8; 512];
         let seeds = encode_endpoints(&records, &mut buf).unwrap();
-        let request = Request::OpenInstance(OpenInstance {
-            version_major: 6,
-            version_minor: 0x65,
-            port: 0,
-            scope: 1,
-            scope_id: 0,
-            max_addresses: 4,
-            security_mode: 0,
-            security: SecurityKind::Null,
-            root: None,
-            identity: None,
-            seeds,
-        });
+        let request = open_settings(seeds, 4, 1, 0);
         let reply = self.ioctl(d, open, &request, 64).ok().unwrap();
         assert_eq!(reply.status, status::SUCCESS);
         match Response::decode(ioctl::OPEN_INSTANCE, &reply.output).unwrap() {
@@ -365,21 +370,7 @@ fn malformed_requests_get_a_defined_status_and_change_nothing() {
     // Output buffers too small for the answer are refused before anything is created.
     let mut input = [0u8; 512];
     let mut buf = [0u8; 64];
-    let len = Request::OpenInstance(OpenInstance {
-        version_major: 6,
-        version_minor: 0x65,
-        port: 0,
-        scope: 1,
-        scope_id: 0,
-        max_addresses: 4,
-        security_mode: 0,
-        security: SecurityKind::Null,
-        root: None,
-        identity: None,
-        seeds: encode_endpoints(&[], &mut buf).unwrap(),
-    })
-    .encode(&mut input)
-    .unwrap();
+    let len = open_settings(encode_endpoints(&[], &mut buf).unwrap(), 4, 1, 0).encode(&mut input).unwrap();
     let small = w.raw(0, open, ioctl::OPEN_INSTANCE, &input[..len], 4, 1).ok().unwrap();
     assert_eq!(small.status, status::BUFFER_TOO_SMALL);
     let small_wait = w.raw(0, open, ioctl::WAIT_EVENT, &[1, 0, 0, 0], 100, 1).ok().unwrap();
@@ -391,19 +382,7 @@ fn malformed_requests_get_a_defined_status_and_change_nothing() {
         (4, 0, 0, status::from_drt_hresult(hresult::DRT_E_INVALID_SCOPE)),
         (4, 1, 3, status::from_drt_hresult(hresult::DRT_E_INVALID_SECURITY_MODE)),
     ] {
-        let request = Request::OpenInstance(OpenInstance {
-            version_major: 6,
-            version_minor: 0x65,
-            port: 0,
-            scope,
-            scope_id: 0,
-            max_addresses,
-            security_mode: mode,
-            security: SecurityKind::Null,
-            root: None,
-            identity: None,
-            seeds: encode_endpoints(&[], &mut buf).unwrap(),
-        });
+        let request = open_settings(encode_endpoints(&[], &mut buf).unwrap(), max_addresses, scope, mode);
         assert_eq!(w.ioctl(0, open, &request, 64).ok().unwrap().status, expected);
     }
     assert_eq!(w.devices[0].instance_count(), before);
@@ -420,19 +399,7 @@ fn quotas_hold_at_their_edge() {
         w.open_instance(0, open, &[]);
     }
     let mut buf = [0u8; 8];
-    let request = Request::OpenInstance(OpenInstance {
-        version_major: 6,
-        version_minor: 0x65,
-        port: 0,
-        scope: 1,
-        scope_id: 0,
-        max_addresses: 4,
-        security_mode: 0,
-        security: SecurityKind::Null,
-        root: None,
-        identity: None,
-        seeds: encode_endpoints(&[], &mut buf).unwrap(),
-    });
+    let request = open_settings(encode_endpoints(&[], &mut buf).unwrap(), 4, 1, 0);
     assert_eq!(w.ioctl(0, open, &request, 64).ok().unwrap().status, status::INSUFFICIENT_RESOURCES);
     // Waits per open.
     let other = w.devices[0].open(Owner::default()).unwrap();

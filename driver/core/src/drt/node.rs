@@ -127,6 +127,15 @@ fn endpoint_of(entry: &RouteEntry<'_>) -> Option<Endpoint> {
     entry.addresses.iter().next().map(|addr| Endpoint { addr, port: entry.port })
 }
 
+/// The wire form of a provider's MEMBERSHIP proof (credential, signature, key identifier).
+fn as_proof(proof: &Option<(Vec<u8>, Vec<u8>, Vec<u8>)>) -> Option<MembershipProof<'_>> {
+    proof.as_ref().map(|(credential, signature, key_identifier)| MembershipProof {
+        credential,
+        signature,
+        key_identifier,
+    })
+}
+
 fn sha1(nonce: &Nonce) -> HashedNonce {
     Sha1::digest(nonce).into()
 }
@@ -876,11 +885,7 @@ impl Node {
             flags: InquireFlags { want_cpa: true, want_payload: false, want_credential: true },
             validate_key: &key,
             nonce: Some(&nonce),
-            proof: proof.as_ref().map(|(c, s, k)| MembershipProof {
-                credential: c,
-                signature: s,
-                key_identifier: k,
-            }),
+            proof: as_proof(&proof),
         });
         self.send_request(now, endpoint, Purpose2::Verify { key, nonce, version }, id, message);
     }
@@ -991,11 +996,7 @@ impl Node {
             validate_key: &key,
             best_match: None,
             path: List::Items(&path),
-            proof: proof.as_ref().map(|(c, s, k)| MembershipProof {
-                credential: c,
-                signature: s,
-                key_identifier: k,
-            }),
+            proof: as_proof(&proof),
         });
         let sent = self.send_request(now, endpoint, Purpose2::Lookup { search, key }, id, message);
         let s = &mut self.searches[index];
@@ -1017,11 +1018,7 @@ impl Node {
             flags: InquireFlags { want_cpa: true, want_payload: true, want_credential: true },
             validate_key: &key,
             nonce: Some(&nonce),
-            proof: proof.as_ref().map(|(c, s, k)| MembershipProof {
-                credential: c,
-                signature: s,
-                key_identifier: k,
-            }),
+            proof: as_proof(&proof),
         });
         if !self.send_request(now, endpoint, Purpose2::Inquire { search, key, nonce }, id, message) {
             let s = &mut self.searches[index];
@@ -1148,11 +1145,7 @@ impl Node {
         let message = Message::Request(Request::Plain(RequestBody {
             nonce: &nonce,
             keys: List::Items(&wanted),
-            proof: proof.as_ref().map(|(c, s, k)| MembershipProof {
-                credential: c,
-                signature: s,
-                key_identifier: k,
-            }),
+            proof: as_proof(&proof),
         }));
         self.send_request(now, from, Purpose2::Request, id, message);
     }
