@@ -1364,10 +1364,10 @@ impl Node {
                     latency,
                 });
                 let next = buffer.route_entry.as_ref().and_then(|e| endpoint_of(e).map(|ep| (*e.key, ep)));
-                if let Some((next_key, next_endpoint)) = next {
-                    if next_endpoint != self.local || s.info.allow_current_instance_match {
-                        s.add_candidate(next_key, next_endpoint);
-                    }
+                if let Some((next_key, next_endpoint)) = next
+                    && (next_endpoint != self.local || s.info.allow_current_instance_match)
+                {
+                    s.add_candidate(next_key, next_endpoint);
                 }
                 // The node answered as the holder of `key`: a verified round trip.
                 if self.cache.insert(CacheEntry::new(key, from, version, now, rtt)) == Inserted::Added {
