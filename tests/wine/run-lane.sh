@@ -30,8 +30,8 @@
 #      `wineserver -k`.
 #
 # Environment: LANE_TIMEOUT (seconds, default 1800, builds from scratch included) bounds the whole
-# run; STEP_TIMEOUT (default 180) each Wine command; BUILD_TIMEOUT (default 900) each cross build
-# of the shim; WINE_LANE_DIR (default target/wine/lane) receives the logs.
+# run; STEP_TIMEOUT (default 180) each Wine command; BUILD_TIMEOUT (default 900) each build;
+# WINE_LANE_DIR (default target/wine/lane) receives the logs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root="$(pwd)"
@@ -100,22 +100,22 @@ say "$(wine --version 2>/dev/null), $(x86_64-w64-mingw32-gcc --version | head -1
 
 # ---- 1. builds --------------------------------------------------------------------------------
 say "building peerdrt.sys"
-tests/wine/build-driver.sh > "$logs/build-driver.log" 2>&1 || fail "build-driver.sh (see build-driver.log)"
+timeout "$BUILD_TIMEOUT" tests/wine/build-driver.sh > "$logs/build-driver.log" 2>&1 || fail "build-driver.sh (see build-driver.log)"
 tail -1 "$logs/build-driver.log"
 say "building netio.sys (the NMR/WSK stand-in)"
 [ -x tests/wine/build-netio.sh ] || fail "tests/wine/build-netio.sh is missing: the netio.sys stand-in (tests/wine/netio-standin) cannot be built"
-tests/wine/build-netio.sh > "$logs/build-netio.log" 2>&1 || fail "build-netio.sh (see build-netio.log)"
+timeout "$BUILD_TIMEOUT" tests/wine/build-netio.sh > "$logs/build-netio.log" 2>&1 || fail "build-netio.sh (see build-netio.log)"
 tail -1 "$logs/build-netio.log"
 say "building bcryptprimitives.dll (ProcessPrng)"
-x86_64-w64-mingw32-gcc -O2 -shared -s -o "$target_dir/wine/bcryptprimitives.dll" \
+timeout "$BUILD_TIMEOUT" x86_64-w64-mingw32-gcc -O2 -shared -s -o "$target_dir/wine/bcryptprimitives.dll" \
     tests/wine/processprng/processprng.c -ladvapi32 || fail "the ProcessPrng stand-in did not build"
 say "building the Windows test client"
-cargo build --manifest-path tests/wine/client/Cargo.toml --target x86_64-pc-windows-gnu --release \
+timeout "$BUILD_TIMEOUT" cargo build --manifest-path tests/wine/client/Cargo.toml --target x86_64-pc-windows-gnu --release \
     --target-dir "$target_dir/wine/client" > "$logs/build-client.log" 2>&1 || fail "the client did not build (see build-client.log)"
 client="$target_dir/wine/client/x86_64-pc-windows-gnu/release/peerdrt-wine-client.exe"
 say "building peerdrtd and the peerdrt CLI"
-cargo build --release --bin peerdrtd > "$logs/build-peerdrtd.log" 2>&1 || fail "peerdrtd did not build (see build-peerdrtd.log)"
-cargo build --release -p peerdrt-shim --bin peerdrt >> "$logs/build-peerdrtd.log" 2>&1 || fail "the peerdrt CLI did not build (see build-peerdrtd.log)"
+timeout "$BUILD_TIMEOUT" cargo build --release --bin peerdrtd > "$logs/build-peerdrtd.log" 2>&1 || fail "peerdrtd did not build (see build-peerdrtd.log)"
+timeout "$BUILD_TIMEOUT" cargo build --release -p peerdrt-shim --bin peerdrt >> "$logs/build-peerdrtd.log" 2>&1 || fail "the peerdrt CLI did not build (see build-peerdrtd.log)"
 peerdrtd="$target_dir/release/peerdrtd"
 cli="$target_dir/release/peerdrt"
 
