@@ -13,7 +13,8 @@ struct Inf {
 
 impl Inf {
     fn load() -> Self {
-        let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/inf/peerdrt.inx")).expect("inf/peerdrt.inx");
+        let bytes =
+            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/inf/peerdrt.inx")).expect("inf/peerdrt.inx");
         let text = decode(&bytes);
         let mut sections: Vec<(String, Vec<String>)> = Vec::new();
         for raw in text.lines() {
@@ -77,7 +78,8 @@ fn decode(bytes: &[u8]) -> String {
         let units: Vec<u16> = body.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
         String::from_utf16(&units).expect("valid UTF-16LE")
     } else {
-        String::from_utf8(bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes).to_vec()).expect("valid UTF-8")
+        String::from_utf8(bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes).to_vec())
+            .expect("valid UTF-8")
     }
 }
 
@@ -118,7 +120,10 @@ fn it_follows_the_primitive_driver_rules() {
     assert_eq!(inf.value("Version", "Signature"), "\"$WINDOWS NT$\"");
     let names: Vec<&str> = inf.sections.iter().map(|(n, _)| n.as_str()).collect();
     assert!(!names.iter().any(|n| n.eq_ignore_ascii_case("Manufacturer")), "no [Manufacturer]");
-    assert!(!names.iter().any(|n| n.eq_ignore_ascii_case("DefaultInstall")), "DefaultInstall must be decorated");
+    assert!(
+        !names.iter().any(|n| n.eq_ignore_ascii_case("DefaultInstall")),
+        "DefaultInstall must be decorated"
+    );
     assert!(names.contains(&"DefaultInstall.NT$ARCH$"));
     assert_eq!(inf.value("DestinationDirs", "DefaultDestDir"), "13");
     assert_eq!(inf.value("DefaultUninstall.NT$ARCH$", "LegacyUninstall"), "1");
