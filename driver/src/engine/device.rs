@@ -844,7 +844,6 @@ impl Device {
 
 fn encode_event(instance: &Instance, event: &Event) -> Option<Vec<u8>> {
     let handle = instance.handle;
-    let mut buf = alloc::vec![0u8; MAX_EVENT_LEN];
     let mut seed_buf = [0u8; peerdrt_abi::MAX_SEEDS * peerdrt_abi::ENDPOINT_LEN];
     let record = match event {
         Event::StatusChanged { status, bootstrap } => {
@@ -904,6 +903,13 @@ fn encode_event(instance: &Instance, event: &Event) -> Option<Vec<u8>> {
             },
         },
     };
+    // Sized to the record (most are tens of bytes; only a result with a large payload nears
+    // MAX_EVENT_LEN): the encoder reports the length it needs.
+    let needed = match record.encode(&mut []) {
+        Err(AbiError::BufferTooSmall { needed }) if needed <= MAX_EVENT_LEN => needed,
+        _ => return None,
+    };
+    let mut buf = alloc::vec![0u8; needed];
     let len = record.encode(&mut buf).ok()?;
     buf.truncate(len);
     Some(buf)
