@@ -62,6 +62,11 @@ impl<'a> Reader<'a> {
         Self { rest: input }
     }
 
+    /// Bytes left to read.
+    pub fn remaining(&self) -> usize {
+        self.rest.len()
+    }
+
     /// The next `n` bytes.
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], AbiError> {
         let (head, rest) = self.rest.split_at_checked(n).ok_or(AbiError::Truncated)?;

@@ -15,6 +15,7 @@ pub mod codec;
 pub mod frame;
 pub mod ioctl;
 pub mod message;
+pub mod pnrp;
 pub mod status;
 
 pub use codec::AbiError;

@@ -1,6 +1,7 @@
 //! Requests, responses and event records of the device.
 
 use crate::codec::{AbiError, Reader, Writer};
+use crate::pnrp::{self, CloudRecords, check_cloud_name};
 use crate::{ABI_VERSION, ioctl};
 
 /// A handle the device hands out (instance, registration or search). Opaque to the caller;
@@ -211,6 +212,18 @@ pub enum Request<'a> {
         /// The instance.
         instance: Handle,
     },
+    /// [`pnrp::ATTACH_CLOUD`].
+    AttachCloud {
+        /// The cloud's name.
+        name: &'a str,
+    },
+    /// [`pnrp::DETACH_CLOUD`].
+    DetachCloud {
+        /// The attachment.
+        attachment: Handle,
+    },
+    /// [`pnrp::ENUM_CLOUDS`].
+    EnumClouds,
 }
 
 impl<'a> Request<'a> {
@@ -228,12 +241,15 @@ impl<'a> Request<'a> {
             Self::GetSearchPath { .. } => ioctl::GET_SEARCH_PATH,
             Self::WaitEvent => ioctl::WAIT_EVENT,
             Self::QueryInstance { .. } => ioctl::QUERY_INSTANCE,
+            Self::AttachCloud { .. } => pnrp::ATTACH_CLOUD,
+            Self::DetachCloud { .. } => pnrp::DETACH_CLOUD,
+            Self::EnumClouds => pnrp::ENUM_CLOUDS,
         }
     }
 
     /// Parses the input buffer of control code `code`.
     pub fn decode(code: u32, input: &'a [u8]) -> Result<Self, AbiError> {
-        if !ioctl::ALL.contains(&code) {
+        if !ioctl::ALL.contains(&code) && !pnrp::ALL.contains(&code) {
             return Err(AbiError::UnknownCode);
         }
         let mut r = Reader::new(input);
@@ -313,6 +329,15 @@ impl<'a> Request<'a> {
             ioctl::GET_SEARCH_PATH => Self::GetSearchPath { search: r.u64()? },
             ioctl::WAIT_EVENT => Self::WaitEvent,
             ioctl::QUERY_INSTANCE => Self::QueryInstance { instance: r.u64()? },
+            pnrp::ATTACH_CLOUD => {
+                let len = usize::from(r.u16()?);
+                if len == 0 || len > pnrp::MAX_CLOUD_NAME_LEN {
+                    return Err(AbiError::BadValue);
+                }
+                Self::AttachCloud { name: core::str::from_utf8(r.bytes(len)?).map_err(|_| AbiError::BadValue)? }
+            }
+            pnrp::DETACH_CLOUD => Self::DetachCloud { attachment: r.u64()? },
+            pnrp::ENUM_CLOUDS => Self::EnumClouds,
             _ => return Err(AbiError::UnknownCode),
         };
         r.finish()?;
@@ -381,7 +406,13 @@ impl<'a> Request<'a> {
             Self::ContinueSearch { search } | Self::EndSearch { search } | Self::GetSearchPath { search } => {
                 w.u64(*search)
             }
-            Self::WaitEvent => {}
+            Self::WaitEvent | Self::EnumClouds => {}
+            Self::AttachCloud { name } => {
+                check_cloud_name(name)?;
+                w.u16(name.len() as u16);
+                w.bytes(name.as_bytes());
+            }
+            Self::DetachCloud { attachment } => w.u64(*attachment),
         }
         w.finish()
     }
@@ -439,6 +470,8 @@ pub enum Response<'a> {
     InstanceInfo(InstanceInfo),
     /// The next event.
     Event(EventRecord<'a>),
+    /// The clouds ([`pnrp::ENUM_CLOUDS`]).
+    Clouds(CloudRecords<'a>),
 }
 
 /// Status and counters of an instance.
@@ -678,11 +711,16 @@ impl<'a> Response<'a> {
                 w.bytes(p.0);
                 return w.finish();
             }
+            Self::Clouds(c) => {
+                let mut w = Writer::new(out);
+                c.write(&mut w);
+                return w.finish();
+            }
             _ => {}
         }
         let mut w = Writer::new(out);
         match self {
-            Self::Empty | Self::Event(_) | Self::Path(_) => {}
+            Self::Empty | Self::Event(_) | Self::Path(_) | Self::Clouds(_) => {}
             Self::Instance { instance, port } => {
                 w.u64(*instance);
                 w.u16(*port);
@@ -708,7 +746,8 @@ impl<'a> Response<'a> {
         }
         let mut r = Reader::new(output);
         let response = match code {
-            ioctl::OPEN_INSTANCE => Self::Instance { instance: r.u64()?, port: r.u16()? },
+            ioctl::OPEN_INSTANCE | pnrp::ATTACH_CLOUD => Self::Instance { instance: r.u64()?, port: r.u16()? },
+            pnrp::ENUM_CLOUDS => Self::Clouds(CloudRecords::read(&mut r)?),
             ioctl::REGISTER_KEY => Self::Registration { registration: r.u64()? },
             ioctl::START_SEARCH => Self::Search { search: r.u64()? },
             ioctl::GET_SEARCH_PATH => {
@@ -726,7 +765,7 @@ impl<'a> Response<'a> {
                 sent: r.u64()?,
                 received: r.u64()?,
             }),
-            c if ioctl::ALL.contains(&c) => Self::Empty,
+            c if ioctl::ALL.contains(&c) || c == pnrp::DETACH_CLOUD => Self::Empty,
             _ => return Err(AbiError::UnknownCode),
         };
         r.finish()?;
