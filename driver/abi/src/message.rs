@@ -334,7 +334,9 @@ impl<'a> Request<'a> {
                 if len == 0 || len > pnrp::MAX_CLOUD_NAME_LEN {
                     return Err(AbiError::BadValue);
                 }
-                Self::AttachCloud { name: core::str::from_utf8(r.bytes(len)?).map_err(|_| AbiError::BadValue)? }
+                Self::AttachCloud {
+                    name: core::str::from_utf8(r.bytes(len)?).map_err(|_| AbiError::BadValue)?,
+                }
             }
             pnrp::DETACH_CLOUD => Self::DetachCloud { attachment: r.u64()? },
             pnrp::ENUM_CLOUDS => Self::EnumClouds,
@@ -746,7 +748,9 @@ impl<'a> Response<'a> {
         }
         let mut r = Reader::new(output);
         let response = match code {
-            ioctl::OPEN_INSTANCE | pnrp::ATTACH_CLOUD => Self::Instance { instance: r.u64()?, port: r.u16()? },
+            ioctl::OPEN_INSTANCE | pnrp::ATTACH_CLOUD => {
+                Self::Instance { instance: r.u64()?, port: r.u16()? }
+            }
             pnrp::ENUM_CLOUDS => Self::Clouds(CloudRecords::read(&mut r)?),
             ioctl::REGISTER_KEY => Self::Registration { registration: r.u64()? },
             ioctl::START_SEARCH => Self::Search { search: r.u64()? },

@@ -18,6 +18,10 @@ pub const DETACH_CLOUD: u32 =
 /// List the clouds (PeerPnrpGetCloudInfo).
 pub const ENUM_CLOUDS: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x812, METHOD_BUFFERED, FILE_READ_ACCESS);
 
+/// `PEER_E_CLOUD_NOT_FOUND` (HRESULT_FROM_WIN32(WSA_PNRP_CLOUD_NOT_FOUND 11501)): what an
+/// attach to an unknown cloud becomes.
+pub const PEER_E_CLOUD_NOT_FOUND: u32 = 0x8007_2CED;
+
 /// The PNRP control codes, in function order.
 pub const ALL: [u32; 3] = [ATTACH_CLOUD, DETACH_CLOUD, ENUM_CLOUDS];
 
@@ -164,7 +168,10 @@ mod tests {
         raw[..6].copy_from_slice(&[1, 0, 0, 0, MAX_CLOUD_NAME_LEN as u8 + 1, 0]);
         assert_eq!(Request::decode(ATTACH_CLOUD, &raw), Err(AbiError::BadValue));
         raw[4] = MAX_CLOUD_NAME_LEN as u8;
-        assert_eq!(Request::decode(ATTACH_CLOUD, &raw[..raw.len() - 1]), Ok(Request::AttachCloud { name: long }));
+        assert_eq!(
+            Request::decode(ATTACH_CLOUD, &raw[..raw.len() - 1]),
+            Ok(Request::AttachCloud { name: long })
+        );
     }
 
     #[test]

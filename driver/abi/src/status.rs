@@ -32,6 +32,8 @@ pub const ACCESS_DENIED: u32 = 0xC000_0022;
 pub const ADDRESS_ALREADY_EXISTS: u32 = 0xC000_020A;
 /// STATUS_INVALID_DEVICE_STATE: the call is not valid now (E_UNEXPECTED).
 pub const INVALID_DEVICE_STATE: u32 = 0xC000_0184;
+/// STATUS_OBJECT_NAME_NOT_FOUND: no cloud of that name (PEER_E_CLOUD_NOT_FOUND).
+pub const OBJECT_NAME_NOT_FOUND: u32 = 0xC000_0034;
 /// STATUS_UNEXPECTED_IO_ERROR.
 pub const UNEXPECTED_IO_ERROR: u32 = 0xC000_00E9;
 
@@ -155,6 +157,7 @@ pub const fn to_hresult(status: u32) -> u32 {
         ACCESS_DENIED => hresult::E_ACCESSDENIED,
         ADDRESS_ALREADY_EXISTS => hresult::DRT_E_TRANSPORT_ALREADY_BOUND,
         CANCELLED | INVALID_DEVICE_STATE => hresult::E_UNEXPECTED,
+        OBJECT_NAME_NOT_FOUND => crate::pnrp::PEER_E_CLOUD_NOT_FOUND,
         _ => hresult::E_FAIL,
     }
 }

@@ -61,6 +61,14 @@ mod unix {
         #[arg(long = "seed", value_name = "ADDR:PORT")]
         seeds: Vec<String>,
 
+        /// Run the PNRP Global_ cloud on this UDP port (default with a [pnrp] section: 3540).
+        #[arg(long, value_name = "PORT")]
+        pnrp_port: Option<u16>,
+
+        /// A seed server of the Global_ cloud: host:port or [v6]:port (repeatable).
+        #[arg(long = "pnrp-seed", value_name = "ADDR:PORT")]
+        pnrp_seeds: Vec<String>,
+
         /// Log filter, tracing EnvFilter syntax (e.g. "info", "peerdrt=debug") [default: $RUST_LOG,
         /// else the config file's `log`, else info].
         #[arg(long, value_name = "FILTER")]
@@ -102,6 +110,8 @@ mod unix {
             instance_version: cli.instance_version,
             seeds: cli.seeds,
             instance_key: cli.instance_key,
+            pnrp_port: cli.pnrp_port,
+            pnrp_seeds: cli.pnrp_seeds,
         };
         let config = match config::resolve(file, overrides) {
             Ok(c) => c,

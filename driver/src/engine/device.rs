@@ -2,6 +2,7 @@
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::net::Ipv6Addr;
 use core::time::Duration;
@@ -10,7 +11,7 @@ use peerdrt_abi::status::{self, hresult};
 use peerdrt_abi::{
     AbiError, EndpointRecord, EventRecord, Handle, InstanceInfo, MAX_EVENT_LEN, MAX_PATH_ENTRIES,
     OpenInstance, PathRecord, PathRecords, Request, Response, SecurityKind, StartSearch, drt_status,
-    encode_endpoints, ioctl,
+    encode_endpoints, ioctl, pnrp,
 };
 use peerdrt_core::drt::security::{
     BoxedProvider, Certificate, DerivedKeyProvider, Identity, KeyCredential, NullProvider, SecurityMode,
@@ -36,6 +37,10 @@ pub const MAX_EVENTS_PER_OPEN: usize = 1024;
 pub const MAX_WAITS_PER_OPEN: usize = 8;
 /// Datagrams queued for sending, device-wide (further ones are dropped and counted).
 pub const MAX_OUTBOX: usize = 16_384;
+/// Most clouds (standing instances published by name) on the device.
+pub const MAX_CLOUDS: usize = pnrp::MAX_CLOUDS;
+/// Attachments one open may hold: one per cloud.
+pub const MAX_ATTACHMENTS_PER_OPEN: usize = MAX_CLOUDS;
 /// Longest search timeout accepted (a longer one is clamped).
 pub const MAX_SEARCH_TIMEOUT: Duration = Duration::from_secs(3600);
 
@@ -151,6 +156,9 @@ pub struct DeviceStats {
 #[derive(Debug, Clone, Copy)]
 enum Object {
     Instance(usize),
+    /// An open's attachment to a cloud (another open's standing instance); an instance handle
+    /// for registering and searching, but it neither owns nor closes the instance.
+    Attachment(usize),
     Registration(usize, RegistrationId),
     Search(usize, SearchId),
 }
@@ -158,7 +166,7 @@ enum Object {
 impl Object {
     fn kind(&self) -> HandleKind {
         match self {
-            Self::Instance(_) => HandleKind::Instance,
+            Self::Instance(_) | Self::Attachment(_) => HandleKind::Instance,
             Self::Registration(..) => HandleKind::Registration,
             Self::Search(..) => HandleKind::Search,
         }
@@ -189,6 +197,40 @@ struct Instance {
     port: u16,
     registrations: Vec<(RegistrationId, Handle)>,
     searches: Vec<(SearchId, Handle)>,
+    /// Registrations made through attachments: owned by the attached open.
+    attached_registrations: Vec<Attached<RegistrationId>>,
+    /// Searches started through attachments.
+    attached_searches: Vec<Attached<SearchId>>,
+}
+
+/// A registration or search of an attached open on a cloud's instance.
+#[derive(Debug, Clone, Copy)]
+struct Attached<T> {
+    id: T,
+    /// Its handle in the attached open.
+    handle: Handle,
+    /// The attached open.
+    open: OpenId,
+    /// The attachment handle it came through (the "instance" its events name).
+    via: Handle,
+    /// The key (registrations; searches: unused).
+    key: peerdrt_abi::KeyBytes,
+}
+
+/// A standing instance published under a cloud name.
+#[derive(Debug)]
+struct Cloud {
+    name: String,
+    index: usize,
+    scope: u32,
+    scope_id: u32,
+}
+
+/// Where an instance's event goes.
+struct Route {
+    open: OpenId,
+    instance: Handle,
+    object: Option<Handle>,
 }
 
 /// The device.
@@ -199,6 +241,7 @@ pub struct Device {
     outbox: VecDeque<Outgoing>,
     completions: VecDeque<WaitCompletion>,
     stats: DeviceStats,
+    clouds: Vec<Cloud>,
 }
 
 fn drt(hr: u32) -> u32 {
@@ -230,11 +273,19 @@ fn identity(secret: &[u8; 32], certificate: &[u8; 96]) -> Result<Identity, u32> 
     Ok(Identity { signing_key: ed25519_dalek::SigningKey::from_bytes(secret), certificate })
 }
 
+/// The reply buffer of the requests with variable-length replies.
+const SCRATCH_LEN: usize = if peerdrt_abi::MAX_PATH_REPLY_LEN > pnrp::MAX_CLOUDS_REPLY_LEN {
+    peerdrt_abi::MAX_PATH_REPLY_LEN
+} else {
+    pnrp::MAX_CLOUDS_REPLY_LEN
+};
+
 /// Output space the mutating requests need, checked before any state changes.
 fn output_needed(code: u32) -> usize {
     match code {
         ioctl::OPEN_INSTANCE => 10,
         ioctl::REGISTER_KEY | ioctl::START_SEARCH => 8,
+        pnrp::ATTACH_CLOUD => 10,
         ioctl::WAIT_EVENT => MAX_EVENT_LEN,
         _ => 0,
     }
@@ -317,6 +368,14 @@ impl Device {
                 _ => None,
             })
             .collect();
+        let attachments: Vec<usize> = o
+            .objects
+            .iter()
+            .filter_map(|s| match s.value {
+                Some(Object::Attachment(i)) => Some(i),
+                _ => None,
+            })
+            .collect();
         o.objects.clear();
         o.instances = 0;
         for token in waits {
@@ -326,6 +385,9 @@ impl Device {
                 status: status::CANCELLED,
                 output: Vec::new(),
             });
+        }
+        for index in attachments {
+            self.detach(now, open, index);
         }
         for index in instances {
             self.destroy_instance(now, index, platform);
@@ -345,6 +407,26 @@ impl Device {
 
     fn destroy_instance(&mut self, now: Instant, index: usize, platform: &mut dyn Platform) {
         let Some(mut instance) = self.instances.get_mut(index).and_then(Option::take) else { return };
+        // A cloud's instance going away ends its attachments and what they held: none of their
+        // handles may reach whatever instance takes the slot next.
+        self.clouds.retain(|c| c.index != index);
+        let stale: Vec<(OpenId, Handle)> = instance
+            .attached_registrations
+            .iter()
+            .map(|a| (a.open, a.handle))
+            .chain(instance.attached_searches.iter().map(|a| (a.open, a.handle)))
+            .collect();
+        for (open, handle) in stale {
+            self.remove_object(open, handle);
+        }
+        for o in self.opens.iter_mut().filter_map(|s| s.value.as_mut()) {
+            for slot in &mut o.objects {
+                if matches!(slot.value, Some(Object::Attachment(i)) if i == index) {
+                    slot.value = None;
+                    slot.generation = slot.generation.wrapping_add(1).max(1);
+                }
+            }
+        }
         instance.node.close(now);
         // The revocations the close produced still go out.
         while let Some(t) = instance.node.poll_transmit() {
@@ -355,6 +437,117 @@ impl Device {
             });
         }
         platform.unbind(instance.transport);
+    }
+
+    /// Ends what `open` registered and searched through its attachment to instance `index`:
+    /// its keys are unregistered (revoked), its searches end.
+    fn detach(&mut self, now: Instant, open: OpenId, index: usize) {
+        let Some(Some(instance)) = self.instances.get_mut(index) else { return };
+        let (mine, others): (Vec<_>, Vec<_>) =
+            instance.attached_registrations.drain(..).partition(|a| a.open == open);
+        instance.attached_registrations = others;
+        let (searches, others): (Vec<_>, Vec<_>) =
+            instance.attached_searches.drain(..).partition(|a| a.open == open);
+        instance.attached_searches = others;
+        for a in &mine {
+            let _ = instance.node.unregister(now, a.id);
+        }
+        for a in &searches {
+            let _ = instance.node.end_search(a.id);
+        }
+        for h in mine.iter().map(|a| a.handle).chain(searches.iter().map(|a| a.handle)) {
+            self.remove_object(open, h);
+        }
+        self.drain(index);
+    }
+
+    /// Publishes a standing instance of `open` as a PNRP cloud named `name`, which other opens
+    /// attach to with ATTACH_CLOUD. At most [`MAX_CLOUDS`]; names are unique.
+    pub fn publish_cloud(
+        &mut self,
+        open: OpenId,
+        instance: Handle,
+        name: &str,
+        scope: u32,
+        scope_id: u32,
+    ) -> Result<(), u32> {
+        let Object::Instance(index) = self.resolve(open, instance, HandleKind::Instance)? else {
+            return Err(status::INVALID_HANDLE);
+        };
+        pnrp::check_cloud_name(name).map_err(|e| e.status())?;
+        if self.clouds.iter().any(|c| c.name == name || c.index == index) {
+            return Err(status::ADDRESS_ALREADY_EXISTS);
+        }
+        if self.clouds.len() >= MAX_CLOUDS {
+            return Err(status::INSUFFICIENT_RESOURCES);
+        }
+        self.clouds.push(Cloud { name: String::from(name), index, scope, scope_id });
+        Ok(())
+    }
+
+    /// The published clouds' names.
+    pub fn cloud_names(&self) -> impl Iterator<Item = &str> {
+        self.clouds.iter().map(|c| c.name.as_str())
+    }
+
+    /// An instance handle of `open`: its own instance, or its attachment to a cloud (then the
+    /// attachment handle is returned too).
+    fn instance_of(&self, open: OpenId, handle: Handle) -> Result<(usize, Option<Handle>), u32> {
+        match self.resolve(open, handle, HandleKind::Instance)? {
+            Object::Instance(index) => Ok((index, None)),
+            Object::Attachment(index) => Ok((index, Some(handle))),
+            _ => Err(status::INVALID_HANDLE),
+        }
+    }
+
+    fn attach_cloud(&mut self, open: OpenId, name: &str) -> Result<Response<'static>, u32> {
+        let index = self
+            .clouds
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.index)
+            .ok_or(status::OBJECT_NAME_NOT_FOUND)?;
+        let o = self.open_ref(open).ok_or(status::INVALID_HANDLE)?;
+        let attached: Vec<usize> = o
+            .objects
+            .iter()
+            .filter_map(|s| match s.value {
+                Some(Object::Attachment(i)) => Some(i),
+                _ => None,
+            })
+            .collect();
+        if attached.contains(&index) {
+            return Err(status::ADDRESS_ALREADY_EXISTS);
+        }
+        if attached.len() >= MAX_ATTACHMENTS_PER_OPEN {
+            return Err(status::INSUFFICIENT_RESOURCES);
+        }
+        let port = self.instance_mut(index)?.port;
+        let handle = self.insert_object(open, Object::Attachment(index))?;
+        Ok(Response::Instance { instance: handle, port })
+    }
+
+    fn enum_clouds<'s>(&self, scratch: &'s mut [u8]) -> Result<Response<'s>, u32> {
+        let records: Vec<pnrp::CloudRecord<'_>> = self
+            .clouds
+            .iter()
+            .filter_map(|c| {
+                let i = self.instances.get(c.index)?.as_ref()?;
+                Some(pnrp::CloudRecord {
+                    name: &c.name,
+                    scope: c.scope,
+                    scope_id: c.scope_id,
+                    status: match i.node.status() {
+                        Status::Active => drt_status::ACTIVE,
+                        Status::Alone => drt_status::ALONE,
+                        Status::NoNetwork => drt_status::NO_NETWORK,
+                        Status::Faulted => drt_status::FAULTED,
+                    },
+                    port: i.port,
+                })
+            })
+            .collect();
+        pnrp::CloudRecords::encode_into(&records, scratch).map(Response::Clouds).map_err(|e| e.status())
     }
 
     // ----- handles ----------------------------------------------------------------------------
@@ -431,7 +624,7 @@ impl Device {
         if let Request::WaitEvent = request {
             return self.wait_event(open, output, token);
         }
-        let mut scratch = [0u8; peerdrt_abi::MAX_PATH_REPLY_LEN];
+        let mut scratch = [0u8; SCRATCH_LEN];
         let result = self.dispatch(now, open, request, platform, &mut scratch);
         self.drain_all();
         match result {
@@ -473,9 +666,7 @@ impl Device {
                 Ok(Response::Empty)
             }
             Request::RegisterKey { instance, key, app_data, credential } => {
-                let Object::Instance(index) = self.resolve(open, instance, HandleKind::Instance)? else {
-                    return Err(status::INVALID_HANDLE);
-                };
+                let (index, via) = self.instance_of(open, instance)?;
                 let credential = match credential {
                     Some(c) => KeyCredential::Identity(Box::new(identity(c.secret, c.certificate)?)),
                     None => KeyCredential::None,
@@ -487,7 +678,13 @@ impl Device {
                     .map_err(status_of)?;
                 match self.insert_object(open, Object::Registration(index, id)) {
                     Ok(handle) => {
-                        self.instance_mut(index)?.registrations.push((id, handle));
+                        let i = self.instance_mut(index)?;
+                        match via {
+                            None => i.registrations.push((id, handle)),
+                            Some(via) => {
+                                i.attached_registrations.push(Attached { id, handle, open, via, key: *key })
+                            }
+                        }
                         Ok(Response::Registration { registration: handle })
                     }
                     Err(e) => {
@@ -514,6 +711,7 @@ impl Device {
                 let i = self.instance_mut(index)?;
                 i.node.unregister(now, id).map_err(status_of)?;
                 i.registrations.retain(|(r, _)| *r != id);
+                i.attached_registrations.retain(|a| a.id != id);
                 self.remove_object(open, registration);
                 Ok(Response::Empty)
             }
@@ -532,6 +730,7 @@ impl Device {
                 let i = self.instance_mut(index)?;
                 let _ = i.node.end_search(id);
                 i.searches.retain(|(s, _)| *s != id);
+                i.attached_searches.retain(|a| a.id != id);
                 self.remove_object(open, search);
                 Ok(Response::Empty)
             }
@@ -556,9 +755,7 @@ impl Device {
                 PathRecords::encode_into(&records, scratch).map(Response::Path).map_err(|e| e.status())
             }
             Request::QueryInstance { instance } => {
-                let Object::Instance(index) = self.resolve(open, instance, HandleKind::Instance)? else {
-                    return Err(status::INVALID_HANDLE);
-                };
+                let (index, _) = self.instance_of(open, instance)?;
                 let i = self.instance_mut(index)?;
                 let stats = i.node.stats();
                 Ok(Response::InstanceInfo(InstanceInfo {
@@ -571,6 +768,16 @@ impl Device {
                 }))
             }
             Request::WaitEvent => Err(status::INVALID_DEVICE_REQUEST),
+            Request::AttachCloud { name } => self.attach_cloud(open, name),
+            Request::DetachCloud { attachment } => {
+                let Object::Attachment(index) = self.resolve(open, attachment, HandleKind::Instance)? else {
+                    return Err(status::INVALID_HANDLE);
+                };
+                self.detach(now, open, index);
+                self.remove_object(open, attachment);
+                Ok(Response::Empty)
+            }
+            Request::EnumClouds => self.enum_clouds(scratch),
         }
     }
 
@@ -667,6 +874,8 @@ impl Device {
             port: bound.port,
             registrations: Vec::new(),
             searches: Vec::new(),
+            attached_registrations: Vec::new(),
+            attached_searches: Vec::new(),
         };
         instance.node.start(now);
         self.instances[index] = Some(instance);
@@ -679,22 +888,38 @@ impl Device {
         open: OpenId,
         s: &StartSearch<'_>,
     ) -> Result<Response<'static>, u32> {
-        let Object::Instance(index) = self.resolve(open, s.instance, HandleKind::Instance)? else {
-            return Err(status::INVALID_HANDLE);
-        };
-        let info = SearchInfo {
+        let (index, via) = self.instance_of(open, s.instance)?;
+        let mut info = SearchInfo {
             iterative: s.iterative,
             allow_current_instance_match: s.allow_current_instance_match,
             any_match_in_range: s.any_match_in_range,
             max_endpoints: s.max_endpoints,
             range: s.range.map(|(min, max)| (*min, *max)),
         };
+        if via.is_some() && info.allow_current_instance_match && !info.any_match_in_range && !info.iterative {
+            // The open's own keys are filtered out of its results (see `drain`): ask for as
+            // many more as it has keys the search could return, so they take no one's place.
+            let own = self
+                .instance_mut(index)?
+                .attached_registrations
+                .iter()
+                .filter(|a| a.open == open && info.accepts(s.key, &a.key));
+            let extra = own.count() as u32;
+            if info.range.is_some() && info.max_endpoints >= 1 {
+                info.max_endpoints =
+                    info.max_endpoints.saturating_add(extra).min(peerdrt_core::drt::MAX_SEARCH_RESULTS);
+            }
+        }
         let timeout = Duration::from_millis(u64::from(s.timeout_ms)).min(MAX_SEARCH_TIMEOUT);
         let id =
             self.instance_mut(index)?.node.start_search(now, *s.key, info, timeout).map_err(status_of)?;
         match self.insert_object(open, Object::Search(index, id)) {
             Ok(handle) => {
-                self.instance_mut(index)?.searches.push((id, handle));
+                let i = self.instance_mut(index)?;
+                match via {
+                    None => i.searches.push((id, handle)),
+                    Some(via) => i.attached_searches.push(Attached { id, handle, open, via, key: *s.key }),
+                }
                 Ok(Response::Search { search: handle })
             }
             Err(e) => {
@@ -805,17 +1030,17 @@ impl Device {
         while let Some(e) = instance.node.poll_event() {
             events.push(e);
         }
-        let open = instance.open;
         let mut encoded = Vec::with_capacity(events.len());
         for event in events {
-            if let Some(bytes) = encode_event(instance, &event) {
-                encoded.push(bytes);
+            let Some(route) = route(instance, &event) else { continue };
+            if let Some(bytes) = encode_event(&route, &event) {
+                encoded.push((route.open, bytes));
             }
         }
         for o in outgoing {
             self.push_outgoing(o);
         }
-        for bytes in encoded {
+        for (open, bytes) in encoded {
             self.deliver(open, bytes);
         }
     }
@@ -842,8 +1067,40 @@ impl Device {
     }
 }
 
-fn encode_event(instance: &Instance, event: &Event) -> Option<Vec<u8>> {
-    let handle = instance.handle;
+/// Who an instance's event is for: status and leaf-set events go to the instance's owner; a
+/// registration's or search's events to the open that made it (possibly through an
+/// attachment). A result of an attached search that is a key its own open registered is
+/// dropped: a process never resolves its own PNRP registrations.
+fn route(instance: &Instance, event: &Event) -> Option<Route> {
+    let owner = Route { open: instance.open, instance: instance.handle, object: None };
+    fn attached<T>(a: &Attached<T>) -> Route {
+        Route { open: a.open, instance: a.via, object: Some(a.handle) }
+    }
+    match event {
+        Event::StatusChanged { .. } | Event::LeafSetKeyChanged { .. } => Some(owner),
+        Event::RegistrationStateChanged { registration, .. } => {
+            if let Some((_, h)) = instance.registrations.iter().find(|(r, _)| r == registration) {
+                return Some(Route { object: Some(*h), ..owner });
+            }
+            instance.attached_registrations.iter().find(|a| a.id == *registration).map(attached)
+        }
+        Event::SearchResult { search, .. } | Event::SearchEnded { search, .. } => {
+            if let Some((_, h)) = instance.searches.iter().find(|(s, _)| s == search) {
+                return Some(Route { object: Some(*h), ..owner });
+            }
+            let a = instance.attached_searches.iter().find(|a| a.id == *search)?;
+            if let Event::SearchResult { result, .. } = event
+                && instance.attached_registrations.iter().any(|r| r.open == a.open && r.key == result.key)
+            {
+                return None;
+            }
+            Some(attached(a))
+        }
+    }
+}
+
+fn encode_event(route: &Route, event: &Event) -> Option<Vec<u8>> {
+    let handle = route.instance;
     let mut seed_buf = [0u8; peerdrt_abi::MAX_SEEDS * peerdrt_abi::ENDPOINT_LEN];
     let record = match event {
         Event::StatusChanged { status, bootstrap } => {
@@ -870,20 +1127,20 @@ fn encode_event(instance: &Instance, event: &Event) -> Option<Vec<u8>> {
             remote_key,
         },
         Event::RegistrationStateChanged { registration, key, state } => {
+            let _ = registration;
             EventRecord::RegistrationStateChanged {
                 instance: handle,
-                registration: instance
-                    .registrations
-                    .iter()
-                    .find(|(r, _)| r == registration)
-                    .map(|(_, h)| *h)?,
+                registration: route.object?,
                 state: *state as u32,
                 key,
             }
         }
         Event::SearchResult { search, result } => EventRecord::SearchResult {
             instance: handle,
-            search: instance.searches.iter().find(|(s, _)| s == search).map(|(_, h)| *h)?,
+            search: {
+                let _ = search;
+                route.object?
+            },
             match_type: match result.match_type {
                 MatchType::Exact => 0,
                 MatchType::Near => 1,
@@ -895,7 +1152,10 @@ fn encode_event(instance: &Instance, event: &Event) -> Option<Vec<u8>> {
         },
         Event::SearchEnded { search, end } => EventRecord::SearchEnded {
             instance: handle,
-            search: instance.searches.iter().find(|(s, _)| s == search).map(|(_, h)| *h)?,
+            search: {
+                let _ = search;
+                route.object?
+            },
             hresult: match end {
                 SearchEnd::Complete => hresult::DRT_E_NO_MORE,
                 SearchEnd::TimedOut => hresult::DRT_E_TIMEOUT,

@@ -16,7 +16,21 @@
 //! app_data = "peerdrtd"     # the node key's application data (default "peerdrtd")
 //! ```
 //!
-//! Flags win over the file; `--instance-port` adds one more standing instance to the file's.
+//! PNRP clouds are standing instances too, published by name for `PeerPnrp*` to attach to:
+//!
+//! ```toml
+//! [pnrp]                    # the Global_ cloud: PNRP 4.0 over the DRT
+//! port = 3540               # default PNRP_PORT (3540)
+//! seeds = ["[2001:db8::1]:3540"]   # replaces Microsoft's retired seed servers (the
+//!                           # SeedServer policy value on Windows)
+//! [[pnrp.link_local]]       # one LinkLocal_<interface> cloud per listed interface
+//! interface = "eth0"
+//! port = 3541               # its own port: one socket per cloud
+//! seeds = ["[fe80::1%2]:3541"]
+//! ```
+//!
+//! Flags win over the file; `--instance-port` adds one more standing instance to the file's,
+//! `--pnrp-port`/`--pnrp-seed` set the Global_ cloud.
 //!
 //! A DRT instance takes part in routing only through the keys registered on it: one with none
 //! is a client that can search but holds no place in the key space, so other nodes never learn
@@ -106,7 +120,23 @@ pub struct InstanceConfig {
     pub key: NodeKey,
     /// That key's application data (1..=5120 bytes).
     pub app_data: Vec<u8>,
+    /// The PNRP cloud it is published as, if any.
+    pub cloud: Option<CloudConfig>,
 }
+
+/// A standing instance's PNRP cloud.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudConfig {
+    /// `Global_` or `LinkLocal_<interface>`.
+    pub name: String,
+    /// PNRP_SCOPE (1 global, 3 link-local); also the DRT_SCOPE of its transport.
+    pub scope: u32,
+    /// Interface index of a link-local cloud.
+    pub scope_id: u32,
+}
+
+/// The Global_ cloud's node key's application data.
+pub const PNRP_NODE_APP_DATA: &str = "peerdrtd pnrp";
 
 /// The daemon's resolved configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +194,26 @@ pub struct FileConfig {
     addresses: Option<Vec<String>>,
     #[serde(default, rename = "instance")]
     instances: Vec<FileInstance>,
+    pnrp: Option<FilePnrp>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePnrp {
+    port: Option<u16>,
+    #[serde(default)]
+    seeds: Vec<String>,
+    #[serde(default)]
+    link_local: Vec<FileLinkLocal>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLinkLocal {
+    interface: String,
+    port: u16,
+    #[serde(default)]
+    seeds: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -209,6 +259,10 @@ pub struct Overrides {
     pub seeds: Vec<String>,
     /// `--instance-key`.
     pub instance_key: Option<String>,
+    /// `--pnrp-port`: run the Global_ cloud on this port.
+    pub pnrp_port: Option<u16>,
+    /// `--pnrp-seed` (repeatable): the Global_ cloud's seed servers.
+    pub pnrp_seeds: Vec<String>,
 }
 
 /// Merges flags over the file over the defaults, resolving names and checking every value.
@@ -254,6 +308,7 @@ pub fn resolve(file: FileConfig, flags: Overrides) -> Result<Config, ConfigError
         }
         None => {}
     }
+    instances.extend(pnrp_clouds(file.pnrp, flags.pnrp_port, &flags.pnrp_seeds)?);
     for (i, a) in instances.iter().enumerate() {
         if instances[..i].iter().any(|b| b.port == a.port) {
             return err(format!("two standing instances on port {}", a.port));
@@ -289,7 +344,65 @@ fn instance(
             peerdrt_abi::MAX_APP_DATA
         ));
     }
-    Ok(InstanceConfig { port, version, seeds: resolved, security: Security::Null, key, app_data })
+    Ok(InstanceConfig {
+        port,
+        version,
+        seeds: resolved,
+        security: Security::Null,
+        key,
+        app_data,
+        cloud: None,
+    })
+}
+
+/// The PNRP clouds: Global_ when `[pnrp]` or `--pnrp-port` asks for it, and one
+/// `LinkLocal_<interface>` per `[[pnrp.link_local]]`.
+fn pnrp_clouds(
+    file: Option<FilePnrp>,
+    port_flag: Option<u16>,
+    seed_flags: &[String],
+) -> Result<Vec<InstanceConfig>, ConfigError> {
+    if file.is_none() && port_flag.is_none() {
+        if !seed_flags.is_empty() {
+            return err("--pnrp-seed needs --pnrp-port or a [pnrp] section");
+        }
+        return Ok(Vec::new());
+    }
+    let file = file.unwrap_or_default();
+    let port = port_flag.or(file.port).unwrap_or(peerdrt_core::pnrp::DEFAULT_PORT);
+    let seeds = if seed_flags.is_empty() { &file.seeds[..] } else { seed_flags };
+    let pnrp = Some(PNRP_NODE_APP_DATA);
+    let version =
+        format!("{}.{}", peerdrt_core::pnrp::PROTOCOL_VERSION.0, peerdrt_core::pnrp::PROTOCOL_VERSION.1);
+    let mut global = instance(port, Some(&version), seeds, None, pnrp)?;
+    global.cloud = Some(CloudConfig { name: peerdrt_core::pnrp::GLOBAL_CLOUD.into(), scope: 1, scope_id: 0 });
+    let mut out = vec![global];
+    for l in file.link_local {
+        let name = format!("{}{}", peerdrt_core::pnrp::LINK_LOCAL_PREFIX, l.interface);
+        if name.len() > peerdrt_abi::pnrp::MAX_CLOUD_NAME_LEN
+            || l.interface.contains('/')
+            || l.interface.is_empty()
+        {
+            return err(format!("link-local cloud interface {:?} is not an interface name", l.interface));
+        }
+        let scope_id = interface_index(&l.interface)?;
+        let mut c = instance(l.port, Some(&version), &l.seeds, None, pnrp)?;
+        c.cloud = Some(CloudConfig { name, scope: 3, scope_id });
+        out.push(c);
+    }
+    if out.len() > peerdrt_abi::pnrp::MAX_CLOUDS {
+        return err(format!("at most {} PNRP clouds", peerdrt_abi::pnrp::MAX_CLOUDS));
+    }
+    Ok(out)
+}
+
+/// The index of a network interface (its link-local scope id).
+fn interface_index(name: &str) -> Result<u32, ConfigError> {
+    let path = Path::new("/sys/class/net").join(name).join("ifindex");
+    std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .map_or_else(|| err(format!("no network interface {name:?}")), Ok)
 }
 
 /// Parses a node key: `random`, `none`, or 64 hex digits.
@@ -352,6 +465,38 @@ pub fn parse_seed(text: &str) -> Result<Vec<SocketAddr>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pnrp_section_makes_a_global_cloud_and_link_local_clouds() {
+        let file = FileConfig::parse(
+            r#"
+            [pnrp]
+            seeds = ["127.0.0.1:3600"]
+            [[pnrp.link_local]]
+            interface = "lo"
+            port = 3541
+            "#,
+        )
+        .unwrap();
+        let c = resolve(file, Overrides::default()).unwrap();
+        assert_eq!(c.instances.len(), 2);
+        let g = &c.instances[0];
+        assert_eq!((g.port, g.version), (3540, (4, 0)));
+        assert_eq!(g.seeds, vec!["127.0.0.1:3600".parse().unwrap()]);
+        assert_eq!(g.cloud, Some(CloudConfig { name: "Global_".into(), scope: 1, scope_id: 0 }));
+        let l = c.instances[1].cloud.as_ref().unwrap();
+        assert_eq!((l.name.as_str(), l.scope), ("LinkLocal_lo", 3));
+        assert!(l.scope_id >= 1, "lo's interface index");
+        // Flags: the port and the seeds.
+        let flags = Overrides {
+            pnrp_port: Some(45000),
+            pnrp_seeds: vec!["127.0.0.1:45001".into()],
+            ..Overrides::default()
+        };
+        let c = resolve(FileConfig::default(), flags).unwrap();
+        assert_eq!((c.instances[0].port, c.instances[0].seeds.len()), (45000, 1));
+        assert!(resolve(FileConfig::default(), Overrides::default()).unwrap().instances.is_empty());
+    }
 
     #[test]
     fn a_file_with_every_field_resolves() {
@@ -436,6 +581,10 @@ mod tests {
         let flags = Overrides { seeds: vec!["127.0.0.1:4000".into()], ..Overrides::default() };
         assert!(resolve(FileConfig::default(), flags).is_err());
         let twice = "[[instance]]\nport = 4000\n[[instance]]\nport = 4000";
+        let flags = Overrides { pnrp_seeds: vec!["127.0.0.1:4000".into()], ..Overrides::default() };
+        assert!(resolve(FileConfig::default(), flags).is_err(), "a PNRP seed without a cloud");
+        let no_such = "[pnrp]\n[[pnrp.link_local]]\ninterface = \"no-such-if0\"\nport = 3541";
+        assert!(resolve(FileConfig::parse(no_such).unwrap(), Overrides::default()).is_err());
         assert!(resolve(FileConfig::parse(twice).unwrap(), Overrides::default()).is_err());
     }
 }

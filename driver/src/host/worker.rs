@@ -184,8 +184,8 @@ impl Worker {
             version_major: c.version.0,
             version_minor: c.version.1,
             port: c.port,
-            scope: GLOBAL_SCOPE,
-            scope_id: 0,
+            scope: c.cloud.as_ref().map_or(GLOBAL_SCOPE, |cloud| cloud.scope),
+            scope_id: c.cloud.as_ref().map_or(0, |cloud| cloud.scope_id),
             max_addresses: addresses as u32,
             security_mode: SECURE_RESOLVE,
             security: match c.security {
@@ -207,6 +207,12 @@ impl Worker {
                             "standing instance open"
                         );
                         self.standing_ports.push((instance, port));
+                        if let Some(cloud) = &c.cloud {
+                            self.device
+                                .publish_cloud(open, instance, &cloud.name, cloud.scope, cloud.scope_id)
+                                .map_err(|s| format!("cloud {}: {}", cloud.name, status_text(s)))?;
+                            tracing::info!(cloud = %cloud.name, port, "PNRP cloud published");
+                        }
                         self.register_node_key(open, instance, c)
                     }
                     _ => Err(format!("standing instance on port {}: bad reply", c.port)),
