@@ -201,6 +201,8 @@ enum SearchResultOrEnd {
 pub(crate) struct Instance {
     device: Device,
     pub handle: Handle,
+    /// An attachment to one of the device's PNRP clouds rather than an instance of its own.
+    attached: bool,
     pub port: u16,
     pub context: usize,
     signal: Option<Signal>,
@@ -240,9 +242,31 @@ impl Instance {
         let Response::Instance { instance, port } = decode(ioctl::OPEN_INSTANCE, &output)? else {
             return Err(Error(E_UNEXPECTED));
         };
+        Self::start(device, instance, port, false, signal, context)
+    }
+
+    /// ATTACH_CLOUD on `device` (which becomes this attachment's): the cloud's standing
+    /// instance, used like an instance of its own; closing it detaches.
+    pub fn attach(device: Device, cloud: &str) -> Result<Arc<Self>> {
+        let output = call(&device, &Request::AttachCloud { name: cloud }, 16)?;
+        let Response::Instance { instance, port } = decode(peerdrt_abi::pnrp::ATTACH_CLOUD, &output)? else {
+            return Err(Error(E_UNEXPECTED));
+        };
+        Self::start(device, instance, port, true, None, 0)
+    }
+
+    fn start(
+        device: Device,
+        instance: Handle,
+        port: u16,
+        attached: bool,
+        signal: Option<Signal>,
+        context: usize,
+    ) -> Result<Arc<Self>> {
         let this = Arc::new(Self {
             device: device.clone(),
             handle: instance,
+            attached,
             port,
             context,
             signal,
@@ -280,7 +304,12 @@ impl Instance {
         };
         // Bounded: a device that does not answer must not hang DrtClose; closing the open ends
         // the instance anyway.
-        if let Ok(p) = self.device.submit_request(&Request::CloseInstance { instance: self.handle }, 0) {
+        let request = if self.attached {
+            Request::DetachCloud { attachment: self.handle }
+        } else {
+            Request::CloseInstance { instance: self.handle }
+        };
+        if let Ok(p) = self.device.submit_request(&request, 0) {
             let _ = p.wait_timeout(Duration::from_secs(5));
         }
         self.device.close();

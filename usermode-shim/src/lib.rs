@@ -23,6 +23,7 @@ pub mod event;
 pub mod ffi;
 pub mod hresult;
 pub mod key;
+pub mod pnrp;
 
 pub use hresult::{Error, Result};
 pub use key::Key;
