@@ -20,6 +20,12 @@ pub struct DaemonArgs {
     /// A bootstrap seed of the standing instance (repeatable).
     #[arg(long = "seed", value_name = "ADDR:PORT")]
     pub seeds: Vec<String>,
+    /// Run the PNRP Global_ cloud on this UDP port.
+    #[arg(long, value_name = "PORT")]
+    pub pnrp_port: Option<u16>,
+    /// A seed server of the Global_ cloud (repeatable).
+    #[arg(long = "pnrp-seed", value_name = "ADDR:PORT")]
+    pub pnrp_seeds: Vec<String>,
     /// Exit when the parent process exits (PR_SET_PDEATHSIG), so a killed demo leaves no node.
     #[arg(long)]
     pub die_with_parent: bool,
@@ -43,6 +49,8 @@ pub fn run(a: DaemonArgs) -> CmdResult {
         socket: Some(a.socket),
         instance_port: a.instance_port,
         seeds: a.seeds,
+        pnrp_port: a.pnrp_port,
+        pnrp_seeds: a.pnrp_seeds,
         ..Overrides::default()
     };
     let config = config::resolve(FileConfig::default(), overrides)?;

@@ -7,6 +7,10 @@
 //! peerdrt drt search --key 1234 --near 3 --json
 //! peerdrt drt unregister --key 1234
 //! peerdrt status
+//! peerdrt pnrp register 0.demo --address 192.0.2.1:8080 --comment hi --payload data
+//! peerdrt pnrp resolve 0.demo --json
+//! peerdrt pnrp unregister 0.demo
+//! peerdrt pnrp clouds
 //! ```
 //!
 //! Every command goes through the shim's DRT API to the device (`--socket`, else
@@ -15,6 +19,7 @@
 mod daemon;
 mod demo;
 mod drt_cmd;
+mod pnrp_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +48,9 @@ enum Command {
     /// DRT keys: register, search, unregister.
     #[command(subcommand)]
     Drt(DrtCommand),
+    /// PNRP: register, resolve and unregister peer names; the node's clouds.
+    #[command(subcommand)]
+    Pnrp(pnrp_cmd::PnrpCommand),
     /// Whether the device answers; with --seed, a probe instance's view of the cloud.
     Status(drt_cmd::StatusArgs),
     /// Start a local cloud of daemons, register keys in one process, find them from another.
@@ -93,6 +101,7 @@ fn main() -> ExitCode {
         Command::Drt(DrtCommand::Register(a)) => drt_cmd::register(socket, json, a),
         Command::Drt(DrtCommand::Search(a)) => drt_cmd::search(socket, json, a),
         Command::Drt(DrtCommand::Unregister(a)) => drt_cmd::unregister(json, a),
+        Command::Pnrp(c) => pnrp_cmd::run(socket, json, c),
         Command::Status(a) => drt_cmd::status(socket, json, a),
         Command::Demo(a) => demo::demo(json, a),
         Command::Daemon(a) => daemon::run(a),
