@@ -1,0 +1,132 @@
+/*
+ * p2p.h — the PNRP and identity part of the Windows Peer-to-Peer API (p2p.dll), as the peerdrt
+ * shim exports it: PeerPnrp*, PeerCreatePeerName, PeerNameToPeerHostName /
+ * PeerHostNameToPeerName, PeerIdentityCreate / GetDefault / Delete, PeerFreeData.
+ *
+ * Names, structures (x64 layout) and HRESULTs are those of the Windows SDK's p2p.h. Everything
+ * a function returns through a pointer is one allocation that PeerFreeData frees. On Linux the
+ * hEvent of PeerPnrpStartResolve comes from PeerDrtCreateEvent (peerdrt.h).
+ *
+ * The process has one PNRP session: a name it registers is never returned to its own
+ * resolves; registrations end with PeerPnrpUnregister, the last PeerPnrpShutdown, or the
+ * process's exit.
+ */
+#ifndef PEERDRT_P2P_H
+#define PEERDRT_P2P_H
+
+#include "peerdrt.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef _WIN32
+typedef uint16_t WORD;
+typedef struct sockaddr SOCKADDR;
+typedef uint8_t *PBYTE;
+typedef uintptr_t HCRYPTPROV;
+#endif
+
+typedef PVOID HRESOLUTION, HREGISTRATION;
+
+#define PNRP_VERSION 0x0002u /* MAKEWORD(2, 0) */
+#ifdef _WIN32
+#define PEER_PNRP_ALL_LINK_CLOUDS L"PEER_PNRP_ALL_LINKS"
+#else
+#define PEER_PNRP_ALL_LINK_CLOUDS u"PEER_PNRP_ALL_LINKS" /* UTF-16, as PCWSTR */
+#endif
+#define PEER_PNRP_AUTO_ADDRESSES ((ULONG)-1)
+#define PNRP_MAX_ENDPOINT_ADDRESSES 10
+#define PNRP_MAX_EXTENDED_PAYLOAD_BYTES 0x1000
+
+typedef enum _PNRP_SCOPE {
+    PNRP_SCOPE_ANY = 0,
+    PNRP_GLOBAL_SCOPE = 1,
+    PNRP_SITE_LOCAL_SCOPE = 2,
+    PNRP_LINK_LOCAL_SCOPE = 3
+} PNRP_SCOPE, *PPNRP_SCOPE;
+
+typedef struct peer_data_tag {
+    ULONG cbData;
+    PBYTE pbData;
+} PEER_DATA, *PPEER_DATA;
+typedef const PEER_DATA *PCPEER_DATA;
+
+typedef struct peer_pnrp_endpoint_info_tag {
+    PWSTR pwzPeerName;
+    ULONG cAddresses;
+    SOCKADDR **ppAddresses;
+    PWSTR pwzComment;
+    PEER_DATA payload;
+} PEER_PNRP_ENDPOINT_INFO, *PPEER_PNRP_ENDPOINT_INFO;
+
+typedef struct peer_pnrp_cloud_info_tag {
+    PWSTR pwzCloudName;
+    PNRP_SCOPE dwScope;
+    DWORD dwScopeId;
+} PEER_PNRP_CLOUD_INFO, *PPEER_PNRP_CLOUD_INFO;
+
+typedef struct peer_pnrp_registration_info_tag {
+    PWSTR pwzCloudName;
+    PWSTR pwzPublishingIdentity;
+    ULONG cAddresses;
+    SOCKADDR **ppAddresses;
+    WORD wPort;
+    PWSTR pwzComment;
+    PEER_DATA payload;
+} PEER_PNRP_REGISTRATION_INFO, *PPEER_PNRP_REGISTRATION_INFO;
+
+/* FACILITY_P2P (0x63) and the Win32-facility PNRP codes used here. */
+#define PEER_E_NOT_INITIALIZED            ((HRESULT)0x80630002L)
+#define PEER_E_CLASSIFIER_TOO_LONG        ((HRESULT)0x80630201L)
+#define PEER_E_NO_KEY_ACCESS              ((HRESULT)0x80630203L)
+#define PEER_E_IDENTITY_NOT_FOUND         ((HRESULT)0x80630401L)
+#define PEER_E_INVALID_PEER_NAME          ((HRESULT)0x80632050L)
+#define PEER_E_INVALID_CLASSIFIER         ((HRESULT)0x80632060L)
+#define PEER_E_UNSUPPORTED_VERSION        ((HRESULT)0x80632090L)
+#define PEER_E_SERVICE_NOT_AVAILABLE      ((HRESULT)0x806320A1L)
+#define PEER_E_CANNOT_CONVERT_PEER_NAME   ((HRESULT)0x80634001L)
+#define PEER_E_INVALID_PEER_HOST_NAME     ((HRESULT)0x80634002L)
+#define PEER_E_NO_MORE                    ((HRESULT)0x80634003L)
+#define PEER_E_PNRP_DUPLICATE_PEER_NAME   ((HRESULT)0x80634005L)
+#define PEER_E_TIMEOUT                    ((HRESULT)0x80637005L)
+#define PEER_E_INVALID_ADDRESS            ((HRESULT)0x80637007L)
+#define PEER_E_CLOUD_NOT_FOUND            ((HRESULT)0x80072CEDL)
+#define PEER_E_INVALID_IDENTITY           ((HRESULT)0x80072CEFL)
+#define PEER_E_NOT_FOUND                  ((HRESULT)0x80070490L)
+#define PEER_E_ALREADY_EXISTS             ((HRESULT)0x800700B7L)
+#ifndef E_PENDING
+#define E_PENDING                         ((HRESULT)0x8000000AL)
+#endif
+
+VOID WINAPI PeerFreeData(const void *pvData);
+
+HRESULT WINAPI PeerPnrpStartup(WORD wVersionRequested);
+HRESULT WINAPI PeerPnrpShutdown(void);
+HRESULT WINAPI PeerPnrpRegister(PCWSTR pcwzPeerName, PPEER_PNRP_REGISTRATION_INFO pRegistrationInfo,
+                                HREGISTRATION *phRegistration);
+HRESULT WINAPI PeerPnrpUpdateRegistration(HREGISTRATION hRegistration,
+                                          PPEER_PNRP_REGISTRATION_INFO pRegistrationInfo);
+HRESULT WINAPI PeerPnrpUnregister(HREGISTRATION hRegistration);
+HRESULT WINAPI PeerPnrpResolve(PCWSTR pcwzPeerName, PCWSTR pcwzCloudName, ULONG *pcEndpoints,
+                               PPEER_PNRP_ENDPOINT_INFO *ppEndpoints);
+HRESULT WINAPI PeerPnrpStartResolve(PCWSTR pcwzPeerName, PCWSTR pcwzCloudName, ULONG cMaxEndpoints,
+                                    HANDLE hEvent, HRESOLUTION *phResolve);
+HRESULT WINAPI PeerPnrpGetEndpoint(HRESOLUTION hResolve, PPEER_PNRP_ENDPOINT_INFO *ppEndpoint);
+HRESULT WINAPI PeerPnrpEndResolve(HRESOLUTION hResolve);
+HRESULT WINAPI PeerPnrpGetCloudInfo(ULONG *pcNumClouds, PPEER_PNRP_CLOUD_INFO *ppCloudInfo);
+
+HRESULT WINAPI PeerCreatePeerName(PCWSTR pwzIdentity, PCWSTR pwzClassifier, PWSTR *ppwzPeerName);
+HRESULT WINAPI PeerNameToPeerHostName(PCWSTR pwzPeerName, PWSTR *ppwzHostName);
+HRESULT WINAPI PeerHostNameToPeerName(PCWSTR pwzHostName, PWSTR *ppwzPeerName);
+
+HRESULT WINAPI PeerIdentityCreate(PCWSTR pwzClassifier, PCWSTR pwzFriendlyName, HCRYPTPROV hCryptProv,
+                                  PWSTR *ppwzIdentity);
+HRESULT WINAPI PeerIdentityGetDefault(PWSTR *ppwzDefaultIdentity);
+HRESULT WINAPI PeerIdentityDelete(PCWSTR pwzIdentity);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PEERDRT_P2P_H */

@@ -1,0 +1,180 @@
+//! The PNRP C API: a C program compiled against include/p2p.h and linked with the cdylib
+//! registers a name through one node and resolves (synchronously and asynchronously) a name
+//! this process registered through another node; it never resolves its own name. And p2p.h
+//! declares exactly the PNRP exports.
+#![cfg(unix)] // the nodes are Linux daemons
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{EXE, bounded, eventually, random_key};
+use peerdrt_shim::hresult::Error;
+use peerdrt_shim::pnrp::*;
+
+/// Names the PNRP part of the cdylib exports.
+fn is_pnrp_export(n: &str) -> bool {
+    n.starts_with("PeerPnrp")
+        || n.starts_with("PeerIdentity")
+        || ["PeerCreatePeerName", "PeerNameToPeerHostName", "PeerHostNameToPeerName", "PeerFreeData"].contains(&n)
+}
+
+fn cdylib_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    if !profile_dir.join("libpeerdrt_shim.so").exists() {
+        let status = Command::new(env!("CARGO")).args(["build", "-p", "peerdrt-shim", "--lib"]).status().unwrap();
+        assert!(status.success());
+    }
+    profile_dir
+}
+
+#[test]
+fn p2p_h_declares_exactly_the_pnrp_exports() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("include/p2p.h")).unwrap();
+    let mut declared: Vec<String> = text
+        .split("WINAPI ")
+        .skip(1)
+        .map(|p| p.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>())
+        .filter(|n| is_pnrp_export(n))
+        .collect();
+    declared.sort();
+    let lib = cdylib_dir().join("libpeerdrt_shim.so");
+    let out = Command::new("nm").args(["-D", "--defined-only"]).arg(&lib).output().expect("nm (binutils)");
+    let mut exported: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .filter(|n| is_pnrp_export(n))
+        .map(String::from)
+        .collect();
+    exported.sort();
+    assert_eq!(declared, exported);
+    assert_eq!(declared.len(), 17);
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: SIGTERM to our own child.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_pnrp_sample_flow_in_c() {
+    bounded(150, || {
+        let dir = std::env::temp_dir().join(format!("peerdrt-pnrp-c-{}", random_key().to_hex()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut daemons = Vec::new();
+        let mut sockets = Vec::new();
+        let mut first = 0;
+        for i in 0..2 {
+            let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let socket = dir.join(format!("n{i}.sock"));
+            let mut cmd = Command::new(EXE);
+            cmd.args(["daemon", "--die-with-parent", "--pnrp-port", &port.to_string()]).arg("--socket").arg(&socket);
+            if i == 0 {
+                first = port;
+            } else {
+                cmd.arg("--pnrp-seed").arg(format!("127.0.0.1:{first}"));
+            }
+            daemons.push(Daemon(cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()));
+            assert!(eventually(Duration::from_secs(10), || std::os::unix::net::UnixStream::connect(&socket).is_ok()));
+            sockets.push(socket);
+        }
+
+        // Compile the program.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let lib = cdylib_dir();
+        let program = dir.join("pnrp_flow");
+        let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+        let out = Command::new(&cc)
+            .args(["-std=c11", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror", "-pedantic-errors", "-I"])
+            .arg(root.join("include"))
+            .arg(root.join("tests/c/pnrp_flow.c"))
+            .arg("-L")
+            .arg(&lib)
+            .arg("-lpeerdrt_shim")
+            .arg(format!("-Wl,-rpath,{}", lib.display()))
+            .arg("-o")
+            .arg(&program)
+            .output()
+            .expect("a C compiler (cc)");
+        assert!(out.status.success(), "{cc} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+
+        // This process registers a name through node 1.
+        let mine = format!("0.rust-{}", &random_key().to_hex()[..10]);
+        let theirs = format!("0.c-{}", &random_key().to_hex()[..10]);
+        let session = Pnrp::startup(Some(sockets[1].clone()), None).unwrap();
+        let info = RegistrationInfo {
+            addresses: Addresses::List(vec!["192.0.2.5:5555".parse().unwrap()]),
+            comment: "from-rust".into(),
+            payload: b"rust".to_vec(),
+            ..RegistrationInfo::default()
+        };
+        let reg = session.register(&mine, &info).unwrap();
+
+        // The C program, through node 0.
+        let mut c = Command::new(&program)
+            .env("PEERDRT_SOCKET", &sockets[0])
+            .args([&theirs, &mine])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = c.stdin.take().unwrap();
+        let mut stderr = c.stderr.take().unwrap();
+        let mut lines = BufReader::new(c.stdout.take().unwrap()).lines();
+        let mut wait_for = |prefix: &str| {
+            let mut seen = Vec::new();
+            for line in lines.by_ref() {
+                let line = line.unwrap();
+                if line.starts_with(prefix) {
+                    seen.push(line);
+                    return seen;
+                }
+                seen.push(line);
+            }
+            let mut err = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut err);
+            panic!("the C program ended before {prefix}; it printed {seen:?} and on stderr:\n{err}");
+        };
+        let printed = wait_for("REGISTERED");
+        assert!(printed.contains(&"cloud Global_ 1".to_string()), "{printed:?}");
+
+        // Its name resolves here, with what it registered.
+        let mut found = Vec::new();
+        assert!(eventually(Duration::from_secs(20), || {
+            found = session.resolve(&theirs, None, 5, Duration::from_secs(5)).unwrap_or_default();
+            !found.is_empty()
+        }));
+        assert_eq!((found[0].comment.as_str(), &found[0].payload[..]), ("from-c", &b"c-payload"[..]));
+        assert_eq!(found[0].addresses, vec!["192.0.2.9:1234".parse().unwrap()]);
+
+        let printed = wait_for("async:");
+        assert!(printed.contains(&"own: not found".to_string()), "{printed:?}");
+        assert!(printed.contains(&format!("sync {mine} from-rust rust 1")), "{printed:?}");
+        assert!(printed.contains(&format!("async {mine} from-rust rust 1")), "{printed:?}");
+        assert_eq!(printed.last().unwrap(), "async: 1 then NO_MORE");
+
+        writeln!(stdin, "go").unwrap();
+        wait_for("UNREGISTERED");
+        assert!(eventually(Duration::from_secs(20), || {
+            session.resolve(&theirs, None, 5, Duration::from_secs(5)) == Err(Error(PEER_E_NOT_FOUND))
+        }));
+        let rest = wait_for("OK");
+        assert!(c.wait().unwrap().success(), "{rest:?}");
+        reg.unregister().unwrap();
+        session.shutdown();
+        drop(daemons);
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
