@@ -14,14 +14,14 @@ use std::time::Duration;
 
 use common::{EXE, bounded, eventually, next_json, random_key};
 use ed25519_dalek::SigningKey;
+use peerdrt_core::pnrp::record::RecordAddress;
+use peerdrt_core::pnrp::{PeerName, PnrpId, RecordContent, p2p_id};
 use peerdrt_shim::abi::pnrp::ATTACH_CLOUD;
 use peerdrt_shim::abi::{Request, Response, status};
 use peerdrt_shim::device::Device;
 use peerdrt_shim::event::EventObject;
 use peerdrt_shim::hresult::{E_INVALIDARG, Error};
 use peerdrt_shim::pnrp::*;
-use peerdrt_core::pnrp::record::RecordAddress;
-use peerdrt_core::pnrp::{PeerName, PnrpId, RecordContent, p2p_id};
 
 const PATIENCE: Duration = Duration::from_secs(20);
 const SEARCH: Duration = Duration::from_secs(5);
@@ -43,17 +43,21 @@ impl Nodes {
             let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
             let socket = nodes.dir.join(format!("node-{i}.sock"));
             let mut cmd = Command::new(EXE);
-            cmd.args(["daemon", "--die-with-parent", "--pnrp-port", &port.to_string()]).arg("--socket").arg(&socket);
+            cmd.args(["daemon", "--die-with-parent", "--pnrp-port", &port.to_string()])
+                .arg("--socket")
+                .arg(&socket);
             if i > 0 {
                 cmd.arg("--pnrp-seed").arg(format!("127.0.0.1:{first_port}"));
             } else {
                 first_port = port;
             }
             let log = std::fs::File::create(nodes.dir.join(format!("node-{i}.log"))).unwrap();
-            let child = cmd.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
+            let child =
+                cmd.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
             nodes.children.push(child);
             assert!(
-                eventually(Duration::from_secs(10), || std::os::unix::net::UnixStream::connect(&socket).is_ok()),
+                eventually(Duration::from_secs(10), || std::os::unix::net::UnixStream::connect(&socket)
+                    .is_ok()),
                 "node {i} did not start (see {})",
                 nodes.dir.display()
             );
@@ -64,7 +68,8 @@ impl Nodes {
 
     /// A session on node `i` (like a process of its own: its own device opens).
     fn session(&self, i: usize) -> Pnrp {
-        Pnrp::startup(Some(self.sockets[i].clone()), Some(IdentityStore::at(&self.dir.join("ids")).unwrap())).unwrap()
+        Pnrp::startup(Some(self.sockets[i].clone()), Some(IdentityStore::at(&self.dir.join("ids")).unwrap()))
+            .unwrap()
     }
 
     /// `peerdrt pnrp register ... --stdin` through node `i`.
@@ -139,31 +144,53 @@ fn a_name_registered_in_one_process_is_resolved_updated_and_removed_from_another
         let mut a = nodes.register_child(
             0,
             &name,
-            &["--address", "192.0.2.1:8080", "--address", "[2001:db8::1]:9090", "--comment", "hello", "--payload", "data"],
+            &[
+                "--address",
+                "192.0.2.1:8080",
+                "--address",
+                "[2001:db8::1]:9090",
+                "--comment",
+                "hello",
+                "--payload",
+                "data",
+            ],
         );
         let b = nodes.session(1);
         let mut found = Vec::new();
-        assert!(eventually(PATIENCE, || {
-            found = resolve(&b, &name).unwrap_or_default();
-            !found.is_empty()
-        }), "B never resolved A's name");
+        assert!(
+            eventually(PATIENCE, || {
+                found = resolve(&b, &name).unwrap_or_default();
+                !found.is_empty()
+            }),
+            "B never resolved A's name"
+        );
         assert_eq!(found.len(), 1, "{found:?}");
         let e = &found[0];
-        let want: Vec<SocketAddr> = vec!["192.0.2.1:8080".parse().unwrap(), "[2001:db8::1]:9090".parse().unwrap()];
-        assert_eq!((e.name.as_str(), &e.addresses, e.comment.as_str(), &e.payload[..]), (name.as_str(), &want, "hello", &b"data"[..]));
+        let want: Vec<SocketAddr> =
+            vec!["192.0.2.1:8080".parse().unwrap(), "[2001:db8::1]:9090".parse().unwrap()];
+        assert_eq!(
+            (e.name.as_str(), &e.addresses, e.comment.as_str(), &e.payload[..]),
+            (name.as_str(), &want, "hello", &b"data"[..])
+        );
         assert_eq!(e.cloud, "Global_");
 
         // The update is what B resolves next (and only it).
         assert_eq!(a.command("update bye second")["ok"], true);
-        assert!(eventually(PATIENCE, || {
-            let r = resolve(&b, &name).unwrap_or_default();
-            r.len() == 1 && r[0].comment == "bye" && r[0].payload == b"second" && r[0].addresses == want
-        }), "B never saw the update");
+        assert!(
+            eventually(PATIENCE, || {
+                let r = resolve(&b, &name).unwrap_or_default();
+                r.len() == 1 && r[0].comment == "bye" && r[0].payload == b"second" && r[0].addresses == want
+            }),
+            "B never saw the update"
+        );
 
         // Unregistered: gone.
         writeln!(a.stdin.as_mut().unwrap(), "unregister").unwrap();
         assert!(a.child.wait().unwrap().success());
-        assert!(eventually(PATIENCE, || resolve(&b, &name) == Err(Error(PEER_E_NOT_FOUND))), "still resolved after unregister");
+        assert!(
+            eventually(PATIENCE, || resolve(&b, &name) == Err(Error(PEER_E_NOT_FOUND))),
+            "still resolved after unregister"
+        );
 
         // A process that exits without unregistering takes its name with it.
         let name2 = unique("exit");
@@ -171,7 +198,10 @@ fn a_name_registered_in_one_process_is_resolved_updated_and_removed_from_another
         assert!(eventually(PATIENCE, || resolve(&b, &name2).is_ok_and(|r| r.len() == 1)));
         c.child.kill().unwrap();
         c.child.wait().unwrap();
-        assert!(eventually(PATIENCE, || resolve(&b, &name2) == Err(Error(PEER_E_NOT_FOUND))), "still resolved after exit");
+        assert!(
+            eventually(PATIENCE, || resolve(&b, &name2) == Err(Error(PEER_E_NOT_FOUND))),
+            "still resolved after exit"
+        );
 
         // `peerdrt pnrp unregister` ends a running `peerdrt pnrp register`.
         let name3 = unique("cli");
@@ -203,17 +233,35 @@ fn a_session_never_resolves_its_own_registration_but_others_on_its_node_do() {
 
         let name = unique("self");
         let me = nodes.session(0);
-        let info = RegistrationInfo { addresses: Addresses::List(vec!["127.0.0.1:7000".parse().unwrap()]), ..RegistrationInfo::default() };
+        let info = RegistrationInfo {
+            addresses: Addresses::List(vec!["127.0.0.1:7000".parse().unwrap()]),
+            ..RegistrationInfo::default()
+        };
         let reg = me.register(&name, &info).unwrap();
         let neighbour = nodes.session(0);
         let remote = nodes.session(1);
-        assert!(eventually(PATIENCE, || resolve(&neighbour, &name).is_ok_and(|r| r.len() == 1)), "another session on the same node");
-        assert!(eventually(PATIENCE, || resolve(&remote, &name).is_ok_and(|r| r.len() == 1)), "a session on another node");
+        assert!(
+            eventually(PATIENCE, || resolve(&neighbour, &name).is_ok_and(|r| r.len() == 1)),
+            "another session on the same node"
+        );
+        assert!(
+            eventually(PATIENCE, || resolve(&remote, &name).is_ok_and(|r| r.len() == 1)),
+            "a session on another node"
+        );
         for cloud in [None, Some("Global_"), Some("GLOBAL_")] {
             assert_eq!(me.resolve(&name, cloud, 10, SEARCH), Err(Error(PEER_E_NOT_FOUND)), "{cloud:?}");
         }
         // A second registration of the same name by a neighbour is what `me` finds.
-        let theirs = neighbour.register(&name, &RegistrationInfo { payload: b"theirs".to_vec(), addresses: Addresses::List(Vec::new()), ..RegistrationInfo::default() }).unwrap();
+        let theirs = neighbour
+            .register(
+                &name,
+                &RegistrationInfo {
+                    payload: b"theirs".to_vec(),
+                    addresses: Addresses::List(Vec::new()),
+                    ..RegistrationInfo::default()
+                },
+            )
+            .unwrap();
         let mut seen = Vec::new();
         assert!(eventually(PATIENCE, || {
             seen = me.resolve(&name, None, 10, SEARCH).unwrap_or_default();
@@ -225,9 +273,13 @@ fn a_session_never_resolves_its_own_registration_but_others_on_its_node_do() {
 
         // Bad arguments have their HRESULTs.
         assert_eq!(me.resolve("nodot", None, 1, SEARCH), Err(Error(PEER_E_INVALID_PEER_NAME)));
-        assert_eq!(me.resolve(&name, Some("LinkLocal_nowhere"), 1, SEARCH), Err(Error(PEER_E_CLOUD_NOT_FOUND)));
+        assert_eq!(
+            me.resolve(&name, Some("LinkLocal_nowhere"), 1, SEARCH),
+            Err(Error(PEER_E_CLOUD_NOT_FOUND))
+        );
         assert_eq!(me.resolve(&name, None, MAX_ENDPOINTS + 1, SEARCH), Err(Error(E_INVALIDARG)));
-        let empty = RegistrationInfo { addresses: Addresses::List(Vec::new()), ..RegistrationInfo::default() };
+        let empty =
+            RegistrationInfo { addresses: Addresses::List(Vec::new()), ..RegistrationInfo::default() };
         assert_eq!(me.register(&name, &empty).unwrap_err(), Error(E_INVALIDARG));
         let dev = Device::connect(&nodes.sockets[0]).unwrap();
         let (st, _) = dev.request(&Request::AttachCloud { name: "LinkLocal_nowhere" }, 16).unwrap();
@@ -262,7 +314,11 @@ fn forged_altered_and_replayed_records_of_a_secured_name_are_never_returned() {
         let peer_name = PeerName::parse(&name).unwrap();
         let owner = nodes.session(0);
         let addr = vec!["192.0.2.7:443".parse::<SocketAddr>().unwrap()];
-        let mut info = RegistrationInfo { addresses: Addresses::List(addr.clone()), payload: b"v1".to_vec(), ..RegistrationInfo::default() };
+        let mut info = RegistrationInfo {
+            addresses: Addresses::List(addr.clone()),
+            payload: b"v1".to_vec(),
+            ..RegistrationInfo::default()
+        };
         let mut reg = owner.register(&name, &info).unwrap();
         info.payload = b"v2".to_vec();
         reg.update(&info).unwrap();
@@ -276,7 +332,11 @@ fn forged_altered_and_replayed_records_of_a_secured_name_are_never_returned() {
         // So a forger on node 1 writes records into the cloud directly.
         let (dev, att) = forger(&nodes, 1);
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-        let ra = [RecordAddress { addr: [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x66], port: 666, scope_id: 0 }];
+        let ra = [RecordAddress {
+            addr: [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x66],
+            port: 666,
+            scope_id: 0,
+        }];
         let fresh_id = || {
             let mut loc = [0u8; 16];
             getrandom::getrandom(&mut loc).unwrap();
@@ -337,7 +397,11 @@ fn an_asynchronous_resolve_returns_endpoints_one_by_one_and_ends_with_no_more() 
         let publisher = nodes.session(0);
         let regs: Vec<Registration> = (0..3)
             .map(|i| {
-                let info = RegistrationInfo { addresses: Addresses::List(Vec::new()), payload: format!("p{i}").into_bytes(), ..RegistrationInfo::default() };
+                let info = RegistrationInfo {
+                    addresses: Addresses::List(Vec::new()),
+                    payload: format!("p{i}").into_bytes(),
+                    ..RegistrationInfo::default()
+                };
                 publisher.register(&name, &info).unwrap()
             })
             .collect();

@@ -20,14 +20,16 @@ use peerdrt_shim::pnrp::*;
 fn is_pnrp_export(n: &str) -> bool {
     n.starts_with("PeerPnrp")
         || n.starts_with("PeerIdentity")
-        || ["PeerCreatePeerName", "PeerNameToPeerHostName", "PeerHostNameToPeerName", "PeerFreeData"].contains(&n)
+        || ["PeerCreatePeerName", "PeerNameToPeerHostName", "PeerHostNameToPeerName", "PeerFreeData"]
+            .contains(&n)
 }
 
 fn cdylib_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
     if !profile_dir.join("libpeerdrt_shim.so").exists() {
-        let status = Command::new(env!("CARGO")).args(["build", "-p", "peerdrt-shim", "--lib"]).status().unwrap();
+        let status =
+            Command::new(env!("CARGO")).args(["build", "-p", "peerdrt-shim", "--lib"]).status().unwrap();
         assert!(status.success());
     }
     profile_dir
@@ -79,14 +81,17 @@ fn the_pnrp_sample_flow_in_c() {
             let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
             let socket = dir.join(format!("n{i}.sock"));
             let mut cmd = Command::new(EXE);
-            cmd.args(["daemon", "--die-with-parent", "--pnrp-port", &port.to_string()]).arg("--socket").arg(&socket);
+            cmd.args(["daemon", "--die-with-parent", "--pnrp-port", &port.to_string()])
+                .arg("--socket")
+                .arg(&socket);
             if i == 0 {
                 first = port;
             } else {
                 cmd.arg("--pnrp-seed").arg(format!("127.0.0.1:{first}"));
             }
             daemons.push(Daemon(cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()));
-            assert!(eventually(Duration::from_secs(10), || std::os::unix::net::UnixStream::connect(&socket).is_ok()));
+            assert!(eventually(Duration::from_secs(10), || std::os::unix::net::UnixStream::connect(&socket)
+                .is_ok()));
             sockets.push(socket);
         }
 

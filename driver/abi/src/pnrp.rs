@@ -27,8 +27,9 @@ pub const ALL: [u32; 3] = [ATTACH_CLOUD, DETACH_CLOUD, ENUM_CLOUDS];
 
 /// Longest cloud name, in UTF-8 bytes.
 pub const MAX_CLOUD_NAME_LEN: usize = 64;
-/// Most clouds a device runs.
-pub const MAX_CLOUDS: usize = 16;
+/// Most clouds a device runs (its standing instances all belong to one open, which holds at
+/// most 8 instances).
+pub const MAX_CLOUDS: usize = 8;
 /// Largest encoded cloud record.
 pub const MAX_CLOUD_RECORD_LEN: usize = 1 + MAX_CLOUD_NAME_LEN + 4 + 4 + 4 + 2;
 /// Largest ENUM_CLOUDS reply.

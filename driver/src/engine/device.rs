@@ -39,6 +39,7 @@ pub const MAX_WAITS_PER_OPEN: usize = 8;
 pub const MAX_OUTBOX: usize = 16_384;
 /// Most clouds (standing instances published by name) on the device.
 pub const MAX_CLOUDS: usize = pnrp::MAX_CLOUDS;
+const _: () = assert!(MAX_CLOUDS <= MAX_INSTANCES_PER_OPEN, "one open holds every standing instance");
 /// Attachments one open may hold: one per cloud.
 pub const MAX_ATTACHMENTS_PER_OPEN: usize = MAX_CLOUDS;
 /// Longest search timeout accepted (a longer one is clamped).

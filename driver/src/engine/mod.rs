@@ -9,6 +9,8 @@
 //! device lock. Receive paths (WSK receive-from callbacks at DISPATCH_LEVEL; the Linux receive
 //! threads) only enqueue datagrams for the worker; they never call into the engine.
 
+#[cfg(test)]
+mod cloud_tests;
 mod device;
 mod handles;
 pub mod nmr;

@@ -24,8 +24,9 @@ use super::{guard, guard_void, read_wstr, registry};
 use crate::event::{Signal, lock};
 use crate::hresult::{E_INVALIDARG, E_OUTOFMEMORY, E_POINTER, Error, Result};
 use crate::pnrp::{
-    Addresses, Endpoint, IdentityStore, PEER_E_INVALID_PEER_NAME, PEER_E_NOT_INITIALIZED, PEER_E_UNSUPPORTED_VERSION,
-    PEER_PNRP_AUTO_ADDRESSES, Pnrp, Registration, RegistrationInfo, Resolve, create_peer_name, hostname,
+    Addresses, Endpoint, IdentityStore, PEER_E_INVALID_PEER_NAME, PEER_E_NOT_INITIALIZED,
+    PEER_E_UNSUPPORTED_VERSION, PEER_PNRP_AUTO_ADDRESSES, Pnrp, Registration, RegistrationInfo, Resolve,
+    create_peer_name, hostname,
 };
 
 /// HREGISTRATION, HRESOLUTION.
@@ -218,7 +219,8 @@ impl Block {
 
 fn endpoints_block(endpoints: &[Endpoint]) -> Result<*mut PEER_PNRP_ENDPOINT_INFO> {
     Block::build(|b| {
-        let infos = b.take(endpoints.len() * size_of::<PEER_PNRP_ENDPOINT_INFO>(), 8) as *mut PEER_PNRP_ENDPOINT_INFO;
+        let infos =
+            b.take(endpoints.len() * size_of::<PEER_PNRP_ENDPOINT_INFO>(), 8) as *mut PEER_PNRP_ENDPOINT_INFO;
         for (i, e) in endpoints.iter().enumerate() {
             let ptrs = b.take(e.addresses.len() * size_of::<*mut c_void>(), 8) as *mut *mut c_void;
             for (j, a) in e.addresses.iter().enumerate() {
@@ -297,7 +299,8 @@ unsafe fn read_sockaddr(p: *const c_void) -> Result<SocketAddr> {
     let b = p as *const u8;
     // SAFETY: a SOCKADDR starts with its family; its size follows from the family.
     let family = u16::from_ne_bytes(unsafe { [b.read(), b.add(1).read()] });
-    let read = |off: usize, n: usize| -> Vec<u8> { (0..n).map(|i| unsafe { b.add(off + i).read() }).collect() };
+    let read =
+        |off: usize, n: usize| -> Vec<u8> { (0..n).map(|i| unsafe { b.add(off + i).read() }).collect() };
     let port = |v: Vec<u8>| u16::from_be_bytes([v[0], v[1]]);
     if family == AF_INET {
         let ip: [u8; 4] = read(4, 4).try_into().map_err(|_| Error(E_INVALIDARG))?;
@@ -449,7 +452,10 @@ pub unsafe extern "system" fn PeerPnrpUpdateRegistration(
 #[unsafe(no_mangle)]
 pub extern "system" fn PeerPnrpUnregister(hRegistration: HREGISTRATION) -> HRESULT {
     guard(|| {
-        let r = lock(&STATE).registrations.remove(&(hRegistration as usize)).ok_or(Error(crate::hresult::E_HANDLE))?;
+        let r = lock(&STATE)
+            .registrations
+            .remove(&(hRegistration as usize))
+            .ok_or(Error(crate::hresult::E_HANDLE))?;
         let reg = lock(&r).take();
         reg.map_or(Ok(()), Registration::unregister)
     })
@@ -510,7 +516,8 @@ pub unsafe extern "system" fn PeerPnrpStartResolve(
         let name = unsafe { peer_name_arg(pcwzPeerName) }?;
         let cloud = unsafe { text(pcwzCloudName, MAX_CLOUD_UNITS, E_INVALIDARG) }?;
         let signal = signal_of(hEvent)?;
-        let resolve = session()?.start_resolve_signal(&name, cloud.as_deref(), cMaxEndpoints, Some(signal))?;
+        let resolve =
+            session()?.start_resolve_signal(&name, cloud.as_deref(), cMaxEndpoints, Some(signal))?;
         let token = registry().token();
         lock(&STATE).resolves.insert(token, Arc::new(resolve));
         // SAFETY: checked non-NULL.
@@ -543,7 +550,11 @@ pub unsafe extern "system" fn PeerPnrpGetEndpoint(
         if ppEndpoint.is_null() {
             return Err(Error(E_POINTER));
         }
-        let r = lock(&STATE).resolves.get(&(hResolve as usize)).cloned().ok_or(Error(crate::hresult::E_HANDLE))?;
+        let r = lock(&STATE)
+            .resolves
+            .get(&(hResolve as usize))
+            .cloned()
+            .ok_or(Error(crate::hresult::E_HANDLE))?;
         let e = r.get_endpoint()?;
         let block = endpoints_block(std::slice::from_ref(&e))?;
         // SAFETY: checked non-NULL.
@@ -577,9 +588,14 @@ pub unsafe extern "system" fn PeerPnrpGetCloudInfo(
         }
         let clouds = session()?.clouds()?;
         let block = Block::build(|b| {
-            let infos = b.take(clouds.len() * size_of::<PEER_PNRP_CLOUD_INFO>(), 8) as *mut PEER_PNRP_CLOUD_INFO;
+            let infos =
+                b.take(clouds.len() * size_of::<PEER_PNRP_CLOUD_INFO>(), 8) as *mut PEER_PNRP_CLOUD_INFO;
             for (i, c) in clouds.iter().enumerate() {
-                let info = PEER_PNRP_CLOUD_INFO { pwzCloudName: b.wstr(&c.name), dwScope: c.scope, dwScopeId: c.scope_id };
+                let info = PEER_PNRP_CLOUD_INFO {
+                    pwzCloudName: b.wstr(&c.name),
+                    dwScope: c.scope,
+                    dwScopeId: c.scope_id,
+                };
                 if !infos.is_null() {
                     // SAFETY: inside the block.
                     unsafe { infos.add(i).write(info) };
@@ -618,10 +634,11 @@ pub unsafe extern "system" fn PeerCreatePeerName(
             return Err(Error(E_INVALIDARG));
         }
         // SAFETY: per the contract.
-        let identity = unsafe { text(pwzIdentity, MAX_IDENTITY_UNITS, crate::pnrp::PEER_E_INVALID_IDENTITY) }?;
+        let identity =
+            unsafe { text(pwzIdentity, MAX_IDENTITY_UNITS, crate::pnrp::PEER_E_INVALID_IDENTITY) }?;
         let limit = peerdrt_core::pnrp::name::MAX_CLASSIFIER_UNITS + 1;
-        let classifier =
-            unsafe { text(pwzClassifier, limit, crate::pnrp::PEER_E_CLASSIFIER_TOO_LONG) }?.unwrap_or_default();
+        let classifier = unsafe { text(pwzClassifier, limit, crate::pnrp::PEER_E_CLASSIFIER_TOO_LONG) }?
+            .unwrap_or_default();
         let name = create_peer_name(identity.as_deref(), &classifier)?;
         // SAFETY: checked non-NULL.
         unsafe { return_string(ppwzPeerName, &name) }
@@ -633,7 +650,10 @@ pub unsafe extern "system" fn PeerCreatePeerName(
 /// # Safety
 /// Pointers as in p2p.h.
 #[unsafe(no_mangle)]
-pub unsafe extern "system" fn PeerNameToPeerHostName(pwzPeerName: *const WCHAR, ppwzHostName: *mut *mut WCHAR) -> HRESULT {
+pub unsafe extern "system" fn PeerNameToPeerHostName(
+    pwzPeerName: *const WCHAR,
+    ppwzHostName: *mut *mut WCHAR,
+) -> HRESULT {
     guard(|| {
         if ppwzHostName.is_null() || pwzPeerName.is_null() {
             return Err(Error(E_INVALIDARG));
@@ -652,7 +672,10 @@ pub unsafe extern "system" fn PeerNameToPeerHostName(pwzPeerName: *const WCHAR, 
 /// # Safety
 /// Pointers as in p2p.h.
 #[unsafe(no_mangle)]
-pub unsafe extern "system" fn PeerHostNameToPeerName(pwzHostName: *const WCHAR, ppwzPeerName: *mut *mut WCHAR) -> HRESULT {
+pub unsafe extern "system" fn PeerHostNameToPeerName(
+    pwzHostName: *const WCHAR,
+    ppwzPeerName: *mut *mut WCHAR,
+) -> HRESULT {
     guard(|| {
         if ppwzPeerName.is_null() || pwzHostName.is_null() {
             return Err(Error(E_INVALIDARG));
@@ -716,8 +739,9 @@ pub unsafe extern "system" fn PeerIdentityGetDefault(ppwzDefaultIdentity: *mut *
 pub unsafe extern "system" fn PeerIdentityDelete(pwzIdentity: *const WCHAR) -> HRESULT {
     guard(|| {
         // SAFETY: per the contract.
-        let identity = unsafe { text(pwzIdentity, MAX_IDENTITY_UNITS, crate::pnrp::PEER_E_INVALID_IDENTITY) }?
-            .ok_or(Error(E_INVALIDARG))?;
+        let identity =
+            unsafe { text(pwzIdentity, MAX_IDENTITY_UNITS, crate::pnrp::PEER_E_INVALID_IDENTITY) }?
+                .ok_or(Error(E_INVALIDARG))?;
         IdentityStore::open_default()?.delete(&identity)
     })
 }
@@ -782,7 +806,13 @@ mod tests {
                 payload: b"pay".to_vec(),
                 cloud: "Global_".into(),
             },
-            Endpoint { name: "0.b".into(), addresses: vec![], comment: String::new(), payload: b"x".to_vec(), cloud: "Global_".into() },
+            Endpoint {
+                name: "0.b".into(),
+                addresses: vec![],
+                comment: String::new(),
+                payload: b"x".to_vec(),
+                cloud: "Global_".into(),
+            },
         ];
         let block = endpoints_block(&eps).unwrap();
         let layout = *lock(&BLOCKS).get(&(block as usize)).unwrap();
@@ -795,7 +825,12 @@ mod tests {
         assert_eq!((a0, a1), (eps[0].addresses[0], eps[0].addresses[1]));
         let pay = unsafe { std::slice::from_raw_parts(infos[0].payload.pbData, 3) };
         assert_eq!(pay, b"pay");
-        for p in [infos[0].pwzPeerName as *const u8, infos[0].pwzComment as *const u8, infos[0].payload.pbData, infos[1].pwzPeerName as *const u8] {
+        for p in [
+            infos[0].pwzPeerName as *const u8,
+            infos[0].pwzComment as *const u8,
+            infos[0].payload.pbData,
+            infos[1].pwzPeerName as *const u8,
+        ] {
             assert!(inside(p));
         }
         assert!(infos[1].ppAddresses.is_null());

@@ -140,7 +140,10 @@ pub fn run(socket: Option<PathBuf>, json: bool, command: PnrpCommand) -> CmdResu
                     let v = json!({ "cloud": c.name, "scope": c.scope, "scope_id": c.scope_id, "status": c.status, "port": c.port });
                     println!("{v}");
                 } else {
-                    println!("{}  scope {} id {}  status {}  port {}", c.name, c.scope, c.scope_id, c.status, c.port);
+                    println!(
+                        "{}  scope {} id {}  status {}  port {}",
+                        c.name, c.scope, c.scope_id, c.status, c.port
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -170,7 +173,11 @@ fn register(socket: Option<PathBuf>, json: bool, a: RegisterArgs) -> CmdResult {
     let info = |comment: String, payload: String| RegistrationInfo {
         cloud: a.cloud.clone(),
         identity: a.identity.clone(),
-        addresses: if a.addresses.is_empty() { Addresses::Auto(a.port) } else { Addresses::List(a.addresses.clone()) },
+        addresses: if a.addresses.is_empty() {
+            Addresses::Auto(a.port)
+        } else {
+            Addresses::List(a.addresses.clone())
+        },
         comment,
         payload: payload.into_bytes(),
     };
@@ -178,9 +185,13 @@ fn register(socket: Option<PathBuf>, json: bool, a: RegisterArgs) -> CmdResult {
     let holder = holder_file(&a.name);
     let _ = std::fs::create_dir_all(holders_dir());
     let _ = std::fs::write(&holder, std::process::id().to_string());
-    let ids: Vec<String> = reg.ids().iter().map(|i| i.0.iter().map(|b| format!("{b:02x}")).collect()).collect();
+    let ids: Vec<String> =
+        reg.ids().iter().map(|i| i.0.iter().map(|b| format!("{b:02x}")).collect()).collect();
     if json {
-        println!("{}", json!({ "event": "registered", "name": reg.name(), "ids": ids, "pid": std::process::id() }));
+        println!(
+            "{}",
+            json!({ "event": "registered", "name": reg.name(), "ids": ids, "pid": std::process::id() })
+        );
     } else {
         println!("registered {} ({} cloud(s)); Ctrl-C to unregister", reg.name(), ids.len());
     }
@@ -242,7 +253,14 @@ fn resolve(socket: Option<PathBuf>, json: bool, a: ResolveArgs) -> CmdResult {
             println!("{}", endpoint_json(e));
         } else {
             let addrs: Vec<String> = e.addresses.iter().map(ToString::to_string).collect();
-            println!("{}  [{}]  {:?}  {:?}  ({})", e.name, addrs.join(", "), e.comment, String::from_utf8_lossy(&e.payload), e.cloud);
+            println!(
+                "{}  [{}]  {:?}  {:?}  ({})",
+                e.name,
+                addrs.join(", "),
+                e.comment,
+                String::from_utf8_lossy(&e.payload),
+                e.cloud
+            );
         }
     };
     let mut count = 0;
@@ -285,7 +303,9 @@ fn unregister(json: bool, a: UnregisterArgs) -> CmdResult {
         // SAFETY: signal 0 only checks that the process exists; SIGTERM asks it to unregister.
         if unsafe { libc::kill(pid, 0) } != 0 {
             let _ = std::fs::remove_file(&holder);
-            return Err(format!("pid {pid} that registered {} is gone; so is its registration", a.name).into());
+            return Err(
+                format!("pid {pid} that registered {} is gone; so is its registration", a.name).into()
+            );
         }
         // SAFETY: as above.
         unsafe { libc::kill(pid, libc::SIGTERM) };
