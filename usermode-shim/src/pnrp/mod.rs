@@ -219,10 +219,10 @@ fn host_addresses(port: u16) -> Vec<SocketAddr> {
 /// Checks a registration's limits: E_INVALIDARG past any of them, or with neither addresses
 /// nor a payload.
 fn check_info(info: &RegistrationInfo) -> Result<()> {
-    if let Addresses::List(list) = &info.addresses {
-        if list.len() > MAX_ADDRESSES || (list.is_empty() && info.payload.is_empty()) {
-            return Err(Error(E_INVALIDARG));
-        }
+    if let Addresses::List(list) = &info.addresses
+        && (list.len() > MAX_ADDRESSES || (list.is_empty() && info.payload.is_empty()))
+    {
+        return Err(Error(E_INVALIDARG));
     }
     if info.comment.encode_utf16().count() > MAX_COMMENT_UNITS || info.payload.len() > MAX_PAYLOAD {
         return Err(Error(E_INVALIDARG));
