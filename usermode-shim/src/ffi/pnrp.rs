@@ -385,7 +385,8 @@ pub extern "system" fn PeerPnrpShutdown() -> HRESULT {
             (s.session.take(), regs, resolves)
         };
         for r in regs {
-            drop(lock(&r).take());
+            let reg = lock(&r).take();
+            drop(reg);
         }
         for r in resolves {
             r.end();

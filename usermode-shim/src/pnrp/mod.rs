@@ -361,8 +361,8 @@ impl Pnrp {
         if addresses.is_empty() && info.payload.is_empty() {
             return Err(Error(E_INVALIDARG));
         }
-        let mut reg = Registration {
-            session: self.clone(),
+        let records: Vec<RecordAddress> = addresses.iter().map(record_address).collect();
+        let mut reg = RegInner {
             name: peer_name,
             key,
             cloud_arg: info.cloud.clone(),
@@ -370,10 +370,16 @@ impl Pnrp {
                 Addresses::List(l) => Some(l.len()),
                 Addresses::Auto(_) => None,
             },
+            auto_port: match &info.addresses {
+                Addresses::List(_) => None,
+                Addresses::Auto(port) => Some(*port),
+            },
             sequence: 0,
+            signed_at: unix_now(),
+            content: (records.clone(), info.comment.clone(), info.payload.clone()),
             entries: Vec::new(),
+            closed: false,
         };
-        let records: Vec<RecordAddress> = addresses.iter().map(record_address).collect();
         for cloud in clouds {
             let attachment = self.attachment(&cloud)?;
             let mut salt = [0u8; 8];
@@ -395,7 +401,7 @@ impl Pnrp {
             let handle = attachment.register(&Key(id.0), &bytes, None)?;
             reg.entries.push(Entry { attachment, handle, id });
         }
-        Ok(reg)
+        Registration::start(reg)
     }
 
     /// PeerPnrpResolve: up to `max_endpoints` verified endpoints of `name`, from `cloud` (or
@@ -690,19 +696,34 @@ struct Entry {
     id: PnrpId,
 }
 
-/// A registration (HREGISTRATION): one DRT key per cloud. Dropping it unregisters.
+/// How often a registration checks whether its record must be re-signed.
+pub const REFRESH_CHECK: Duration = Duration::from_secs(60);
+/// A record is re-signed once it is this old (half its lifetime), so a valid one always stands.
+pub const RESIGN_AFTER_SECS: u64 = RECORD_LIFETIME_SECS / 2;
+
+/// Whether a registration's records must be re-signed now: they are half-way through their
+/// validity, or (automatic addresses) the host's addresses changed.
+pub fn refresh_due(now: u64, signed_at: u64, addresses_changed: bool) -> bool {
+    addresses_changed || now.saturating_sub(signed_at) >= RESIGN_AFTER_SECS
+}
+
 #[derive(Debug)]
-pub struct Registration {
-    session: Pnrp,
+struct RegInner {
     name: PeerName,
     key: SigningKey,
     cloud_arg: Option<String>,
     address_count: Option<usize>,
+    /// The port of automatic addresses (re-read by the refresher).
+    auto_port: Option<u16>,
     sequence: u64,
+    signed_at: u64,
+    /// Addresses, comment and payload of the current records.
+    content: (Vec<RecordAddress>, String, Vec<u8>),
     entries: Vec<Entry>,
+    closed: bool,
 }
 
-impl Registration {
+impl RegInner {
     fn sign(
         &mut self,
         id: PnrpId,
@@ -713,6 +734,7 @@ impl Registration {
         // Strictly increasing, and newer than any earlier version a resolver may have seen.
         self.sequence = unix_micros().max(self.sequence + 1);
         let now = unix_now();
+        self.signed_at = now;
         let content = RecordContent {
             name: &self.name,
             id,
@@ -726,46 +748,19 @@ impl Registration {
         content.sign(&self.key).map_err(|_| Error(E_INVALIDARG))
     }
 
-    /// The peer name.
-    pub fn name(&self) -> String {
-        self.name.to_string()
-    }
-
-    /// The PNRP IDs it holds, one per cloud.
-    pub fn ids(&self) -> Vec<PnrpId> {
-        self.entries.iter().map(|e| e.id).collect()
-    }
-
-    /// PeerPnrpUpdateRegistration: new addresses, comment and payload, re-signed. The cloud
-    /// and the number of addresses cannot change (E_INVALIDARG).
-    pub fn update(&mut self, info: &RegistrationInfo) -> Result<()> {
-        check_info(info)?;
-        let count = match &info.addresses {
-            Addresses::List(l) => Some(l.len()),
-            Addresses::Auto(_) => None,
-        };
-        if info.cloud != self.cloud_arg || count != self.address_count {
-            return Err(Error(E_INVALIDARG));
-        }
-        let addresses = match &info.addresses {
-            Addresses::List(l) => l.clone(),
-            Addresses::Auto(port) => host_addresses(*port),
-        };
-        let records: Vec<RecordAddress> = addresses.iter().map(record_address).collect();
+    /// Signs and publishes new content under every cloud's key.
+    fn publish(&mut self, addresses: Vec<RecordAddress>, comment: String, payload: Vec<u8>) -> Result<()> {
         for i in 0..self.entries.len() {
             let id = self.entries[i].id;
-            let bytes = self.sign(id, &records, &info.comment, &info.payload)?;
+            let bytes = self.sign(id, &addresses, &comment, &payload)?;
             self.entries[i].attachment.update(self.entries[i].handle, &bytes)?;
         }
+        self.content = (addresses, comment, payload);
         Ok(())
     }
 
-    /// PeerPnrpUnregister.
-    pub fn unregister(mut self) -> Result<()> {
-        self.remove()
-    }
-
     fn remove(&mut self) -> Result<()> {
+        self.closed = true;
         let mut result = Ok(());
         for e in self.entries.drain(..) {
             if let Err(err) = e.attachment.unregister(e.handle) {
@@ -776,10 +771,94 @@ impl Registration {
     }
 }
 
+#[derive(Debug)]
+struct Shared {
+    inner: Mutex<RegInner>,
+    cond: Condvar,
+}
+
+/// A registration (HREGISTRATION): one DRT key per cloud, kept fresh (re-signed before its
+/// records expire; automatic addresses follow the host's) until it is unregistered or dropped.
+#[derive(Debug)]
+pub struct Registration(Arc<Shared>);
+
+impl Registration {
+    fn start(inner: RegInner) -> Result<Registration> {
+        let shared = Arc::new(Shared { inner: Mutex::new(inner), cond: Condvar::new() });
+        let s = shared.clone();
+        std::thread::Builder::new()
+            .name("peerdrt-pnrp-refresh".into())
+            .spawn(move || refresh(&s))
+            .map_err(|_| Error(E_UNEXPECTED))?;
+        Ok(Registration(shared))
+    }
+
+    /// The peer name.
+    pub fn name(&self) -> String {
+        lock(&self.0.inner).name.to_string()
+    }
+
+    /// The PNRP IDs it holds, one per cloud.
+    pub fn ids(&self) -> Vec<PnrpId> {
+        lock(&self.0.inner).entries.iter().map(|e| e.id).collect()
+    }
+
+    /// PeerPnrpUpdateRegistration: new addresses, comment and payload, re-signed. The cloud
+    /// and the number of addresses cannot change (E_INVALIDARG).
+    pub fn update(&mut self, info: &RegistrationInfo) -> Result<()> {
+        check_info(info)?;
+        let mut g = lock(&self.0.inner);
+        let count = match &info.addresses {
+            Addresses::List(l) => Some(l.len()),
+            Addresses::Auto(_) => None,
+        };
+        if info.cloud != g.cloud_arg || count != g.address_count {
+            return Err(Error(E_INVALIDARG));
+        }
+        let addresses = match &info.addresses {
+            Addresses::List(l) => l.clone(),
+            Addresses::Auto(port) => host_addresses(*port),
+        };
+        g.auto_port = match &info.addresses {
+            Addresses::List(_) => None,
+            Addresses::Auto(port) => Some(*port),
+        };
+        g.publish(addresses.iter().map(record_address).collect(), info.comment.clone(), info.payload.clone())
+    }
+
+    /// PeerPnrpUnregister.
+    pub fn unregister(self) -> Result<()> {
+        self.stop()
+    }
+
+    fn stop(&self) -> Result<()> {
+        let result = lock(&self.0.inner).remove();
+        self.0.cond.notify_all();
+        result
+    }
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
-        let _ = self.remove();
-        let _ = &self.session;
+        let _ = self.stop();
+    }
+}
+
+/// The refresher of one registration: every [`REFRESH_CHECK`], re-sign when [`refresh_due`].
+fn refresh(shared: &Shared) {
+    let mut g = lock(&shared.inner);
+    loop {
+        g = shared.cond.wait_timeout(g, REFRESH_CHECK).unwrap_or_else(|p| p.into_inner()).0;
+        if g.closed {
+            return;
+        }
+        let current =
+            g.auto_port.map(|port| host_addresses(port).iter().map(record_address).collect::<Vec<_>>());
+        let changed = current.as_ref().is_some_and(|c| *c != g.content.0);
+        if refresh_due(unix_now(), g.signed_at, changed) {
+            let (addresses, comment, payload) = g.content.clone();
+            let _ = g.publish(current.unwrap_or(addresses), comment, payload);
+        }
     }
 }
 
@@ -828,6 +907,18 @@ mod tests {
         assert_eq!(ok(1, 0, MAX_PAYLOAD + 1), Err(Error(E_INVALIDARG)));
         assert_eq!(ok(0, 0, 0), Err(Error(E_INVALIDARG)), "neither addresses nor a payload");
         assert!(ok(0, 0, 1).is_ok());
+    }
+
+    #[test]
+    fn records_are_re_signed_half_way_through_their_lifetime_or_when_addresses_change() {
+        let t = 1_700_000_000;
+        assert!(!refresh_due(t + RESIGN_AFTER_SECS - 1, t, false));
+        assert!(refresh_due(t + RESIGN_AFTER_SECS, t, false));
+        assert!(refresh_due(t, t, true));
+        assert!(
+            RESIGN_AFTER_SECS + REFRESH_CHECK.as_secs() < RECORD_LIFETIME_SECS,
+            "re-signed before expiry"
+        );
     }
 
     #[test]
