@@ -173,6 +173,32 @@ fn a_name_registered_in_one_process_is_resolved_updated_and_removed_from_another
             (name.as_str(), &want, "hello", &b"data"[..])
         );
         assert_eq!(e.cloud, "Global_");
+        // The CLI resolves it too, synchronously and asynchronously.
+        for mode in [&[][..], &["--async"][..]] {
+            let out = Command::new(EXE)
+                .arg("--socket")
+                .arg(&nodes.sockets[1])
+                .args(["--json", "pnrp", "resolve", &name, "--timeout", "5000"])
+                .args(mode)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            assert_eq!(lines[0]["comment"], "hello", "{lines:?}");
+            assert_eq!(lines[0]["addresses"][1], "[2001:db8::1]:9090");
+            assert_eq!(lines.last().unwrap()["count"], 1);
+        }
+        let out = Command::new(EXE)
+            .arg("--socket")
+            .arg(&nodes.sockets[0])
+            .args(["--json", "pnrp", "clouds"])
+            .output()
+            .unwrap();
+        let clouds: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!((clouds["cloud"].as_str(), clouds["scope"].as_u64()), (Some("Global_"), Some(1)));
 
         // The update is what B resolves next (and only it).
         assert_eq!(a.command("update bye second")["ok"], true);

@@ -485,7 +485,8 @@ impl Pnrp {
         let deadline = Instant::now() + timeout;
         let mut found: Vec<(PnrpId, u64, Endpoint)> = Vec::new();
         let ended = loop {
-            if cancel.is_some_and(|c| c.load(Ordering::Acquire)) {
+            // Ended, or other clouds already found enough: return as soon as there are.
+            if cancel.is_some_and(|c| c.load(Ordering::Acquire)) || lock(&out.state).delivered >= max {
                 break Ok(());
             }
             let left = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(200));

@@ -200,7 +200,8 @@ fn register(socket: Option<PathBuf>, json: bool, a: RegisterArgs) -> CmdResult {
     let _ = ctrlc::set_handler(move || {
         let _ = stop.send(Input::Stop);
     });
-    if a.stdin {
+    // Without --stdin only a signal ends it: the sender stays here, so the channel stays open.
+    let _waiting = if a.stdin {
         std::thread::spawn(move || {
             for line in std::io::stdin().lock().lines() {
                 let Ok(line) = line else { break };
@@ -210,9 +211,10 @@ fn register(socket: Option<PathBuf>, json: bool, a: RegisterArgs) -> CmdResult {
             }
             let _ = tx.send(Input::Stop);
         });
+        None
     } else {
-        std::mem::forget(tx);
-    }
+        Some(tx)
+    };
     while let Ok(input) = rx.recv() {
         let line = match input {
             Input::Stop => break,
