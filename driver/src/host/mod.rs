@@ -14,6 +14,7 @@
 //! engine entry asserts it is on the worker (debug builds).
 
 pub mod config;
+pub mod pnrp_discovery;
 pub mod queue;
 pub mod server;
 pub mod udp;
@@ -81,17 +82,29 @@ pub struct Daemon {
     acceptor: Option<JoinHandle<()>>,
     stopping: Arc<AtomicBool>,
     socket: PathBuf,
+    /// Answers multicast searches for the link-local PNRP clouds.
+    discovery: Option<pnrp_discovery::Responder>,
 }
 
 impl Daemon {
     /// Starts the worker (which opens the standing instances), then binds the device socket and
     /// accepts connections: once the socket accepts, the node is up.
-    pub fn start(config: Config) -> Result<Self, StartError> {
+    pub fn start(mut config: Config) -> Result<Self, StartError> {
         let socket = config.socket.clone();
         let socket_mode = config.socket_mode;
         let socket_error = |e: std::io::Error| StartError(format!("device socket {}: {e}", socket.display()));
         // A second daemon on the same path fails before it binds any port.
         server::check_socket_path(&socket).map_err(socket_error)?;
+        // Link-local clouds without seed servers bootstrap from the nodes their link answers with.
+        let mut link_local = std::collections::BTreeMap::new();
+        for c in &mut config.instances {
+            let Some(cloud) = c.cloud.as_ref().filter(|cloud| cloud.scope == 3) else { continue };
+            if c.seeds.is_empty() {
+                c.seeds = pnrp_discovery::discover(cloud.scope_id, pnrp_discovery::DISCOVERY_WAIT);
+                tracing::info!(cloud = %cloud.name, seeds = ?c.seeds, "link-local discovery");
+            }
+            link_local.insert(cloud.scope_id, c.port);
+        }
         let queue = Arc::new(WorkQueue::default());
         let (ready, started) = mpsc::sync_channel(1);
         let worker = std::thread::Builder::new()
@@ -140,8 +153,15 @@ impl Daemon {
                 return Err(StartError(format!("cannot start the accept thread: {e}")));
             }
         };
+        let discovery = if link_local.is_empty() {
+            None
+        } else {
+            pnrp_discovery::Responder::start(link_local)
+                .map_err(|e| tracing::warn!(error = %e, "link-local discovery responder not started"))
+                .ok()
+        };
         tracing::info!(socket = %socket.display(), "device socket ready");
-        Ok(Self { queue, worker: Some(worker), acceptor: Some(acceptor), stopping, socket })
+        Ok(Self { queue, worker: Some(worker), acceptor: Some(acceptor), stopping, socket, discovery })
     }
 
     /// The device socket's path.
@@ -162,6 +182,7 @@ impl Daemon {
     }
 
     fn stop(&mut self) -> Option<WorkerStats> {
+        self.discovery = None;
         self.stopping.store(true, Ordering::Release);
         if let Some(acceptor) = self.acceptor.take() {
             // Wake the accept thread so it sees `stopping`.

@@ -4,6 +4,7 @@
 //! PNRP IDs ([`id`]) and whose key payloads are [`record`]s. Names follow [MS-PNRP] §1.3.1.1
 //! ([`name`]). Everything here is sans-IO: callers pass the current time in.
 
+pub mod discovery;
 pub mod id;
 pub mod name;
 pub mod record;

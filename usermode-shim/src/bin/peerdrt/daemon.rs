@@ -20,6 +20,9 @@ pub struct DaemonArgs {
     /// A bootstrap seed of the standing instance (repeatable).
     #[arg(long = "seed", value_name = "ADDR:PORT")]
     pub seeds: Vec<String>,
+    /// A peerdrtd configuration file (TOML; the flags win over it).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Run the PNRP Global_ cloud on this UDP port.
     #[arg(long, value_name = "PORT")]
     pub pnrp_port: Option<u16>,
@@ -46,14 +49,18 @@ pub fn run(a: DaemonArgs) -> CmdResult {
         }
     }
     let overrides = Overrides {
-        socket: Some(a.socket),
+        socket: Some(a.socket.clone()),
         instance_port: a.instance_port,
         seeds: a.seeds,
         pnrp_port: a.pnrp_port,
         pnrp_seeds: a.pnrp_seeds,
         ..Overrides::default()
     };
-    let config = config::resolve(FileConfig::default(), overrides)?;
+    let file = match &a.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let config = config::resolve(file, overrides)?;
     peerdrt::host::run(config)?;
     Ok(std::process::ExitCode::SUCCESS)
 }
