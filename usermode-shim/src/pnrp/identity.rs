@@ -21,7 +21,7 @@ use peerdrt_core::pnrp::{Authority, NameError, PeerName};
 use serde::{Deserialize, Serialize};
 
 use super::hresult::*;
-use crate::hresult::{E_ACCESSDENIED, E_INVALIDARG, Error, Result};
+use crate::hresult::{E_INVALIDARG, Error, Result};
 
 /// The environment variable naming the store's directory.
 pub const IDENTITY_DIR_ENV: &str = "PEERDRT_IDENTITY_DIR";
@@ -124,7 +124,7 @@ impl IdentityStore {
             let meta = fs::metadata(dir).map_err(io_error)?;
             // SAFETY: geteuid cannot fail.
             if meta.uid() != unsafe { libc::geteuid() } {
-                return Err(Error(E_ACCESSDENIED));
+                return Err(Error(crate::hresult::E_ACCESSDENIED));
             }
             if meta.mode() & 0o077 != 0 {
                 fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_error)?;
