@@ -308,6 +308,9 @@ fn request_name(r: &Request<'_>) -> &'static str {
         Request::GetSearchPath { .. } => "GET_SEARCH_PATH",
         Request::WaitEvent => "WAIT_EVENT",
         Request::QueryInstance { .. } => "QUERY_INSTANCE",
+        Request::AttachCloud { .. } => "ATTACH_CLOUD",
+        Request::DetachCloud { .. } => "DETACH_CLOUD",
+        Request::EnumClouds => "ENUM_CLOUDS",
     }
 }
 
