@@ -11,5 +11,6 @@
 extern crate alloc;
 
 pub mod drt;
+pub mod group;
 pub mod time;
 pub mod wire;
