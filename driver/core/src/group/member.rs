@@ -226,6 +226,11 @@ impl<A: Ord + Clone> Member<A> {
         })
     }
 
+    /// Whether nothing is waiting to be sent, acknowledged or synchronised.
+    pub fn is_idle(&self) -> bool {
+        self.outbox.is_empty() && self.sync.is_none() && self.peers.values().all(|p| p.channel.is_idle())
+    }
+
     /// Whether a synchronisation is under way or waiting.
     pub fn is_synchronising(&self) -> bool {
         self.sync.is_some() || !self.sync_queue.is_empty()

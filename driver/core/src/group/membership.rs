@@ -150,6 +150,11 @@ impl MembershipCertificate {
     }
 }
 
+/// The public key of a member whose secret key is `secret`.
+pub fn member_key(secret: &[u8; 32]) -> MemberKey {
+    SigningKey::from_bytes(secret).verifying_key().to_bytes()
+}
+
 /// The group root: the creator's key that signs invitations.
 pub struct GroupRoot {
     key: SigningKey,
