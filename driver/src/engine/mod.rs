@@ -10,6 +10,7 @@
 //! threads) only enqueue datagrams for the worker; they never call into the engine.
 
 mod device;
+pub mod group;
 mod handles;
 pub mod nmr;
 
