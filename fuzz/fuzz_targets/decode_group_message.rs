@@ -4,6 +4,8 @@
 
 #![no_main]
 
+use std::sync::OnceLock;
+
 use libfuzzer_sys::fuzz_target;
 use peerdrt_core::group::attributes;
 use peerdrt_core::group::member::Member;
@@ -13,15 +15,22 @@ use peerdrt_core::group::wire::{Body, Message};
 
 const NOW: PeerTime = PeerTime(133_000_000_000_000_000);
 
+/// The member every input is fed to (signed once; the seeds use the same keys).
+fn credentials() -> &'static Credentials {
+    static CREDENTIALS: OnceLock<Credentials> = OnceLock::new();
+    CREDENTIALS.get_or_init(|| {
+        let root = GroupRoot::from_secret(&[0xa5; 32]);
+        let secret = [0x11; 32];
+        let certificate = root.invite(&member_key(&secret), Role::Member, PeerTime(0), PeerTime(u64::MAX));
+        Credentials::new(&secret, certificate).expect("the certificate names the key")
+    })
+}
+
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = core::str::from_utf8(data) {
         let _ = attributes::validate(text);
     }
-    let root = GroupRoot::from_secret(&[0xa5; 32]);
-    let secret = [0x11; 32];
-    let certificate = root.invite(&member_key(&secret), Role::Member, PeerTime(0), PeerTime(u64::MAX));
-    let credentials = Credentials::new(&secret, certificate).expect("the certificate names the key");
-    let mut member: Member<u8> = Member::new(credentials, true, 1).expect("a valid root");
+    let mut member: Member<u8> = Member::new(credentials().clone(), true, 1).expect("a valid root");
 
     if let Ok(message) = Message::decode(data) {
         assert_eq!(message.encode(), data, "the encoding is canonical");
