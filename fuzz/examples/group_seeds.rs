@@ -55,8 +55,9 @@ fn main() {
     tombstone.encode(&mut encoded);
 
     let seeds: Vec<(&str, Body)> = vec![
-        ("hello", Body::Hello(certificate)),
-        ("welcome", Body::Welcome(certificate)),
+        ("hello", Body::Hello { certificate, nonce: [0x5e; 16] }),
+        ("welcome", Body::Welcome { certificate, nonce: [0x6f; 16], proof: [0x70; 64] }),
+        ("proof", Body::Proof([0x71; 64])),
         ("refuse", Body::Refuse(RefuseReason::NotMember)),
         ("disconnect", Body::Disconnect),
         ("ack", Body::Ack(41)),
@@ -89,5 +90,5 @@ fn main() {
         assert_eq!(Message::decode(&bytes).map(|m| m.encode()), Ok(bytes.clone()), "{name} decodes");
         fs::write(dir.join(format!("seed-{name}")), &bytes).unwrap();
     }
-    println!("wrote 13 seeds to {}", dir.display());
+    println!("wrote 14 seeds to {}", dir.display());
 }

@@ -172,9 +172,12 @@ fn unauthorised_and_forged_records_are_refused_by_every_member() {
     );
 
     // An outsider cannot even connect: its HELLO is refused.
-    let hello =
-        Message { tag: GroupTag::of_root(&group_root), id: 1, body: Body::Hello(outsider.certificate) }
-            .encode();
+    let hello = Message {
+        tag: GroupTag::of_root(&group_root),
+        id: 1,
+        body: Body::Hello { certificate: outsider.certificate, nonce: [1; 16] },
+    }
+    .encode();
     sim.inject(4, 0, hello);
     sim.settle();
     assert!(sim.refusals().iter().any(|e| matches!(e, GroupError::NotMember(_))));

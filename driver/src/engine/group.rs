@@ -45,7 +45,7 @@ pub fn hresult_of(error: GroupError) -> u32 {
         GroupError::NotReady => hresult::PEER_E_GROUP_NOT_READY,
         GroupError::NotFound => hresult::PEER_E_RECORD_NOT_FOUND,
         GroupError::TypeChanged => hresult::PEER_E_INVALID_RECORD,
-        GroupError::NotMember(_) => hresult::PEER_E_INVALID_CREDENTIAL,
+        GroupError::NotMember(_) | GroupError::BadProof => hresult::PEER_E_INVALID_CREDENTIAL,
         GroupError::Record(record) | GroupError::Database(DbError::Record(record)) => match record {
             R::TooLarge => hresult::PEER_E_MAX_RECORD_SIZE_EXCEEDED,
             R::InvalidAttributes(_) => hresult::PEER_E_INVALID_ATTRIBUTES,

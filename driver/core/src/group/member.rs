@@ -19,6 +19,7 @@ use ed25519_dalek::VerifyingKey;
 
 use super::channel::Channel;
 use super::database::{Applied, Change, DbError, RecordDb};
+use super::handshake::{self, Nonce, PROOF_LEN, Side};
 use super::id::{GroupTag, MemberKey, RecordId, RecordType};
 use super::limits::{
     LEAF_RECORDS, MAX_ABSTRACTS, MAX_CONNECTIONS, MAX_MESSAGE_LEN, MAX_RANGE_DEPTH, MAX_REQUEST_IDS,
@@ -43,8 +44,10 @@ pub enum GroupError {
     Record(RecordError),
     /// The database refused it.
     Database(DbError),
-    /// The local member's certificate is not valid now.
+    /// The local member's certificate is not valid now, or a connecting member's is not.
     NotMember(MembershipError),
+    /// A connecting member did not prove it holds its certificate's key.
+    BadProof,
     /// Not a group message.
     Decode(DecodeError),
     /// A message for another group.
@@ -108,9 +111,11 @@ pub struct Stats {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum PeerState {
-    /// HELLO sent, no WELCOME yet.
-    Connecting,
-    /// Certificates exchanged.
+    /// HELLO sent with this nonce, no WELCOME yet.
+    Connecting(Nonce),
+    /// HELLO received and WELCOME sent with this nonce; waiting for the member's PROOF.
+    Authenticating(MemberKey, Nonce),
+    /// Certificates exchanged, keys proven.
     Connected(MemberKey),
 }
 
@@ -160,6 +165,7 @@ pub struct Member<A: Ord + Clone> {
     sync_queue: VecDeque<A>,
     ready: bool,
     next_id: u32,
+    nonces: u64,
     stats: Stats,
 }
 
@@ -182,6 +188,7 @@ impl<A: Ord + Clone> Member<A> {
             sync_queue: VecDeque::new(),
             ready,
             next_id: id_seed,
+            nonces: u64::from(id_seed) << 32,
             stats: Stats::default(),
         })
     }
@@ -222,7 +229,7 @@ impl<A: Ord + Clone> Member<A> {
     pub fn connected(&self) -> impl Iterator<Item = (&A, &MemberKey)> {
         self.peers.iter().filter_map(|(a, p)| match &p.state {
             PeerState::Connected(key) => Some((a, key)),
-            PeerState::Connecting => None,
+            PeerState::Connecting(_) | PeerState::Authenticating(..) => None,
         })
     }
 
@@ -333,9 +340,16 @@ impl<A: Ord + Clone> Member<A> {
             self.events.push_back(GroupEvent::MemberDisconnected(peer));
             return;
         }
-        self.peers.insert(peer.clone(), Peer { state: PeerState::Connecting, channel: Channel::default() });
+        let nonce = self.fresh_nonce();
+        self.peers
+            .insert(peer.clone(), Peer { state: PeerState::Connecting(nonce), channel: Channel::default() });
         let certificate = self.credentials.certificate;
-        self.send_reliable(&peer, Body::Hello(certificate));
+        self.send_reliable(&peer, Body::Hello { certificate, nonce });
+    }
+
+    fn fresh_nonce(&mut self) -> Nonce {
+        self.nonces = self.nonces.wrapping_add(1);
+        handshake::nonce(&self.credentials.signing_key, self.nonces)
     }
 
     /// Closes the connection to `peer`, telling it.
@@ -450,7 +464,9 @@ impl<A: Ord + Clone> Member<A> {
                 }
                 return Ok(());
             }
-            Body::Hello(certificate) => return self.on_hello(from, message.id, certificate, now),
+            Body::Hello { certificate, nonce } => {
+                return self.on_hello(from, message.id, certificate, nonce, now);
+            }
             _ => {}
         }
         let Some(peer) = self.peers.get_mut(&from) else {
@@ -458,15 +474,22 @@ impl<A: Ord + Clone> Member<A> {
             self.send_now(&from, Body::Disconnect);
             return Err(GroupError::NotConnected);
         };
+        let handshake = matches!(message.body, Body::Welcome { .. } | Body::Proof(_));
+        if !handshake && !matches!(peer.state, PeerState::Connected(_)) {
+            // Not acknowledged: the sender retransmits it once the handshake completes (a message
+            // can overtake the PROOF that precedes it).
+            return Err(GroupError::NotConnected);
+        }
         let duplicate = peer.channel.is_duplicate(message.id);
-        let connected = matches!(peer.state, PeerState::Connected(_));
         self.send_now(&from, Body::Ack(message.id));
         if duplicate {
             return Ok(());
         }
         match message.body {
-            Body::Welcome(certificate) => self.on_welcome(from, certificate, now),
-            _ if !connected => Err(GroupError::NotConnected),
+            Body::Welcome { certificate, nonce, proof } => {
+                self.on_welcome(from, certificate, nonce, &proof, now)
+            }
+            Body::Proof(proof) => self.on_proof(from, &proof),
             Body::SolicitHash(range) => {
                 let children = self.db.child_digests(&range);
                 self.send_reliable(&from, Body::Hashes { range, children });
@@ -497,7 +520,7 @@ impl<A: Ord + Clone> Member<A> {
                 self.on_records(&from, records, gone, now);
                 Ok(())
             }
-            Body::Ack(_) | Body::Refuse(_) | Body::Disconnect | Body::Hello(_) => Ok(()),
+            Body::Ack(_) | Body::Refuse(_) | Body::Disconnect | Body::Hello { .. } => Ok(()),
         }
     }
 
@@ -515,14 +538,21 @@ impl<A: Ord + Clone> Member<A> {
         from: A,
         id: u32,
         certificate: MembershipCertificate,
+        their_nonce: Nonce,
         now: PeerTime,
     ) -> Result<(), GroupError> {
         if let Err(error) = self.check_peer_certificate(&certificate, now) {
             self.send_now(&from, Body::Refuse(RefuseReason::NotMember));
             return Err(GroupError::NotMember(error));
         }
+        let own_key = self.key();
         if let Some(peer) = self.peers.get_mut(&from) {
             if peer.channel.is_duplicate(id) {
+                self.send_now(&from, Body::Ack(id));
+                return Ok(());
+            }
+            if matches!(peer.state, PeerState::Connecting(_)) && own_key < certificate.member {
+                // Both sides connect at once: the smaller key stays the connecting side.
                 self.send_now(&from, Body::Ack(id));
                 return Ok(());
             }
@@ -535,16 +565,32 @@ impl<A: Ord + Clone> Member<A> {
             self.send_now(&from, Body::Refuse(RefuseReason::Full));
             return Ok(());
         }
+        let nonce = self.fresh_nonce();
+        let proof = handshake::prove(&self.credentials.signing_key, self.tag, Side::Welcome, &their_nonce);
         let peer = self
             .peers
             .entry(from.clone())
-            .or_insert_with(|| Peer { state: PeerState::Connecting, channel: Channel::default() });
+            .or_insert_with(|| Peer { state: PeerState::Connecting(nonce), channel: Channel::default() });
         let _ = peer.channel.is_duplicate(id);
-        peer.state = PeerState::Connected(certificate.member);
+        peer.state = PeerState::Authenticating(certificate.member, nonce);
         self.send_now(&from, Body::Ack(id));
         let own = self.credentials.certificate;
-        self.send_reliable(&from, Body::Welcome(own));
-        self.events.push_back(GroupEvent::MemberConnected { peer: from, member: certificate.member });
+        self.send_reliable(&from, Body::Welcome { certificate: own, nonce, proof });
+        Ok(())
+    }
+
+    fn on_proof(&mut self, from: A, proof: &[u8; PROOF_LEN]) -> Result<(), GroupError> {
+        let Some(peer) = self.peers.get_mut(&from) else { return Err(GroupError::NotConnected) };
+        let PeerState::Authenticating(member, nonce) = peer.state else {
+            return Err(GroupError::NotConnected);
+        };
+        if !handshake::check(&member, self.tag, Side::Connect, &nonce, proof) {
+            self.send_now(&from, Body::Refuse(RefuseReason::NotMember));
+            self.lost(from);
+            return Err(GroupError::BadProof);
+        }
+        peer.state = PeerState::Connected(member);
+        self.events.push_back(GroupEvent::MemberConnected { peer: from, member });
         Ok(())
     }
 
@@ -552,17 +598,25 @@ impl<A: Ord + Clone> Member<A> {
         &mut self,
         from: A,
         certificate: MembershipCertificate,
+        their_nonce: Nonce,
+        proof: &[u8; PROOF_LEN],
         now: PeerTime,
     ) -> Result<(), GroupError> {
+        let Some(PeerState::Connecting(our_nonce)) = self.peers.get(&from).map(|p| p.state.clone()) else {
+            return Err(GroupError::NotConnected);
+        };
         if let Err(error) = self.check_peer_certificate(&certificate, now) {
             self.lost(from);
             return Err(GroupError::NotMember(error));
         }
-        let Some(peer) = self.peers.get_mut(&from) else { return Err(GroupError::NotConnected) };
-        if peer.state == PeerState::Connected(certificate.member) {
-            return Ok(());
+        if !handshake::check(&certificate.member, self.tag, Side::Welcome, &our_nonce, proof) {
+            self.lost(from);
+            return Err(GroupError::BadProof);
         }
+        let answer = handshake::prove(&self.credentials.signing_key, self.tag, Side::Connect, &their_nonce);
+        let Some(peer) = self.peers.get_mut(&from) else { return Err(GroupError::NotConnected) };
         peer.state = PeerState::Connected(certificate.member);
+        self.send_reliable(&from, Body::Proof(answer));
         self.events.push_back(GroupEvent::MemberConnected { peer: from.clone(), member: certificate.member });
         if !self.sync_queue.contains(&from) {
             self.sync_queue.push_back(from);

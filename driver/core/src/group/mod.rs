@@ -5,6 +5,7 @@
 //! * [`membership`]: the group root key, membership certificates (invitations), roles;
 //! * [`database`]: the newest version of every record, tombstones, expiry, range digests;
 //! * [`range`]: hashed ranges of the ID space for synchronisation;
+//! * [`handshake`]: proof of key possession when members connect;
 //! * [`channel`]: acknowledged, retransmitted delivery to one member;
 //! * [`member`]: one member's state machine (connections, flooding, synchronisation);
 //! * [`wire`]: the message codec.
@@ -15,6 +16,7 @@
 pub mod attributes;
 pub mod channel;
 pub mod database;
+pub mod handshake;
 pub mod id;
 pub mod limits;
 pub mod member;

@@ -200,8 +200,9 @@ fn every_message_survives_encode_and_decode() {
     record.encode(&mut encoded_records);
     let child = Range::ROOT.child(3).unwrap();
     let bodies = [
-        Body::Hello(alice.certificate),
-        Body::Welcome(alice.certificate),
+        Body::Hello { certificate: alice.certificate, nonce: [6; 16] },
+        Body::Welcome { certificate: alice.certificate, nonce: [7; 16], proof: [8; 64] },
+        Body::Proof([9; 64]),
         Body::Refuse(super::wire::RefuseReason::Full),
         Body::Disconnect,
         Body::Ack(77),
@@ -317,4 +318,92 @@ fn a_non_member_is_refused_at_the_door() {
     assert!(!members[1].is_ready());
     assert!(members[1].database().is_empty());
     assert_eq!(members[0].connected().count(), 0);
+}
+
+#[test]
+fn a_copied_certificate_without_its_key_never_connects() {
+    let root = root();
+    let mut creator = Member::new(credentials(&root, 2, Role::Administrator), true, 1).unwrap();
+    creator.add_record(draft(b"members only"), 1, NOW).unwrap();
+    let genuine = credentials(&root, 3, Role::Member);
+    let impostor =
+        Credentials { signing_key: SigningKey::from_bytes(&[66; 32]), certificate: genuine.certificate };
+    let mut members = [creator, Member::new(impostor, false, 2).unwrap()];
+    members[1].connect(0);
+    settle(&mut members, NOW);
+    assert_eq!(members[0].connected().count(), 0, "the creator dropped the impostor");
+    assert!(members[1].database().is_empty(), "and sent it nothing");
+    assert!(!members[1].is_ready());
+    assert!(events(&mut members[0]).iter().all(|e| !matches!(e, GroupEvent::MemberConnected { .. })));
+}
+
+mod convergence {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Where a record lives before two members meet.
+    #[derive(Debug, Clone, Copy)]
+    enum Placement {
+        Both,
+        OnlyA,
+        OnlyB,
+        NewerOnA,
+        NewerOnB,
+        DeletedOnA,
+    }
+
+    fn placement() -> impl Strategy<Value = Placement> {
+        prop_oneof![
+            4 => Just(Placement::Both),
+            1 => Just(Placement::OnlyA),
+            1 => Just(Placement::OnlyB),
+            1 => Just(Placement::NewerOnA),
+            1 => Just(Placement::NewerOnB),
+            1 => Just(Placement::DeletedOnA),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Whatever two members hold, one synchronisation leaves them identical, and exactly the
+        /// records one side lacked or held older moved, each once.
+        #[test]
+        fn two_members_converge_moving_only_the_difference(
+            placements in proptest::collection::vec(placement(), 0..120),
+            seed in any::<u64>(),
+        ) {
+            let root = root();
+            let group = root.public_key();
+            let author = credentials(&root, 2, Role::Member);
+            let mut a = Member::new(credentials(&root, 3, Role::Member), true, 1).unwrap();
+            let mut b = Member::new(credentials(&root, 4, Role::Member), true, 1 << 30).unwrap();
+            let (mut to_a, mut to_b) = (0u64, 0u64);
+            for (i, placement) in placements.iter().enumerate() {
+                let random = seed.wrapping_add(i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                let v1 = Record::create(&author, &group, draft(&[i as u8]), random, NOW).unwrap();
+                let v2 = v1.revise(&author, &group, draft(b"v2"), NOW.plus_seconds(1)).unwrap();
+                let gone = v1.tombstone(&author, &group, NOW.plus_seconds(1)).unwrap();
+                let (on_a, on_b) = match placement {
+                    Placement::Both => (Some(&v1), Some(&v1)),
+                    Placement::OnlyA => { to_b += 1; (Some(&v1), None) }
+                    Placement::OnlyB => { to_a += 1; (None, Some(&v1)) }
+                    Placement::NewerOnA => { to_b += 1; (Some(&v2), Some(&v1)) }
+                    Placement::NewerOnB => { to_a += 1; (Some(&v1), Some(&v2)) }
+                    Placement::DeletedOnA => { to_b += 1; (Some(&gone), Some(&v1)) }
+                };
+                if let Some(r) = on_a { a.restore(r, NOW).unwrap(); }
+                if let Some(r) = on_b { b.restore(r, NOW).unwrap(); }
+            }
+            let mut members = [a, b];
+            members[0].connect(1);
+            settle(&mut members, NOW);
+            let held = |m: &Member<usize>| m.database().all().cloned().collect::<Vec<_>>();
+            prop_assert_eq!(held(&members[0]), held(&members[1]));
+            prop_assert_eq!(members[1].stats().records_served, to_a, "B served exactly what A lacked");
+            prop_assert_eq!(members[0].stats().records_flooded, to_b, "A pushed exactly what B lacked");
+            prop_assert!(members[0].is_idle() && members[1].is_idle());
+        }
+    }
 }

@@ -11,6 +11,7 @@
 
 use alloc::vec::Vec;
 
+use super::handshake::{Nonce, PROOF_LEN};
 use super::id::{GroupTag, RecordId, SyncKey};
 use super::limits::{MAX_ABSTRACTS, MAX_MESSAGE_LEN, MAX_RANGE_DEPTH, MAX_REQUEST_IDS, RANGE_FANOUT};
 use super::membership::{CERTIFICATE_LEN, MembershipCertificate};
@@ -196,10 +197,24 @@ impl<'a> Records<'a> {
 /// A message body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body<'a> {
-    /// A member asks to connect, showing its certificate.
-    Hello(MembershipCertificate),
-    /// The answer: the accepting member's certificate.
-    Welcome(MembershipCertificate),
+    /// A member asks to connect, showing its certificate and a nonce to sign.
+    Hello {
+        /// The connecting member's certificate.
+        certificate: MembershipCertificate,
+        /// The nonce the accepting member signs.
+        nonce: Nonce,
+    },
+    /// The answer: the accepting member's certificate, its nonce, its proof.
+    Welcome {
+        /// The accepting member's certificate.
+        certificate: MembershipCertificate,
+        /// The nonce the connecting member signs.
+        nonce: Nonce,
+        /// The accepting member's signature over the HELLO's nonce.
+        proof: [u8; PROOF_LEN],
+    },
+    /// The connecting member's signature over the WELCOME's nonce.
+    Proof([u8; PROOF_LEN]),
     /// The connection is refused.
     Refuse(RefuseReason),
     /// The sender closes the connection.
@@ -241,8 +256,9 @@ impl Body<'_> {
     /// The message type byte.
     pub fn type_byte(&self) -> u8 {
         match self {
-            Body::Hello(_) => 0x01,
-            Body::Welcome(_) => 0x02,
+            Body::Hello { .. } => 0x01,
+            Body::Welcome { .. } => 0x02,
+            Body::Proof(_) => 0x0d,
             Body::Refuse(_) => 0x03,
             Body::Disconnect => 0x04,
             Body::Ack(_) => 0x05,
@@ -284,7 +300,16 @@ impl<'a> Message<'a> {
         out.extend_from_slice(&self.tag.0);
         out.extend_from_slice(&self.id.to_be_bytes());
         match &self.body {
-            Body::Hello(c) | Body::Welcome(c) => out.extend_from_slice(&c.to_bytes()),
+            Body::Hello { certificate, nonce } => {
+                out.extend_from_slice(&certificate.to_bytes());
+                out.extend_from_slice(nonce);
+            }
+            Body::Welcome { certificate, nonce, proof } => {
+                out.extend_from_slice(&certificate.to_bytes());
+                out.extend_from_slice(nonce);
+                out.extend_from_slice(proof);
+            }
+            Body::Proof(proof) => out.extend_from_slice(proof),
             Body::Refuse(reason) => out.push(*reason as u8),
             Body::Disconnect => {}
             Body::Ack(id) => out.extend_from_slice(&id.to_be_bytes()),
@@ -332,8 +357,9 @@ impl<'a> Message<'a> {
             MembershipCertificate::from_bytes(r.take(CERTIFICATE_LEN)?).map_err(|_| DecodeError::InvalidField)
         };
         let body = match kind {
-            0x01 => Body::Hello(certificate(&mut r)?),
-            0x02 => Body::Welcome(certificate(&mut r)?),
+            0x01 => Body::Hello { certificate: certificate(&mut r)?, nonce: r.array()? },
+            0x02 => Body::Welcome { certificate: certificate(&mut r)?, nonce: r.array()?, proof: r.array()? },
+            0x0d => Body::Proof(r.array()?),
             0x03 => Body::Refuse(match r.u8()? {
                 1 => RefuseReason::NotMember,
                 2 => RefuseReason::Full,
