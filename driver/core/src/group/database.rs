@@ -1,7 +1,7 @@
 //! A member's record database: the newest verified version of every record, tombstones kept
 //! until they expire, and the range digests synchronisation compares.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 use core::cmp::Ordering;
 
@@ -53,13 +53,19 @@ pub enum DbError {
 pub struct RecordDb {
     root: VerifyingKey,
     records: BTreeMap<SyncKey, Record>,
+    /// Every stored record by expiration, so expiry and the next deadline cost O(log n).
+    expiry: BTreeSet<(PeerTime, SyncKey)>,
 }
 
 impl RecordDb {
     /// An empty database for the group rooted at `root`; `None` if `root` is not a valid
     /// Ed25519 public key.
     pub fn new(root: &MemberKey) -> Option<Self> {
-        Some(Self { root: VerifyingKey::from_bytes(root).ok()?, records: BTreeMap::new() })
+        Some(Self {
+            root: VerifyingKey::from_bytes(root).ok()?,
+            records: BTreeMap::new(),
+            expiry: BTreeSet::new(),
+        })
     }
 
     /// The group root's key.
@@ -89,7 +95,14 @@ impl RecordDb {
             (Some(false), true) => Some(Change::Deleted),
             (None | Some(true), true) => None,
         };
-        self.records.insert(record.id.sync_key(), record);
+        let key = record.id.sync_key();
+        self.expiry.insert((record.expiration, key));
+        if let Some(old) = self.records.insert(key, record)
+            && let Some(new) = self.records.get(&key)
+            && old.expiration != new.expiration
+        {
+            self.expiry.remove(&(old.expiration, key));
+        }
         Ok(Applied::Stored(change))
     }
 
@@ -127,19 +140,23 @@ impl RecordDb {
     /// records' IDs and types (tombstones vanish silently).
     pub fn expire(&mut self, now: PeerTime) -> Vec<(RecordId, RecordType)> {
         let mut expired = Vec::new();
-        self.records.retain(|_, record| {
-            let keep = record.expiration > now;
-            if !keep && !record.is_deleted() {
+        while let Some(&(at, key)) = self.expiry.first() {
+            if at > now {
+                break;
+            }
+            self.expiry.pop_first();
+            if let Some(record) = self.records.remove(&key)
+                && !record.is_deleted()
+            {
                 expired.push((record.id, record.record_type));
             }
-            keep
-        });
+        }
         expired
     }
 
     /// The earliest expiration of any stored record.
     pub fn next_expiration(&self) -> Option<PeerTime> {
-        self.records.values().map(|r| r.expiration).min()
+        self.expiry.first().map(|(at, _)| *at)
     }
 
     /// The abstracts of the records in `range`, in ID order.

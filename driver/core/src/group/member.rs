@@ -766,7 +766,8 @@ impl<A: Ord + Clone> Member<A> {
         }
         let theirs: BTreeMap<RecordId, Abstract> = abstracts.iter().map(|a| (a.id, a)).collect();
         for item in theirs.values() {
-            if self.db.wants(item) && !sync.requested.contains(&item.id) && !sync.wanted.contains(&item.id) {
+            // Ranges of one conversation are disjoint, so an ID is wanted at most once.
+            if self.db.wants(item) && !sync.requested.contains(&item.id) {
                 sync.wanted.push_back(item.id);
             }
         }

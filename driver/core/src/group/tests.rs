@@ -158,6 +158,24 @@ fn the_database_keeps_the_newest_version_and_tombstones_until_expiry() {
 }
 
 #[test]
+fn an_update_that_extends_the_expiration_moves_the_expiry() {
+    let root = root();
+    let group = root.public_key();
+    let alice = credentials(&root, 2, Role::Member);
+    let v1 = Record::create(&alice, &group, draft(b"v1"), 7, NOW).unwrap();
+    let mut later = draft(b"v2");
+    later.expiration = NOW.plus_seconds(7200);
+    let v2 = v1.revise(&alice, &group, later, NOW.plus_seconds(1)).unwrap();
+    let mut store = db(&root);
+    store.apply(&v1.view(), NOW).unwrap();
+    store.apply(&v2.view(), NOW).unwrap();
+    assert_eq!(store.next_expiration(), Some(NOW.plus_seconds(7200)));
+    assert!(store.expire(NOW.plus_seconds(3600)).is_empty(), "the old expiration no longer applies");
+    assert_eq!(store.expire(NOW.plus_seconds(7200)), vec![(v1.id, CHAT)]);
+    assert_eq!(store.next_expiration(), None);
+}
+
+#[test]
 fn range_digests_differ_exactly_where_records_differ() {
     let root = root();
     let alice = credentials(&root, 2, Role::Member);
