@@ -85,6 +85,8 @@ pub struct GroupTable {
     slots: Vec<Option<Slot>>,
     generations: Vec<u16>,
     stored: VecDeque<(Handle, Record)>,
+    /// DISCONNECTs of closed groups, still to be sent.
+    farewells: VecDeque<GroupOutgoing>,
 }
 
 fn draft(fields: &RecordFields<'_>) -> Result<RecordDraft, GroupFailure> {
@@ -271,15 +273,13 @@ impl GroupTable {
     }
 
     fn close_slot(&mut self, index: usize) {
-        if let Some(Some(slot)) = self.slots.get_mut(index) {
-            let peers: Vec<Endpoint> = slot.member.connected().map(|(a, _)| *a).collect();
-            for peer in peers {
-                slot.member.disconnect(&peer);
+        let Some(entry) = self.slots.get_mut(index) else { return };
+        if let Some(mut slot) = entry.take() {
+            slot.member.close();
+            // After close() only the DISCONNECTs remain, and they do not depend on the time.
+            while let Some((destination, bytes)) = slot.member.poll_transmit(PeerTime(0)) {
+                self.farewells.push_back(GroupOutgoing { destination, bytes });
             }
-        }
-        // The DISCONNECTs just queued are dropped with the member: peers notice by timeout too.
-        if let Some(slot) = self.slots.get_mut(index) {
-            *slot = None;
         }
     }
 
@@ -324,6 +324,9 @@ impl GroupTable {
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self, now: PeerTime) -> Option<GroupOutgoing> {
+        if let Some(farewell) = self.farewells.pop_front() {
+            return Some(farewell);
+        }
         self.slots.iter_mut().flatten().find_map(|slot| {
             slot.member.poll_transmit(now).map(|(destination, bytes)| GroupOutgoing { destination, bytes })
         })
@@ -497,6 +500,15 @@ mod tests {
             GroupRequest::CreateInvitation { group: group_b, member: &invitee, role: 1, lifetime_seconds: 1 },
         );
         assert_eq!(invite, Err(GroupFailure::HResult(hresult::PEER_E_NOT_AUTHORIZED)));
+
+        // Closing the joiner's group tells the creator, which drops the connection.
+        run(&mut b, GroupRequest::Close { group: group_b }).unwrap();
+        settle(&mut a, &mut b);
+        let status = run(&mut a, GroupRequest::GetStatus { group: group_a }).unwrap();
+        assert_eq!(
+            GroupResponse::decode(peerdrt_abi::group::GROUP_GET_STATUS, &status),
+            Ok(GroupResponse::Status(GroupStatus { status: 1, ready: true, connections: 0, records: 1 }))
+        );
     }
 
     #[test]

@@ -361,6 +361,15 @@ impl<A: Ord + Clone> Member<A> {
         }
     }
 
+    /// Closes every connection, telling each member (PeerGroupClose): afterwards
+    /// [`Member::poll_transmit`] yields only the DISCONNECTs.
+    pub fn close(&mut self) {
+        let peers: Vec<A> = self.peers.keys().cloned().collect();
+        for peer in peers {
+            self.disconnect(&peer);
+        }
+    }
+
     /// Drops every connection without a word (the member goes offline).
     pub fn drop_connections(&mut self) {
         let peers: Vec<A> = self.peers.keys().cloned().collect();
