@@ -21,6 +21,7 @@ pub mod device;
 pub mod drt;
 pub mod event;
 pub mod ffi;
+pub mod group;
 pub mod hresult;
 pub mod key;
 pub mod pnrp;

@@ -13,6 +13,7 @@
 
 pub mod codec;
 pub mod frame;
+pub mod group;
 pub mod ioctl;
 pub mod message;
 pub mod pnrp;

@@ -11,6 +11,7 @@
 extern crate alloc;
 
 pub mod drt;
+pub mod group;
 pub mod pnrp;
 pub mod time;
 pub mod wire;

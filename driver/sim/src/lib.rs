@@ -4,6 +4,8 @@
 //! a latency distribution, loss, duplication, reordering (jitter), partitions and churn, all
 //! drawn from one seed: the same seed gives the same run, event for event.
 
+pub mod group;
+
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::Ipv6Addr;

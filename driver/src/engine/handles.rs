@@ -28,6 +28,8 @@ pub enum HandleKind {
     Registration = 2,
     /// HDRT_SEARCH_CONTEXT.
     Search = 3,
+    /// HGROUP.
+    Group = 4,
 }
 
 /// Layout: open (32 bits) ‖ kind (4) ‖ slot (12) ‖ generation (16).

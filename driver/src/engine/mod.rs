@@ -12,6 +12,7 @@
 #[cfg(test)]
 mod cloud_tests;
 mod device;
+pub mod group;
 mod handles;
 pub mod nmr;
 

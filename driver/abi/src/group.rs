@@ -1,0 +1,552 @@
+//! Peer Grouping's control codes and request/response encodings (functions 0x820–0x83F).
+//!
+//! Same conventions as the DRT requests: `METHOD_BUFFERED`, a 4-byte header (ABI version,
+//! reserved), little-endian fields, length-checked blobs, canonical encodings, no panics and no
+//! allocation. Keys are plain Ed25519 key material until grouping is wired to PeerIdentity*;
+//! certificates and records travel in the core's wire forms, opaque to this crate.
+
+use crate::codec::{AbiError, Reader, Writer};
+use crate::{
+    ABI_VERSION, FILE_DEVICE_NETWORK, FILE_READ_ACCESS, FILE_WRITE_ACCESS, METHOD_BUFFERED, ctl_code,
+};
+
+const RW: u32 = FILE_READ_ACCESS | FILE_WRITE_ACCESS;
+
+/// PeerGroupCreate: a new group whose root and first member (an administrator) are given keys.
+pub const GROUP_CREATE: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x820, METHOD_BUFFERED, RW);
+/// PeerGroupCreateInvitation: the group root signs a membership certificate.
+pub const GROUP_CREATE_INVITATION: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x821, METHOD_BUFFERED, RW);
+/// PeerGroupJoin: open a group as the holder of an invitation (not ready until synchronised).
+pub const GROUP_JOIN: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x822, METHOD_BUFFERED, RW);
+/// PeerGroupConnectByAddress: connect to a member at an address.
+pub const GROUP_CONNECT: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x823, METHOD_BUFFERED, RW);
+/// PeerGroupClose.
+pub const GROUP_CLOSE: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x824, METHOD_BUFFERED, RW);
+/// PeerGroupAddRecord.
+pub const GROUP_ADD_RECORD: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x825, METHOD_BUFFERED, RW);
+/// PeerGroupUpdateRecord.
+pub const GROUP_UPDATE_RECORD: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x826, METHOD_BUFFERED, RW);
+/// PeerGroupDeleteRecord.
+pub const GROUP_DELETE_RECORD: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x827, METHOD_BUFFERED, RW);
+/// PeerGroupGetRecord.
+pub const GROUP_GET_RECORD: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x828, METHOD_BUFFERED, FILE_READ_ACCESS);
+/// PeerGroupEnumRecords: one page of record IDs.
+pub const GROUP_ENUM_RECORDS: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x829, METHOD_BUFFERED, FILE_READ_ACCESS);
+/// PeerGroupGetStatus.
+pub const GROUP_GET_STATUS: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x82A, METHOD_BUFFERED, FILE_READ_ACCESS);
+
+/// Every group control code, in function order.
+pub const ALL: [u32; 11] = [
+    GROUP_CREATE,
+    GROUP_CREATE_INVITATION,
+    GROUP_JOIN,
+    GROUP_CONNECT,
+    GROUP_CLOSE,
+    GROUP_ADD_RECORD,
+    GROUP_UPDATE_RECORD,
+    GROUP_DELETE_RECORD,
+    GROUP_GET_RECORD,
+    GROUP_ENUM_RECORDS,
+    GROUP_GET_STATUS,
+];
+
+/// Length of an encoded membership certificate (the core's `CERTIFICATE_LEN`).
+pub const CERTIFICATE_LEN: usize = 145;
+/// Largest attribute XML the ABI carries (the engine then applies the core's 4 KiB limit and
+/// answers PEER_E_INVALID_ATTRIBUTES past it).
+pub const MAX_ATTRIBUTES_LEN: usize = 16 * 1024;
+/// Largest record data in a request (the core's `MAX_RECORD_SIZE`; the engine refuses records
+/// over it with PEER_E_MAX_RECORD_SIZE_EXCEEDED).
+pub const MAX_DATA_LEN: usize = 16 * 1024;
+/// Largest encoded record in a GET_RECORD response.
+pub const MAX_RECORD_LEN: usize = 17 * 1024;
+/// Most record IDs in one ENUM_RECORDS page.
+pub const MAX_ENUM_PAGE: usize = 256;
+
+/// The caller-set fields of PEER_RECORD for add and update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordFields<'a> {
+    /// PEER_RECORD.type.
+    pub record_type: [u8; 16],
+    /// ftExpiration, in peer time.
+    pub expiration: u64,
+    /// dwFlags (AUTOREFRESH).
+    pub flags: u32,
+    /// pwzAttributes as UTF-8 (the shim converts from UTF-16).
+    pub attributes: &'a [u8],
+    /// data.
+    pub data: &'a [u8],
+}
+
+/// A group request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupRequest<'a> {
+    /// Create a group.
+    Create {
+        /// The group root's secret key.
+        root_secret: &'a [u8; 32],
+        /// The creator's member secret key.
+        member_secret: &'a [u8; 32],
+        /// Validity of the creator's certificate, in seconds of peer time from now.
+        lifetime_seconds: u32,
+    },
+    /// Issue an invitation.
+    CreateInvitation {
+        /// The group (must have been created here: only the root signs).
+        group: u64,
+        /// The invitee's public key.
+        member: &'a [u8; 32],
+        /// 1 = member, 2 = administrator.
+        role: u8,
+        /// Validity in seconds of peer time from now.
+        lifetime_seconds: u32,
+    },
+    /// Join with an invitation.
+    Join {
+        /// The member's secret key.
+        member_secret: &'a [u8; 32],
+        /// The invitation (membership certificate).
+        certificate: &'a [u8; CERTIFICATE_LEN],
+    },
+    /// Connect to a member.
+    Connect {
+        /// The group.
+        group: u64,
+        /// IPv6 address.
+        address: &'a [u8; 16],
+        /// UDP port.
+        port: u16,
+    },
+    /// Close a group handle.
+    Close {
+        /// The group.
+        group: u64,
+    },
+    /// Add a record.
+    AddRecord {
+        /// The group.
+        group: u64,
+        /// The record.
+        record: RecordFields<'a>,
+    },
+    /// Update a record.
+    UpdateRecord {
+        /// The group.
+        group: u64,
+        /// Its ID.
+        id: &'a [u8; 16],
+        /// The new fields.
+        record: RecordFields<'a>,
+    },
+    /// Delete a record.
+    DeleteRecord {
+        /// The group.
+        group: u64,
+        /// Its ID.
+        id: &'a [u8; 16],
+    },
+    /// Read a record.
+    GetRecord {
+        /// The group.
+        group: u64,
+        /// Its ID.
+        id: &'a [u8; 16],
+    },
+    /// List record IDs, in ID order, after `after` (all-zero to start).
+    EnumRecords {
+        /// The group.
+        group: u64,
+        /// Only this type, if given.
+        record_type: Option<&'a [u8; 16]>,
+        /// The last ID of the previous page.
+        after: &'a [u8; 16],
+    },
+    /// Status of a group.
+    GetStatus {
+        /// The group.
+        group: u64,
+    },
+}
+
+impl<'a> GroupRequest<'a> {
+    /// The control code of this request.
+    pub fn code(&self) -> u32 {
+        match self {
+            Self::Create { .. } => GROUP_CREATE,
+            Self::CreateInvitation { .. } => GROUP_CREATE_INVITATION,
+            Self::Join { .. } => GROUP_JOIN,
+            Self::Connect { .. } => GROUP_CONNECT,
+            Self::Close { .. } => GROUP_CLOSE,
+            Self::AddRecord { .. } => GROUP_ADD_RECORD,
+            Self::UpdateRecord { .. } => GROUP_UPDATE_RECORD,
+            Self::DeleteRecord { .. } => GROUP_DELETE_RECORD,
+            Self::GetRecord { .. } => GROUP_GET_RECORD,
+            Self::EnumRecords { .. } => GROUP_ENUM_RECORDS,
+            Self::GetStatus { .. } => GROUP_GET_STATUS,
+        }
+    }
+
+    /// Parses the input buffer of group control code `code`.
+    pub fn decode(code: u32, input: &'a [u8]) -> Result<Self, AbiError> {
+        if !ALL.contains(&code) {
+            return Err(AbiError::UnknownCode);
+        }
+        let mut r = Reader::new(input);
+        if r.u16()? != ABI_VERSION {
+            return Err(AbiError::VersionMismatch);
+        }
+        if r.u16()? != 0 {
+            return Err(AbiError::BadValue);
+        }
+        let request = match code {
+            GROUP_CREATE => Self::Create {
+                root_secret: r.array()?,
+                member_secret: r.array()?,
+                lifetime_seconds: r.u32()?,
+            },
+            GROUP_CREATE_INVITATION => Self::CreateInvitation {
+                group: r.u64()?,
+                member: r.array()?,
+                role: match r.u8()? {
+                    role @ (1 | 2) => role,
+                    _ => return Err(AbiError::BadValue),
+                },
+                lifetime_seconds: r.u32()?,
+            },
+            GROUP_JOIN => Self::Join { member_secret: r.array()?, certificate: r.array()? },
+            GROUP_CONNECT => Self::Connect { group: r.u64()?, address: r.array()?, port: r.u16()? },
+            GROUP_CLOSE => Self::Close { group: r.u64()? },
+            GROUP_ADD_RECORD => Self::AddRecord { group: r.u64()?, record: record_fields(&mut r)? },
+            GROUP_UPDATE_RECORD => {
+                Self::UpdateRecord { group: r.u64()?, id: r.array()?, record: record_fields(&mut r)? }
+            }
+            GROUP_DELETE_RECORD => Self::DeleteRecord { group: r.u64()?, id: r.array()? },
+            GROUP_GET_RECORD => Self::GetRecord { group: r.u64()?, id: r.array()? },
+            GROUP_ENUM_RECORDS => Self::EnumRecords {
+                group: r.u64()?,
+                record_type: if r.flag()? { Some(r.array()?) } else { None },
+                after: r.array()?,
+            },
+            _ => Self::GetStatus { group: r.u64()? },
+        };
+        r.finish()?;
+        Ok(request)
+    }
+
+    /// Encodes the input buffer, returning its length.
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, AbiError> {
+        let mut w = Writer::new(out);
+        w.u16(ABI_VERSION);
+        w.u16(0);
+        match self {
+            Self::Create { root_secret, member_secret, lifetime_seconds } => {
+                w.bytes(*root_secret);
+                w.bytes(*member_secret);
+                w.u32(*lifetime_seconds);
+            }
+            Self::CreateInvitation { group, member, role, lifetime_seconds } => {
+                w.u64(*group);
+                w.bytes(*member);
+                w.u8(*role);
+                w.u32(*lifetime_seconds);
+            }
+            Self::Join { member_secret, certificate } => {
+                w.bytes(*member_secret);
+                w.bytes(*certificate);
+            }
+            Self::Connect { group, address, port } => {
+                w.u64(*group);
+                w.bytes(*address);
+                w.u16(*port);
+            }
+            Self::Close { group } | Self::GetStatus { group } => w.u64(*group),
+            Self::AddRecord { group, record } => {
+                w.u64(*group);
+                write_record_fields(&mut w, record)?;
+            }
+            Self::UpdateRecord { group, id, record } => {
+                w.u64(*group);
+                w.bytes(*id);
+                write_record_fields(&mut w, record)?;
+            }
+            Self::DeleteRecord { group, id } | Self::GetRecord { group, id } => {
+                w.u64(*group);
+                w.bytes(*id);
+            }
+            Self::EnumRecords { group, record_type, after } => {
+                w.u64(*group);
+                w.flag(record_type.is_some());
+                if let Some(t) = record_type {
+                    w.bytes(*t);
+                }
+                w.bytes(*after);
+            }
+        }
+        w.finish()
+    }
+}
+
+fn record_fields<'a>(r: &mut Reader<'a>) -> Result<RecordFields<'a>, AbiError> {
+    Ok(RecordFields {
+        record_type: *r.array()?,
+        expiration: r.u64()?,
+        flags: r.u32()?,
+        attributes: r.blob(MAX_ATTRIBUTES_LEN)?,
+        data: r.blob(MAX_DATA_LEN)?,
+    })
+}
+
+fn write_record_fields(w: &mut Writer<'_>, f: &RecordFields<'_>) -> Result<(), AbiError> {
+    if f.attributes.len() > MAX_ATTRIBUTES_LEN || f.data.len() > MAX_DATA_LEN {
+        return Err(AbiError::BadValue);
+    }
+    w.bytes(&f.record_type);
+    w.u64(f.expiration);
+    w.u32(f.flags);
+    w.blob(f.attributes);
+    w.blob(f.data);
+    Ok(())
+}
+
+/// PEER_GROUP_STATUS and the engine's view of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupStatus {
+    /// PEER_GROUP_STATUS flags: LISTENING 1, HAS_CONNECTIONS 2.
+    pub status: u32,
+    /// Whether the database is synchronised (else PEER_E_GROUP_NOT_READY).
+    pub ready: bool,
+    /// Connected members.
+    pub connections: u32,
+    /// Live records.
+    pub records: u32,
+}
+
+/// A group response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupResponse<'a> {
+    /// CREATE / JOIN: the new handle, and the member's certificate.
+    Opened {
+        /// The group handle.
+        group: u64,
+        /// The member's certificate.
+        certificate: &'a [u8; CERTIFICATE_LEN],
+    },
+    /// CREATE_INVITATION: the certificate.
+    Invitation(&'a [u8; CERTIFICATE_LEN]),
+    /// ADD_RECORD: the new record's ID.
+    RecordId(&'a [u8; 16]),
+    /// GET_RECORD: the record in the core's wire form.
+    Record(&'a [u8]),
+    /// ENUM_RECORDS: a page of IDs (fewer than [`MAX_ENUM_PAGE`] means the last page).
+    RecordIds(&'a [u8]),
+    /// GET_STATUS.
+    Status(GroupStatus),
+    /// CONNECT / CLOSE / UPDATE / DELETE: nothing.
+    Done,
+}
+
+impl<'a> GroupResponse<'a> {
+    /// Encodes the output buffer for control code `code`, returning its length.
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, AbiError> {
+        let mut w = Writer::new(out);
+        match self {
+            Self::Opened { group, certificate } => {
+                w.u64(*group);
+                w.bytes(*certificate);
+            }
+            Self::Invitation(certificate) => w.bytes(*certificate),
+            Self::RecordId(id) => w.bytes(*id),
+            Self::Record(record) => {
+                if record.len() > MAX_RECORD_LEN {
+                    return Err(AbiError::BadValue);
+                }
+                w.blob(record);
+            }
+            Self::RecordIds(ids) => {
+                if !ids.len().is_multiple_of(16) || ids.len() / 16 > MAX_ENUM_PAGE {
+                    return Err(AbiError::BadValue);
+                }
+                w.u16((ids.len() / 16) as u16);
+                w.bytes(ids);
+            }
+            Self::Status(s) => {
+                w.u32(s.status);
+                w.flag(s.ready);
+                w.u32(s.connections);
+                w.u32(s.records);
+            }
+            Self::Done => {}
+        }
+        w.finish()
+    }
+
+    /// Parses the output buffer of control code `code`.
+    pub fn decode(code: u32, output: &'a [u8]) -> Result<Self, AbiError> {
+        let mut r = Reader::new(output);
+        let response = match code {
+            GROUP_CREATE | GROUP_JOIN => Self::Opened { group: r.u64()?, certificate: r.array()? },
+            GROUP_CREATE_INVITATION => Self::Invitation(r.array()?),
+            GROUP_ADD_RECORD => Self::RecordId(r.array()?),
+            GROUP_GET_RECORD => Self::Record(r.blob(MAX_RECORD_LEN)?),
+            GROUP_ENUM_RECORDS => {
+                let count = usize::from(r.u16()?);
+                if count > MAX_ENUM_PAGE {
+                    return Err(AbiError::BadValue);
+                }
+                Self::RecordIds(r.bytes(count * 16)?)
+            }
+            GROUP_GET_STATUS => Self::Status(GroupStatus {
+                status: r.u32()?,
+                ready: r.flag()?,
+                connections: r.u32()?,
+                records: r.u32()?,
+            }),
+            GROUP_CONNECT | GROUP_CLOSE | GROUP_UPDATE_RECORD | GROUP_DELETE_RECORD => Self::Done,
+            _ => return Err(AbiError::UnknownCode),
+        };
+        r.finish()?;
+        Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ioctl::function;
+
+    #[test]
+    fn group_codes_are_buffered_network_codes_from_0x820() {
+        for (i, code) in ALL.iter().enumerate() {
+            assert_eq!(code >> 16, FILE_DEVICE_NETWORK);
+            assert_eq!(function(*code), 0x820 + i as u32);
+        }
+        assert!(function(ALL[ALL.len() - 1]) <= 0x83F, "inside the range reserved for grouping");
+    }
+
+    fn roundtrip(request: GroupRequest<'_>) {
+        let mut buf = [0u8; 40 * 1024];
+        let len = request.encode(&mut buf).unwrap();
+        assert_eq!(GroupRequest::decode(request.code(), &buf[..len]), Ok(request));
+        for cut in 0..len {
+            assert!(GroupRequest::decode(request.code(), &buf[..cut]).is_err());
+        }
+        assert_eq!(
+            GroupRequest::decode(request.code(), &[&buf[..len], &[0][..]].concat()),
+            Err(AbiError::TrailingBytes)
+        );
+    }
+
+    #[test]
+    fn every_request_survives_encode_and_decode() {
+        let key = [7u8; 32];
+        let cert = [9u8; CERTIFICATE_LEN];
+        let id = [3u8; 16];
+        let fields = RecordFields {
+            record_type: [1; 16],
+            expiration: 133_000_000_000_000_000,
+            flags: 1,
+            attributes: b"<attributes></attributes>",
+            data: b"hello",
+        };
+        roundtrip(GroupRequest::Create { root_secret: &key, member_secret: &key, lifetime_seconds: 86_400 });
+        roundtrip(GroupRequest::CreateInvitation { group: 5, member: &key, role: 2, lifetime_seconds: 60 });
+        roundtrip(GroupRequest::Join { member_secret: &key, certificate: &cert });
+        roundtrip(GroupRequest::Connect { group: 5, address: &[0xfe; 16], port: 3587 });
+        roundtrip(GroupRequest::Close { group: 5 });
+        roundtrip(GroupRequest::AddRecord { group: 5, record: fields });
+        roundtrip(GroupRequest::UpdateRecord { group: 5, id: &id, record: fields });
+        roundtrip(GroupRequest::DeleteRecord { group: 5, id: &id });
+        roundtrip(GroupRequest::GetRecord { group: 5, id: &id });
+        roundtrip(GroupRequest::EnumRecords { group: 5, record_type: Some(&id), after: &[0; 16] });
+        roundtrip(GroupRequest::EnumRecords { group: 5, record_type: None, after: &id });
+        roundtrip(GroupRequest::GetStatus { group: 5 });
+    }
+
+    #[test]
+    fn blobs_and_pages_are_bounded_at_their_edges() {
+        let data = [0u8; MAX_DATA_LEN + 1];
+        let mut fields = RecordFields {
+            record_type: [1; 16],
+            expiration: 1,
+            flags: 0,
+            attributes: b"",
+            data: &data[..MAX_DATA_LEN],
+        };
+        let mut buf = [0u8; 40 * 1024];
+        let len = GroupRequest::AddRecord { group: 1, record: fields }.encode(&mut buf).unwrap();
+        assert!(GroupRequest::decode(GROUP_ADD_RECORD, &buf[..len]).is_ok());
+        fields.data = &data;
+        assert_eq!(
+            GroupRequest::AddRecord { group: 1, record: fields }.encode(&mut buf),
+            Err(AbiError::BadValue)
+        );
+
+        let ids = [0u8; (MAX_ENUM_PAGE + 1) * 16];
+        let len = GroupResponse::RecordIds(&ids[..MAX_ENUM_PAGE * 16]).encode(&mut buf).unwrap();
+        assert!(GroupResponse::decode(GROUP_ENUM_RECORDS, &buf[..len]).is_ok());
+        assert_eq!(GroupResponse::RecordIds(&ids).encode(&mut buf), Err(AbiError::BadValue));
+        buf[..2].copy_from_slice(&((MAX_ENUM_PAGE + 1) as u16).to_le_bytes());
+        assert_eq!(GroupResponse::decode(GROUP_ENUM_RECORDS, &buf[..2 + ids.len()]), Err(AbiError::BadValue));
+    }
+
+    #[test]
+    fn every_response_survives_encode_and_decode() {
+        let cert = [9u8; CERTIFICATE_LEN];
+        let id = [3u8; 16];
+        let cases = [
+            (GROUP_CREATE, GroupResponse::Opened { group: 8, certificate: &cert }),
+            (GROUP_CREATE_INVITATION, GroupResponse::Invitation(&cert)),
+            (GROUP_ADD_RECORD, GroupResponse::RecordId(&id)),
+            (GROUP_GET_RECORD, GroupResponse::Record(b"opaque record bytes")),
+            (GROUP_ENUM_RECORDS, GroupResponse::RecordIds(&[5; 32])),
+            (
+                GROUP_GET_STATUS,
+                GroupResponse::Status(GroupStatus { status: 3, ready: true, connections: 4, records: 200 }),
+            ),
+            (GROUP_DELETE_RECORD, GroupResponse::Done),
+        ];
+        for (code, response) in cases {
+            let mut buf = [0u8; 1024];
+            let len = response.encode(&mut buf).unwrap();
+            assert_eq!(GroupResponse::decode(code, &buf[..len]), Ok(response));
+        }
+    }
+}
+
+/// The FACILITY_P2P (0x63) HRESULTs grouping returns, bit-exact from p2p.h (reference §3.4).
+pub mod hresult {
+    /// PEER_S_NO_EVENT_DATA.
+    pub const PEER_S_NO_EVENT_DATA: u32 = 0x0063_0002;
+    /// PEER_S_ALREADY_CONNECTED.
+    pub const PEER_S_ALREADY_CONNECTED: u32 = 0x0063_2000;
+    /// PEER_E_NOT_INITIALIZED.
+    pub const PEER_E_NOT_INITIALIZED: u32 = 0x8063_0002;
+    /// PEER_E_RECORD_NOT_FOUND.
+    pub const PEER_E_RECORD_NOT_FOUND: u32 = 0x8063_0301;
+    /// PEER_E_MAX_RECORD_SIZE_EXCEEDED.
+    pub const PEER_E_MAX_RECORD_SIZE_EXCEEDED: u32 = 0x8063_0304;
+    /// PEER_E_INVALID_ATTRIBUTES.
+    pub const PEER_E_INVALID_ATTRIBUTES: u32 = 0x8063_0602;
+    /// PEER_E_INVALID_SEARCH.
+    pub const PEER_E_INVALID_SEARCH: u32 = 0x8063_0601;
+    /// PEER_E_INVALID_TIME_PERIOD.
+    pub const PEER_E_INVALID_TIME_PERIOD: u32 = 0x8063_0705;
+    /// PEER_E_INVALID_RECORD.
+    pub const PEER_E_INVALID_RECORD: u32 = 0x8063_2010;
+    /// PEER_E_NOT_AUTHORIZED.
+    pub const PEER_E_NOT_AUTHORIZED: u32 = 0x8063_2020;
+    /// PEER_E_INVALID_RECORD_EXPIRATION.
+    pub const PEER_E_INVALID_RECORD_EXPIRATION: u32 = 0x8063_2080;
+    /// PEER_E_INVALID_CREDENTIAL.
+    pub const PEER_E_INVALID_CREDENTIAL: u32 = 0x8063_2082;
+    /// PEER_E_GROUP_NOT_READY.
+    pub const PEER_E_GROUP_NOT_READY: u32 = 0x8063_2091;
+    /// PEER_E_INVALID_GROUP.
+    pub const PEER_E_INVALID_GROUP: u32 = 0x8063_2093;
+    /// PEER_E_NO_MEMBER_CONNECTIONS.
+    pub const PEER_E_NO_MEMBER_CONNECTIONS: u32 = 0x8063_2095;
+    /// E_INVALIDARG.
+    pub const E_INVALIDARG: u32 = 0x8007_0057;
+    /// E_OUTOFMEMORY.
+    pub const E_OUTOFMEMORY: u32 = 0x8007_000E;
+}

@@ -1,0 +1,62 @@
+//! Every bound of the grouping engine, in one place, so each one is named, documented and
+//! tested at and one past its edge.
+
+/// Largest `data.len() + attributes.len()` of one record ([MS-PPGRH] §3.1.7.27 "payload and
+/// attributes within Max Record Size"). Records travel in one datagram, so the bound is far below
+/// the graph's 60 MB default.
+pub const MAX_RECORD_SIZE: usize = 16 * 1024;
+
+/// Largest attribute XML of one record, in bytes of UTF-8.
+pub const MAX_ATTRIBUTES_LEN: usize = 4 * 1024;
+
+/// Most `<attribute>` elements in one record's attribute XML.
+pub const MAX_ATTRIBUTES: usize = 64;
+
+/// Longest attribute name, in characters.
+pub const MAX_ATTRIBUTE_NAME_LEN: usize = 64;
+
+/// Most records (tombstones included) one group database holds.
+pub const MAX_RECORDS: usize = 65_536;
+
+/// Largest encoded group message (one datagram). Large enough for one record of
+/// [`MAX_RECORD_SIZE`] with its header, certificate and signature.
+pub const MAX_MESSAGE_LEN: usize = 32 * 1024;
+
+/// Most members a member is connected to at once.
+pub const MAX_CONNECTIONS: usize = 32;
+
+/// Most reliable messages sent to one member and not yet acknowledged.
+pub const MAX_IN_FLIGHT: usize = 16;
+
+/// Most reliable messages waiting behind the in-flight window for one member. A member whose
+/// queue would overflow is disconnected: it catches up by synchronisation when it reconnects.
+pub const MAX_QUEUED: usize = 1024;
+
+/// Sends of one reliable message before the member it goes to is declared lost.
+pub const MAX_TRANSMISSIONS: u32 = 8;
+
+/// Time between two sends of an unacknowledged message, in peer-time units (100 ns): 250 ms.
+pub const RETRANSMIT_INTERVAL: u64 = 2_500_000;
+
+/// Message IDs remembered per member to drop retransmitted duplicates.
+pub const DEDUP_WINDOW: usize = 256;
+
+/// Children of one hashed range (one hexadecimal digit of the record ID per level).
+pub const RANGE_FANOUT: usize = 16;
+
+/// Deepest range level: a range at this depth fixes this many leading hex digits of the
+/// 32-digit sync key, i.e. all of them.
+pub const MAX_RANGE_DEPTH: u8 = 32;
+
+/// A mismatched range holding at most this many records on the answering side is listed record by
+/// record (ADVERTISE) instead of being split into child ranges.
+pub const LEAF_RECORDS: u32 = 48;
+
+/// Most record abstracts in one ADVERTISE message.
+pub const MAX_ABSTRACTS: usize = 256;
+
+/// Most record IDs in one REQUEST message.
+pub const MAX_REQUEST_IDS: usize = 64;
+
+/// Most ranges or requests one synchronisation has outstanding at a time.
+pub const MAX_SYNC_OUTSTANDING: usize = 64;

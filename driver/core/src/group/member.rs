@@ -1,0 +1,813 @@
+//! One member's replication state machine: connections to other members, flooding of records
+//! with acknowledgement and retransmission, and synchronisation by hashed ranges on connect.
+//!
+//! Sans-IO: datagrams and the peer time go in ([`Member::handle_datagram`],
+//! [`Member::handle_timeout`]), datagrams and events come out ([`Member::poll_transmit`],
+//! [`Member::poll_event`]). `A` is whatever the host uses to address a member (a socket address,
+//! a simulator index).
+//!
+//! Synchronisation (the connecting side drives it, one conversation at a time):
+//! SOLICIT_HASH(range) → HASHES(children digests); for each child whose digest differs, either
+//! SOLICIT_HASH(child) again (many records) or SOLICIT_ABSTRACTS(child) → ADVERTISE(abstracts);
+//! then REQUEST the records the driver is missing or holds older, and FLOOD the peer the records
+//! it is missing or holds older. Equal digests end the descent, so only differences move.
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::vec::Vec;
+
+use ed25519_dalek::VerifyingKey;
+
+use super::channel::Channel;
+use super::database::{Applied, Change, DbError, RecordDb};
+use super::handshake::{self, Nonce, PROOF_LEN, Side};
+use super::id::{GroupTag, MemberKey, RecordId, RecordType};
+use super::limits::{
+    LEAF_RECORDS, MAX_ABSTRACTS, MAX_CONNECTIONS, MAX_MESSAGE_LEN, MAX_RANGE_DEPTH, MAX_REQUEST_IDS,
+    MAX_SYNC_OUTSTANDING, RANGE_FANOUT,
+};
+use super::membership::{Credentials, MembershipCertificate, MembershipError};
+use super::range::Range;
+use super::record::{Record, RecordDraft, RecordError, RecordView};
+use super::time::PeerTime;
+use super::wire::{Abstract, Abstracts, Body, DecodeError, HEADER_LEN, Ids, Message, Records, RefuseReason};
+
+/// Why an operation or an incoming datagram failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupError {
+    /// The database is not synchronised yet (PEER_E_GROUP_NOT_READY).
+    NotReady,
+    /// No live record with this ID (PEER_E_NOT_FOUND).
+    NotFound,
+    /// An update tried to change the record's type (PEER_E_INVALID_RECORD).
+    TypeChanged,
+    /// The record was refused.
+    Record(RecordError),
+    /// The database refused it.
+    Database(DbError),
+    /// The local member's certificate is not valid now, or a connecting member's is not.
+    NotMember(MembershipError),
+    /// A connecting member did not prove it holds its certificate's key.
+    BadProof,
+    /// Not a group message.
+    Decode(DecodeError),
+    /// A message for another group.
+    OtherGroup,
+    /// A message from an address with no connection.
+    NotConnected,
+}
+
+/// What the host and the application hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupEvent<A> {
+    /// PEER_GROUP_EVENT_RECORD_CHANGED.
+    RecordChanged {
+        /// Added, updated, deleted or expired.
+        change: Change,
+        /// The record.
+        id: RecordId,
+        /// Its type.
+        record_type: RecordType,
+    },
+    /// A new version of this record was stored (tombstones included): the host persists it.
+    RecordStored(RecordId),
+    /// A record from this member was refused.
+    RecordRefused {
+        /// Who sent it.
+        peer: A,
+        /// Why.
+        error: GroupError,
+    },
+    /// A member connected (PEER_MEMBER_CONNECTED).
+    MemberConnected {
+        /// Its address.
+        peer: A,
+        /// Its key.
+        member: MemberKey,
+    },
+    /// A connection ended: closed, refused, lost or overloaded (PEER_MEMBER_DISCONNECTED).
+    MemberDisconnected(A),
+    /// The database finished its first synchronisation: the group is ready.
+    Synchronised,
+}
+
+/// Counters of what this member sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams sent (retransmissions included).
+    pub datagrams: u64,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// Retransmissions.
+    pub retransmissions: u64,
+    /// Records sent by flooding (new or changed records, and pushes during synchronisation).
+    pub records_flooded: u64,
+    /// Records sent in answer to REQUEST.
+    pub records_served: u64,
+    /// Bytes of synchronisation messages (solicits, hashes, abstracts, requests, answers).
+    pub sync_bytes: u64,
+    /// Records refused from other members.
+    pub records_refused: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PeerState {
+    /// HELLO sent with this nonce, no WELCOME yet.
+    Connecting(Nonce),
+    /// HELLO received and WELCOME sent with this nonce; waiting for the member's PROOF.
+    Authenticating(MemberKey, Nonce),
+    /// Certificates exchanged, keys proven.
+    Connected(MemberKey),
+}
+
+#[derive(Debug, Clone)]
+struct Peer {
+    state: PeerState,
+    channel: Channel,
+}
+
+/// The work of one synchronisation conversation.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum SyncStep {
+    Hashes(Range),
+    Abstracts(Range),
+}
+
+#[derive(Debug, Clone)]
+struct Sync<A> {
+    peer: A,
+    /// Solicits sent and not answered.
+    pending: BTreeSet<SyncStep>,
+    /// Solicits waiting for room under MAX_SYNC_OUTSTANDING.
+    todo: VecDeque<SyncStep>,
+    /// Records to request.
+    wanted: VecDeque<RecordId>,
+    /// Records requested and not received.
+    requested: BTreeSet<RecordId>,
+}
+
+impl<A> Sync<A> {
+    fn is_done(&self) -> bool {
+        self.pending.is_empty() && self.todo.is_empty() && self.wanted.is_empty() && self.requested.is_empty()
+    }
+}
+
+/// One member of one group.
+#[derive(Debug)]
+pub struct Member<A: Ord + Clone> {
+    credentials: Credentials,
+    root: MemberKey,
+    tag: GroupTag,
+    db: RecordDb,
+    peers: BTreeMap<A, Peer>,
+    outbox: VecDeque<(A, Vec<u8>)>,
+    events: VecDeque<GroupEvent<A>>,
+    sync: Option<Sync<A>>,
+    sync_queue: VecDeque<A>,
+    ready: bool,
+    next_id: u32,
+    nonces: u64,
+    stats: Stats,
+}
+
+impl<A: Ord + Clone> Member<A> {
+    /// A member of the group rooted at `root`. `ready` is true for the group's creator (its
+    /// database is the group's) and for a member reopening a database it had synchronised;
+    /// a joining member is not ready until its first synchronisation ends. `id_seed` starts the
+    /// message IDs (random per start, so a restarted member is not taken for its old self).
+    pub fn new(credentials: Credentials, ready: bool, id_seed: u32) -> Option<Self> {
+        let root = credentials.certificate.group_root;
+        Some(Self {
+            tag: GroupTag::of_root(&root),
+            db: RecordDb::new(&root)?,
+            root,
+            credentials,
+            peers: BTreeMap::new(),
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+            sync: None,
+            sync_queue: VecDeque::new(),
+            ready,
+            next_id: id_seed,
+            nonces: u64::from(id_seed) << 32,
+            stats: Stats::default(),
+        })
+    }
+
+    /// Loads a record from durable storage (verified like any other).
+    pub fn restore(&mut self, record: &Record, now: PeerTime) -> Result<Applied, DbError> {
+        self.db.apply(&record.view(), now)
+    }
+
+    /// The database.
+    pub fn database(&self) -> &RecordDb {
+        &self.db
+    }
+
+    /// Whether the database is synchronised (records may be read and written).
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+
+    /// This member's key.
+    pub fn key(&self) -> MemberKey {
+        self.credentials.member()
+    }
+
+    /// The group's tag.
+    pub fn tag(&self) -> GroupTag {
+        self.tag
+    }
+
+    /// What was sent so far.
+    pub fn stats(&self) -> Stats {
+        let mut stats = self.stats;
+        stats.retransmissions = self.peers.values().map(|p| p.channel.retransmissions()).sum::<u64>();
+        stats
+    }
+
+    /// The members connected now.
+    pub fn connected(&self) -> impl Iterator<Item = (&A, &MemberKey)> {
+        self.peers.iter().filter_map(|(a, p)| match &p.state {
+            PeerState::Connected(key) => Some((a, key)),
+            PeerState::Connecting(_) | PeerState::Authenticating(..) => None,
+        })
+    }
+
+    /// Whether nothing is waiting to be sent, acknowledged or synchronised.
+    pub fn is_idle(&self) -> bool {
+        self.outbox.is_empty() && self.sync.is_none() && self.peers.values().all(|p| p.channel.is_idle())
+    }
+
+    /// Whether a synchronisation is under way or waiting.
+    pub fn is_synchronising(&self) -> bool {
+        self.sync.is_some() || !self.sync_queue.is_empty()
+    }
+
+    // ---- local operations (PeerGroupAddRecord / UpdateRecord / DeleteRecord) ----
+
+    /// Adds a record written by this member; `random` supplies the free half of its ID. The
+    /// returned record must be made durable before the application hears of success.
+    pub fn add_record(
+        &mut self,
+        draft: RecordDraft,
+        random: u64,
+        now: PeerTime,
+    ) -> Result<Record, GroupError> {
+        self.check_local(now)?;
+        let record =
+            Record::create(&self.credentials, &self.root, draft, random, now).map_err(GroupError::Record)?;
+        self.store_local(record, now)
+    }
+
+    /// Replaces a live record's attributes, data and expiration.
+    pub fn update_record(
+        &mut self,
+        id: &RecordId,
+        draft: RecordDraft,
+        now: PeerTime,
+    ) -> Result<Record, GroupError> {
+        self.check_local(now)?;
+        let current = self.db.get_live(id).ok_or(GroupError::NotFound)?;
+        if current.record_type != draft.record_type {
+            return Err(GroupError::TypeChanged);
+        }
+        let next = current.revise(&self.credentials, &self.root, draft, now).map_err(GroupError::Record)?;
+        self.store_local(next, now)
+    }
+
+    /// Deletes a live record (a tombstone replaces it until its expiration).
+    pub fn delete_record(&mut self, id: &RecordId, now: PeerTime) -> Result<Record, GroupError> {
+        self.check_local(now)?;
+        let current = self.db.get_live(id).ok_or(GroupError::NotFound)?;
+        let tombstone = current.tombstone(&self.credentials, &self.root, now).map_err(GroupError::Record)?;
+        self.store_local(tombstone, now)
+    }
+
+    /// A live record (PeerGroupGetRecord).
+    pub fn record(&self, id: &RecordId) -> Result<&Record, GroupError> {
+        if !self.ready {
+            return Err(GroupError::NotReady);
+        }
+        self.db.get_live(id).ok_or(GroupError::NotFound)
+    }
+
+    fn check_local(&self, now: PeerTime) -> Result<(), GroupError> {
+        if !self.ready {
+            return Err(GroupError::NotReady);
+        }
+        let root = VerifyingKey::from_bytes(&self.root)
+            .map_err(|_| GroupError::NotMember(MembershipError::Malformed))?;
+        self.credentials.certificate.check(&root, now).map_err(GroupError::NotMember)
+    }
+
+    fn store_local(&mut self, record: Record, now: PeerTime) -> Result<Record, GroupError> {
+        match self.db.apply(&record.view(), now).map_err(GroupError::Database)? {
+            Applied::Stored(change) => {
+                self.announce(record.id, change, now);
+                self.flood(&record, None);
+                Ok(record)
+            }
+            Applied::NotNewer => Err(GroupError::Record(RecordError::Inconsistent)),
+        }
+    }
+
+    fn announce(&mut self, id: RecordId, change: Option<Change>, _now: PeerTime) {
+        self.events.push_back(GroupEvent::RecordStored(id));
+        if let (Some(change), Some(record)) = (change, self.db.get(&id)) {
+            self.events.push_back(GroupEvent::RecordChanged { change, id, record_type: record.record_type });
+        }
+    }
+
+    /// Sends `record` to every connected member but `except`.
+    fn flood(&mut self, record: &Record, except: Option<&A>) {
+        let targets: Vec<A> =
+            self.connected().map(|(a, _)| a.clone()).filter(|a| Some(a) != except).collect();
+        for peer in targets {
+            self.send_record(&peer, record);
+        }
+    }
+
+    fn send_record(&mut self, peer: &A, record: &Record) {
+        self.stats.records_flooded += 1;
+        self.send_reliable(peer, Body::Flood(record.view()));
+    }
+
+    // ---- connections ----
+
+    /// Connects to the member at `peer` (PeerGroupConnect / ConnectByAddress): sends HELLO.
+    pub fn connect(&mut self, peer: A) {
+        if self.peers.len() >= MAX_CONNECTIONS && !self.peers.contains_key(&peer) {
+            self.events.push_back(GroupEvent::MemberDisconnected(peer));
+            return;
+        }
+        let nonce = self.fresh_nonce();
+        self.peers
+            .insert(peer.clone(), Peer { state: PeerState::Connecting(nonce), channel: Channel::default() });
+        let certificate = self.credentials.certificate;
+        self.send_reliable(&peer, Body::Hello { certificate, nonce });
+    }
+
+    fn fresh_nonce(&mut self) -> Nonce {
+        self.nonces = self.nonces.wrapping_add(1);
+        handshake::nonce(&self.credentials.signing_key, self.nonces)
+    }
+
+    /// Closes the connection to `peer`, telling it.
+    pub fn disconnect(&mut self, peer: &A) {
+        if self.peers.remove(peer).is_some() {
+            let bytes = Message { tag: self.tag, id: 0, body: Body::Disconnect }.encode();
+            self.outbox.push_back((peer.clone(), bytes));
+            self.lost(peer.clone());
+        }
+    }
+
+    /// Closes every connection, telling each member (PeerGroupClose): afterwards
+    /// [`Member::poll_transmit`] yields only the DISCONNECTs.
+    pub fn close(&mut self) {
+        let peers: Vec<A> = self.peers.keys().cloned().collect();
+        for peer in peers {
+            self.disconnect(&peer);
+        }
+    }
+
+    /// Drops every connection without a word (the member goes offline).
+    pub fn drop_connections(&mut self) {
+        let peers: Vec<A> = self.peers.keys().cloned().collect();
+        self.peers.clear();
+        self.outbox.clear();
+        for peer in peers {
+            self.lost(peer);
+        }
+    }
+
+    fn lost(&mut self, peer: A) {
+        self.peers.remove(&peer);
+        self.sync_queue.retain(|p| *p != peer);
+        if self.sync.as_ref().is_some_and(|s| s.peer == peer) {
+            self.sync = None;
+            self.start_next_sync();
+        }
+        self.events.push_back(GroupEvent::MemberDisconnected(peer));
+    }
+
+    fn send_reliable(&mut self, peer: &A, body: Body<'_>) {
+        let sync = matches!(
+            body,
+            Body::SolicitHash(_)
+                | Body::Hashes { .. }
+                | Body::SolicitAbstracts(_)
+                | Body::Advertise { .. }
+                | Body::Request(_)
+                | Body::Records { .. }
+        );
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        let bytes = Message { tag: self.tag, id, body }.encode();
+        if sync {
+            self.stats.sync_bytes += bytes.len() as u64;
+        }
+        let Some(state) = self.peers.get_mut(peer) else { return };
+        if state.channel.send(id, bytes).is_err() {
+            // Overloaded: drop the member; it catches up by synchronisation when it reconnects.
+            self.lost(peer.clone());
+        }
+    }
+
+    fn send_now(&mut self, peer: &A, body: Body<'_>) {
+        let bytes = Message { tag: self.tag, id: 0, body }.encode();
+        self.outbox.push_back((peer.clone(), bytes));
+    }
+
+    // ---- I/O ----
+
+    /// The next datagram to send at `now`, with its destination.
+    pub fn poll_transmit(&mut self, now: PeerTime) -> Option<(A, Vec<u8>)> {
+        let next = self.outbox.pop_front().or_else(|| {
+            self.peers.iter_mut().find_map(|(a, p)| p.channel.poll(now).map(|t| (a.clone(), t.bytes)))
+        })?;
+        self.stats.datagrams += 1;
+        self.stats.bytes += next.1.len() as u64;
+        Some(next)
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<GroupEvent<A>> {
+        self.events.pop_front()
+    }
+
+    /// When [`Member::handle_timeout`] (and then [`Member::poll_transmit`]) is next needed.
+    pub fn next_timeout(&self) -> Option<PeerTime> {
+        let channels = self.peers.values().filter_map(|p| p.channel.next_timeout());
+        channels.chain(self.db.next_expiration()).min()
+    }
+
+    /// Advances to `now`: expires records, declares silent members lost.
+    pub fn handle_timeout(&mut self, now: PeerTime) {
+        for (id, record_type) in self.db.expire(now) {
+            self.events.push_back(GroupEvent::RecordChanged { change: Change::Expired, id, record_type });
+        }
+        let dead: Vec<A> =
+            self.peers.iter().filter(|(_, p)| p.channel.is_dead(now)).map(|(a, _)| a.clone()).collect();
+        for peer in dead {
+            self.lost(peer);
+        }
+    }
+
+    /// Handles one datagram from `from`. Errors leave the state as it was (apart from the
+    /// acknowledgement of a well-formed reliable message).
+    pub fn handle_datagram(&mut self, from: A, bytes: &[u8], now: PeerTime) -> Result<(), GroupError> {
+        let message = Message::decode(bytes).map_err(GroupError::Decode)?;
+        if message.tag != self.tag {
+            return Err(GroupError::OtherGroup);
+        }
+        match message.body {
+            Body::Ack(id) => {
+                if let Some(peer) = self.peers.get_mut(&from) {
+                    peer.channel.acknowledge(id);
+                }
+                return Ok(());
+            }
+            Body::Refuse(_) | Body::Disconnect => {
+                if self.peers.contains_key(&from) {
+                    self.lost(from);
+                }
+                return Ok(());
+            }
+            Body::Hello { certificate, nonce } => {
+                return self.on_hello(from, message.id, certificate, nonce, now);
+            }
+            _ => {}
+        }
+        let Some(peer) = self.peers.get_mut(&from) else {
+            // A member that still thinks it is connected (we restarted or dropped it): tell it.
+            self.send_now(&from, Body::Disconnect);
+            return Err(GroupError::NotConnected);
+        };
+        let handshake = matches!(message.body, Body::Welcome { .. } | Body::Proof(_));
+        if !handshake && !matches!(peer.state, PeerState::Connected(_)) {
+            // Not acknowledged: the sender retransmits it once the handshake completes (a message
+            // can overtake the PROOF that precedes it).
+            return Err(GroupError::NotConnected);
+        }
+        let duplicate = peer.channel.is_duplicate(message.id);
+        self.send_now(&from, Body::Ack(message.id));
+        if duplicate {
+            return Ok(());
+        }
+        match message.body {
+            Body::Welcome { certificate, nonce, proof } => {
+                self.on_welcome(from, certificate, nonce, &proof, now)
+            }
+            Body::Proof(proof) => self.on_proof(from, &proof),
+            Body::SolicitHash(range) => {
+                let children = self.db.child_digests(&range);
+                self.send_reliable(&from, Body::Hashes { range, children });
+                Ok(())
+            }
+            Body::SolicitAbstracts(range) => {
+                let items: Vec<Abstract> = self.db.abstracts(&range).take(MAX_ABSTRACTS).collect();
+                let encoded = Abstracts::encode(&items);
+                // At most MAX_ABSTRACTS items, so the encoding is always accepted.
+                let Some(abstracts) = Abstracts::from_encoded(&encoded) else { return Ok(()) };
+                self.send_reliable(&from, Body::Advertise { range, abstracts });
+                Ok(())
+            }
+            Body::Request(ids) => {
+                self.serve(&from, ids.iter().collect());
+                Ok(())
+            }
+            Body::Flood(record) => self.on_record(&from, &record, now),
+            Body::Hashes { range, children } => {
+                self.on_hashes(&from, range, &children);
+                Ok(())
+            }
+            Body::Advertise { range, abstracts } => {
+                self.on_advertise(&from, range, abstracts);
+                Ok(())
+            }
+            Body::Records { records, gone } => {
+                self.on_records(&from, records, gone, now);
+                Ok(())
+            }
+            Body::Ack(_) | Body::Refuse(_) | Body::Disconnect | Body::Hello { .. } => Ok(()),
+        }
+    }
+
+    fn check_peer_certificate(
+        &self,
+        certificate: &MembershipCertificate,
+        now: PeerTime,
+    ) -> Result<(), MembershipError> {
+        let root = VerifyingKey::from_bytes(&self.root).map_err(|_| MembershipError::Malformed)?;
+        certificate.check(&root, now)
+    }
+
+    fn on_hello(
+        &mut self,
+        from: A,
+        id: u32,
+        certificate: MembershipCertificate,
+        their_nonce: Nonce,
+        now: PeerTime,
+    ) -> Result<(), GroupError> {
+        if let Err(error) = self.check_peer_certificate(&certificate, now) {
+            self.send_now(&from, Body::Refuse(RefuseReason::NotMember));
+            return Err(GroupError::NotMember(error));
+        }
+        let own_key = self.key();
+        if let Some(peer) = self.peers.get_mut(&from) {
+            if peer.channel.is_duplicate(id) {
+                self.send_now(&from, Body::Ack(id));
+                return Ok(());
+            }
+            if matches!(peer.state, PeerState::Connecting(_)) && own_key < certificate.member {
+                // Both sides connect at once: the smaller key stays the connecting side.
+                self.send_now(&from, Body::Ack(id));
+                return Ok(());
+            }
+            if matches!(peer.state, PeerState::Connected(_)) {
+                // The member reconnects (it restarted): start the connection afresh.
+                self.lost(from.clone());
+            }
+        }
+        if !self.peers.contains_key(&from) && self.peers.len() >= MAX_CONNECTIONS {
+            self.send_now(&from, Body::Refuse(RefuseReason::Full));
+            return Ok(());
+        }
+        let nonce = self.fresh_nonce();
+        let proof = handshake::prove(&self.credentials.signing_key, self.tag, Side::Welcome, &their_nonce);
+        let peer = self
+            .peers
+            .entry(from.clone())
+            .or_insert_with(|| Peer { state: PeerState::Connecting(nonce), channel: Channel::default() });
+        let _ = peer.channel.is_duplicate(id);
+        peer.state = PeerState::Authenticating(certificate.member, nonce);
+        self.send_now(&from, Body::Ack(id));
+        let own = self.credentials.certificate;
+        self.send_reliable(&from, Body::Welcome { certificate: own, nonce, proof });
+        Ok(())
+    }
+
+    fn on_proof(&mut self, from: A, proof: &[u8; PROOF_LEN]) -> Result<(), GroupError> {
+        let Some(peer) = self.peers.get_mut(&from) else { return Err(GroupError::NotConnected) };
+        let PeerState::Authenticating(member, nonce) = peer.state else {
+            return Err(GroupError::NotConnected);
+        };
+        if !handshake::check(&member, self.tag, Side::Connect, &nonce, proof) {
+            self.send_now(&from, Body::Refuse(RefuseReason::NotMember));
+            self.lost(from);
+            return Err(GroupError::BadProof);
+        }
+        peer.state = PeerState::Connected(member);
+        self.events.push_back(GroupEvent::MemberConnected { peer: from, member });
+        Ok(())
+    }
+
+    fn on_welcome(
+        &mut self,
+        from: A,
+        certificate: MembershipCertificate,
+        their_nonce: Nonce,
+        proof: &[u8; PROOF_LEN],
+        now: PeerTime,
+    ) -> Result<(), GroupError> {
+        let Some(PeerState::Connecting(our_nonce)) = self.peers.get(&from).map(|p| p.state.clone()) else {
+            return Err(GroupError::NotConnected);
+        };
+        if let Err(error) = self.check_peer_certificate(&certificate, now) {
+            self.lost(from);
+            return Err(GroupError::NotMember(error));
+        }
+        if !handshake::check(&certificate.member, self.tag, Side::Welcome, &our_nonce, proof) {
+            self.lost(from);
+            return Err(GroupError::BadProof);
+        }
+        let answer = handshake::prove(&self.credentials.signing_key, self.tag, Side::Connect, &their_nonce);
+        let Some(peer) = self.peers.get_mut(&from) else { return Err(GroupError::NotConnected) };
+        peer.state = PeerState::Connected(certificate.member);
+        self.send_reliable(&from, Body::Proof(answer));
+        self.events.push_back(GroupEvent::MemberConnected { peer: from.clone(), member: certificate.member });
+        if !self.sync_queue.contains(&from) {
+            self.sync_queue.push_back(from);
+        }
+        if self.sync.is_none() {
+            self.start_next_sync();
+        }
+        Ok(())
+    }
+
+    fn on_record(&mut self, from: &A, record: &RecordView<'_>, now: PeerTime) -> Result<(), GroupError> {
+        if let Some(sync) = self.sync.as_mut().filter(|s| s.peer == *from) {
+            sync.requested.remove(&record.id);
+        }
+        match self.db.apply(record, now) {
+            Ok(Applied::Stored(change)) => {
+                self.announce(record.id, change, now);
+                if let Some(stored) = self.db.get(&record.id).cloned() {
+                    self.flood(&stored, Some(from));
+                }
+                Ok(())
+            }
+            Ok(Applied::NotNewer) | Err(DbError::Expired) => Ok(()),
+            Err(error) => {
+                self.stats.records_refused += 1;
+                let error = GroupError::Database(error);
+                self.events.push_back(GroupEvent::RecordRefused { peer: from.clone(), error });
+                Err(error)
+            }
+        }
+    }
+
+    /// Answers a REQUEST with as many RECORDS messages as needed.
+    fn serve(&mut self, to: &A, ids: Vec<RecordId>) {
+        let mut gone = Vec::new();
+        let mut batch = Vec::new();
+        let budget = MAX_MESSAGE_LEN - HEADER_LEN - 4 - MAX_REQUEST_IDS * 16;
+        for id in ids {
+            let Some(len) = self.db.get(&id).map(|r| r.view().encoded_len()) else {
+                gone.push(id);
+                continue;
+            };
+            if !batch.is_empty() && batch.len() + len > budget {
+                self.send_records(to, &batch, &[]);
+                batch.clear();
+            }
+            if let Some(record) = self.db.get(&id) {
+                record.encode(&mut batch);
+            }
+            self.stats.records_served += 1;
+        }
+        self.send_records(to, &batch, &gone);
+    }
+
+    fn send_records(&mut self, to: &A, encoded: &[u8], gone: &[RecordId]) {
+        let Ok(records) = Records::from_encoded(encoded) else { return };
+        let gone = Ids::encode(gone);
+        let Some(gone) = Ids::from_encoded(&gone) else { return };
+        self.send_reliable(to, Body::Records { records, gone });
+    }
+
+    // ---- synchronisation (the driving side) ----
+
+    fn start_next_sync(&mut self) {
+        while self.sync.is_none() {
+            let Some(peer) = self.sync_queue.pop_front() else { return };
+            if !self.peers.contains_key(&peer) {
+                continue;
+            }
+            self.sync = Some(Sync {
+                peer,
+                pending: BTreeSet::new(),
+                todo: VecDeque::from([SyncStep::Hashes(Range::ROOT)]),
+                wanted: VecDeque::new(),
+                requested: BTreeSet::new(),
+            });
+            self.pump_sync();
+        }
+    }
+
+    /// Sends solicits and requests while there is room; ends the conversation when all is done.
+    fn pump_sync(&mut self) {
+        let Some(mut sync) = self.sync.take() else { return };
+        while sync.pending.len() + usize::from(!sync.requested.is_empty()) < MAX_SYNC_OUTSTANDING {
+            let Some(step) = sync.todo.pop_front() else { break };
+            let body = match step {
+                SyncStep::Hashes(range) => Body::SolicitHash(range),
+                SyncStep::Abstracts(range) => Body::SolicitAbstracts(range),
+            };
+            sync.pending.insert(step);
+            let peer = sync.peer.clone();
+            self.sync = Some(sync);
+            self.send_reliable(&peer, body);
+            match self.sync.take() {
+                Some(s) => sync = s,
+                None => return,
+            }
+        }
+        if sync.requested.is_empty() && !sync.wanted.is_empty() {
+            let batch: Vec<RecordId> = (0..MAX_REQUEST_IDS).map_while(|_| sync.wanted.pop_front()).collect();
+            sync.requested.extend(batch.iter().copied());
+            let encoded = Ids::encode(&batch);
+            let peer = sync.peer.clone();
+            self.sync = Some(sync);
+            if let Some(ids) = Ids::from_encoded(&encoded) {
+                self.send_reliable(&peer, Body::Request(ids));
+            }
+            return;
+        }
+        if sync.is_done() {
+            if !self.ready {
+                self.ready = true;
+                self.events.push_back(GroupEvent::Synchronised);
+            }
+            self.start_next_sync();
+        } else {
+            self.sync = Some(sync);
+        }
+    }
+
+    fn on_hashes(&mut self, from: &A, range: Range, remote: &[super::range::RangeDigest; RANGE_FANOUT]) {
+        let Some(sync) = self.sync.as_mut().filter(|s| s.peer == *from) else { return };
+        if !sync.pending.remove(&SyncStep::Hashes(range)) {
+            return;
+        }
+        let local = self.db.child_digests(&range);
+        for digit in 0..RANGE_FANOUT as u8 {
+            let (mine, theirs) = (local[usize::from(digit)], remote[usize::from(digit)]);
+            if mine == theirs {
+                continue;
+            }
+            let Some(child) = range.child(digit) else { continue };
+            let step = if theirs.count <= LEAF_RECORDS || child.depth() >= MAX_RANGE_DEPTH {
+                SyncStep::Abstracts(child)
+            } else {
+                SyncStep::Hashes(child)
+            };
+            sync.todo.push_back(step);
+        }
+        self.pump_sync();
+    }
+
+    fn on_advertise(&mut self, from: &A, range: Range, abstracts: Abstracts<'_>) {
+        let Some(sync) = self.sync.as_mut().filter(|s| s.peer == *from) else { return };
+        if !sync.pending.remove(&SyncStep::Abstracts(range)) {
+            return;
+        }
+        let theirs: BTreeMap<RecordId, Abstract> = abstracts.iter().map(|a| (a.id, a)).collect();
+        for item in theirs.values() {
+            // Ranges of one conversation are disjoint, so an ID is wanted at most once.
+            if self.db.wants(item) && !sync.requested.contains(&item.id) {
+                sync.wanted.push_back(item.id);
+            }
+        }
+        // Push what the peer is missing or holds older. (A range listing only its first
+        // MAX_ABSTRACTS records cannot say what the peer lacks past them; those are left to the
+        // peer's own synchronisation.)
+        let complete = abstracts.len() < MAX_ABSTRACTS;
+        let push: Vec<Record> = self
+            .db
+            .abstracts(&range)
+            .filter(|mine| match theirs.get(&mine.id) {
+                Some(t) => (t.version, t.modified) < (mine.version, mine.modified),
+                None => complete,
+            })
+            .filter_map(|mine| self.db.get(&mine.id).cloned())
+            .collect();
+        for record in &push {
+            self.send_record(from, record);
+        }
+        self.pump_sync();
+    }
+
+    fn on_records(&mut self, from: &A, records: Records<'_>, gone: Ids<'_>, now: PeerTime) {
+        for record in records.iter() {
+            let _ = self.on_record(from, &record, now);
+        }
+        if let Some(sync) = self.sync.as_mut().filter(|s| s.peer == *from) {
+            for id in gone.iter() {
+                sync.requested.remove(&id);
+            }
+        }
+        self.pump_sync();
+    }
+}

@@ -1,0 +1,12 @@
+//! The start of the Peer Grouping API (`PeerGroup*` of p2p.dll): the C types with their Win32
+//! x64 layouts, the HRESULTs, version negotiation, peer time, and the PEER_RECORD rules applied
+//! before a record reaches the device (`GROUP_*` control codes of peerdrt-abi).
+//!
+//! Not exported from the cdylib yet, and not yet connected to the device: the engine's
+//! `GroupTable` is not in the device's dispatch. See `docs/grouping.md`.
+
+pub mod hresult;
+pub mod record;
+pub mod time;
+pub mod types;
+pub mod version;
