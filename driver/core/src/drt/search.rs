@@ -26,7 +26,11 @@ pub const MAX_ASKS_PER_NODE: u8 = 3;
 /// Cache entries a search starts from.
 pub const SEED_CANDIDATES: usize = 8;
 /// INQUIREs sent to one node for its record before giving up on it (each with its retries).
-pub const MAX_FETCHES_PER_NODE: u8 = 2;
+pub const MAX_FETCHES_PER_NODE: u8 = 3;
+/// LOOKUPs an exact search sends off its greedy path once that path dead-ends (a node that
+/// says it knows nothing closer may have lost a route, or may be lying): a second, disjoint
+/// route towards the target through the other nodes it knows.
+pub const MAX_DEAD_END_DETOURS: u8 = 6;
 /// Endpoints in a LOOKUP's flagged path.
 pub const MAX_FLAGGED_PATH: usize = 22;
 
@@ -138,6 +142,8 @@ pub struct Search {
     pub done: bool,
     /// Fetch the matching records (application searches) or only route (internal ones).
     pub fetch_results: bool,
+    /// LOOKUPs sent off the greedy path after it dead-ended.
+    pub detours: u8,
 }
 
 impl Search {
@@ -166,6 +172,7 @@ impl Search {
             waiting: false,
             done: false,
             fetch_results: true,
+            detours: 0,
         }
     }
 
@@ -283,11 +290,25 @@ impl Search {
         };
         // Once a hop has failed, the routes through it are stale: any other known node may
         // know a way round, so none is left unasked.
-        let detour = self.active == 0 && self.candidates.iter().any(|c| c.asked == Asked::Failed);
+        let failed = self.candidates.iter().any(|c| c.asked == Asked::Failed);
+        // An exact search whose greedy path ended without its target tries other routes.
+        let dead_end = self.exact_only()
+            && self.detours < MAX_DEAD_END_DETOURS
+            && !self.candidates.iter().any(|c| c.key == self.target && c.asked != Asked::Failed);
+        let detour = self.active == 0 && (failed || dead_end);
         let next = self
             .closest(|_, c| c.asked == Asked::No && (closer(c) || near(c)))
             .or_else(|| self.closest(|_, c| reask(c)))
-            .or_else(|| if detour { self.closest(|_, c| c.asked == Asked::No) } else { None });
+            .or_else(|| {
+                if !detour {
+                    return None;
+                }
+                let i = self.closest(|_, c| c.asked == Asked::No)?;
+                if !failed {
+                    self.detours += 1;
+                }
+                Some(i)
+            });
         if let Some(i) = next {
             // Hops that get closer go one at a time (fewest datagrams); around the target, and
             // past a stalled request, several may be outstanding.
