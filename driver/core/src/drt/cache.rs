@@ -20,6 +20,9 @@ pub const ENTRIES_PER_LEVEL: usize = 20;
 pub const LEAF_SET_SIDE: usize = 5;
 /// Hard bound on the cache, whatever the levels.
 pub const MAX_CACHE_ENTRIES: usize = 512;
+/// Entries one IP address may hold, whatever its ports and keys (so one host registering many
+/// keys cannot crowd a cache: an eclipse defence).
+pub const MAX_ENTRIES_PER_ADDRESS: usize = 3;
 /// Entries the table grows by when full.
 const CACHE_GROWTH: usize = 8;
 /// An entry is replaced for room only if it was verified at least this long before the newcomer.
@@ -152,6 +155,11 @@ impl RouteCache {
                 update_rtt(existing, sample);
             }
             return Inserted::Refreshed;
+        }
+        if self.entries.iter().filter(|e| e.endpoint.addr == entry.endpoint.addr).count()
+            >= MAX_ENTRIES_PER_ADDRESS
+        {
+            return Inserted::Refused;
         }
         entry.level = self.level_of(&entry.key);
         let level = entry.level;

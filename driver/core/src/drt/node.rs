@@ -1078,6 +1078,7 @@ impl Node {
                 if let Some(s) = self.searches.iter_mut().find(|s| s.id == search) {
                     s.request_done(!p.retransmitted);
                     let nearness = common_prefix_bits(&key, &s.target);
+                    s.referral_failed(&key, &p.peer, false);
                     if let Some(c) = s.candidates.iter_mut().find(|c| c.key == key && c.endpoint == p.peer) {
                         if is_lookup {
                             c.asked = Asked::Failed;
@@ -1558,7 +1559,7 @@ impl Node {
                 if let Some((next_key, next_endpoint)) = next
                     && (next_endpoint != self.local || s.info.allow_current_instance_match)
                 {
-                    s.add_candidate(next_key, next_endpoint);
+                    s.add_referred(next_key, next_endpoint, from);
                 }
                 // The node answered as the holder of `key`: a verified round trip.
                 if self.cache.insert(CacheEntry::new(key, from, version, now, rtt)) == Inserted::Added {
@@ -1594,6 +1595,16 @@ impl Node {
                     return;
                 };
                 let mut flags = address_flags::INQUIRE;
+                if !valid && !buffer.flags.not_found {
+                    // A record that does not verify: a liar (or a replay). Nothing it says is
+                    // used again by this search, nor is what the node that named it says.
+                    s.referral_failed(&key, &from, true);
+                    s.distrust(from);
+                    if self.cache.remove_endpoint(&from) {
+                        self.cache_dirty = true;
+                    }
+                }
+                let s = &mut self.searches[index];
                 if valid {
                     s.candidates[ci].fetch =
                         Fetch::Done(buffer.extended_payload.unwrap_or_default().to_vec());

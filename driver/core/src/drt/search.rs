@@ -31,6 +31,14 @@ pub const MAX_FETCHES_PER_NODE: u8 = 3;
 /// says it knows nothing closer may have lost a route, or may be lying): a second, disjoint
 /// route towards the target through the other nodes it knows.
 pub const MAX_DEAD_END_DETOURS: u8 = 6;
+/// Endpoints one key may be claimed at among a search's candidates (a key is held at one
+/// endpoint; a route poisoner names the same near key at many).
+pub const MAX_ENDPOINTS_PER_KEY: usize = 2;
+/// Referrals of one node that may fail (unreachable, or a refused record) before the search
+/// stops trusting that node's answers.
+pub const MAX_FAILED_REFERRALS: u8 = 2;
+/// Endpoints a search stops trusting (beyond this, the oldest is forgotten).
+pub const MAX_DISTRUSTED: usize = 32;
 /// Endpoints in a LOOKUP's flagged path.
 pub const MAX_FLAGGED_PATH: usize = 22;
 
@@ -81,6 +89,10 @@ pub struct Candidate {
     pub fetches: u8,
     /// Reported as an iterative search's next hop.
     pub reported: bool,
+    /// The node whose LOOKUP answer named it (none: from the cache).
+    pub referrer: Option<Endpoint>,
+    /// Its referrals that failed.
+    pub failed_referrals: u8,
 }
 
 /// Who started a search.
@@ -144,6 +156,8 @@ pub struct Search {
     pub fetch_results: bool,
     /// LOOKUPs sent off the greedy path after it dead-ended.
     pub detours: u8,
+    /// Endpoints whose answers this search no longer trusts.
+    pub distrusted: Vec<Endpoint>,
 }
 
 impl Search {
@@ -173,6 +187,7 @@ impl Search {
             done: false,
             fetch_results: true,
             detours: 0,
+            distrusted: Vec::new(),
         }
     }
 
@@ -187,7 +202,10 @@ impl Search {
     /// Adds a node; returns its index unless it is known already or the list is full of closer
     /// ones.
     pub fn add_candidate(&mut self, key: Key, endpoint: Endpoint) -> Option<usize> {
-        if self.candidates.iter().any(|c| c.key == key && c.endpoint == endpoint) {
+        if self.candidates.iter().any(|c| c.key == key && c.endpoint == endpoint)
+            || self.distrusted.contains(&endpoint)
+            || self.candidates.iter().filter(|c| c.key == key).count() >= MAX_ENDPOINTS_PER_KEY
+        {
             return None;
         }
         let dist = distance(&key, &self.target);
@@ -214,8 +232,61 @@ impl Search {
             fetch: Fetch::No,
             fetches: 0,
             reported: false,
+            referrer: None,
+            failed_referrals: 0,
         });
         Some(self.candidates.len() - 1)
+    }
+
+    /// Adds a node named by `referrer`'s LOOKUP answer (ignored if `referrer` is distrusted).
+    pub fn add_referred(&mut self, key: Key, endpoint: Endpoint, referrer: Endpoint) -> Option<usize> {
+        if self.distrusted.contains(&referrer) {
+            return None;
+        }
+        let i = self.add_candidate(key, endpoint)?;
+        self.candidates[i].referrer = Some(referrer);
+        Some(i)
+    }
+
+    /// Stops trusting `endpoint`: it is asked nothing more and its referrals are ignored.
+    pub fn distrust(&mut self, endpoint: Endpoint) {
+        if self.distrusted.contains(&endpoint) {
+            return;
+        }
+        if self.distrusted.len() >= MAX_DISTRUSTED {
+            self.distrusted.remove(0);
+        }
+        self.distrusted.push(endpoint);
+        for c in self.candidates.iter_mut().filter(|c| c.endpoint == endpoint) {
+            if c.asked != Asked::Pending {
+                c.asked = Asked::Failed;
+            }
+            if c.fetch != Fetch::Pending {
+                c.fetch = Fetch::Failed;
+            }
+        }
+    }
+
+    /// The candidate `key` at `endpoint` failed: its referrer is charged, and distrusted once
+    /// [`MAX_FAILED_REFERRALS`] of its referrals have failed (or at once if `lied`: the node it
+    /// named returned a record that does not verify).
+    pub fn referral_failed(&mut self, key: &Key, endpoint: &Endpoint, lied: bool) {
+        let Some(referrer) = self
+            .candidates
+            .iter()
+            .find(|c| c.key == *key && c.endpoint == *endpoint)
+            .and_then(|c| c.referrer)
+        else {
+            return;
+        };
+        let mut failures = 0;
+        for c in self.candidates.iter_mut().filter(|c| c.endpoint == referrer) {
+            c.failed_referrals = c.failed_referrals.saturating_add(1);
+            failures = failures.max(c.failed_referrals);
+        }
+        if lied || failures >= MAX_FAILED_REFERRALS {
+            self.distrust(referrer);
+        }
     }
 
     /// The distance within which every candidate must be asked before the search may end.
@@ -294,7 +365,10 @@ impl Search {
         // An exact search whose greedy path ended without its target tries other routes.
         let dead_end = self.exact_only()
             && self.detours < MAX_DEAD_END_DETOURS
-            && !self.candidates.iter().any(|c| c.key == self.target && c.asked != Asked::Failed);
+            && !self
+                .candidates
+                .iter()
+                .any(|c| c.key == self.target && c.asked != Asked::Failed && c.fetch != Fetch::Failed);
         let detour = self.active == 0 && (failed || dead_end);
         let next = self
             .closest(|_, c| c.asked == Asked::No && (closer(c) || near(c)))
