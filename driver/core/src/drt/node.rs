@@ -1561,9 +1561,12 @@ impl Node {
                 {
                     s.add_referred(next_key, next_endpoint, from);
                 }
-                // The node answered as the holder of `key`: a verified round trip.
-                if self.cache.insert(CacheEntry::new(key, from, version, now, rtt)) == Inserted::Added {
-                    self.cache_dirty = true;
+                // The node answered from its address, but a LOOKUP answer proves nothing about
+                // the key it was asked as (a liar answers every LOOKUP): a known entry is
+                // refreshed (by `take_pending`), a new one is cached only once its record
+                // verifies.
+                if self.cache.get(&key, &from).is_none() {
+                    self.verify(now, key, from, version);
                 }
             }
             Purpose2::Inquire { search, key, nonce } => {

@@ -30,7 +30,7 @@ pub const MAX_FETCHES_PER_NODE: u8 = 3;
 /// LOOKUPs an exact search sends off its greedy path once that path dead-ends (a node that
 /// says it knows nothing closer may have lost a route, or may be lying): a second, disjoint
 /// route towards the target through the other nodes it knows.
-pub const MAX_DEAD_END_DETOURS: u8 = 6;
+pub const MAX_DEAD_END_DETOURS: u8 = 12;
 /// Endpoints one key may be claimed at among a search's candidates (a key is held at one
 /// endpoint; a route poisoner names the same near key at many).
 pub const MAX_ENDPOINTS_PER_KEY: usize = 2;
