@@ -351,3 +351,26 @@ fn update_rtt(entry: &mut CacheEntry, sample: Duration) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::net::Ipv6Addr;
+
+    #[test]
+    fn one_address_holds_max_entries_per_address_entries_whatever_its_ports() {
+        let mut cache = RouteCache::new([0; 32]);
+        let version = ProtocolVersion::new(6, 0x65);
+        let addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+        let entry = |i: u8, addr: Ipv6Addr| {
+            let mut key = [0x40; 32];
+            key[0] = i;
+            CacheEntry::new(key, Endpoint { addr, port: 4000 + u16::from(i) }, version, Instant(0), None)
+        };
+        for i in 0..MAX_ENTRIES_PER_ADDRESS as u8 {
+            assert_eq!(cache.insert(entry(i, addr)), Inserted::Added);
+        }
+        assert_eq!(cache.insert(entry(50, addr)), Inserted::Refused);
+        assert_eq!(cache.insert(entry(50, Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2))), Inserted::Added);
+    }
+}

@@ -31,8 +31,9 @@ pub const MAX_FETCHES_PER_NODE: u8 = 3;
 /// says it knows nothing closer may have lost a route, or may be lying): a second, disjoint
 /// route towards the target through the other nodes it knows.
 pub const MAX_DEAD_END_DETOURS: u8 = 12;
-/// Endpoints one key may be claimed at among a search's candidates (a key is held at one
-/// endpoint; a route poisoner names the same near key at many).
+/// Endpoints one key may be claimed at among a search's live candidates (a key is held at one
+/// endpoint; a route poisoner names the same near key at many). Failed candidates do not count,
+/// so liars claiming the target cannot keep its true holder out.
 pub const MAX_ENDPOINTS_PER_KEY: usize = 2;
 /// Referrals of one node that may fail (unreachable, or a refused record) before the search
 /// stops trusting that node's answers.
@@ -204,7 +205,12 @@ impl Search {
     pub fn add_candidate(&mut self, key: Key, endpoint: Endpoint) -> Option<usize> {
         if self.candidates.iter().any(|c| c.key == key && c.endpoint == endpoint)
             || self.distrusted.contains(&endpoint)
-            || self.candidates.iter().filter(|c| c.key == key).count() >= MAX_ENDPOINTS_PER_KEY
+            || self
+                .candidates
+                .iter()
+                .filter(|c| c.key == key && c.asked != Asked::Failed && c.fetch != Fetch::Failed)
+                .count()
+                >= MAX_ENDPOINTS_PER_KEY
         {
             return None;
         }
@@ -515,5 +521,101 @@ impl Search {
             },
             endpoint: c.endpoint,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::net::Ipv6Addr;
+
+    const TARGET: Key = [0x80; 32];
+
+    fn ep(i: u16) -> Endpoint {
+        Endpoint { addr: Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, i), port: 4000 }
+    }
+
+    fn key(low: u8) -> Key {
+        let mut k = TARGET;
+        k[0] = low;
+        k
+    }
+
+    fn search() -> Search {
+        Search::new(SearchId(1), Purpose::App, TARGET, SearchInfo::exact(), Instant(10_000), ep(0))
+    }
+
+    #[test]
+    fn a_key_is_a_candidate_at_max_endpoints_per_key_live_endpoints_and_no_more() {
+        let mut s = search();
+        for i in 1..=MAX_ENDPOINTS_PER_KEY as u16 {
+            assert!(s.add_candidate(TARGET, ep(i)).is_some());
+        }
+        assert!(s.add_candidate(TARGET, ep(99)).is_none());
+        // A liar among them no longer counts: the true holder gets in.
+        s.distrust(ep(1));
+        assert!(s.add_candidate(TARGET, ep(99)).is_some());
+        // Nor is anything at a distrusted endpoint added again.
+        assert!(s.add_candidate(key(3), ep(1)).is_none());
+    }
+
+    #[test]
+    fn a_referrer_is_distrusted_after_max_failed_referrals_and_not_before() {
+        let mut s = search();
+        s.add_candidate(key(1), ep(1));
+        for i in 0..MAX_FAILED_REFERRALS {
+            s.add_referred(key(10 + i), ep(10 + u16::from(i)), ep(1)).unwrap();
+        }
+        for i in 0..MAX_FAILED_REFERRALS {
+            assert!(!s.distrusted.contains(&ep(1)), "after {i} failed referrals");
+            s.referral_failed(&key(10 + i), &ep(10 + u16::from(i)), false);
+        }
+        assert!(s.distrusted.contains(&ep(1)));
+        assert!(s.add_referred(key(50), ep(50), ep(1)).is_none());
+        assert!(s.candidates.iter().filter(|c| c.endpoint == ep(1)).all(|c| c.asked == Asked::Failed));
+    }
+
+    #[test]
+    fn a_referral_to_a_liar_distrusts_the_referrer_at_once() {
+        let mut s = search();
+        s.add_candidate(key(1), ep(1));
+        s.add_referred(TARGET, ep(2), ep(1)).unwrap();
+        s.referral_failed(&TARGET, &ep(2), true);
+        assert!(s.distrusted.contains(&ep(1)));
+    }
+
+    #[test]
+    fn a_search_distrusts_at_most_max_distrusted_endpoints() {
+        let mut s = search();
+        for i in 0..=MAX_DISTRUSTED as u16 {
+            s.distrust(ep(100 + i));
+        }
+        assert_eq!(s.distrusted.len(), MAX_DISTRUSTED);
+        assert!(!s.distrusted.contains(&ep(100)));
+    }
+
+    #[test]
+    fn an_exact_search_takes_max_dead_end_detours_after_its_path_ends_and_then_finishes() {
+        let mut s = search();
+        // The nearest node has answered (and may not be asked again); the others are farther.
+        let best = s.add_candidate(key(0x7F), ep(1)).unwrap();
+        s.candidates[best].asked = Asked::Yes;
+        s.candidates[best].asks = MAX_ASKS_PER_NODE;
+        for i in 0..2 * MAX_DEAD_END_DETOURS {
+            s.add_candidate(key(i), ep(10 + u16::from(i)));
+        }
+        let mut lookups = 0;
+        loop {
+            match s.next_step() {
+                Step::Lookup(i) => {
+                    lookups += 1;
+                    s.candidates[i].asked = Asked::Yes;
+                    s.request_done(true);
+                }
+                Step::Finish => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(lookups, usize::from(MAX_DEAD_END_DETOURS));
     }
 }
