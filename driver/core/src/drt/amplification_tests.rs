@@ -303,3 +303,16 @@ fn requests_held_back_stay_bounded_under_a_flood_from_spoofed_sources() {
     assert!(challenges <= MAX_PENDING_CHALLENGES);
     assert!(b.heap_bytes() < 128 * 1024, "{} bytes", b.heap_bytes());
 }
+
+#[test]
+fn at_most_max_pending_challenges_are_outstanding_and_the_next_source_waits() {
+    let mut b = holder(&[0xAB; 5000]);
+    for i in 0..MAX_PENDING_CHALLENGES as u32 {
+        b.handle_datagram(Instant(10), ep(100 + i), &inquire(i));
+        assert_eq!(drain(&mut b).len(), 1, "source {i} is challenged");
+    }
+    b.handle_datagram(Instant(10), ep(999), &inquire(999));
+    assert!(drain(&mut b).is_empty(), "no slot for a 17th challenge");
+    let challenges = b.pending.iter().filter(|p| matches!(p.purpose, Purpose2::Challenge)).count();
+    assert_eq!(challenges, MAX_PENDING_CHALLENGES);
+}

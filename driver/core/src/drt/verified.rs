@@ -10,8 +10,9 @@
 //!
 //! To an unverified source, the node sends in reaction to one datagram at most as many bytes as
 //! that datagram carried. A request whose answer would be larger is *deferred* (kept here) and a
-//! challenge — a bare SOLICIT, no larger than any request — goes to the source; the source's
-//! ADVERTISE completes the round trip, and the deferred requests are then answered in full.
+//! challenge — a bare FLOOD asking for an ACK, 56 bytes — goes to the source if the request can
+//! pay for it; the source's ACK completes the round trip, and the deferred requests are then
+//! answered in full. (A 36-byte bare SOLICIT cannot pay: its sender also sends a 56-byte knock.)
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
