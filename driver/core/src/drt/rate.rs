@@ -95,9 +95,6 @@ impl RateLimiter {
                         self.sources.swap_remove(oldest);
                     }
                 }
-                if self.sources.capacity() == 0 {
-                    self.sources.reserve_exact(MAX_RATE_SOURCES);
-                }
                 self.sources.push((addr, TokenBucket::new(SOURCE_BURST, SOURCE_RATE, now), now));
                 self.sources.len() - 1
             }

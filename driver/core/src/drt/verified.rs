@@ -22,7 +22,7 @@ use crate::time::Instant;
 use crate::wire::Endpoint;
 
 /// Verified source endpoints remembered besides the route cache (the oldest goes when full).
-pub const MAX_VERIFIED_SOURCES: usize = 128;
+pub const MAX_VERIFIED_SOURCES: usize = 64;
 /// How long a completed round trip keeps an endpoint verified.
 pub const VERIFIED_LIFETIME: Duration = Duration::from_secs(600);
 /// Requests held back at once, from all unverified sources (the oldest goes when full).
@@ -58,9 +58,6 @@ impl VerifiedSources {
             && let Some(oldest) = (0..self.entries.len()).min_by_key(|&i| self.entries[i].1)
         {
             self.entries.swap_remove(oldest);
-        }
-        if self.entries.capacity() == 0 {
-            self.entries.reserve_exact(MAX_VERIFIED_SOURCES);
         }
         self.entries.push((endpoint, now));
     }
