@@ -18,6 +18,11 @@ use peerdrt_core::wire::{Endpoint, Key, ProtocolVersion};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+pub mod adversary;
+pub mod hostile;
+
+use hostile::{Hostile, Intercept};
+
 /// The network's behaviour.
 #[derive(Debug, Clone, Copy)]
 pub struct Network {
@@ -50,6 +55,7 @@ struct SimNode {
     timer: Option<Instant>,
     group: u32,
     events: Vec<Event>,
+    hostile: Option<Box<Hostile>>,
 }
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -67,6 +73,8 @@ pub struct Traffic {
     pub delivered: u64,
     /// Datagrams lost (loss, partition, or a departed node).
     pub lost: u64,
+    /// Bytes sent to endpoints no simulated node has (spoofed sources, poisoned routes).
+    pub unrouted_bytes: u64,
 }
 
 /// What a finished search found.
@@ -96,6 +104,7 @@ pub struct Sim {
     seq: u64,
     traffic: Traffic,
     provider: fn(usize) -> BoxedProvider,
+    unrouted: HashMap<Ipv6Addr, u64>,
 }
 
 fn null_provider(_: usize) -> BoxedProvider {
@@ -116,6 +125,7 @@ impl Sim {
             seq: 0,
             traffic: Traffic::default(),
             provider: null_provider,
+            unrouted: HashMap::new(),
         }
     }
 
@@ -144,6 +154,11 @@ impl Sim {
     /// Counters so far.
     pub fn traffic(&self) -> Traffic {
         self.traffic
+    }
+
+    /// Bytes sent so far to each address no simulated node has.
+    pub fn unrouted(&self) -> &HashMap<Ipv6Addr, u64> {
+        &self.unrouted
     }
 
     /// Indices of live nodes.
@@ -182,7 +197,7 @@ impl Sim {
             timing: self.timing,
         };
         let node = Node::new(config).expect("valid simulated node");
-        self.nodes.push(Some(SimNode { node, timer: None, group: 0, events: Vec::new() }));
+        self.nodes.push(Some(SimNode { node, timer: None, group: 0, events: Vec::new(), hostile: None }));
         self.by_endpoint.insert(endpoint(index), index);
         let now = self.now;
         self.with_node(index, |n| n.start(now));
@@ -201,6 +216,25 @@ impl Sim {
         let now = self.now;
         self.with_node(index, |n| n.close(now));
         self.remove_node(index);
+    }
+
+    /// Makes a live node hostile: `hostile` decides what it answers first.
+    pub fn set_hostile(&mut self, index: usize, hostile: Hostile) {
+        if let Some(n) = self.nodes[index].as_mut() {
+            n.hostile = Some(Box::new(hostile));
+        }
+    }
+
+    /// The hostile state of a node, if it is hostile.
+    pub fn hostile_mut(&mut self, index: usize) -> Option<&mut Hostile> {
+        self.nodes[index].as_mut().and_then(|n| n.hostile.as_deref_mut())
+    }
+
+    /// Delivers `payload` to node `to` as if it came from `from` (any address: a spoofer's),
+    /// after `delay`.
+    pub fn inject(&mut self, from: Endpoint, to: usize, payload: Vec<u8>, delay: Duration) {
+        let at = self.now.saturating_add(delay);
+        self.push(at, Work::Deliver { to, from, payload });
     }
 
     /// Puts a node in partition group `group`; datagrams cross no group boundary.
@@ -259,25 +293,29 @@ impl Sim {
             }
         }
         for t in outgoing {
-            self.traffic.sent += 1;
-            let Some(&to) = self.by_endpoint.get(&t.destination) else {
-                self.traffic.lost += 1;
-                continue;
-            };
-            let to_group = self.nodes[to].as_ref().map_or(u32::MAX, |n| n.group);
-            if to_group != group || self.rng.gen_bool(self.network.loss) {
-                self.traffic.lost += 1;
-                continue;
-            }
-            let copies = if self.rng.gen_bool(self.network.duplicate) { 2 } else { 1 };
-            for _ in 0..copies {
-                let (lo, hi) = self.network.latency;
-                let delay = if hi > lo { self.rng.gen_range(lo..=hi) } else { lo };
-                self.push(
-                    self.now.saturating_add(delay),
-                    Work::Deliver { to, from, payload: t.payload.clone() },
-                );
-            }
+            self.route(from, group, t);
+        }
+    }
+
+    /// Hands one datagram from `from` (in partition `group`) to the network.
+    fn route(&mut self, from: Endpoint, group: u32, t: Transmit) {
+        self.traffic.sent += 1;
+        let Some(&to) = self.by_endpoint.get(&t.destination) else {
+            self.traffic.lost += 1;
+            self.traffic.unrouted_bytes += t.payload.len() as u64;
+            *self.unrouted.entry(t.destination.addr).or_default() += t.payload.len() as u64;
+            return;
+        };
+        let to_group = self.nodes[to].as_ref().map_or(u32::MAX, |n| n.group);
+        if to_group != group || self.rng.gen_bool(self.network.loss) {
+            self.traffic.lost += 1;
+            return;
+        }
+        let copies = if self.rng.gen_bool(self.network.duplicate) { 2 } else { 1 };
+        for _ in 0..copies {
+            let (lo, hi) = self.network.latency;
+            let delay = if hi > lo { self.rng.gen_range(lo..=hi) } else { lo };
+            self.push(self.now.saturating_add(delay), Work::Deliver { to, from, payload: t.payload.clone() });
         }
     }
 
@@ -314,6 +352,16 @@ impl Sim {
                     return;
                 }
                 self.traffic.delivered += 1;
+                let intercepted =
+                    self.nodes[to].as_mut().and_then(|n| n.hostile.as_mut()).map(|h| h.intercept(&payload));
+                if let Some(Intercept::Reply(replies)) = intercepted {
+                    let sim_node = self.nodes[to].as_ref().expect("live");
+                    let (local, group) = (sim_node.node.local_endpoint(), sim_node.group);
+                    for payload in replies {
+                        self.route(local, group, Transmit { destination: from, payload });
+                    }
+                    return;
+                }
                 self.with_node(to, |n| n.handle_datagram(now, from, &payload));
             }
             Work::Timer { node, at } => {

@@ -132,19 +132,25 @@ fn an_iterative_search_reports_each_hop_then_the_match() {
     // Every intermediate key is closer to the target than the one before.
     let dists: Vec<U256> = hops.iter().map(|r| peerdrt_core::drt::keyspace::distance(&r.key, &key)).collect();
     assert!(dists.windows(2).all(|w| w[1] < w[0]), "{dists:?}");
-    // Without DrtContinueSearch the search waits at its first hop.
+    // Without DrtContinueSearch the search waits at its first hop (for a key the searcher's
+    // cache still does not know: the first search may have taught it this one).
+    let unknown = keys
+        .iter()
+        .find(|k| k.0 != searcher && !cloud.sim.node(searcher).cache().entries().iter().any(|e| e.key == k.1))
+        .expect("a key the searcher does not know")
+        .1;
     let now = cloud.sim.now();
     let id = cloud
         .sim
         .with_node(searcher, |n| {
-            n.start_search(now, key, SearchInfo { iterative: true, ..SearchInfo::exact() }, T)
+            n.start_search(now, unknown, SearchInfo { iterative: true, ..SearchInfo::exact() }, T)
         })
         .unwrap();
     cloud.sim.run_for(Duration::from_secs(2));
     let events = cloud.sim.take_events(searcher);
     let results: Vec<&Event> =
         events.iter().filter(|e| matches!(e, Event::SearchResult { search, .. } if *search == id)).collect();
-    assert_eq!(results.len(), 1);
+    assert_eq!(results.len(), 1, "{results:?}");
     assert!(
         matches!(results[0], Event::SearchResult { result, .. } if result.match_type == MatchType::Intermediate)
     );

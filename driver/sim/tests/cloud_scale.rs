@@ -150,3 +150,21 @@ fn after_20_percent_of_nodes_are_replaced_99_percent_succeed_after_one_maintenan
     }
     assert!(ok * 100 >= searches * 99, "{ok} of {searches} searches succeeded after 20% churn");
 }
+
+#[test]
+fn with_10_percent_loss_at_least_999_in_1000_searches_succeed() {
+    let mut cloud = cloud(15);
+    cloud.sim.set_network(Network { loss: 0.10, ..Network::default() });
+    let keys = cloud.keys.clone();
+    let searches = 2000;
+    let mut ok = 0;
+    for i in 0..searches {
+        let (owner, key, data) = &keys[(i * 7919) % keys.len()];
+        let from = other_than(&mut cloud.sim, *owner);
+        let out = cloud.sim.search(from, *key, SearchInfo::exact(), TIMEOUT).unwrap();
+        if matches!(&out.results[..], [r] if r.app_data == *data) {
+            ok += 1;
+        }
+    }
+    assert!(ok * 1000 >= searches * 999, "{ok} of {searches} searches succeeded at 10% loss");
+}

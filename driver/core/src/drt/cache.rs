@@ -20,6 +20,9 @@ pub const ENTRIES_PER_LEVEL: usize = 20;
 pub const LEAF_SET_SIDE: usize = 5;
 /// Hard bound on the cache, whatever the levels.
 pub const MAX_CACHE_ENTRIES: usize = 512;
+/// Entries one IP address may hold, whatever its ports and keys (so one host registering many
+/// keys cannot crowd a cache: an eclipse defence).
+pub const MAX_ENTRIES_PER_ADDRESS: usize = 3;
 /// Entries the table grows by when full.
 const CACHE_GROWTH: usize = 8;
 /// An entry is replaced for room only if it was verified at least this long before the newcomer.
@@ -152,6 +155,11 @@ impl RouteCache {
                 update_rtt(existing, sample);
             }
             return Inserted::Refreshed;
+        }
+        if self.entries.iter().filter(|e| e.endpoint.addr == entry.endpoint.addr).count()
+            >= MAX_ENTRIES_PER_ADDRESS
+        {
+            return Inserted::Refused;
         }
         entry.level = self.level_of(&entry.key);
         let level = entry.level;
@@ -341,5 +349,28 @@ fn update_rtt(entry: &mut CacheEntry, sample: Duration) {
             entry.rttvar = (entry.rttvar * 3 + delta) / 4;
             entry.srtt = Some((srtt * 7 + sample) / 8);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::net::Ipv6Addr;
+
+    #[test]
+    fn one_address_holds_max_entries_per_address_entries_whatever_its_ports() {
+        let mut cache = RouteCache::new([0; 32]);
+        let version = ProtocolVersion::new(6, 0x65);
+        let addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+        let entry = |i: u8, addr: Ipv6Addr| {
+            let mut key = [0x40; 32];
+            key[0] = i;
+            CacheEntry::new(key, Endpoint { addr, port: 4000 + u16::from(i) }, version, Instant(0), None)
+        };
+        for i in 0..MAX_ENTRIES_PER_ADDRESS as u8 {
+            assert_eq!(cache.insert(entry(i, addr)), Inserted::Added);
+        }
+        assert_eq!(cache.insert(entry(50, addr)), Inserted::Refused);
+        assert_eq!(cache.insert(entry(50, Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2))), Inserted::Added);
     }
 }

@@ -5,9 +5,11 @@ pub mod cache;
 pub mod config;
 pub mod keyspace;
 mod node;
+pub mod rate;
 pub mod search;
 pub mod security;
 mod types;
+pub mod verified;
 
 pub use config::{NodeConfig, Timing};
 pub use node::{Node, Stats, Transmit};

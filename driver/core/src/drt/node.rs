@@ -18,9 +18,11 @@ use sha1::{Digest, Sha1};
 use super::cache::{CacheEntry, Inserted, RouteCache};
 use super::config::*;
 use super::keyspace::{common_prefix_bits, distance};
+use super::rate::RateLimiter;
 use super::search::{Asked, Fetch, Purpose, Search, Step};
 use super::security::{BoxedProvider, KeyCredential};
 use super::types::*;
+use super::verified::{Deferral, DeferredRequests, MAX_PENDING_CHALLENGES, VerifiedSources};
 use crate::time::Instant;
 use crate::wire::fragment::{FRAGMENT_LEN, MAX_AUTHORITY_BUFFER_LEN, fragments};
 use crate::wire::*;
@@ -49,6 +51,12 @@ pub struct Stats {
     pub events_dropped: u64,
     /// Retransmissions.
     pub retransmitted: u64,
+    /// Datagrams dropped unread by the rate limits.
+    pub rate_limited: u64,
+    /// Datagrams not sent because they would have exceeded an unverified source's byte budget.
+    pub amplification_refused: u64,
+    /// Requests from unverified sources held back until a challenge was answered.
+    pub deferred: u64,
 }
 
 #[derive(Debug)]
@@ -61,12 +69,27 @@ struct Registration {
 
 #[derive(Debug, Clone)]
 enum Purpose2 {
-    Solicit { nonce: Nonce },
+    Solicit {
+        nonce: Nonce,
+    },
     Request,
     Flood,
-    Verify { key: Key, nonce: Nonce, version: ProtocolVersion },
-    Lookup { search: SearchId, key: Key },
-    Inquire { search: SearchId, key: Key, nonce: Nonce },
+    Verify {
+        key: Key,
+        nonce: Nonce,
+        version: ProtocolVersion,
+    },
+    Lookup {
+        search: SearchId,
+        key: Key,
+    },
+    Inquire {
+        search: SearchId,
+        key: Key,
+        nonce: Nonce,
+    },
+    /// A bare FLOOD asking an unverified source to complete a round trip (its ACK does).
+    Challenge,
 }
 
 #[derive(Debug)]
@@ -121,6 +144,15 @@ pub struct Node {
     rtt_all: Option<(Duration, Duration)>,
     /// Reused buffer for encoding AUTHORITY_BUFFERs (up to 37,348 bytes).
     authority_scratch: Vec<u8>,
+    /// Endpoints that completed a round trip (anti-amplification).
+    verified: VerifiedSources,
+    /// Requests from unverified sources awaiting their challenge's answer.
+    deferred: DeferredRequests,
+    /// Per-source and shared token buckets.
+    limiter: RateLimiter,
+    /// While a datagram from an unverified source is handled: that source and the bytes that
+    /// may still be sent to it in reaction.
+    reply_budget: Option<(Endpoint, usize)>,
 }
 
 fn endpoint_of(entry: &RouteEntry<'_>) -> Option<Endpoint> {
@@ -133,6 +165,18 @@ fn as_proof(proof: &Option<(Vec<u8>, Vec<u8>, Vec<u8>)>) -> Option<MembershipPro
         credential,
         signature,
         key_identifier,
+    })
+}
+
+/// A FLOOD with no route entry: a knock (`no_ack`) or a challenge (expects an ACK).
+fn bare_flood(no_ack: bool) -> Message<'static> {
+    Message::Flood(Flood {
+        no_ack,
+        validate_key: &[0; KEY_LEN],
+        keytoken: None,
+        revoke_cpa: None,
+        route_entry: None,
+        flooded: None,
     })
 }
 
@@ -184,6 +228,10 @@ impl Node {
             stats: Stats::default(),
             rtt_all: None,
             authority_scratch: Vec::new(),
+            verified: VerifiedSources::default(),
+            deferred: DeferredRequests::default(),
+            limiter: RateLimiter::new(Instant(0)),
+            reply_budget: None,
         })
     }
 
@@ -239,6 +287,14 @@ impl Node {
             + self.leaf_sets.iter().map(|(_, l)| l.capacity() * 32 + 56).sum::<usize>()
             + self.reassembler.reserved_bytes()
             + self.authority_scratch.capacity()
+            + self.verified.heap_bytes()
+            + self.deferred.heap_bytes()
+            + self.limiter.heap_bytes()
+    }
+
+    /// Whether `endpoint` has completed a round trip with this node (see [`super::verified`]).
+    pub fn is_verified(&self, endpoint: &Endpoint, now: Instant) -> bool {
+        self.cache.by_endpoint(endpoint).is_some() || self.verified.contains(endpoint, now)
     }
 
     /// The next datagram to send.
@@ -459,6 +515,18 @@ impl Node {
             return;
         }
         self.stats.received += 1;
+        let verified = self.is_verified(&from, now);
+        if self.limiter.admit(now, from.addr, verified).is_err() {
+            self.stats.rate_limited += 1;
+            return;
+        }
+        self.dispatch(now, from, bytes, verified);
+        self.after_input(now);
+    }
+
+    /// Decodes and handles one datagram; what it sends back to an unverified source is bounded
+    /// by the datagram's own length.
+    fn dispatch(&mut self, now: Instant, from: Endpoint, bytes: &[u8], verified: bool) {
         let datagram = match Datagram::decode(bytes) {
             Ok(d) if d.version == self.version && from.port >= MIN_ROUTE_PORT => d,
             _ => {
@@ -466,22 +534,86 @@ impl Node {
                 return;
             }
         };
+        let outer = self.reply_budget.take();
+        self.reply_budget = (!verified).then_some((from, bytes.len()));
         let id = datagram.message_id;
         match &datagram.message {
-            Message::Solicit(m) => self.on_solicit(now, from, id, m),
+            Message::Solicit(m) => self.on_solicit(now, from, id, m, bytes),
             Message::Advertise(m) => self.on_advertise(now, from, m),
-            Message::Request(Request::Plain(body)) => self.on_request(now, from, id, body),
+            Message::Request(Request::Plain(body)) => self.on_request(now, from, id, body, bytes),
             // Fragmented REQUESTs belong to MEMBERSHIP bootstrap, which sends none yet.
             Message::Request(Request::Fragment { .. }) => {}
             Message::Flood(m) => self.on_flood(now, from, id, m),
-            Message::Inquire(m) => self.on_inquire(now, from, id, m),
+            Message::Inquire(m) => self.on_inquire(now, from, id, m, bytes),
             Message::Authority(m) => self.on_authority(now, from, id, m),
             Message::Ack(m) => {
-                self.take_pending(m.acked_id, from, now);
+                if let Some((p, _)) = self.take_pending(m.acked_id, from, now)
+                    && matches!(p.purpose, Purpose2::Challenge)
+                {
+                    // The source receives at its address: answer what it asked meanwhile.
+                    for request in self.deferred.take(&from) {
+                        self.dispatch(now, from, &request, true);
+                    }
+                }
             }
-            Message::Lookup(m) => self.on_lookup(now, from, id, m),
+            Message::Lookup(m) => self.on_lookup(now, from, id, m, bytes),
         }
-        self.after_input(now);
+        self.reply_budget = outer;
+    }
+
+    /// Bytes that may still be sent to `to` in reaction to the datagram being handled (`None`:
+    /// no limit, the source is verified or `to` is someone else).
+    fn reply_allowance(&self, to: &Endpoint) -> Option<usize> {
+        self.reply_budget.filter(|(source, _)| source == to).map(|(_, left)| left)
+    }
+
+    /// Holds back a request from an unverified source and challenges the source, once.
+    fn defer_and_challenge(&mut self, now: Instant, from: Endpoint, message_id: u32, bytes: &[u8]) {
+        match self.deferred.defer(now, from, message_id, bytes) {
+            Deferral::Held => self.stats.deferred += 1,
+            Deferral::Duplicate => {}
+            Deferral::TooLarge => {
+                self.stats.amplification_refused += 1;
+                return;
+            }
+        }
+        self.challenge(now, from);
+    }
+
+    /// Sends `from` a challenge (a bare FLOOD asking for an ACK) unless one is outstanding or
+    /// the datagram being handled is too small to pay for it. A bare SOLICIT (36 bytes) cannot:
+    /// a node with no key to put in its SOLICIT also sends a knock (see [`Node::on_flood`]).
+    fn challenge(&mut self, now: Instant, from: Endpoint) {
+        if let Some(i) =
+            self.pending.iter().position(|p| p.peer == from && matches!(p.purpose, Purpose2::Challenge))
+        {
+            // The source repeated its request: the challenge (or its ACK) may have been lost,
+            // and this datagram pays for sending it again.
+            let p = &mut self.pending[i];
+            if self.reply_budget.is_none_or(|(_, allowed)| p.payload.len() <= allowed) {
+                p.retransmitted = true;
+                p.deadline = now.saturating_add(p.rto);
+                let transmit = Transmit { destination: from, payload: p.payload.clone() };
+                self.stats.retransmitted += 1;
+                self.queue(transmit);
+            }
+            return;
+        }
+        let challenges = self.pending.iter().filter(|p| matches!(p.purpose, Purpose2::Challenge)).count();
+        if challenges >= MAX_PENDING_CHALLENGES || self.pending.len() >= MAX_PENDING {
+            return;
+        }
+        let id = self.random_id();
+        let Some(payload) = self.encode(id, bare_flood(false)) else { return };
+        if self.reply_allowance(&from).is_some_and(|allowed| payload.len() > allowed) {
+            return;
+        }
+        // No retransmission: the source's own retransmitted request brings a new challenge,
+        // so every challenge answers one datagram received.
+        let sent = self.send_request(now, from, Purpose2::Challenge, id, bare_flood(false));
+        if sent && let Some(p) = self.pending.last_mut() {
+            p.retries_left = 0;
+        }
     }
 
     /// Time passed: retransmit, give up, maintain, time searches out.
@@ -490,6 +622,7 @@ impl Node {
             return;
         }
         self.reassembler.expire(now);
+        self.deferred.expire(now);
         self.conversations.retain(|c| c.expires > now);
         // Requests whose timer expired: retransmit, or give up after the retries.
         let mut i = 0;
@@ -602,6 +735,15 @@ impl Node {
     // ----- sending ----------------------------------------------------------------------------
 
     fn queue(&mut self, transmit: Transmit) {
+        if let Some((source, left)) = &mut self.reply_budget
+            && transmit.destination == *source
+        {
+            if transmit.payload.len() > *left {
+                self.stats.amplification_refused += 1;
+                return;
+            }
+            *left -= transmit.payload.len();
+        }
         if self.outbox.len() >= MAX_OUTBOX {
             self.stats.outbox_dropped += 1;
             return;
@@ -680,6 +822,11 @@ impl Node {
     ) -> Option<(Pending, Option<Duration>)> {
         let index = self.pending.iter().position(|p| p.message_id == acked_id && p.peer == from)?;
         let p = self.pending.swap_remove(index);
+        // It answered a request sent to this endpoint: a completed round trip.
+        self.verified.insert(from, now);
+        if self.reply_budget.is_some_and(|(source, _)| source == from) {
+            self.reply_budget = None;
+        }
         // Karn: no RTT sample from a retransmitted request.
         let rtt = (!p.retransmitted).then(|| now.saturating_since(p.sent_at));
         if let Some(rtt) = rtt {
@@ -727,6 +874,14 @@ impl Node {
 
     /// Sends an AUTHORITY_BUFFER as AUTHORITY fragments answering `acked_id`.
     fn send_authority(&mut self, to: Endpoint, acked_id: u32, buffer: &AuthorityBuffer<'_>) {
+        for payload in self.authority_datagrams(acked_id, buffer) {
+            self.queue(Transmit { destination: to, payload });
+        }
+    }
+
+    /// The encoded AUTHORITY fragments carrying `buffer`, answering `acked_id`.
+    fn authority_datagrams(&mut self, acked_id: u32, buffer: &AuthorityBuffer<'_>) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
         // Sized to what answers need (a few hundred bytes, more with a large payload).
         let mut bytes = core::mem::take(&mut self.authority_scratch);
         let encoded = match buffer.encode(&mut bytes) {
@@ -741,11 +896,12 @@ impl Node {
             if let Ok(parts) = fragments(&bytes[..len]) {
                 for (split, fragment) in parts {
                     debug_assert!(fragment.len() <= FRAGMENT_LEN);
-                    self.send(to, id, Message::Authority(Authority { acked_id, split, fragment }));
+                    out.extend(self.encode(id, Message::Authority(Authority { acked_id, split, fragment })));
                 }
             }
         }
         self.authority_scratch = bytes;
+        out
     }
 
     fn send_not_found(&mut self, to: Endpoint, acked_id: u32) {
@@ -784,9 +940,15 @@ impl Node {
                 port: self.port,
                 addresses: List::Items(&addresses),
             });
+            let bare = entry.is_none();
             let message =
                 Message::Solicit(Solicit { solicit_type: None, route_entry: entry, hashed_nonce: &hashed });
             self.send_request(now, seed, Purpose2::Solicit { nonce }, id, message);
+            if bare {
+                // Too small to pay for the seed's challenge: knock so the seed sends one.
+                let knock_id = self.random_id();
+                self.send(seed, knock_id, bare_flood(true));
+            }
         }
         self.bootstrap_deadline = Some(now.saturating_add(self.timing.bootstrap_wait));
     }
@@ -902,6 +1064,7 @@ impl Node {
     fn give_up(&mut self, _now: Instant, p: Pending) {
         match p.purpose {
             Purpose2::Solicit { .. } => {}
+            Purpose2::Challenge => self.deferred.forget(&p.peer),
             Purpose2::Request | Purpose2::Flood | Purpose2::Verify { .. } => {
                 if self.cache.remove_endpoint(&p.peer) {
                     self.cache_dirty = true;
@@ -915,6 +1078,7 @@ impl Node {
                 if let Some(s) = self.searches.iter_mut().find(|s| s.id == search) {
                     s.request_done(!p.retransmitted);
                     let nearness = common_prefix_bits(&key, &s.target);
+                    s.referral_failed(&key, &p.peer, false);
                     if let Some(c) = s.candidates.iter_mut().find(|c| c.key == key && c.endpoint == p.peer) {
                         if is_lookup {
                             c.asked = Asked::Failed;
@@ -1089,19 +1253,7 @@ impl Node {
 
     // ----- message handlers -------------------------------------------------------------------
 
-    fn on_solicit(&mut self, now: Instant, from: Endpoint, id: u32, m: &Solicit<'_>) {
-        if self.conversations.len() >= MAX_CONVERSATIONS {
-            self.conversations.remove(0);
-        }
-        self.conversations.retain(|c| c.peer != from);
-        self.conversations.push(Conversation {
-            peer: from,
-            hashed_nonce: *m.hashed_nonce,
-            expires: now.saturating_add(self.timing.conversation),
-        });
-        if let Some(entry) = &m.route_entry {
-            self.consider(now, entry);
-        }
+    fn on_solicit(&mut self, now: Instant, from: Endpoint, id: u32, m: &Solicit<'_>, bytes: &[u8]) {
         // Offer our own keys, then cache keys spread over the ring.
         let mut keys: Vec<Key> = self.registrations.iter().map(|r| r.key).take(MAX_ADVERTISE_KEYS).collect();
         let entries = self.cache.entries();
@@ -1111,15 +1263,32 @@ impl Node {
             keys.extend(entries.iter().step_by(step).map(|e| e.key).take(room));
         }
         let reply_id = self.random_id();
-        self.send(
-            from,
-            reply_id,
-            Message::Advertise(Advertise {
+        let advertise = |node: &Self, keys: &[Key]| {
+            let message = Message::Advertise(Advertise {
                 acked_id: id,
-                keys: List::Items(&keys),
+                keys: List::Items(keys),
                 hashed_nonce: m.hashed_nonce,
-            }),
-        );
+            });
+            node.encode(reply_id, message)
+        };
+        let Some(reply) = advertise(self, &keys) else { return };
+        if self.reply_allowance(&from).is_some_and(|allowed| reply.len() > allowed) {
+            self.defer_and_challenge(now, from, id, bytes);
+            return;
+        }
+        if self.conversations.len() >= MAX_CONVERSATIONS {
+            self.conversations.remove(0);
+        }
+        self.conversations.retain(|c| c.peer != from);
+        self.conversations.push(Conversation {
+            peer: from,
+            hashed_nonce: *m.hashed_nonce,
+            expires: now.saturating_add(self.timing.conversation),
+        });
+        self.queue(Transmit { destination: from, payload: reply });
+        if let Some(entry) = &m.route_entry {
+            self.consider(now, entry);
+        }
     }
 
     fn on_advertise(&mut self, now: Instant, from: Endpoint, m: &Advertise<'_>) {
@@ -1150,12 +1319,17 @@ impl Node {
         self.send_request(now, from, Purpose2::Request, id, message);
     }
 
-    fn on_request(&mut self, now: Instant, from: Endpoint, id: u32, body: &RequestBody<'_>) {
+    fn on_request(&mut self, now: Instant, from: Endpoint, id: u32, body: &RequestBody<'_>, bytes: &[u8]) {
         let Some(index) =
             self.conversations.iter().position(|c| c.peer == from && c.hashed_nonce == sha1(body.nonce))
         else {
             return;
         };
+        // The answer (an ACK and a FLOOD per key) outweighs the REQUEST.
+        if self.reply_allowance(&from).is_some() {
+            self.defer_and_challenge(now, from, id, bytes);
+            return;
+        }
         let keys: Vec<Key> = body.keys.iter().collect();
         if self.security.verify_proof(body.proof.as_ref(), &keys.concat()).is_err() {
             return;
@@ -1203,6 +1377,10 @@ impl Node {
             }
         } else if let Some(entry) = &m.route_entry {
             self.consider(now, entry);
+        } else if m.no_ack && self.reply_allowance(&from).is_some() {
+            // A knock: an unverified source asks to be challenged (its SOLICIT is too small to
+            // pay for the challenge).
+            self.challenge(now, from);
         }
         if !m.no_ack {
             let unknown = *m.validate_key != [0; KEY_LEN]
@@ -1212,7 +1390,7 @@ impl Node {
         }
     }
 
-    fn on_inquire(&mut self, _now: Instant, from: Endpoint, id: u32, m: &Inquire<'_>) {
+    fn on_inquire(&mut self, now: Instant, from: Endpoint, id: u32, m: &Inquire<'_>, bytes: &[u8]) {
         if self.security.verify_proof(m.proof.as_ref(), m.validate_key).is_err() {
             return;
         }
@@ -1242,10 +1420,18 @@ impl Node {
             }),
             cpa: m.flags.want_cpa.then_some(&cpa[..]),
         };
-        self.send_authority(from, id, &buffer);
+        let datagrams = self.authority_datagrams(id, &buffer);
+        let total: usize = datagrams.iter().map(Vec::len).sum();
+        if self.reply_allowance(&from).is_some_and(|allowed| total > allowed) {
+            self.defer_and_challenge(now, from, id, bytes);
+            return;
+        }
+        for payload in datagrams {
+            self.queue(Transmit { destination: from, payload });
+        }
     }
 
-    fn on_lookup(&mut self, _now: Instant, from: Endpoint, id: u32, m: &Lookup<'_>) {
+    fn on_lookup(&mut self, now: Instant, from: Endpoint, id: u32, m: &Lookup<'_>, bytes: &[u8]) {
         if self.security.verify_proof(m.proof.as_ref(), m.validate_key).is_err() {
             return;
         }
@@ -1291,18 +1477,24 @@ impl Node {
             route_entry: entry,
             cpa: None,
         };
-        let mut bytes = [0u8; 512];
-        let Ok(len) = buffer.encode(&mut bytes) else { return };
+        let mut buffer_bytes = [0u8; 512];
+        let Ok(len) = buffer.encode(&mut buffer_bytes) else { return };
         let message_id = self.rng.next_u32();
-        self.send(
-            from,
+        let Some(reply) = self.encode(
             message_id,
             Message::Authority(Authority {
                 acked_id: id,
                 split: SplitControls { size: len as u16, offset: 0 },
-                fragment: &bytes[..len],
+                fragment: &buffer_bytes[..len],
             }),
-        );
+        ) else {
+            return;
+        };
+        if self.reply_allowance(&from).is_some_and(|allowed| reply.len() > allowed) {
+            self.defer_and_challenge(now, from, id, bytes);
+            return;
+        }
+        self.queue(Transmit { destination: from, payload: reply });
     }
 
     fn on_authority(&mut self, now: Instant, from: Endpoint, id: u32, m: &Authority<'_>) {
@@ -1367,11 +1559,14 @@ impl Node {
                 if let Some((next_key, next_endpoint)) = next
                     && (next_endpoint != self.local || s.info.allow_current_instance_match)
                 {
-                    s.add_candidate(next_key, next_endpoint);
+                    s.add_referred(next_key, next_endpoint, from);
                 }
-                // The node answered as the holder of `key`: a verified round trip.
-                if self.cache.insert(CacheEntry::new(key, from, version, now, rtt)) == Inserted::Added {
-                    self.cache_dirty = true;
+                // The node answered from its address, but a LOOKUP answer proves nothing about
+                // the key it was asked as (a liar answers every LOOKUP): a known entry is
+                // refreshed (by `take_pending`), a new one is cached only once its record
+                // verifies.
+                if self.cache.get(&key, &from).is_none() {
+                    self.verify(now, key, from, version);
                 }
             }
             Purpose2::Inquire { search, key, nonce } => {
@@ -1403,6 +1598,16 @@ impl Node {
                     return;
                 };
                 let mut flags = address_flags::INQUIRE;
+                if !valid && !buffer.flags.not_found {
+                    // A record that does not verify: a liar (or a replay). Nothing it says is
+                    // used again by this search, nor is what the node that named it says.
+                    s.referral_failed(&key, &from, true);
+                    s.distrust(from);
+                    if self.cache.remove_endpoint(&from) {
+                        self.cache_dirty = true;
+                    }
+                }
+                let s = &mut self.searches[index];
                 if valid {
                     s.candidates[ci].fetch =
                         Fetch::Done(buffer.extended_payload.unwrap_or_default().to_vec());
@@ -1419,7 +1624,7 @@ impl Node {
                     self.push_event(Event::SearchResult { search, result });
                 }
             }
-            Purpose2::Solicit { .. } | Purpose2::Request | Purpose2::Flood => {}
+            Purpose2::Solicit { .. } | Purpose2::Request | Purpose2::Flood | Purpose2::Challenge => {}
         }
     }
 }
@@ -1437,3 +1642,7 @@ impl AuthorityBytes<'_> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "amplification_tests.rs"]
+mod amplification_tests;

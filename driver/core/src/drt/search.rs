@@ -26,7 +26,20 @@ pub const MAX_ASKS_PER_NODE: u8 = 3;
 /// Cache entries a search starts from.
 pub const SEED_CANDIDATES: usize = 8;
 /// INQUIREs sent to one node for its record before giving up on it (each with its retries).
-pub const MAX_FETCHES_PER_NODE: u8 = 2;
+pub const MAX_FETCHES_PER_NODE: u8 = 3;
+/// LOOKUPs an exact search sends off its greedy path once that path dead-ends (a node that
+/// says it knows nothing closer may have lost a route, or may be lying): a second, disjoint
+/// route towards the target through the other nodes it knows.
+pub const MAX_DEAD_END_DETOURS: u8 = 12;
+/// Endpoints one key may be claimed at among a search's live candidates (a key is held at one
+/// endpoint; a route poisoner names the same near key at many). Failed candidates do not count,
+/// so liars claiming the target cannot keep its true holder out.
+pub const MAX_ENDPOINTS_PER_KEY: usize = 2;
+/// Referrals of one node that may fail (unreachable, or a refused record) before the search
+/// stops trusting that node's answers.
+pub const MAX_FAILED_REFERRALS: u8 = 2;
+/// Endpoints a search stops trusting (beyond this, the oldest is forgotten).
+pub const MAX_DISTRUSTED: usize = 32;
 /// Endpoints in a LOOKUP's flagged path.
 pub const MAX_FLAGGED_PATH: usize = 22;
 
@@ -77,6 +90,10 @@ pub struct Candidate {
     pub fetches: u8,
     /// Reported as an iterative search's next hop.
     pub reported: bool,
+    /// The node whose LOOKUP answer named it (none: from the cache).
+    pub referrer: Option<Endpoint>,
+    /// Its referrals that failed.
+    pub failed_referrals: u8,
 }
 
 /// Who started a search.
@@ -138,6 +155,10 @@ pub struct Search {
     pub done: bool,
     /// Fetch the matching records (application searches) or only route (internal ones).
     pub fetch_results: bool,
+    /// LOOKUPs sent off the greedy path after it dead-ended.
+    pub detours: u8,
+    /// Endpoints whose answers this search no longer trusts.
+    pub distrusted: Vec<Endpoint>,
 }
 
 impl Search {
@@ -166,6 +187,8 @@ impl Search {
             waiting: false,
             done: false,
             fetch_results: true,
+            detours: 0,
+            distrusted: Vec::new(),
         }
     }
 
@@ -180,7 +203,15 @@ impl Search {
     /// Adds a node; returns its index unless it is known already or the list is full of closer
     /// ones.
     pub fn add_candidate(&mut self, key: Key, endpoint: Endpoint) -> Option<usize> {
-        if self.candidates.iter().any(|c| c.key == key && c.endpoint == endpoint) {
+        if self.candidates.iter().any(|c| c.key == key && c.endpoint == endpoint)
+            || self.distrusted.contains(&endpoint)
+            || self
+                .candidates
+                .iter()
+                .filter(|c| c.key == key && c.asked != Asked::Failed && c.fetch != Fetch::Failed)
+                .count()
+                >= MAX_ENDPOINTS_PER_KEY
+        {
             return None;
         }
         let dist = distance(&key, &self.target);
@@ -207,8 +238,61 @@ impl Search {
             fetch: Fetch::No,
             fetches: 0,
             reported: false,
+            referrer: None,
+            failed_referrals: 0,
         });
         Some(self.candidates.len() - 1)
+    }
+
+    /// Adds a node named by `referrer`'s LOOKUP answer (ignored if `referrer` is distrusted).
+    pub fn add_referred(&mut self, key: Key, endpoint: Endpoint, referrer: Endpoint) -> Option<usize> {
+        if self.distrusted.contains(&referrer) {
+            return None;
+        }
+        let i = self.add_candidate(key, endpoint)?;
+        self.candidates[i].referrer = Some(referrer);
+        Some(i)
+    }
+
+    /// Stops trusting `endpoint`: it is asked nothing more and its referrals are ignored.
+    pub fn distrust(&mut self, endpoint: Endpoint) {
+        if self.distrusted.contains(&endpoint) {
+            return;
+        }
+        if self.distrusted.len() >= MAX_DISTRUSTED {
+            self.distrusted.remove(0);
+        }
+        self.distrusted.push(endpoint);
+        for c in self.candidates.iter_mut().filter(|c| c.endpoint == endpoint) {
+            if c.asked != Asked::Pending {
+                c.asked = Asked::Failed;
+            }
+            if c.fetch != Fetch::Pending {
+                c.fetch = Fetch::Failed;
+            }
+        }
+    }
+
+    /// The candidate `key` at `endpoint` failed: its referrer is charged, and distrusted once
+    /// [`MAX_FAILED_REFERRALS`] of its referrals have failed (or at once if `lied`: the node it
+    /// named returned a record that does not verify).
+    pub fn referral_failed(&mut self, key: &Key, endpoint: &Endpoint, lied: bool) {
+        let Some(referrer) = self
+            .candidates
+            .iter()
+            .find(|c| c.key == *key && c.endpoint == *endpoint)
+            .and_then(|c| c.referrer)
+        else {
+            return;
+        };
+        let mut failures = 0;
+        for c in self.candidates.iter_mut().filter(|c| c.endpoint == referrer) {
+            c.failed_referrals = c.failed_referrals.saturating_add(1);
+            failures = failures.max(c.failed_referrals);
+        }
+        if lied || failures >= MAX_FAILED_REFERRALS {
+            self.distrust(referrer);
+        }
     }
 
     /// The distance within which every candidate must be asked before the search may end.
@@ -283,11 +367,28 @@ impl Search {
         };
         // Once a hop has failed, the routes through it are stale: any other known node may
         // know a way round, so none is left unasked.
-        let detour = self.active == 0 && self.candidates.iter().any(|c| c.asked == Asked::Failed);
+        let failed = self.candidates.iter().any(|c| c.asked == Asked::Failed);
+        // An exact search whose greedy path ended without its target tries other routes.
+        let dead_end = self.exact_only()
+            && self.detours < MAX_DEAD_END_DETOURS
+            && !self
+                .candidates
+                .iter()
+                .any(|c| c.key == self.target && c.asked != Asked::Failed && c.fetch != Fetch::Failed);
+        let detour = self.active == 0 && (failed || dead_end);
         let next = self
             .closest(|_, c| c.asked == Asked::No && (closer(c) || near(c)))
             .or_else(|| self.closest(|_, c| reask(c)))
-            .or_else(|| if detour { self.closest(|_, c| c.asked == Asked::No) } else { None });
+            .or_else(|| {
+                if !detour {
+                    return None;
+                }
+                let i = self.closest(|_, c| c.asked == Asked::No)?;
+                if !failed {
+                    self.detours += 1;
+                }
+                Some(i)
+            });
         if let Some(i) = next {
             // Hops that get closer go one at a time (fewest datagrams); around the target, and
             // past a stalled request, several may be outstanding.
@@ -420,5 +521,101 @@ impl Search {
             },
             endpoint: c.endpoint,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::net::Ipv6Addr;
+
+    const TARGET: Key = [0x80; 32];
+
+    fn ep(i: u16) -> Endpoint {
+        Endpoint { addr: Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, i), port: 4000 }
+    }
+
+    fn key(low: u8) -> Key {
+        let mut k = TARGET;
+        k[0] = low;
+        k
+    }
+
+    fn search() -> Search {
+        Search::new(SearchId(1), Purpose::App, TARGET, SearchInfo::exact(), Instant(10_000), ep(0))
+    }
+
+    #[test]
+    fn a_key_is_a_candidate_at_max_endpoints_per_key_live_endpoints_and_no_more() {
+        let mut s = search();
+        for i in 1..=MAX_ENDPOINTS_PER_KEY as u16 {
+            assert!(s.add_candidate(TARGET, ep(i)).is_some());
+        }
+        assert!(s.add_candidate(TARGET, ep(99)).is_none());
+        // A liar among them no longer counts: the true holder gets in.
+        s.distrust(ep(1));
+        assert!(s.add_candidate(TARGET, ep(99)).is_some());
+        // Nor is anything at a distrusted endpoint added again.
+        assert!(s.add_candidate(key(3), ep(1)).is_none());
+    }
+
+    #[test]
+    fn a_referrer_is_distrusted_after_max_failed_referrals_and_not_before() {
+        let mut s = search();
+        s.add_candidate(key(1), ep(1));
+        for i in 0..MAX_FAILED_REFERRALS {
+            s.add_referred(key(10 + i), ep(10 + u16::from(i)), ep(1)).unwrap();
+        }
+        for i in 0..MAX_FAILED_REFERRALS {
+            assert!(!s.distrusted.contains(&ep(1)), "after {i} failed referrals");
+            s.referral_failed(&key(10 + i), &ep(10 + u16::from(i)), false);
+        }
+        assert!(s.distrusted.contains(&ep(1)));
+        assert!(s.add_referred(key(50), ep(50), ep(1)).is_none());
+        assert!(s.candidates.iter().filter(|c| c.endpoint == ep(1)).all(|c| c.asked == Asked::Failed));
+    }
+
+    #[test]
+    fn a_referral_to_a_liar_distrusts_the_referrer_at_once() {
+        let mut s = search();
+        s.add_candidate(key(1), ep(1));
+        s.add_referred(TARGET, ep(2), ep(1)).unwrap();
+        s.referral_failed(&TARGET, &ep(2), true);
+        assert!(s.distrusted.contains(&ep(1)));
+    }
+
+    #[test]
+    fn a_search_distrusts_at_most_max_distrusted_endpoints() {
+        let mut s = search();
+        for i in 0..=MAX_DISTRUSTED as u16 {
+            s.distrust(ep(100 + i));
+        }
+        assert_eq!(s.distrusted.len(), MAX_DISTRUSTED);
+        assert!(!s.distrusted.contains(&ep(100)));
+    }
+
+    #[test]
+    fn an_exact_search_takes_max_dead_end_detours_after_its_path_ends_and_then_finishes() {
+        let mut s = search();
+        // The nearest node has answered (and may not be asked again); the others are farther.
+        let best = s.add_candidate(key(0x7F), ep(1)).unwrap();
+        s.candidates[best].asked = Asked::Yes;
+        s.candidates[best].asks = MAX_ASKS_PER_NODE;
+        for i in 0..2 * MAX_DEAD_END_DETOURS {
+            s.add_candidate(key(i), ep(10 + u16::from(i)));
+        }
+        let mut lookups = 0;
+        loop {
+            match s.next_step() {
+                Step::Lookup(i) => {
+                    lookups += 1;
+                    s.candidates[i].asked = Asked::Yes;
+                    s.request_done(true);
+                }
+                Step::Finish => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(lookups, usize::from(MAX_DEAD_END_DETOURS));
     }
 }
