@@ -6,6 +6,9 @@
 //!   trip through AUTHORITY fragments and a [`Reassembler`].
 //! * [`reassembly`]: a [`Reassembler`] driven by an operation script, with its invariants checked
 //!   after every step.
+//! * [`shim`]: the shim's parsing of what the device sends back.
+
+pub mod shim;
 
 use core::fmt::Debug;
 

@@ -24,5 +24,6 @@ pub mod ffi;
 pub mod hresult;
 pub mod key;
 
+pub use client::{Delivery, parse_event};
 pub use hresult::{Error, Result};
 pub use key::Key;
