@@ -63,8 +63,17 @@ fn main() {
     let path = PathRecords::encode_into(&records, &mut path_buf).unwrap();
     let app_data = vec![0x42; MAX_APP_DATA];
     let seeds: Vec<(&str, Vec<u8>)> = vec![
-        ("instance", response(ioctl::OPEN_INSTANCE, &Response::Instance { instance: 0x0001_0000_1001_0001, port: 3540 })),
-        ("registration", response(ioctl::REGISTER_KEY, &Response::Registration { registration: 0x0001_0000_2002_0001 })),
+        (
+            "instance",
+            response(
+                ioctl::OPEN_INSTANCE,
+                &Response::Instance { instance: 0x0001_0000_1001_0001, port: 3540 },
+            ),
+        ),
+        (
+            "registration",
+            response(ioctl::REGISTER_KEY, &Response::Registration { registration: 0x0001_0000_2002_0001 }),
+        ),
         ("search", response(ioctl::START_SEARCH, &Response::Search { search: 0x0001_0000_3003_0001 })),
         ("path", response(ioctl::GET_SEARCH_PATH, &Response::Path(path))),
         (
@@ -93,11 +102,21 @@ fn main() {
         ),
         (
             "event-leafset",
-            event(&EventRecord::LeafSetKeyChanged { instance: 1, change: 1, local_key: &key, remote_key: &other }),
+            event(&EventRecord::LeafSetKeyChanged {
+                instance: 1,
+                change: 1,
+                local_key: &key,
+                remote_key: &other,
+            }),
         ),
         (
             "event-registration",
-            event(&EventRecord::RegistrationStateChanged { instance: 1, registration: 2, state: 1, key: &key }),
+            event(&EventRecord::RegistrationStateChanged {
+                instance: 1,
+                registration: 2,
+                state: 1,
+                key: &key,
+            }),
         ),
         (
             "event-search-result",
@@ -127,10 +146,11 @@ fn main() {
         ),
     ];
     // A session: an open, a registration, a search with its result and end, in one stream.
-    let session: Vec<u8> = ["instance", "registration", "search", "event-search-result", "event-search-ended"]
-        .iter()
-        .flat_map(|name| seeds.iter().find(|(n, _)| n == name).unwrap().1.clone())
-        .collect();
+    let session: Vec<u8> =
+        ["instance", "registration", "search", "event-search-result", "event-search-ended"]
+            .iter()
+            .flat_map(|name| seeds.iter().find(|(n, _)| n == name).unwrap().1.clone())
+            .collect();
     for (name, bytes) in seeds.iter().map(|(n, b)| (*n, b)).chain([("session", &session)]) {
         check_stream(bytes);
         fs::write(dir.join(format!("seed-{name}")), bytes).unwrap();

@@ -48,7 +48,10 @@ pub fn check_output(code: u32, output: &[u8]) {
         assert_eq!(record.encode(&mut again), Ok(output.len()), "event record encoding is not canonical");
         assert_eq!(again, output);
         match (record, delivery) {
-            (EventRecord::SearchResult { search, app_data, endpoint, .. }, Some(Delivery::SearchResult(h, r))) => {
+            (
+                EventRecord::SearchResult { search, app_data, endpoint, .. },
+                Some(Delivery::SearchResult(h, r)),
+            ) => {
                 assert_eq!(h, search);
                 assert!(r.app_data.len() <= MAX_APP_DATA);
                 assert_eq!(r.app_data, app_data);
@@ -57,11 +60,17 @@ pub fn check_output(code: u32, output: &[u8]) {
             (EventRecord::SearchEnded { search, hresult, .. }, Some(Delivery::SearchEnded(h, hr))) => {
                 assert_eq!((h, hr), (search, hresult));
             }
-            (EventRecord::StatusChanged { bootstrap, .. }, Some(Delivery::Event(Event::StatusChanged { bootstrap: b, .. }))) => {
+            (
+                EventRecord::StatusChanged { bootstrap, .. },
+                Some(Delivery::Event(Event::StatusChanged { bootstrap: b, .. })),
+            ) => {
                 assert!(b.len() <= MAX_SEEDS);
                 assert_eq!(b.len(), bootstrap.len());
             }
-            (EventRecord::LeafSetKeyChanged { .. }, Some(Delivery::Event(Event::LeafSetKeyChanged { .. })))
+            (
+                EventRecord::LeafSetKeyChanged { .. },
+                Some(Delivery::Event(Event::LeafSetKeyChanged { .. })),
+            )
             | (
                 EventRecord::RegistrationStateChanged { .. },
                 Some(Delivery::Event(Event::RegistrationStateChanged { .. })),

@@ -211,15 +211,17 @@ pub enum Delivery {
 /// bytes that are not an event record (the pump drops them). Public for the fuzz target.
 pub fn parse_event(bytes: &[u8]) -> Option<Delivery> {
     Some(match EventRecord::decode(bytes).ok()? {
-        EventRecord::SearchResult { search, match_type, key, endpoint, app_data, .. } => Delivery::SearchResult(
-            search,
-            SearchResult {
-                match_type: MatchType::from_raw(match_type),
-                key: Key(*key),
-                app_data: app_data.to_vec(),
-                endpoint: socket_addr(&endpoint),
-            },
-        ),
+        EventRecord::SearchResult { search, match_type, key, endpoint, app_data, .. } => {
+            Delivery::SearchResult(
+                search,
+                SearchResult {
+                    match_type: MatchType::from_raw(match_type),
+                    key: Key(*key),
+                    app_data: app_data.to_vec(),
+                    endpoint: socket_addr(&endpoint),
+                },
+            )
+        }
         EventRecord::SearchEnded { search, hresult, .. } => Delivery::SearchEnded(search, hresult),
         EventRecord::StatusChanged { status, bootstrap, .. } => Delivery::Event(Event::StatusChanged {
             status: Status::from_raw(status),
