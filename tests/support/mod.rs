@@ -63,7 +63,10 @@ impl Daemon {
             .arg("--socket")
             .arg(&socket)
             .args(args)
-            .env("RUST_LOG", "peerdrt=info,peerdrtd=info")
+            .env(
+                "RUST_LOG",
+                std::env::var("PEERDRT_TEST_LOG").unwrap_or_else(|_| "peerdrt=info,peerdrtd=info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
