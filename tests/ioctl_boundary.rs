@@ -1012,3 +1012,127 @@ fn many_opens_hammering_the_daemon_neither_stop_it_serving_nor_touch_each_other(
     }
     assert_eq!(searcher.search(si, &KEY_B, 3000).as_deref(), Some(&b"victim two"[..]));
 }
+
+// ----- device-wide and per-node quotas through IOCTLs --------------------------------------------
+
+#[test]
+fn the_device_wide_instance_bound_holds_at_its_edge_and_a_closed_instance_frees_its_place() {
+    let mut device = Device::new();
+    let mut platform = NoNetwork::default();
+    let input = encode(&open_request(no_seeds()));
+    /// OPEN_INSTANCE on `open`: the status and the instance handle.
+    fn open_one(
+        device: &mut Device,
+        platform: &mut NoNetwork,
+        open: OpenId,
+        input: &[u8],
+    ) -> (u32, Option<Handle>) {
+        let mut output = [0u8; 16];
+        let irp = Irp { code: ioctl::OPEN_INSTANCE, input, output: &mut output, token: 0 };
+        match device.ioctl(Instant(1), open, irp, platform) {
+            Completion::Complete { status, information } => {
+                match Response::decode(ioctl::OPEN_INSTANCE, &output[..information]) {
+                    Ok(Response::Instance { instance, .. }) => (status, Some(instance)),
+                    _ => (status, None),
+                }
+            }
+            Completion::Pending => panic!("OPEN_INSTANCE pended"),
+        }
+    }
+    let opens: Vec<OpenId> =
+        (0..MAX_INSTANCES / MAX_INSTANCES_PER_OPEN).map(|_| device.open(Owner::default()).unwrap()).collect();
+    let mut first = None;
+    for &open in &opens {
+        for _ in 0..MAX_INSTANCES_PER_OPEN {
+            let (status, instance) = open_one(&mut device, &mut platform, open, &input);
+            assert_eq!(status, status::SUCCESS);
+            first = first.or(instance.map(|i| (open, i)));
+        }
+    }
+    assert_eq!(device.instance_count(), MAX_INSTANCES);
+    let late = device.open(Owner::default()).unwrap();
+    assert_eq!(open_one(&mut device, &mut platform, late, &input).0, status::INSUFFICIENT_RESOURCES);
+    assert_eq!(device.instance_count(), MAX_INSTANCES);
+    // Closing one instance makes room for exactly one more.
+    let (owner, instance) = first.unwrap();
+    let close = encode(&Request::CloseInstance { instance });
+    let irp = Irp { code: ioctl::CLOSE_INSTANCE, input: &close, output: &mut [], token: 0 };
+    assert_eq!(
+        device.ioctl(Instant(1), owner, irp, &mut platform),
+        Completion::Complete { status: status::SUCCESS, information: 0 }
+    );
+    assert_eq!(open_one(&mut device, &mut platform, late, &input).0, status::SUCCESS);
+    assert_eq!(open_one(&mut device, &mut platform, late, &input).0, status::INSUFFICIENT_RESOURCES);
+}
+
+#[test]
+fn the_per_node_registration_bound_holds_at_its_edge_through_ioctls() {
+    use peerdrt::core::drt::config::MAX_REGISTRATIONS;
+    let mut b = Bench::new();
+    let before = b.snapshot(b.victim);
+    let a = b.attacker;
+    // The attacker's instance already holds one registration.
+    let mut last = 0;
+    for i in 1..MAX_REGISTRATIONS {
+        let key: KeyBytes = std::array::from_fn(|j| if j < 2 { (i >> (8 * j)) as u8 } else { 0x3C });
+        last = b.register(a.open, a.instance, &key, b"fill");
+    }
+    assert_eq!(b.query(a).registrations as usize, MAX_REGISTRATIONS);
+    let one_more = Request::RegisterKey {
+        instance: a.instance,
+        key: &[0xEF; KEY_LEN],
+        app_data: b"x",
+        credential: None,
+    };
+    assert_eq!(b.call(a.open, &one_more, 8).status(), Some(status::INSUFFICIENT_RESOURCES));
+    assert_eq!(b.query(a).registrations as usize, MAX_REGISTRATIONS);
+    b.expect(a.open, &Request::UnregisterKey { registration: last }, 0, status::SUCCESS);
+    assert_eq!(b.call(a.open, &one_more, 8).status(), Some(status::SUCCESS));
+    b.victim_intact(&before);
+}
+
+#[test]
+fn the_per_node_search_bound_refuses_further_searches_and_an_ended_one_frees_its_place() {
+    use peerdrt::core::drt::config::MAX_SEARCHES;
+    let mut b = Bench::new();
+    let before = b.snapshot(b.victim);
+    let a = b.attacker;
+    // Internal searches (bootstrap, announcements) share the bound, so fewer than
+    // MAX_SEARCHES may be left for the application; never more.
+    let mut searches = Vec::new();
+    let refused = loop {
+        let key: KeyBytes = std::array::from_fn(|j| if j == 0 { searches.len() as u8 } else { 0x4D });
+        match b.call(a.open, &search_request(a.instance, &key), 8) {
+            Outcome::Done(status::SUCCESS, output) => match Response::decode(ioctl::START_SEARCH, &output) {
+                Ok(Response::Search { search }) => searches.push(search),
+                other => panic!("{other:?}"),
+            },
+            other => break other,
+        }
+        assert!(searches.len() <= MAX_SEARCHES, "more than MAX_SEARCHES searches at once");
+    };
+    assert_eq!(refused, Outcome::Done(status::INSUFFICIENT_RESOURCES, vec![]));
+    assert!(searches.len() + 1 >= MAX_SEARCHES / 2, "only {} searches", searches.len());
+    b.expect(a.open, &Request::EndSearch { search: searches[0] }, 0, status::SUCCESS);
+    assert_eq!(b.call(a.open, &search_request(a.instance, &KEY_A), 8).status(), Some(status::SUCCESS));
+    b.victim_intact(&before);
+}
+
+#[test]
+fn a_search_path_reply_over_the_entry_limit_is_refused_by_the_shims_decoder() {
+    let mut reply = vec![0u8; 2 + (MAX_PATH_ENTRIES + 1) * PATH_ENTRY_LEN];
+    reply[..2].copy_from_slice(&(MAX_PATH_ENTRIES as u16).to_le_bytes());
+    let at_limit = &reply[..2 + MAX_PATH_ENTRIES * PATH_ENTRY_LEN];
+    assert!(
+        matches!(Response::decode(ioctl::GET_SEARCH_PATH, at_limit), Ok(Response::Path(p)) if p.len() == MAX_PATH_ENTRIES)
+    );
+    reply[..2].copy_from_slice(&(MAX_PATH_ENTRIES as u16 + 1).to_le_bytes());
+    assert_eq!(Response::decode(ioctl::GET_SEARCH_PATH, &reply), Err(AbiError::BadValue));
+    // A status-changed event with more bootstrap endpoints than MAX_SEEDS, likewise.
+    let mut event = vec![1u8];
+    event.extend_from_slice(&[0; 12]);
+    event.extend_from_slice(&(MAX_SEEDS as u16 + 1).to_le_bytes());
+    event.extend_from_slice(&vec![0; (MAX_SEEDS + 1) * ENDPOINT_LEN]);
+    assert_eq!(EventRecord::decode(&event), Err(AbiError::BadValue));
+    assert_eq!(peerdrt::abi::Response::decode(ioctl::WAIT_EVENT, &event), Err(AbiError::BadValue));
+}
