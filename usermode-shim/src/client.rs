@@ -196,6 +196,50 @@ enum SearchResultOrEnd {
     End(u32),
 }
 
+/// What one `WAIT_EVENT` output becomes in the shim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// An instance event (DRT_EVENT_*), queued for DrtGetEventData.
+    Event(Event),
+    /// A result of the search with this device handle.
+    SearchResult(Handle, SearchResult),
+    /// The end (its HRESULT) of the search with this device handle.
+    SearchEnded(Handle, u32),
+}
+
+/// Parses the output of a completed `WAIT_EVENT` the way the event pump does; `None` for
+/// bytes that are not an event record (the pump drops them). Public for the fuzz target.
+pub fn parse_event(bytes: &[u8]) -> Option<Delivery> {
+    Some(match EventRecord::decode(bytes).ok()? {
+        EventRecord::SearchResult { search, match_type, key, endpoint, app_data, .. } => {
+            Delivery::SearchResult(
+                search,
+                SearchResult {
+                    match_type: MatchType::from_raw(match_type),
+                    key: Key(*key),
+                    app_data: app_data.to_vec(),
+                    endpoint: socket_addr(&endpoint),
+                },
+            )
+        }
+        EventRecord::SearchEnded { search, hresult, .. } => Delivery::SearchEnded(search, hresult),
+        EventRecord::StatusChanged { status, bootstrap, .. } => Delivery::Event(Event::StatusChanged {
+            status: Status::from_raw(status),
+            bootstrap: bootstrap.iter().map(|e| socket_addr(&e)).collect(),
+        }),
+        EventRecord::LeafSetKeyChanged { change, local_key, remote_key, .. } => {
+            Delivery::Event(Event::LeafSetKeyChanged {
+                change: if change == 0 { LeafSetChange::Added } else { LeafSetChange::Deleted },
+                local_key: Key(*local_key),
+                remote_key: Key(*remote_key),
+            })
+        }
+        EventRecord::RegistrationStateChanged { registration, state, key, .. } => {
+            Delivery::Event(Event::RegistrationStateChanged { registration, state, key: Key(*key) })
+        }
+    })
+}
+
 /// A DRT instance on its own open of the device.
 #[derive(Debug)]
 pub(crate) struct Instance {
@@ -526,34 +570,15 @@ impl Instance {
     }
 
     fn dispatch(&self, bytes: &[u8]) {
-        let Ok(record) = EventRecord::decode(bytes) else { return };
-        let event = match record {
-            EventRecord::SearchResult { search, match_type, key, endpoint, app_data, .. } => {
-                let result = SearchResult {
-                    match_type: MatchType::from_raw(match_type),
-                    key: Key(*key),
-                    app_data: app_data.to_vec(),
-                    endpoint: socket_addr(&endpoint),
-                };
+        let event = match parse_event(bytes) {
+            Some(Delivery::Event(event)) => event,
+            Some(Delivery::SearchResult(search, result)) => {
                 return self.route(search, SearchResultOrEnd::Result(result));
             }
-            EventRecord::SearchEnded { search, hresult, .. } => {
+            Some(Delivery::SearchEnded(search, hresult)) => {
                 return self.route(search, SearchResultOrEnd::End(hresult));
             }
-            EventRecord::StatusChanged { status, bootstrap, .. } => Event::StatusChanged {
-                status: Status::from_raw(status),
-                bootstrap: bootstrap.iter().map(|e| socket_addr(&e)).collect(),
-            },
-            EventRecord::LeafSetKeyChanged { change, local_key, remote_key, .. } => {
-                Event::LeafSetKeyChanged {
-                    change: if change == 0 { LeafSetChange::Added } else { LeafSetChange::Deleted },
-                    local_key: Key(*local_key),
-                    remote_key: Key(*remote_key),
-                }
-            }
-            EventRecord::RegistrationStateChanged { registration, state, key, .. } => {
-                Event::RegistrationStateChanged { registration, state, key: Key(*key) }
-            }
+            None => return,
         };
         let fire = {
             let mut s = lock(&self.state);

@@ -26,5 +26,6 @@ pub mod hresult;
 pub mod key;
 pub mod pnrp;
 
+pub use client::{Delivery, parse_event};
 pub use hresult::{Error, Result};
 pub use key::Key;

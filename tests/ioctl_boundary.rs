@@ -1,0 +1,1138 @@
+//! The IOCTL boundary: every control code with truncated, oversized, misaligned, wrong-version
+//! and wrong-handle inputs, and output buffers one byte short, gets a defined status and
+//! leaves what another open holds exactly as it was; many opens hammering a real `peerdrtd`
+//! at once never stop it serving a well-behaved client.
+//!
+//! The first part drives the platform-neutral [`Device`] in process, the way the kernel glue and
+//! the Linux adapter do, with a platform that binds nothing real (no datagram leaves). Each
+//! test sets up two opens with the same holdings — an instance, a live registration, a live
+//! search, and handles made stale by unregistering, ending and closing — and attacks from one
+//! ("the attacker"), then checks the other ("the victim") with read-only requests.
+
+#![cfg(unix)]
+
+mod support;
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::{Duration, Instant as WallClock};
+
+use peerdrt::abi::frame::{MAX_INPUT_LEN, MAX_OUTPUT_CAPACITY};
+use peerdrt::abi::status::{self, hresult, to_hresult};
+use peerdrt::abi::*;
+use peerdrt::core::time::Instant;
+use peerdrt::engine::*;
+use proptest::prelude::*;
+
+// ----- what counts as a defined status ---------------------------------------------------------
+
+/// NTSTATUS values a request to the device may complete with (docs/security.md lists which
+/// input gets which).
+const DEFINED_STATUSES: [u32; 11] = [
+    status::SUCCESS,
+    status::INVALID_HANDLE,
+    status::INVALID_PARAMETER,
+    status::INVALID_DEVICE_REQUEST,
+    status::BUFFER_TOO_SMALL,
+    status::REVISION_MISMATCH,
+    status::INSUFFICIENT_RESOURCES,
+    status::INVALID_DEVICE_STATE,
+    status::ADDRESS_ALREADY_EXISTS,
+    status::ACCESS_DENIED,
+    status::UNEXPECTED_IO_ERROR,
+];
+
+/// DRT HRESULTs the device may complete a request with (as customer NTSTATUS 0xE062xxxx).
+const DEFINED_DRT_HRESULTS: [u32; 13] = [
+    hresult::DRT_E_INVALID_KEY_SIZE,
+    hresult::DRT_E_INVALID_KEY,
+    hresult::DRT_E_DUPLICATE_KEY,
+    hresult::DRT_E_INVALID_MAX_ENDPOINTS,
+    hresult::DRT_E_INVALID_SEARCH_RANGE,
+    hresult::DRT_E_FAULTED,
+    hresult::DRT_E_CAPABILITY_MISMATCH,
+    hresult::DRT_E_INVALID_MAX_ADDRESSES,
+    hresult::DRT_E_INVALID_SCOPE,
+    hresult::DRT_E_INVALID_SECURITY_MODE,
+    hresult::DRT_E_INVALID_SECURITY_PROVIDER,
+    hresult::DRT_E_NO_ADDRESSES_AVAILABLE,
+    hresult::DRT_E_INVALID_PORT,
+];
+
+fn is_defined(s: u32) -> bool {
+    DEFINED_STATUSES.contains(&s)
+        || (s & 0xFFFF_0000 == 0xE062_0000 && DEFINED_DRT_HRESULTS.contains(&to_hresult(s)))
+}
+
+// ----- the in-process device -------------------------------------------------------------------
+
+/// A platform whose sockets exist only as ids: every bind succeeds, nothing is ever received.
+#[derive(Default)]
+struct NoNetwork {
+    next_id: TransportId,
+}
+
+impl Platform for NoNetwork {
+    fn bind(&mut self, port: u16, _scope: u32, _scope_id: u32) -> Result<Bound, u32> {
+        self.next_id += 1;
+        let port = if port == 0 { 40_000 + self.next_id as u16 } else { port };
+        Ok(Bound { id: self.next_id, port, addresses: vec![Ipv6Addr::LOCALHOST] })
+    }
+    fn unbind(&mut self, _id: TransportId) {}
+    fn random_seed(&mut self) -> [u8; 32] {
+        [self.next_id as u8; 32]
+    }
+}
+
+/// What one open holds, live and stale.
+#[derive(Debug, Clone, Copy)]
+struct Holdings {
+    open: OpenId,
+    instance: Handle,
+    registration: Handle,
+    search: Handle,
+    stale_registration: Handle,
+    stale_search: Handle,
+    closed_instance: Handle,
+}
+
+impl Holdings {
+    fn live(&self) -> [Handle; 3] {
+        [self.instance, self.registration, self.search]
+    }
+    fn stale(&self) -> [Handle; 3] {
+        [self.stale_registration, self.stale_search, self.closed_instance]
+    }
+}
+
+/// What the victim's own read-only requests show; equal before and after an attack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Snapshot {
+    info: InstanceInfo,
+    path: (u32, Vec<u8>),
+    stale: Vec<u32>,
+}
+
+/// How a request completed: a status and its output, or pending (a wait-for-event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Done(u32, Vec<u8>),
+    Pending,
+}
+
+impl Outcome {
+    fn status(&self) -> Option<u32> {
+        match self {
+            Self::Done(s, _) => Some(*s),
+            Self::Pending => None,
+        }
+    }
+}
+
+struct Bench {
+    device: Device,
+    platform: NoNetwork,
+    now: Instant,
+    next_token: WaitToken,
+    victim: Holdings,
+    attacker: Holdings,
+}
+
+fn encode(request: &Request<'_>) -> Vec<u8> {
+    let mut input = vec![0u8; MAX_INPUT_LEN];
+    let len = request.encode(&mut input).unwrap();
+    input.truncate(len);
+    input
+}
+
+fn open_request<'a>(seeds: Endpoints<'a>) -> Request<'a> {
+    Request::OpenInstance(OpenInstance {
+        version_major: 6,
+        version_minor: 101,
+        port: 0,
+        scope: 1,
+        scope_id: 0,
+        max_addresses: 4,
+        security_mode: 0,
+        security: SecurityKind::Null,
+        root: None,
+        identity: None,
+        seeds,
+    })
+}
+
+fn no_seeds() -> Endpoints<'static> {
+    Endpoints::from_encoded(&[]).unwrap()
+}
+
+fn search_request(instance: Handle, key: &KeyBytes) -> Request<'_> {
+    Request::StartSearch(StartSearch {
+        instance,
+        key,
+        iterative: false,
+        allow_current_instance_match: true,
+        any_match_in_range: false,
+        max_endpoints: 1,
+        range: None,
+        timeout_ms: 3_600_000,
+    })
+}
+
+const KEY_A: KeyBytes = [0xA1; KEY_LEN];
+const KEY_B: KeyBytes = [0xB2; KEY_LEN];
+
+impl Bench {
+    fn new() -> Self {
+        let mut bench = Self {
+            device: Device::new(),
+            platform: NoNetwork::default(),
+            now: Instant(1),
+            next_token: 1,
+            victim: placeholder(),
+            attacker: placeholder(),
+        };
+        bench.victim = bench.hold(Owner { pid: 100, uid: 1000 });
+        bench.attacker = bench.hold(Owner { pid: 200, uid: 1001 });
+        bench
+    }
+
+    /// A new open with an instance, a live registration and search, and stale handles.
+    fn hold(&mut self, owner: Owner) -> Holdings {
+        let open = self.device.open(owner).unwrap();
+        let instance = self.open_instance(open);
+        let registration = self.register(open, instance, &KEY_A, b"live");
+        let stale_registration = self.register(open, instance, &KEY_B, b"gone");
+        self.expect(open, &Request::UnregisterKey { registration: stale_registration }, 0, status::SUCCESS);
+        let search = self.start_search(open, instance, &KEY_B);
+        let stale_search = self.start_search(open, instance, &KEY_A);
+        self.expect(open, &Request::EndSearch { search: stale_search }, 0, status::SUCCESS);
+        let closed_instance = self.open_instance(open);
+        self.expect(open, &Request::CloseInstance { instance: closed_instance }, 0, status::SUCCESS);
+        Holdings { open, instance, registration, search, stale_registration, stale_search, closed_instance }
+    }
+
+    /// IRP_MJ_DEVICE_CONTROL with `input` (wherever it lies in memory) and an output buffer of
+    /// `capacity` bytes. A pending wait is cancelled at once, so none accumulate.
+    fn raw(&mut self, open: OpenId, code: u32, input: &[u8], capacity: usize) -> Outcome {
+        let mut output = vec![0u8; capacity];
+        self.raw_into(open, code, input, &mut output)
+    }
+
+    fn raw_into(&mut self, open: OpenId, code: u32, input: &[u8], output: &mut [u8]) -> Outcome {
+        let token = self.next_token;
+        self.next_token += 1;
+        let completion =
+            self.device.ioctl(self.now, open, Irp { code, input, output, token }, &mut self.platform);
+        while self.device.poll_transmit().is_some() {}
+        let outcome = match completion {
+            Completion::Complete { status, information } => {
+                assert!(
+                    information <= output.len(),
+                    "{information} bytes reported in a {}-byte buffer",
+                    output.len()
+                );
+                Outcome::Done(status, output[..information].to_vec())
+            }
+            Completion::Pending => {
+                assert!(self.device.cancel_wait(open, token));
+                Outcome::Pending
+            }
+        };
+        while self.device.poll_wait_completion().is_some() {}
+        outcome
+    }
+
+    fn call(&mut self, open: OpenId, request: &Request<'_>, capacity: usize) -> Outcome {
+        self.raw(open, request.code(), &encode(request), capacity)
+    }
+
+    fn expect(&mut self, open: OpenId, request: &Request<'_>, capacity: usize, want: u32) -> Vec<u8> {
+        match self.call(open, request, capacity) {
+            Outcome::Done(s, output) if s == want => output,
+            other => panic!("{request:?}: {other:?}, expected {want:#x}"),
+        }
+    }
+
+    fn open_instance(&mut self, open: OpenId) -> Handle {
+        let output = self.expect(open, &open_request(no_seeds()), 64, status::SUCCESS);
+        match Response::decode(ioctl::OPEN_INSTANCE, &output).unwrap() {
+            Response::Instance { instance, .. } => instance,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn register(&mut self, open: OpenId, instance: Handle, key: &KeyBytes, data: &[u8]) -> Handle {
+        let request = Request::RegisterKey { instance, key, app_data: data, credential: None };
+        let output = self.expect(open, &request, 8, status::SUCCESS);
+        match Response::decode(ioctl::REGISTER_KEY, &output).unwrap() {
+            Response::Registration { registration } => registration,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn start_search(&mut self, open: OpenId, instance: Handle, key: &KeyBytes) -> Handle {
+        let output = self.expect(open, &search_request(instance, key), 8, status::SUCCESS);
+        match Response::decode(ioctl::START_SEARCH, &output).unwrap() {
+            Response::Search { search } => search,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn query(&mut self, h: Holdings) -> InstanceInfo {
+        let output =
+            self.expect(h.open, &Request::QueryInstance { instance: h.instance }, 64, status::SUCCESS);
+        match Response::decode(ioctl::QUERY_INSTANCE, &output).unwrap() {
+            Response::InstanceInfo(info) => info,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The victim's view of its own holdings, through read-only requests only.
+    fn snapshot(&mut self, h: Holdings) -> Snapshot {
+        let info = self.query(h);
+        let path = match self.call(h.open, &Request::GetSearchPath { search: h.search }, MAX_PATH_REPLY_LEN) {
+            Outcome::Done(s, output) => (s, output),
+            Outcome::Pending => unreachable!(),
+        };
+        let stale = [
+            Request::UpdateKey { registration: h.stale_registration, app_data: b"x" },
+            Request::GetSearchPath { search: h.stale_search },
+            Request::QueryInstance { instance: h.closed_instance },
+        ]
+        .iter()
+        .map(|r| self.call(h.open, r, MAX_PATH_REPLY_LEN).status().unwrap())
+        .collect();
+        Snapshot { info, path, stale }
+    }
+
+    /// Checks the victim is as `before`, and that its live handles still work for it.
+    fn victim_intact(&mut self, before: &Snapshot) {
+        let v = self.victim;
+        assert_eq!(&self.snapshot(v), before, "the victim's holdings changed");
+        assert_eq!(before.info.registrations, 1);
+        assert_eq!(before.path.0, status::SUCCESS);
+        assert_eq!(before.stale, vec![status::INVALID_HANDLE; 3]);
+    }
+
+    /// Every well-formed request the attacker can send about its own holdings (one per DRT
+    /// control code, in code order), encoded, with its code.
+    fn attacker_requests(&self) -> Vec<(u32, Vec<u8>)> {
+        requests_for(&self.attacker).iter().map(|r| (r.code(), encode(r))).collect()
+    }
+}
+
+fn placeholder() -> Holdings {
+    let open = OpenId { slot: u16::MAX, generation: u16::MAX };
+    Holdings {
+        open,
+        instance: 0,
+        registration: 0,
+        search: 0,
+        stale_registration: 0,
+        stale_search: 0,
+        closed_instance: 0,
+    }
+}
+
+/// One well-formed request per DRT control code, naming `h`'s live handles.
+fn requests_for(h: &Holdings) -> Vec<Request<'static>> {
+    let h = *h;
+    vec![
+        open_request(no_seeds()),
+        Request::CloseInstance { instance: h.instance },
+        Request::RegisterKey {
+            instance: h.instance,
+            key: &[0xC3; KEY_LEN],
+            app_data: b"data",
+            credential: None,
+        },
+        Request::UpdateKey { registration: h.registration, app_data: b"new data" },
+        Request::UnregisterKey { registration: h.registration },
+        search_request(h.instance, &[0xD4; KEY_LEN]),
+        Request::ContinueSearch { search: h.search },
+        Request::EndSearch { search: h.search },
+        Request::GetSearchPath { search: h.search },
+        Request::WaitEvent,
+        Request::QueryInstance { instance: h.instance },
+    ]
+}
+
+// ----- truncated, oversized, misaligned, wrong version --------------------------------------------
+
+#[test]
+fn every_request_cut_short_at_any_length_is_an_invalid_parameter() {
+    let mut b = Bench::new();
+    let before = b.snapshot(b.victim);
+    let bad_before = b.device.stats().bad_requests;
+    let mut tried = 0;
+    for (code, input) in b.attacker_requests() {
+        assert_eq!(Request::decode(code, &input).map(|r| r.code()), Ok(code));
+        for len in 0..input.len() {
+            let outcome = b.raw(b.attacker.open, code, &input[..len], MAX_EVENT_LEN);
+            assert_eq!(
+                outcome,
+                Outcome::Done(status::INVALID_PARAMETER, vec![]),
+                "code {code:#x}, {len} bytes"
+            );
+        }
+        tried += 1;
+    }
+    assert_eq!(tried, 11);
+    let cut: u64 = b.attacker_requests().iter().map(|(_, i)| i.len() as u64).sum();
+    assert_eq!(b.device.stats().bad_requests - bad_before, cut, "every refusal is counted");
+    b.victim_intact(&before);
+}
+
+#[test]
+fn a_byte_past_the_end_or_an_input_over_the_frame_limit_is_an_invalid_parameter() {
+    let mut b = Bench::new();
+    let before = b.snapshot(b.victim);
+    for (code, input) in b.attacker_requests() {
+        for extra in [0x00, 0x01, 0xFF] {
+            let mut long = input.clone();
+            long.push(extra);
+            assert_eq!(
+                b.raw(b.attacker.open, code, &long, MAX_EVENT_LEN),
+                Outcome::Done(status::INVALID_PARAMETER, vec![]),
+                "code {code:#x} + {extra:#x}"
+            );
+        }
+        // The largest input a frame may carry, and one byte more (the engine itself has no
+        // frame limit: whatever follows the last field is refused).
+        for len in [MAX_INPUT_LEN, MAX_INPUT_LEN + 1] {
+            let mut huge = input.clone();
+            huge.resize(len, 0xEE);
+            assert_eq!(
+                b.raw(b.attacker.open, code, &huge, MAX_EVENT_LEN),
+                Outcome::Done(status::INVALID_PARAMETER, vec![])
+            );
+        }
+    }
+    b.victim_intact(&before);
+}
+
+#[test]
+fn length_and_count_fields_hold_at_their_limit_and_are_refused_one_past_it() {
+    let mut b = Bench::new();
+    let before = b.snapshot(b.victim);
+    let a = b.attacker;
+    // Application data: MAX_APP_DATA bytes register; one more is refused by the decoder.
+    let at_limit = vec![0x11; MAX_APP_DATA];
+    b.register(a.open, a.instance, &[0x12; KEY_LEN], &at_limit);
+    let mut over = encode(&Request::RegisterKey {
+        instance: a.instance,
+        key: &[0x13; KEY_LEN],
+        app_data: &at_limit,
+        credential: None,
+    });
+    // The blob's length field follows the header (4), the handle (8) and the key (32).
+    over[44..46].copy_from_slice(&(MAX_APP_DATA as u16 + 1).to_le_bytes());
+    over.splice(46..46, [0x11]);
+    assert_eq!(
+        b.raw(a.open, ioctl::REGISTER_KEY, &over, 8),
+        Outcome::Done(status::INVALID_PARAMETER, vec![])
+    );
+    let mut update = encode(&Request::UpdateKey { registration: a.registration, app_data: &at_limit });
+    b.expect(
+        a.open,
+        &Request::UpdateKey { registration: a.registration, app_data: &at_limit },
+        0,
+        status::SUCCESS,
+    );
+    update[12..14].copy_from_slice(&(MAX_APP_DATA as u16 + 1).to_le_bytes());
+    update.push(0x11);
+    assert_eq!(
+        b.raw(a.open, ioctl::UPDATE_KEY, &update, 0),
+        Outcome::Done(status::INVALID_PARAMETER, vec![])
+    );
+    // Seeds: MAX_SEEDS are accepted, one more is refused.
+    let records: Vec<EndpointRecord> = (0..=MAX_SEEDS as u16)
+        .map(|i| EndpointRecord {
+            addr: Ipv4Addr::new(192, 0, 2, 1).to_ipv6_mapped().octets(),
+            port: 3540 + i,
+        })
+        .collect();
+    let mut buf = vec![0u8; (MAX_SEEDS + 1) * ENDPOINT_LEN];
+    let seeds = encode_endpoints(&records[..MAX_SEEDS], &mut buf).unwrap();
+    b.expect(a.open, &open_request(seeds), 64, status::SUCCESS);
+    let mut too_many = encode(&open_request(seeds));
+    let count_at = too_many.len() - MAX_SEEDS * ENDPOINT_LEN - 2;
+    too_many[count_at..count_at + 2].copy_from_slice(&(MAX_SEEDS as u16 + 1).to_le_bytes());
+    too_many.extend_from_slice(&[0; ENDPOINT_LEN]);
+    assert_eq!(
+        b.raw(a.open, ioctl::OPEN_INSTANCE, &too_many, 64),
+        Outcome::Done(status::INVALID_PARAMETER, vec![])
+    );
+    // Flags and enumerations outside their values.
+    let mut search = encode(&search_request(a.instance, &KEY_A));
+    search[44] = 0x10;
+    assert_eq!(
+        b.raw(a.open, ioctl::START_SEARCH, &search, 8),
+        Outcome::Done(status::INVALID_PARAMETER, vec![])
+    );
+    let mut open = encode(&open_request(no_seeds()));
+    open[24] = 2; // the security provider kind
+    assert_eq!(
+        b.raw(a.open, ioctl::OPEN_INSTANCE, &open, 64),
+        Outcome::Done(status::INVALID_PARAMETER, vec![])
+    );
+    let mut open = encode(&open_request(no_seeds()));
+    open[25] = 2; // the "root key follows" flag
+    assert_eq!(
+        b.raw(a.open, ioctl::OPEN_INSTANCE, &open, 64),
+        Outcome::Done(status::INVALID_PARAMETER, vec![])
+    );
+    // Search timeouts over MAX_SEARCH_TIMEOUT are clamped, not refused.
+    let mut long = encode(&search_request(a.instance, &KEY_A));
+    let at = long.len() - 4;
+    long[at..].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert_eq!(b.raw(a.open, ioctl::START_SEARCH, &long, 8).status(), Some(status::SUCCESS));
+    b.victim_intact(&before);
+}
+
+#[test]
+fn misaligned_input_and_output_buffers_behave_exactly_as_aligned_ones() {
+    let mut b = Bench::new();
+    let before = b.snapshot(b.victim);
+    let a = b.attacker;
+    for (code, input) in b.attacker_requests() {
+        for offset in 1..8 {
+            let mut shifted = vec![0xAAu8; offset + input.len() + 8];
+            shifted[offset..offset + input.len()].copy_from_slice(&input);
+            let slice = &shifted[offset..offset + input.len()];
+            assert_eq!(
+                Request::decode(code, slice),
+                Request::decode(code, &input),
+                "code {code:#x} at +{offset}"
+            );
+        }
+    }
+    // Through the device: read-only requests give the same bytes from odd input and output
+    // addresses as from aligned ones.
+    for request in
+        [Request::QueryInstance { instance: a.instance }, Request::GetSearchPath { search: a.search }]
+    {
+        let input = encode(&request);
+        let aligned = b.call(a.open, &request, MAX_PATH_REPLY_LEN);
+        for offset in [1, 3, 5, 7] {
+            let mut shifted = vec![0u8; offset + input.len()];
+            shifted[offset..].copy_from_slice(&input);
+            let mut out = vec![0u8; offset + MAX_PATH_REPLY_LEN];
+            let outcome = b.raw_into(a.open, request.code(), &shifted[offset..], &mut out[offset..]);
+            assert_eq!(outcome, aligned, "{request:?} at +{offset}");
+        }
+    }
+    // And a registration from an odd address works like any other.
+    let key = [0x5D; KEY_LEN];
+    let input =
+        encode(&Request::RegisterKey { instance: a.instance, key: &key, app_data: b"odd", credential: None });
+    let mut shifted = vec![0u8; 3 + input.len()];
+    shifted[3..].copy_from_slice(&input);
+    assert_eq!(b.raw(a.open, ioctl::REGISTER_KEY, &shifted[3..], 8).status(), Some(status::SUCCESS));
+    b.victim_intact(&before);
+}
+
+#[test]
+fn a_wrong_abi_version_is_a_revision_mismatch_for_every_control_code() {
+    let mut b = Bench::new();
+    let before = b.snapshot(b.victim);
+    let requests = b.attacker_requests();
+    for &code in &ioctl::ALL {
+        // The body of this code's request where there is one, else zeros.
+        let mut input =
+            requests.iter().find(|(c, _)| *c == code).map_or_else(|| vec![0u8; 64], |(_, i)| i.clone());
+        for version in [0u16, ABI_VERSION + 1, ABI_VERSION.swap_bytes(), u16::MAX] {
+            input[..2].copy_from_slice(&version.to_le_bytes());
+            assert_eq!(
+                b.raw(b.attacker.open, code, &input, MAX_EVENT_LEN),
+                Outcome::Done(status::REVISION_MISMATCH, vec![]),
+                "code {code:#x}, version {version}"
+            );
+        }
+        // The right version with the reserved half-word set.
+        input[..2].copy_from_slice(&ABI_VERSION.to_le_bytes());
+        input[2] = 1;
+        assert_eq!(
+            b.raw(b.attacker.open, code, &input, MAX_EVENT_LEN),
+            Outcome::Done(status::INVALID_PARAMETER, vec![]),
+            "code {code:#x}, reserved bits"
+        );
+    }
+    // Codes that are not this device's: another function, method, access or device type.
+    let query = encode(&Request::QueryInstance { instance: b.attacker.instance });
+    for code in [
+        0,
+        u32::MAX,
+        ioctl::QUERY_INSTANCE + (0x7F0 << 2),
+        ioctl::QUERY_INSTANCE | 3, // METHOD_NEITHER
+        ioctl::QUERY_INSTANCE ^ (FILE_WRITE_ACCESS << 14),
+        (ioctl::QUERY_INSTANCE & 0xFFFF) | (0x22 << 16),
+    ] {
+        assert_eq!(
+            b.raw(b.attacker.open, code, &query, 64),
+            Outcome::Done(status::INVALID_DEVICE_REQUEST, vec![]),
+            "code {code:#x}"
+        );
+    }
+    b.victim_intact(&before);
+}
+
+// ----- handles ---------------------------------------------------------------------------------
+
+/// Every request that names a handle, with `handle` in its place (and what kind it must be).
+fn with_handle(handle: Handle) -> Vec<Request<'static>> {
+    vec![
+        Request::CloseInstance { instance: handle },
+        Request::RegisterKey { instance: handle, key: &[0xE5; KEY_LEN], app_data: b"x", credential: None },
+        Request::UpdateKey { registration: handle, app_data: b"x" },
+        Request::UnregisterKey { registration: handle },
+        search_request(handle, &[0xE6; KEY_LEN]),
+        Request::ContinueSearch { search: handle },
+        Request::EndSearch { search: handle },
+        Request::GetSearchPath { search: handle },
+        Request::QueryInstance { instance: handle },
+    ]
+}
+
+/// The handle kind a request expects: instance, registration or search.
+fn expected_kind(request: &Request<'_>) -> usize {
+    match request {
+        Request::CloseInstance { .. }
+        | Request::RegisterKey { .. }
+        | Request::StartSearch(_)
+        | Request::QueryInstance { .. } => 0,
+        Request::UpdateKey { .. } | Request::UnregisterKey { .. } => 1,
+        _ => 2,
+    }
+}
+
+#[test]
+fn another_opens_a_stale_a_wrong_kind_or_a_garbage_handle_is_an_invalid_handle() {
+    let mut b = Bench::new();
+    let before = b.snapshot(b.victim);
+    let (a, v) = (b.attacker, b.victim);
+    // An open that closed, and the open that reused its slot (next generation): handles of
+    // the first never resolve on the second.
+    let gone = b.hold(Owner { pid: 300, uid: 1002 });
+    b.device.close(b.now, gone.open, &mut b.platform);
+    let reused = b.device.open(Owner { pid: 301, uid: 1002 }).unwrap();
+    assert_eq!((reused.slot, reused.generation), (gone.open.slot, gone.open.generation.wrapping_add(1)));
+    let garbage = [0, 1, u64::MAX, 0x0000_0001_1000_0001, a.instance ^ 1 << 40, a.registration + 0x10000];
+    let mut refused = 0;
+    for kind in 0..3 {
+        let mut handles: Vec<Handle> = vec![v.live()[kind], a.stale()[(kind + 2) % 3], gone.live()[kind]];
+        // The attacker's own handles of the two other kinds.
+        handles.extend((0..3).filter(|k| *k != kind).map(|k| a.live()[k]));
+        handles.extend(garbage);
+        for handle in handles {
+            for request in with_handle(handle).iter().filter(|r| expected_kind(r) == kind) {
+                for open in [a.open, reused] {
+                    let outcome = b.call(open, request, MAX_PATH_REPLY_LEN);
+                    assert_eq!(
+                        outcome,
+                        Outcome::Done(status::INVALID_HANDLE, vec![]),
+                        "{request:?} from {open:?}"
+                    );
+                    refused += 1;
+                }
+            }
+        }
+    }
+    assert!(refused > 100, "{refused}");
+    // The handles of a closed open are dead for everyone, the closed open itself included.
+    assert_eq!(
+        b.call(gone.open, &Request::QueryInstance { instance: gone.instance }, 64).status(),
+        Some(status::INVALID_HANDLE)
+    );
+    b.victim_intact(&before);
+    // The attacker's own live handles still work: nothing it tried touched them either.
+    assert_eq!(b.query(a).registrations, 1);
+    b.expect(
+        a.open,
+        &Request::UpdateKey { registration: a.registration, app_data: b"mine" },
+        0,
+        status::SUCCESS,
+    );
+}
+
+#[test]
+fn a_handle_freed_and_its_slot_reused_by_a_new_object_stays_dead() {
+    let mut b = Bench::new();
+    let a = b.attacker;
+    let old = b.register(a.open, a.instance, &[0x76; KEY_LEN], b"old");
+    b.expect(a.open, &Request::UnregisterKey { registration: old }, 0, status::SUCCESS);
+    // The next registration takes the freed slot, under the next generation.
+    let fresh = b.register(a.open, a.instance, &[0x77; KEY_LEN], b"fresh");
+    assert_eq!(fresh >> 16, old >> 16, "the same open, kind and slot");
+    assert_ne!(fresh, old);
+    let update = |registration| Request::UpdateKey { registration, app_data: b"y" };
+    assert_eq!(b.call(a.open, &update(old), 0).status(), Some(status::INVALID_HANDLE));
+    assert_eq!(b.call(a.open, &update(fresh), 0).status(), Some(status::SUCCESS));
+}
+
+// ----- output buffers --------------------------------------------------------------------------
+
+#[test]
+fn an_output_buffer_one_byte_short_is_buffer_too_small_and_creates_nothing() {
+    let mut b = Bench::new();
+    let before = b.snapshot(b.victim);
+    let a = b.attacker;
+    let short = |s| Outcome::Done(status::BUFFER_TOO_SMALL, s);
+    // OPEN_INSTANCE answers 10 bytes (handle, port).
+    let instances = b.device.instance_count();
+    assert_eq!(b.call(a.open, &open_request(no_seeds()), 9), short(vec![]));
+    assert_eq!(b.device.instance_count(), instances, "an instance was created");
+    assert_eq!(b.call(a.open, &open_request(no_seeds()), 10).status(), Some(status::SUCCESS));
+    // REGISTER_KEY answers 8 bytes.
+    let key = [0x99; KEY_LEN];
+    let register = Request::RegisterKey { instance: a.instance, key: &key, app_data: b"z", credential: None };
+    assert_eq!(b.call(a.open, &register, 7), short(vec![]));
+    assert_eq!(b.query(a).registrations, 1, "a key was registered");
+    assert_eq!(b.call(a.open, &register, 8).status(), Some(status::SUCCESS));
+    // START_SEARCH answers 8 bytes.
+    assert_eq!(b.call(a.open, &search_request(a.instance, &key), 7), short(vec![]));
+    assert_eq!(b.call(a.open, &search_request(a.instance, &key), 8).status(), Some(status::SUCCESS));
+    // QUERY_INSTANCE answers 30 bytes.
+    let query = Request::QueryInstance { instance: a.instance };
+    assert_eq!(b.call(a.open, &query, 29), short(vec![]));
+    let Outcome::Done(status::SUCCESS, info) = b.call(a.open, &query, 30) else { panic!() };
+    assert_eq!(info.len(), 30);
+    // GET_SEARCH_PATH answers 2 + 30 per entry.
+    let path = Request::GetSearchPath { search: a.search };
+    let Outcome::Done(status::SUCCESS, full) = b.call(a.open, &path, MAX_PATH_REPLY_LEN) else { panic!() };
+    assert_eq!(b.call(a.open, &path, full.len() - 1), short(vec![]));
+    assert_eq!(b.call(a.open, &path, full.len()), Outcome::Done(status::SUCCESS, full));
+    // WAIT_EVENT needs room for the largest event; one byte less, and the queued event stays.
+    assert_eq!(b.call(a.open, &Request::WaitEvent, MAX_EVENT_LEN - 1), short(vec![]));
+    let Outcome::Done(status::SUCCESS, event) = b.call(a.open, &Request::WaitEvent, MAX_EVENT_LEN) else {
+        panic!("the queued event was lost")
+    };
+    assert!(EventRecord::decode(&event).is_ok());
+    b.victim_intact(&before);
+}
+
+// ----- arbitrary requests ----------------------------------------------------------------------
+
+/// One request of an attack script.
+#[derive(Debug, Clone)]
+enum Attack {
+    /// Arbitrary bytes for an arbitrary code (one of the device's, usually).
+    Raw { code: u32, input: Vec<u8>, capacity: usize },
+    /// A well-formed request (`template` of [`requests_for`]) naming someone's handle
+    /// (`whose`: attacker, victim, stale), then mutated: bytes overwritten, cut or appended.
+    Mutated {
+        template: usize,
+        whose: u8,
+        edits: Vec<(u16, u8)>,
+        cut: Option<u16>,
+        append: Vec<u8>,
+        capacity: usize,
+    },
+}
+
+fn attack() -> impl Strategy<Value = Attack> {
+    let code = prop_oneof![
+        8 => (0..ioctl::ALL.len()).prop_map(|i| ioctl::ALL[i]),
+        1 => any::<u32>(),
+    ];
+    let capacity = prop_oneof![Just(0usize), 0..64usize, Just(MAX_EVENT_LEN), Just(MAX_PATH_REPLY_LEN)];
+    prop_oneof![
+        (code, prop::collection::vec(any::<u8>(), 0..96), capacity.clone(), any::<bool>()).prop_map(
+            |(code, mut input, capacity, headed)| {
+                if headed && input.len() >= 4 {
+                    input[..4].copy_from_slice(&[1, 0, 0, 0]);
+                }
+                Attack::Raw { code, input, capacity }
+            }
+        ),
+        (
+            0..11usize,
+            0..3u8,
+            prop::collection::vec((any::<u16>(), any::<u8>()), 0..4),
+            prop::option::of(any::<u16>()),
+            prop::collection::vec(any::<u8>(), 0..3),
+            capacity,
+        )
+            .prop_map(|(template, whose, edits, cut, append, capacity)| Attack::Mutated {
+                template,
+                whose,
+                edits,
+                cut,
+                append,
+                capacity
+            }),
+    ]
+}
+
+impl Bench {
+    fn launch(&mut self, attack: &Attack) -> (u32, Outcome) {
+        let (code, input, capacity) = match attack {
+            Attack::Raw { code, input, capacity } => (*code, input.clone(), *capacity),
+            Attack::Mutated { template, whose, edits, cut, append, capacity } => {
+                let mut h = self.attacker;
+                match whose {
+                    1 => {
+                        (h.instance, h.registration, h.search) =
+                            (self.victim.instance, self.victim.registration, self.victim.search)
+                    }
+                    2 => {
+                        (h.instance, h.registration, h.search) =
+                            (h.closed_instance, h.stale_registration, h.stale_search)
+                    }
+                    _ => {}
+                }
+                let request = requests_for(&h)[*template];
+                let mut input = encode(&request);
+                for &(at, value) in edits {
+                    let len = input.len();
+                    input[usize::from(at) % len] = value;
+                }
+                if let Some(cut) = cut {
+                    input.truncate(usize::from(*cut) % (input.len() + 1));
+                }
+                input.extend_from_slice(append);
+                (request.code(), input, *capacity)
+            }
+        };
+        (code, self.raw(self.attacker.open, code, &input, capacity))
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Whatever the attacker sends, each request completes with a defined status (or pends, for
+    /// a well-formed wait) and the victim's holdings stay exactly as they were.
+    #[test]
+    fn arbitrary_and_mutated_requests_get_a_defined_status_and_leave_the_other_open_intact(
+        script in prop::collection::vec(attack(), 1..24)
+    ) {
+        let mut b = Bench::new();
+        let before = b.snapshot(b.victim);
+        for attack in &script {
+            let (code, outcome) = b.launch(attack);
+            match outcome {
+                Outcome::Done(s, _) => prop_assert!(is_defined(s), "{attack:?} -> undefined status {s:#x}"),
+                Outcome::Pending => prop_assert_eq!(code, ioctl::WAIT_EVENT, "{:?} pended", attack),
+            }
+        }
+        b.victim_intact(&before);
+    }
+
+    /// Any 64-bit value that is not one of the caller's own live handles is refused.
+    #[test]
+    fn a_random_handle_is_an_invalid_handle(handle in any::<u64>()) {
+        let mut b = Bench::new();
+        prop_assume!(!b.attacker.live().contains(&handle));
+        let before = b.snapshot(b.victim);
+        for request in with_handle(handle) {
+            prop_assert_eq!(
+                b.call(b.attacker.open, &request, MAX_PATH_REPLY_LEN),
+                Outcome::Done(status::INVALID_HANDLE, vec![])
+            );
+        }
+        b.victim_intact(&before);
+    }
+}
+
+// ----- many opens on a real daemon -------------------------------------------------------------
+
+/// Threads hammering the daemon, each on its own connection (open).
+const HAMMERS: usize = 8;
+/// Requests each hammer sends.
+const ROUNDS: usize = 3000;
+
+/// splitmix64: a reproducible stream of test inputs per hammer.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// The victim's raw handles, known to every hammer.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    instance: Handle,
+    registration: Handle,
+    search: Handle,
+    seed: EndpointRecord,
+}
+
+/// One hammer: a mix of its own well-formed work (an instance, registrations, searches) and
+/// hostile requests (the victim's handles, garbage, cut and mutated inputs, odd capacities).
+/// Every answer must carry a defined status; the victim's handles must be refused. Returns the
+/// number of requests answered.
+fn hammer(socket: &std::path::Path, index: usize, known: Known) -> usize {
+    let mut c = support::Client::connect(socket);
+    let mut rng = Rng(0xB0_0DA2_7000 + index as u64);
+    let mut mine: Vec<Handle> = Vec::new();
+    let mut answered = 0;
+    for round in 0..ROUNDS {
+        let key: KeyBytes = std::array::from_fn(|i| (rng.next() as u8) ^ i as u8);
+        let own = mine.get(rng.below(mine.len().max(1))).copied().unwrap_or(0);
+        let theirs = [known.instance, known.registration, known.search][rng.below(3)];
+        let handle = [own, theirs, rng.next(), 0][rng.below(4)];
+        let seeds = [known.seed];
+        let mut seed_buf = [0u8; ENDPOINT_LEN];
+        let request = match rng.below(12) {
+            0 if round % 50 == 0 => open_request(encode_endpoints(&seeds, &mut seed_buf).unwrap()),
+            1 => Request::RegisterKey { instance: handle, key: &key, app_data: b"hammer", credential: None },
+            2 => Request::UpdateKey { registration: handle, app_data: b"hammer again" },
+            3 => Request::UnregisterKey { registration: handle },
+            4 => search_request(handle, &KEY_A),
+            5 => Request::ContinueSearch { search: handle },
+            6 => Request::EndSearch { search: handle },
+            7 => Request::GetSearchPath { search: handle },
+            8 if rng.below(20) == 0 => Request::CloseInstance { instance: handle },
+            _ => Request::QueryInstance { instance: handle },
+        };
+        let names_handle = !matches!(request, Request::OpenInstance(_));
+        let mut input = encode(&request);
+        let mut code = request.code();
+        match rng.below(6) {
+            0 => input.truncate(rng.below(input.len())),
+            1 => {
+                let at = rng.below(input.len());
+                input[at] = rng.next() as u8;
+            }
+            2 => input.push(rng.next() as u8),
+            3 if rng.below(4) == 0 => {
+                code = ioctl::ALL[rng.below(ioctl::ALL.len())] ^ (rng.next() as u32 & 0x3)
+            }
+            _ => {}
+        }
+        let capacity = [0, 7, 29, 64, MAX_EVENT_LEN - 1, MAX_OUTPUT_CAPACITY][rng.below(6)];
+        let reply = c.call_raw(code, &input, capacity);
+        answered += 1;
+        assert!(
+            is_defined(reply.status),
+            "hammer {index}: {request:?} -> undefined status {:#x}",
+            reply.status
+        );
+        let exact = code == request.code() && Request::decode(code, &input) == Ok(request);
+        if exact && names_handle && theirs == handle && handle != own {
+            // Refused for the handle, or earlier for an output buffer too small for the answer.
+            assert!(
+                matches!(reply.status, status::INVALID_HANDLE | status::BUFFER_TOO_SMALL),
+                "hammer {index} used the victim's handle: {request:?} -> {:#x}",
+                reply.status
+            );
+        }
+        if exact && reply.status == status::SUCCESS {
+            match Response::decode(code, &reply.output) {
+                Ok(Response::Instance { instance, .. }) => mine.push(instance),
+                Ok(Response::Registration { registration }) => mine.push(registration),
+                Ok(Response::Search { search }) => mine.push(search),
+                _ => {}
+            }
+        }
+    }
+    answered
+}
+
+#[test]
+fn many_opens_hammering_the_daemon_neither_stop_it_serving_nor_touch_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = support::Daemon::start(dir.path(), "d", &[], &[]);
+    let deadline = WallClock::now() + Duration::from_secs(60);
+
+    // The victim: an instance, two keys, a search left running.
+    let mut victim = daemon.client();
+    let (vi, vport) = victim.open_instance(&[]);
+    let r1 = victim.register(vi, &KEY_A, b"victim one");
+    victim.register(vi, &KEY_B, b"victim two");
+    let reply = victim.call(&search_request(vi, &[0x42; KEY_LEN]), 8);
+    let Ok(Response::Search { search: vs }) = Response::decode(ioctl::START_SEARCH, &reply.output) else {
+        panic!()
+    };
+    let seed = EndpointRecord { addr: Ipv4Addr::LOCALHOST.to_ipv6_mapped().octets(), port: vport };
+
+    // A well-behaved searcher on its own instance finds the victim's key.
+    let mut searcher = daemon.client();
+    let (si, _) = searcher.open_instance(&[seed]);
+    assert!(searcher.wait_active(si, deadline), "the searcher never became active");
+    while searcher.search(si, &KEY_A, 3000).as_deref() != Some(&b"victim one"[..]) {
+        assert!(WallClock::now() < deadline, "the searcher never found the victim's key");
+    }
+    let info_before = victim.query(vi).unwrap();
+    assert_eq!(info_before.registrations, 2);
+
+    let known = Known { instance: vi, registration: r1, search: vs, seed };
+    let socket = daemon.socket.clone();
+    let hammers: Vec<_> = (0..HAMMERS)
+        .map(|i| {
+            let socket = socket.clone();
+            std::thread::spawn(move || hammer(&socket, i, known))
+        })
+        .collect();
+    // While they hammer, every search of the well-behaved client succeeds.
+    let hammer_deadline = WallClock::now() + Duration::from_secs(90);
+    let mut searches = 0;
+    loop {
+        let found = searcher.search(si, &KEY_A, 5000);
+        assert_eq!(
+            found.as_deref(),
+            Some(&b"victim one"[..]),
+            "search {searches} during the hammering failed"
+        );
+        searches += 1;
+        if hammers.iter().all(|h| h.is_finished()) {
+            break;
+        }
+        assert!(WallClock::now() < hammer_deadline, "the hammering did not finish");
+    }
+    let answered: usize = hammers.into_iter().map(|h| h.join().expect("a hammer failed")).sum();
+    assert_eq!(answered, HAMMERS * ROUNDS);
+    assert!(daemon.running(), "the daemon died:\n{}", daemon.log_text());
+    eprintln!(
+        "{answered} hostile and own requests from {HAMMERS} opens; {searches} searches during them, all found"
+    );
+
+    // The victim's holdings are as they were, and still its own to change.
+    let info = victim.query(vi).unwrap();
+    // (Its DRT status is the cloud's, not its holding: it may go from ALONE to ACTIVE.)
+    assert_eq!((info.registrations, info.port), (2, info_before.port));
+    assert_eq!(
+        victim.call(&Request::GetSearchPath { search: vs }, MAX_PATH_REPLY_LEN).status,
+        status::SUCCESS
+    );
+    let update = victim.call(&Request::UpdateKey { registration: r1, app_data: b"victim one, updated" }, 0);
+    assert_eq!(update.status, status::SUCCESS);
+    let until = WallClock::now() + Duration::from_secs(30);
+    while searcher.search(si, &KEY_A, 3000).as_deref() != Some(&b"victim one, updated"[..]) {
+        assert!(WallClock::now() < until, "the update never reached the searcher");
+    }
+    assert_eq!(searcher.search(si, &KEY_B, 3000).as_deref(), Some(&b"victim two"[..]));
+}
+
+// ----- device-wide and per-node quotas through IOCTLs --------------------------------------------
+
+#[test]
+fn the_device_wide_instance_bound_holds_at_its_edge_and_a_closed_instance_frees_its_place() {
+    let mut device = Device::new();
+    let mut platform = NoNetwork::default();
+    let input = encode(&open_request(no_seeds()));
+    /// OPEN_INSTANCE on `open`: the status and the instance handle.
+    fn open_one(
+        device: &mut Device,
+        platform: &mut NoNetwork,
+        open: OpenId,
+        input: &[u8],
+    ) -> (u32, Option<Handle>) {
+        let mut output = [0u8; 16];
+        let irp = Irp { code: ioctl::OPEN_INSTANCE, input, output: &mut output, token: 0 };
+        match device.ioctl(Instant(1), open, irp, platform) {
+            Completion::Complete { status, information } => {
+                match Response::decode(ioctl::OPEN_INSTANCE, &output[..information]) {
+                    Ok(Response::Instance { instance, .. }) => (status, Some(instance)),
+                    _ => (status, None),
+                }
+            }
+            Completion::Pending => panic!("OPEN_INSTANCE pended"),
+        }
+    }
+    let opens: Vec<OpenId> =
+        (0..MAX_INSTANCES / MAX_INSTANCES_PER_OPEN).map(|_| device.open(Owner::default()).unwrap()).collect();
+    let mut first = None;
+    for &open in &opens {
+        for _ in 0..MAX_INSTANCES_PER_OPEN {
+            let (status, instance) = open_one(&mut device, &mut platform, open, &input);
+            assert_eq!(status, status::SUCCESS);
+            first = first.or(instance.map(|i| (open, i)));
+        }
+    }
+    assert_eq!(device.instance_count(), MAX_INSTANCES);
+    let late = device.open(Owner::default()).unwrap();
+    assert_eq!(open_one(&mut device, &mut platform, late, &input).0, status::INSUFFICIENT_RESOURCES);
+    assert_eq!(device.instance_count(), MAX_INSTANCES);
+    // Closing one instance makes room for exactly one more.
+    let (owner, instance) = first.unwrap();
+    let close = encode(&Request::CloseInstance { instance });
+    let irp = Irp { code: ioctl::CLOSE_INSTANCE, input: &close, output: &mut [], token: 0 };
+    assert_eq!(
+        device.ioctl(Instant(1), owner, irp, &mut platform),
+        Completion::Complete { status: status::SUCCESS, information: 0 }
+    );
+    assert_eq!(open_one(&mut device, &mut platform, late, &input).0, status::SUCCESS);
+    assert_eq!(open_one(&mut device, &mut platform, late, &input).0, status::INSUFFICIENT_RESOURCES);
+}
+
+#[test]
+fn the_per_node_registration_bound_holds_at_its_edge_through_ioctls() {
+    use peerdrt::core::drt::config::MAX_REGISTRATIONS;
+    let mut b = Bench::new();
+    let before = b.snapshot(b.victim);
+    let a = b.attacker;
+    // The attacker's instance already holds one registration.
+    let mut last = 0;
+    for i in 1..MAX_REGISTRATIONS {
+        let key: KeyBytes = std::array::from_fn(|j| if j < 2 { (i >> (8 * j)) as u8 } else { 0x3C });
+        last = b.register(a.open, a.instance, &key, b"fill");
+    }
+    assert_eq!(b.query(a).registrations as usize, MAX_REGISTRATIONS);
+    let one_more = Request::RegisterKey {
+        instance: a.instance,
+        key: &[0xEF; KEY_LEN],
+        app_data: b"x",
+        credential: None,
+    };
+    assert_eq!(b.call(a.open, &one_more, 8).status(), Some(status::INSUFFICIENT_RESOURCES));
+    assert_eq!(b.query(a).registrations as usize, MAX_REGISTRATIONS);
+    b.expect(a.open, &Request::UnregisterKey { registration: last }, 0, status::SUCCESS);
+    assert_eq!(b.call(a.open, &one_more, 8).status(), Some(status::SUCCESS));
+    b.victim_intact(&before);
+}
+
+#[test]
+fn the_per_node_search_bound_refuses_further_searches_and_an_ended_one_frees_its_place() {
+    use peerdrt::core::drt::config::MAX_SEARCHES;
+    let mut b = Bench::new();
+    let before = b.snapshot(b.victim);
+    let a = b.attacker;
+    // Internal searches (bootstrap, announcements) share the bound, so fewer than
+    // MAX_SEARCHES may be left for the application; never more.
+    let mut searches = Vec::new();
+    let refused = loop {
+        let key: KeyBytes = std::array::from_fn(|j| if j == 0 { searches.len() as u8 } else { 0x4D });
+        match b.call(a.open, &search_request(a.instance, &key), 8) {
+            Outcome::Done(status::SUCCESS, output) => match Response::decode(ioctl::START_SEARCH, &output) {
+                Ok(Response::Search { search }) => searches.push(search),
+                other => panic!("{other:?}"),
+            },
+            other => break other,
+        }
+        assert!(searches.len() <= MAX_SEARCHES, "more than MAX_SEARCHES searches at once");
+    };
+    assert_eq!(refused, Outcome::Done(status::INSUFFICIENT_RESOURCES, vec![]));
+    assert!(searches.len() + 1 >= MAX_SEARCHES / 2, "only {} searches", searches.len());
+    b.expect(a.open, &Request::EndSearch { search: searches[0] }, 0, status::SUCCESS);
+    assert_eq!(b.call(a.open, &search_request(a.instance, &KEY_A), 8).status(), Some(status::SUCCESS));
+    b.victim_intact(&before);
+}
+
+#[test]
+fn a_search_path_reply_over_the_entry_limit_is_refused_by_the_shims_decoder() {
+    let mut reply = vec![0u8; 2 + (MAX_PATH_ENTRIES + 1) * PATH_ENTRY_LEN];
+    reply[..2].copy_from_slice(&(MAX_PATH_ENTRIES as u16).to_le_bytes());
+    let at_limit = &reply[..2 + MAX_PATH_ENTRIES * PATH_ENTRY_LEN];
+    assert!(
+        matches!(Response::decode(ioctl::GET_SEARCH_PATH, at_limit), Ok(Response::Path(p)) if p.len() == MAX_PATH_ENTRIES)
+    );
+    reply[..2].copy_from_slice(&(MAX_PATH_ENTRIES as u16 + 1).to_le_bytes());
+    assert_eq!(Response::decode(ioctl::GET_SEARCH_PATH, &reply), Err(AbiError::BadValue));
+    // A status-changed event with more bootstrap endpoints than MAX_SEEDS, likewise.
+    let mut event = vec![1u8];
+    event.extend_from_slice(&[0; 12]);
+    event.extend_from_slice(&(MAX_SEEDS as u16 + 1).to_le_bytes());
+    event.extend_from_slice(&vec![0; (MAX_SEEDS + 1) * ENDPOINT_LEN]);
+    assert_eq!(EventRecord::decode(&event), Err(AbiError::BadValue));
+    assert_eq!(peerdrt::abi::Response::decode(ioctl::WAIT_EVENT, &event), Err(AbiError::BadValue));
+}
