@@ -16,14 +16,15 @@ const FONT_CANDIDATES: [&str; 3] = [
 ];
 
 /// Colours of the series, in order.
-const COLOURS: [RGBColor; 4] = [RGBColor(0, 90, 200), RGBColor(220, 80, 0), RGBColor(0, 150, 60), RGBColor(150, 0, 150)];
+const COLOURS: [RGBColor; 4] =
+    [RGBColor(0, 90, 200), RGBColor(220, 80, 0), RGBColor(0, 150, 60), RGBColor(150, 0, 150)];
 
 fn font_loaded() -> bool {
     static LOADED: OnceLock<bool> = OnceLock::new();
     *LOADED.get_or_init(|| {
-        let path = std::env::var("BENCH_FONT").ok().or_else(|| {
-            FONT_CANDIDATES.iter().find(|p| Path::new(p).exists()).map(|p| p.to_string())
-        });
+        let path = std::env::var("BENCH_FONT")
+            .ok()
+            .or_else(|| FONT_CANDIDATES.iter().find(|p| Path::new(p).exists()).map(|p| p.to_string()));
         let Some(bytes) = path.and_then(|p| std::fs::read(p).ok()) else {
             eprintln!("plot: no TTF found (set BENCH_FONT); drawing without text");
             return false;
@@ -48,7 +49,10 @@ pub fn latency_cdf(path: &Path, title: &str, series: &[(&str, Vec<f64>)]) -> Res
             let mut s = samples.clone();
             s.sort_by(f64::total_cmp);
             let n = s.len().max(1) as f64;
-            Series { name, points: s.iter().enumerate().map(|(i, v)| (v.max(1e-3), (i + 1) as f64 / n)).collect() }
+            Series {
+                name,
+                points: s.iter().enumerate().map(|(i, v)| (v.max(1e-3), (i + 1) as f64 / n)).collect(),
+            }
         })
         .collect();
     line_plot(path, title, "latency (ms, log scale)", "fraction of lookups", &lines, true, false)
@@ -77,7 +81,8 @@ pub fn line_plot(
         return Err("nothing to plot".into());
     }
     let (x0, x1) = if log_x { (x0 / 1.5, x1 * 1.5) } else { (x0.min(0.0), x1 * 1.05) };
-    let (y0, y1) = if log_y { (y0 / 1.5, y1 * 1.5) } else { (y0.min(0.0), if y1 <= 1.0 { 1.02 } else { y1 * 1.1 }) };
+    let (y0, y1) =
+        if log_y { (y0 / 1.5, y1 * 1.5) } else { (y0.min(0.0), if y1 <= 1.0 { 1.02 } else { y1 * 1.1 }) };
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let mut builder = ChartBuilder::on(&root);
@@ -126,14 +131,16 @@ pub fn line_plot(
         }};
     }
     let result = match (log_x, log_y) {
-        (true, false) => draw(body!(
-            builder.build_cartesian_2d((x0..x1).log_scale(), y0..y1).map_err(|e| e.to_string())?
-        )),
-        (false, true) => draw(body!(
-            builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale()).map_err(|e| e.to_string())?
-        )),
+        (true, false) => {
+            draw(body!(builder.build_cartesian_2d((x0..x1).log_scale(), y0..y1).map_err(|e| e.to_string())?))
+        }
+        (false, true) => {
+            draw(body!(builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale()).map_err(|e| e.to_string())?))
+        }
         (true, true) => draw(body!(
-            builder.build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale()).map_err(|e| e.to_string())?
+            builder
+                .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+                .map_err(|e| e.to_string())?
         )),
         (false, false) => draw(body!(builder.build_cartesian_2d(x0..x1, y0..y1).map_err(|e| e.to_string())?)),
     };

@@ -360,7 +360,8 @@ fn core_allocations() -> (f64, f64) {
     .expect("node");
     let now = CoreInstant::from_millis(1);
     node.start(now);
-    node.register(now, NODE_KEY, b"fastpath", peerdrt_core::drt::security::KeyCredential::None).expect("register");
+    node.register(now, NODE_KEY, b"fastpath", peerdrt_core::drt::security::KeyCredential::None)
+        .expect("register");
     while node.poll_transmit().is_some() {}
     while node.poll_event().is_some() {}
     let client = Endpoint { addr: std::net::Ipv4Addr::LOCALHOST.to_ipv6_mapped(), port: 50_000 };
@@ -414,7 +415,11 @@ fn main() {
         let to: SocketAddr = ([127, 0, 0, 1], port).into();
         let (groups, wall) = drive(&socket, to, &traffic, args.window, 1, |g, _| g >= pairs);
         let stats = daemon.shutdown().expect("stats");
-        println!("{groups} groups in {:.2} s; receive queue dropped {}", wall.as_secs_f64(), stats.receive_dropped);
+        println!(
+            "{groups} groups in {:.2} s; receive queue dropped {}",
+            wall.as_secs_f64(),
+            stats.receive_dropped
+        );
         return;
     }
     println!("machine: {}", peerdrt_bench::machine());

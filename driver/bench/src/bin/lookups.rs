@@ -19,8 +19,8 @@
 //! network namespace of its own (`unshare -rn`, as `cargo make bench-lookups` does), with the
 //! idle (maintenance) rate measured just before subtracted.
 
-use std::collections::{BinaryHeap, HashMap};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -169,7 +169,10 @@ impl Shard {
         let p = &mut self.nodes[slot];
         while let Some(t) = p.node.poll_transmit() {
             let to = SocketAddr::new(
-                t.destination.addr.to_ipv4_mapped().map_or(std::net::IpAddr::V6(t.destination.addr), Into::into),
+                t.destination
+                    .addr
+                    .to_ipv4_mapped()
+                    .map_or(std::net::IpAddr::V6(t.destination.addr), Into::into),
                 t.destination.port,
             );
             let _ = p.socket.send_to(&t.payload, to);
@@ -212,7 +215,10 @@ impl Shard {
                 })
                 .expect("node");
                 let slot = self.nodes.len();
-                self.poll.registry().register(&mut socket, Token(slot), Interest::READABLE).expect("register");
+                self.poll
+                    .registry()
+                    .register(&mut socket, Token(slot), Interest::READABLE)
+                    .expect("register");
                 let now = self.now();
                 node.start(now);
                 node.register(now, key, &key[..8], KeyCredential::None).expect("register key");
@@ -229,7 +235,11 @@ impl Shard {
                 match p.node.start_search(now, target, SearchInfo::exact(), LOOKUP_TIMEOUT) {
                     Ok(id) => p.lookups.push(Lookup { id, target, start, datagrams, done }),
                     Err(_) => {
-                        let _ = done.send(Outcome { found: false, latency: Duration::ZERO, node_datagrams: Some(0) });
+                        let _ = done.send(Outcome {
+                            found: false,
+                            latency: Duration::ZERO,
+                            node_datagrams: Some(0),
+                        });
                     }
                 }
                 self.after(slot);
@@ -249,7 +259,8 @@ impl Shard {
         let mut events = Events::with_capacity(256);
         loop {
             let now_ms = self.now().as_millis();
-            let timeout = self.timers.peek().map(|Reverse((d, _))| Duration::from_millis(d.saturating_sub(now_ms)));
+            let timeout =
+                self.timers.peek().map(|Reverse((d, _))| Duration::from_millis(d.saturating_sub(now_ms)));
             let _ = self.poll.poll(&mut events, timeout);
             for event in events.iter() {
                 if event.token() == WAKE {
@@ -262,17 +273,12 @@ impl Shard {
                 }
                 let slot = event.token().0;
                 let now = self.now();
-                loop {
-                    match self.nodes[slot].socket.recv_from(&mut self.buf) {
-                        Ok((len, from)) => {
-                            let from = match from {
-                                SocketAddr::V4(a) => Endpoint { addr: a.ip().to_ipv6_mapped(), port: a.port() },
-                                SocketAddr::V6(a) => Endpoint { addr: *a.ip(), port: a.port() },
-                            };
-                            self.nodes[slot].node.handle_datagram(now, from, &self.buf[..len]);
-                        }
-                        Err(_) => break,
-                    }
+                while let Ok((len, from)) = self.nodes[slot].socket.recv_from(&mut self.buf) {
+                    let from = match from {
+                        SocketAddr::V4(a) => Endpoint { addr: a.ip().to_ipv6_mapped(), port: a.port() },
+                        SocketAddr::V6(a) => Endpoint { addr: *a.ip(), port: a.port() },
+                    };
+                    self.nodes[slot].node.handle_datagram(now, from, &self.buf[..len]);
                 }
                 self.after(slot);
             }
@@ -357,7 +363,10 @@ impl Cloud for Peerdrt {
         rng.fill(&mut rng_seed);
         self.send(index, Cmd::Join { index, seeds, key: self.keys[index], rng_seed, bound });
         let port = port.recv().expect("the shard binds a socket");
-        self.endpoints.lock().expect("endpoints").push(Endpoint { addr: Ipv4Addr::LOCALHOST.to_ipv6_mapped(), port });
+        self.endpoints
+            .lock()
+            .expect("endpoints")
+            .push(Endpoint { addr: Ipv4Addr::LOCALHOST.to_ipv6_mapped(), port });
     }
 
     fn lookup(&self, from: usize, key: usize, done: mpsc::Sender<Outcome>) {
@@ -436,7 +445,11 @@ impl Mainline {
                                     let found = target
                                         .and_then(|t| node.get_immutable(t))
                                         .is_some_and(|v| v[..] == keys[key][..]);
-                                    let _ = done.send(Outcome { found, latency: start.elapsed(), node_datagrams: None });
+                                    let _ = done.send(Outcome {
+                                        found,
+                                        latency: start.elapsed(),
+                                        node_datagrams: None,
+                                    });
                                 }
                             }
                         }
@@ -566,7 +579,8 @@ fn measure(cloud: &dyn Cloud, args: &Args) -> Row {
     let build_start = Instant::now();
     for i in 0..n {
         let t = Instant::now();
-        let seeds: Vec<usize> = if i == 0 { Vec::new() } else { (0..3.min(i)).map(|_| rng.gen_range(0..i)).collect() };
+        let seeds: Vec<usize> =
+            if i == 0 { Vec::new() } else { (0..3.min(i)).map(|_| rng.gen_range(0..i)).collect() };
         cloud.join(i, &seeds, &mut rng);
         if let Some(rest) = args.spacing.checked_sub(t.elapsed()) {
             std::thread::sleep(rest);
@@ -610,7 +624,8 @@ fn measure(cloud: &dyn Cloud, args: &Args) -> Row {
     // Sequential lookups: latency, CPU and datagrams per lookup.
     eprintln!("[{name}] {} sequential lookups…", args.lookups);
     let lookups: Vec<(usize, usize)> = (0..args.lookups).map(|_| random_lookup(&mut rng, n)).collect();
-    let (cpu0, snmp0, sent0, t0) = (process_cpu(), udp_out_datagrams(), cloud.datagrams_sent(), Instant::now());
+    let (cpu0, snmp0, sent0, t0) =
+        (process_cpu(), udp_out_datagrams(), cloud.datagrams_sent(), Instant::now());
     let outcomes = run_lookups(cloud, &lookups, 1);
     let wall = t0.elapsed().as_secs_f64();
     let cpu = (process_cpu() - cpu0).as_secs_f64();
@@ -645,7 +660,8 @@ fn measure(cloud: &dyn Cloud, args: &Args) -> Row {
         found: outcomes.iter().filter(|o| o.found).count(),
         p50_ms: quantile(&latencies, 0.5).unwrap_or(0.0),
         p99_ms: quantile(&latencies, 0.99).unwrap_or(0.0),
-        node_datagrams_mean: (!node_dg.is_empty()).then(|| node_dg.iter().sum::<u64>() as f64 / node_dg.len() as f64),
+        node_datagrams_mean: (!node_dg.is_empty())
+            .then(|| node_dg.iter().sum::<u64>() as f64 / node_dg.len() as f64),
         network_datagrams_per_lookup: sent.zip(idle_sent_rate).map(|(s, r)| (s - r * wall).max(0.0) / k),
         snmp_datagrams_per_lookup: snmp.zip(idle_snmp_rate).map(|(s, r)| (s - r * wall).max(0.0) / k),
         cpu_us_per_lookup: cpu / k * 1e6,
@@ -668,8 +684,21 @@ fn print_rows(rows: &[Row]) {
     println!();
     println!(
         "{:<9} {:>5} {:>9} {:>7} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>9}",
-        "system", "N", "findable", "found", "p50 ms", "p99 ms", "dg/node", "dg/net", "dg/snmp", "CPU µs", "net µs",
-        "idle CPU", "lookups/s", "heap/node", "RSS/node"
+        "system",
+        "N",
+        "findable",
+        "found",
+        "p50 ms",
+        "p99 ms",
+        "dg/node",
+        "dg/net",
+        "dg/snmp",
+        "CPU µs",
+        "net µs",
+        "idle CPU",
+        "lookups/s",
+        "heap/node",
+        "RSS/node"
     );
     for r in rows {
         println!(
@@ -713,15 +742,17 @@ fn main() {
     if rows.len() == 2 {
         let (p, m) = (&rows[0], &rows[1]);
         println!();
+        let x = |a: f64, b: f64| if a > 0.0 { format!("{:.1}×", b / a) } else { "-".into() };
         println!(
-            "ratios peerdrt / mainline: p50 {:.2}, p99 {:.2}, datagrams (snmp) {}, CPU {:.2}, lookups/s {:.2}, heap/node {:.2}, RSS/node {:.2}",
-            p.p50_ms / m.p50_ms,
-            p.p99_ms / m.p99_ms,
-            opt(p.snmp_datagrams_per_lookup.zip(m.snmp_datagrams_per_lookup).map(|(a, b)| a / b), 2),
-            p.cpu_us_per_lookup_net / m.cpu_us_per_lookup_net.max(1e-9),
-            p.lookups_per_s / m.lookups_per_s.max(1e-9),
-            p.heap_per_node / m.heap_per_node.max(1e-9),
-            p.rss_per_node / m.rss_per_node.max(1e-9),
+            "mainline / peerdrt: p50 {}, p99 {}, datagrams per lookup (snmp) {}, CPU per lookup (net) {}, \
+             heap/node {}, RSS/node {}; peerdrt / mainline lookups/s {}",
+            x(p.p50_ms, m.p50_ms),
+            x(p.p99_ms, m.p99_ms),
+            p.snmp_datagrams_per_lookup.zip(m.snmp_datagrams_per_lookup).map_or("-".into(), |(a, b)| x(a, b)),
+            x(p.cpu_us_per_lookup_net, m.cpu_us_per_lookup_net),
+            x(p.heap_per_node, m.heap_per_node),
+            x(p.rss_per_node, m.rss_per_node),
+            x(m.lookups_per_s, p.lookups_per_s),
         );
     }
     if let Some(p) = rows.iter().find(|r| r.system == "peerdrt") {
@@ -735,9 +766,18 @@ fn main() {
             opt(p.node_datagrams_mean, 1),
             goal(p.node_datagrams_mean.is_some_and(|d| d <= 20.0))
         );
-        println!("  CPU per lookup (idle subtracted) {:.0} µs ≤ 150 µs: {}", p.cpu_us_per_lookup_net, goal(p.cpu_us_per_lookup_net <= 150.0));
+        println!(
+            "  CPU per lookup (idle subtracted) {:.0} µs ≤ 150 µs: {}",
+            p.cpu_us_per_lookup_net,
+            goal(p.cpu_us_per_lookup_net <= 150.0)
+        );
         let mem = p.node_accounted_per_node.unwrap_or(p.heap_per_node);
-        println!("  memory per node {:.0} B ≤ 32 KiB: {} (process heap per node {:.0} B)", mem, goal(mem <= 32768.0), p.heap_per_node);
+        println!(
+            "  memory per node {:.0} B ≤ 32 KiB: {} (process heap per node {:.0} B)",
+            mem,
+            goal(mem <= 32768.0),
+            p.heap_per_node
+        );
         println!("  lookups/s {:.0} ≥ 10,000: {}", p.lookups_per_s, goal(p.lookups_per_s >= 10_000.0));
         println!(
             "  every key findable {} after the last join ≤ 10 s: {}",
@@ -747,7 +787,8 @@ fn main() {
     }
     if let Some(dir) = &args.plot_dir {
         let _ = std::fs::create_dir_all(dir);
-        let series: Vec<(&str, Vec<f64>)> = rows.iter().map(|r| (r.system.as_str(), r.latencies_ms.clone())).collect();
+        let series: Vec<(&str, Vec<f64>)> =
+            rows.iter().map(|r| (r.system.as_str(), r.latencies_ms.clone())).collect();
         let path = dir.join("lookup-latency-cdf.png");
         match peerdrt_bench::plot::latency_cdf(
             &path,

@@ -45,7 +45,9 @@ fn main() {
             r["searches"],
         );
     }
-    let points = |get: &dyn Fn(&Value) -> f64| -> Vec<(f64, f64)> { rows.iter().map(|r| (f(&r["n"]), get(r))).collect() };
+    let points = |get: &dyn Fn(&Value) -> f64| -> Vec<(f64, f64)> {
+        rows.iter().map(|r| (f(&r["n"]), get(r))).collect()
+    };
     let series = [
         Series { name: "datagrams per lookup, mean", points: points(&|r| f(&r["datagrams"]["mean"])) },
         Series { name: "datagrams per lookup, p99", points: points(&|r| f(&r["datagrams"]["p99"])) },
