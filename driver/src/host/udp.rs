@@ -436,4 +436,38 @@ mod tests {
         assert_eq!(again.port, bound.port);
         p.close_all();
     }
+
+    /// More than one batch each way: everything sent arrives, in order, from the right socket.
+    #[test]
+    fn batches_larger_than_one_system_call_are_all_sent_and_received() {
+        let count = IO_BATCH * 2 + 5;
+        let queue = Arc::new(WorkQueue::default());
+        let mut p = UdpPlatform::new(vec![Ipv6Addr::LOCALHOST], queue.clone());
+        let bound = p.bind(0, 1, 0).unwrap();
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let to =
+            Endpoint { addr: Ipv4Addr::LOCALHOST.to_ipv6_mapped(), port: peer.local_addr().unwrap().port() };
+        for i in 0..count {
+            p.queue_send(Outgoing { transport: bound.id, destination: to, payload: vec![i as u8; 1 + i] });
+        }
+        p.send_batch();
+        let mut buf = [0u8; 512];
+        for i in 0..count {
+            let (len, from) = peer.recv_from(&mut buf).unwrap();
+            assert_eq!((len, buf[0], from.port()), (1 + i, i as u8, bound.port));
+            // Echo it back, so the receive side sees a burst too.
+            peer.send_to(&buf[..len], from).unwrap();
+        }
+        let mut received = Vec::new();
+        let mut batch = super::super::queue::Batch::default();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while received.len() < count && std::time::Instant::now() < deadline {
+            queue.take(Some(deadline), &mut batch);
+            received.extend(batch.datagrams.iter().map(|d| d.bytes.len()));
+        }
+        assert_eq!(received, (1..=count).collect::<Vec<_>>());
+        assert_eq!(p.send_failures, 0);
+        p.close_all();
+    }
 }
