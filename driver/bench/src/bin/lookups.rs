@@ -533,6 +533,35 @@ fn run_lookups(cloud: &dyn Cloud, lookups: &[(usize, usize)], in_flight: usize) 
     outcomes
 }
 
+/// Keeps [`IN_FLIGHT`] random lookups going for `duration` (a new one as each ends), then lets
+/// the last ones finish: (lookups found, time until the last ended).
+fn run_for(cloud: &dyn Cloud, duration: Duration, rng: &mut ChaCha8Rng, n: usize) -> (usize, Duration) {
+    let (tx, rx) = mpsc::channel();
+    let start = Instant::now();
+    let mut outstanding = 0;
+    let mut found = 0;
+    for _ in 0..IN_FLIGHT {
+        let (from, key) = random_lookup(rng, n);
+        cloud.lookup(from, key, tx.clone());
+        outstanding += 1;
+    }
+    while outstanding > 0 {
+        match rx.recv_timeout(LOOKUP_TIMEOUT * 2) {
+            Ok(o) => {
+                outstanding -= 1;
+                found += usize::from(o.found);
+            }
+            Err(_) => break,
+        }
+        if start.elapsed() < duration {
+            let (from, key) = random_lookup(rng, n);
+            cloud.lookup(from, key, tx.clone());
+            outstanding += 1;
+        }
+    }
+    (found, start.elapsed())
+}
+
 /// A random lookup: a key, from a node other than its owner.
 fn random_lookup(rng: &mut ChaCha8Rng, n: usize) -> (usize, usize) {
     let key = rng.gen_range(0..n);
@@ -561,7 +590,6 @@ struct Row {
     cpu_us_per_lookup_net: f64,
     idle_cpu_percent: f64,
     lookups_per_s: f64,
-    throughput_found: usize,
     heap_per_node: f64,
     node_accounted_per_node: Option<f64>,
     rss_per_node: f64,
@@ -637,17 +665,8 @@ fn measure(cloud: &dyn Cloud, args: &Args) -> Row {
     let node_dg: Vec<u64> = outcomes.iter().filter_map(|o| o.node_datagrams).collect();
     // Throughput: IN_FLIGHT lookups at a time.
     eprintln!("[{name}] {} s of lookups, {IN_FLIGHT} in flight…", args.throughput_secs);
-    let t0 = Instant::now();
-    let mut done = 0;
-    let mut found = 0;
-    while t0.elapsed().as_secs_f64() < args.throughput_secs {
-        let batch: Vec<(usize, usize)> = (0..IN_FLIGHT * 4).map(|_| random_lookup(&mut rng, n)).collect();
-        let outcomes = run_lookups(cloud, &batch, IN_FLIGHT);
-        done += outcomes.len();
-        found += outcomes.iter().filter(|o| o.found).count();
-    }
-    let lookups_per_s = found as f64 / t0.elapsed().as_secs_f64();
-    let _ = done;
+    let (found, elapsed) = run_for(cloud, Duration::from_secs_f64(args.throughput_secs), &mut rng, n);
+    let lookups_per_s = found as f64 / elapsed.as_secs_f64();
     let heap = alloc_count::live_bytes().saturating_sub(heap0) as f64 / n as f64;
     let rss = rss_bytes().saturating_sub(rss0) as f64 / n as f64;
     Row {
@@ -668,7 +687,6 @@ fn measure(cloud: &dyn Cloud, args: &Args) -> Row {
         cpu_us_per_lookup_net: (cpu - idle_cpu_rate * wall).max(0.0) / k * 1e6,
         idle_cpu_percent: idle_cpu_rate * 100.0,
         lookups_per_s,
-        throughput_found: found,
         heap_per_node: heap,
         node_accounted_per_node: cloud.node_heap_bytes().map(|b| b as f64 / n as f64),
         rss_per_node: rss,
