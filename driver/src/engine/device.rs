@@ -1019,13 +1019,18 @@ impl Device {
         }
     }
 
-    /// Moves an instance's datagrams to the outbox and its events to its open's queue.
+    /// Moves an instance's datagrams to the outbox and its events to its open's queue. The
+    /// datagram path allocates nothing here: datagrams move straight into the outbox (which keeps
+    /// its capacity), and the event vectors stay empty, unallocated, when there are no events.
     fn drain(&mut self, index: usize) {
         let Some(Some(instance)) = self.instances.get_mut(index) else { return };
         let transport = instance.transport;
-        let mut outgoing = Vec::new();
         while let Some(t) = instance.node.poll_transmit() {
-            outgoing.push(Outgoing { transport, destination: t.destination, payload: t.payload });
+            if self.outbox.len() >= MAX_OUTBOX {
+                self.stats.outbox_dropped += 1;
+            } else {
+                self.outbox.push_back(Outgoing { transport, destination: t.destination, payload: t.payload });
+            }
         }
         let mut events = Vec::new();
         while let Some(e) = instance.node.poll_event() {
@@ -1037,9 +1042,6 @@ impl Device {
             if let Some(bytes) = encode_event(&route, &event) {
                 encoded.push((route.open, bytes));
             }
-        }
-        for o in outgoing {
-            self.push_outgoing(o);
         }
         for (open, bytes) in encoded {
             self.deliver(open, bytes);

@@ -20,8 +20,15 @@ use crate::engine::TransportId;
 pub const RECEIVE_QUEUE_LEN: usize = 4096;
 /// Commands (connects, IOCTLs, disconnects) waiting for the worker before submitters wait.
 pub const COMMAND_QUEUE_LEN: usize = 1024;
+/// Spare datagram buffers kept for reuse. Every datagram in the queue or in the worker's hands
+/// holds one, so this many cover the steady state: no allocation per datagram.
+pub const BUFFER_POOL_LEN: usize = RECEIVE_QUEUE_LEN;
+/// A pooled buffer that grew beyond this (a rare large datagram) is freed rather than kept, so
+/// the pool stays small: typical datagrams are one fragment (about 1.2 KB).
+pub const POOLED_BUFFER_CAPACITY: usize = 2048;
 
-/// A received datagram.
+/// A received datagram. Its buffer comes from the queue's pool ([`WorkQueue::buffer`]) and goes
+/// back there ([`WorkQueue::recycle`]) once handled.
 #[derive(Debug)]
 pub(crate) struct Datagram {
     pub transport: TransportId,
@@ -33,9 +40,15 @@ pub(crate) struct Datagram {
 struct Inner {
     datagrams: VecDeque<Datagram>,
     commands: VecDeque<Command>,
+    /// Spare buffers (at most [`BUFFER_POOL_LEN`]).
+    pool: Vec<Vec<u8>>,
+    /// The worker sleeps in [`WorkQueue::take`]: only then does a push signal `ready` (a futex
+    /// wake is a system call; a busy worker needs none).
+    worker_waiting: bool,
 }
 
-/// What one wake-up of the worker takes.
+/// What one wake-up of the worker takes. The worker keeps one and passes it to every
+/// [`WorkQueue::take`]: the two sides swap queues, so neither allocates in steady state.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     pub commands: VecDeque<Command>,
@@ -46,7 +59,7 @@ pub(crate) struct Batch {
 #[derive(Debug, Default)]
 pub(crate) struct WorkQueue {
     inner: Mutex<Inner>,
-    /// Signalled when something is queued.
+    /// Signalled when something is queued while the worker waits.
     ready: Condvar,
     /// Signalled when the worker took commands.
     space: Condvar,
@@ -61,17 +74,53 @@ impl WorkQueue {
     }
 
     /// From a receive thread: queue a datagram, or drop it if the queue is full.
+    #[cfg(test)]
     pub fn push_datagram(&self, datagram: Datagram) -> bool {
+        let mut pending = vec![datagram];
+        self.push_datagrams(&mut pending, &mut Vec::new(), 0) == 1
+    }
+
+    /// From a receive thread: queue `pending` (emptied) under one lock, dropping and counting
+    /// what does not fit; then refill the thread's `spare` buffers from the pool up to
+    /// `spare_len` (dropped datagrams' buffers go there too). Returns how many were queued.
+    pub fn push_datagrams(
+        &self,
+        pending: &mut Vec<Datagram>,
+        spare: &mut Vec<Vec<u8>>,
+        spare_len: usize,
+    ) -> usize {
         let mut inner = self.lock();
-        if inner.datagrams.len() >= RECEIVE_QUEUE_LEN {
-            drop(inner);
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return false;
+        let mut queued = 0;
+        let dropped = pending.len().saturating_sub(RECEIVE_QUEUE_LEN.saturating_sub(inner.datagrams.len()));
+        for d in pending.drain(..) {
+            if inner.datagrams.len() < RECEIVE_QUEUE_LEN {
+                inner.datagrams.push_back(d);
+                queued += 1;
+            } else {
+                spare.push(d.bytes);
+            }
         }
-        inner.datagrams.push_back(datagram);
+        while spare.len() < spare_len {
+            match inner.pool.pop() {
+                Some(buffer) => spare.push(buffer),
+                None => break,
+            }
+        }
+        let wake = queued > 0 && inner.worker_waiting;
         drop(inner);
-        self.ready.notify_one();
-        true
+        if dropped > 0 {
+            self.dropped.fetch_add(dropped as u64, Ordering::Relaxed);
+        }
+        if wake {
+            self.ready.notify_one();
+        }
+        queued
+    }
+
+    /// A new buffer for a received datagram, when the thread has no spare one (only until the
+    /// pool has filled, or when a burst outgrows it).
+    pub fn fresh_buffer() -> Vec<u8> {
+        Vec::with_capacity(POOLED_BUFFER_CAPACITY)
     }
 
     /// From a connection thread (or the daemon): queue a command, waiting while the queue is full.
@@ -81,34 +130,55 @@ impl WorkQueue {
             inner = self.space.wait(inner).unwrap_or_else(PoisonError::into_inner);
         }
         inner.commands.push_back(command);
+        let wake = inner.worker_waiting;
         drop(inner);
-        self.ready.notify_one();
+        if wake {
+            self.ready.notify_one();
+        }
     }
 
     /// From the worker: everything queued, waiting until something is or until `deadline`.
-    pub fn take(&self, deadline: Option<StdInstant>) -> Batch {
+    /// `batch` holds what the previous call returned, handled: its datagrams' buffers go back to
+    /// the pool, and its emptied queues are swapped in for the full ones (no allocation).
+    pub fn take(&self, deadline: Option<StdInstant>, batch: &mut Batch) {
         let mut inner = self.lock();
+        for d in batch.datagrams.drain(..) {
+            if inner.pool.len() < BUFFER_POOL_LEN && d.bytes.capacity() <= POOLED_BUFFER_CAPACITY {
+                inner.pool.push(d.bytes);
+            }
+        }
+        batch.commands.clear();
         loop {
             if !inner.commands.is_empty() || !inner.datagrams.is_empty() {
-                let batch = Batch {
-                    commands: std::mem::take(&mut inner.commands),
-                    datagrams: std::mem::take(&mut inner.datagrams),
-                };
+                std::mem::swap(&mut inner.commands, &mut batch.commands);
+                std::mem::swap(&mut inner.datagrams, &mut batch.datagrams);
                 drop(inner);
-                self.space.notify_all();
-                return batch;
+                // Submitters wait for space only in the command queue.
+                if !batch.commands.is_empty() {
+                    self.space.notify_all();
+                }
+                return;
             }
+            inner.worker_waiting = true;
             inner = match deadline {
                 None => self.ready.wait(inner).unwrap_or_else(PoisonError::into_inner),
                 Some(deadline) => {
                     let now = StdInstant::now();
                     if deadline <= now {
-                        return Batch::default();
+                        inner.worker_waiting = false;
+                        return;
                     }
                     self.ready.wait_timeout(inner, deadline - now).unwrap_or_else(PoisonError::into_inner).0
                 }
             };
+            inner.worker_waiting = false;
         }
+    }
+
+    /// Spare buffers in the pool.
+    #[cfg(test)]
+    pub fn pooled(&self) -> usize {
+        self.lock().pool.len()
     }
 
     /// Datagrams dropped for a full queue.
@@ -135,16 +205,48 @@ mod tests {
         }
         assert!(!q.push_datagram(datagram(0)));
         assert_eq!(q.dropped(), 1);
-        let batch = q.take(None);
+        let mut batch = Batch::default();
+        q.take(None, &mut batch);
         assert_eq!(batch.datagrams.len(), RECEIVE_QUEUE_LEN);
         assert!(q.push_datagram(datagram(0)));
+    }
+
+    #[test]
+    fn handled_buffers_return_to_the_pool_and_refill_a_receive_threads_spares() {
+        let q = WorkQueue::default();
+        let mut pending: Vec<Datagram> = (0..3).map(datagram).collect();
+        let mut spare = Vec::new();
+        assert_eq!(q.push_datagrams(&mut pending, &mut spare, 8), 3);
+        assert!(pending.is_empty() && spare.is_empty());
+        let mut batch = Batch::default();
+        q.take(None, &mut batch);
+        assert_eq!(batch.datagrams.len(), 3);
+        // The next take gives the handled buffers back.
+        assert!(q.push_datagram(datagram(9)));
+        q.take(None, &mut batch);
+        assert_eq!((batch.datagrams.len(), q.pooled()), (1, 3));
+        q.push_datagrams(&mut Vec::new(), &mut spare, 2);
+        assert_eq!((spare.len(), q.pooled()), (2, 1));
+    }
+
+    #[test]
+    fn a_buffer_grown_by_a_large_datagram_is_freed_not_pooled() {
+        let q = WorkQueue::default();
+        let mut big = datagram(0);
+        big.bytes = vec![0; POOLED_BUFFER_CAPACITY + 1];
+        assert!(q.push_datagram(big));
+        let mut batch = Batch::default();
+        q.take(None, &mut batch);
+        q.take(Some(StdInstant::now()), &mut batch);
+        assert_eq!(q.pooled(), 0);
     }
 
     #[test]
     fn take_returns_at_the_deadline_when_nothing_arrives() {
         let q = WorkQueue::default();
         let start = StdInstant::now();
-        let batch = q.take(Some(start + Duration::from_millis(30)));
+        let mut batch = Batch::default();
+        q.take(Some(start + Duration::from_millis(30)), &mut batch);
         assert!(batch.datagrams.is_empty() && batch.commands.is_empty());
         assert!(start.elapsed() >= Duration::from_millis(30));
     }

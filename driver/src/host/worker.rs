@@ -22,7 +22,7 @@ use peerdrt_abi::{
 use peerdrt_core::time::Instant;
 
 use super::config::{Config, InstanceConfig, NodeKey, Security};
-use super::queue::WorkQueue;
+use super::queue::{Batch, WorkQueue};
 use super::server::response_frame;
 use super::udp::{UdpPlatform, endpoint_of};
 use super::{Role, assert_on_worker, set_role};
@@ -303,9 +303,10 @@ impl Worker {
             let (device, platform) = self.engine();
             let mut sent = false;
             while let Some(out) = device.poll_transmit() {
-                platform.send(&out);
+                platform.queue_send(out);
                 sent = true;
             }
+            platform.send_batch();
             platform.reap();
             let mut completed = false;
             while let Some(c) = self.engine().0.poll_wait_completion() {
@@ -376,21 +377,23 @@ impl Worker {
     /// The worker loop; returns on [`Command::Shutdown`].
     pub fn run(mut self) -> WorkerStats {
         let mut last_timeout: Option<Instant> = None;
+        // Reused by every take: the queue swaps its full queues for these emptied ones.
+        let mut batch = Batch::default();
         loop {
             let deadline = self.engine().0.next_deadline().map(|d| match last_timeout {
                 // Never spin on a deadline that handle_timeout just saw.
                 Some(t) if d <= t => self.to_std(Instant::from_millis(t.as_millis() + 1)),
                 _ => self.to_std(d),
             });
-            let batch = self.queue.take(deadline);
-            for command in batch.commands {
+            self.queue.take(deadline, &mut batch);
+            while let Some(command) = batch.commands.pop_front() {
                 if let Command::Shutdown = command {
                     return self.stop();
                 }
                 self.command(command);
                 self.flush();
             }
-            for (i, d) in batch.datagrams.into_iter().enumerate() {
+            for (i, d) in batch.datagrams.iter().enumerate() {
                 let now = self.now();
                 self.engine().0.handle_datagram(now, d.transport, d.from, &d.bytes);
                 if i % DATAGRAMS_PER_FLUSH == DATAGRAMS_PER_FLUSH - 1 {
