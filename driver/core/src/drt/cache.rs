@@ -8,6 +8,7 @@
 //! from the claimed address (a verified round trip) are ever inserted.
 
 use alloc::vec::Vec;
+use core::net::Ipv6Addr;
 use core::time::Duration;
 
 use super::keyspace::{CACHE_LEVELS, LevelBounds, U256, distance};
@@ -20,8 +21,9 @@ pub const ENTRIES_PER_LEVEL: usize = 20;
 pub const LEAF_SET_SIDE: usize = 5;
 /// Hard bound on the cache, whatever the levels.
 pub const MAX_CACHE_ENTRIES: usize = 512;
-/// Entries one IP address may hold, whatever its ports and keys (so one host registering many
-/// keys cannot crowd a cache: an eclipse defence).
+/// Entries one globally routable IP address may hold, whatever its ports and keys (so one host
+/// registering many keys cannot crowd a cache: an eclipse defence). Local addresses are exempt:
+/// see [`address_limit_applies`].
 pub const MAX_ENTRIES_PER_ADDRESS: usize = 3;
 /// Entries the table grows by when full.
 const CACHE_GROWTH: usize = 8;
@@ -156,8 +158,9 @@ impl RouteCache {
             }
             return Inserted::Refreshed;
         }
-        if self.entries.iter().filter(|e| e.endpoint.addr == entry.endpoint.addr).count()
-            >= MAX_ENTRIES_PER_ADDRESS
+        if address_limit_applies(&entry.endpoint.addr)
+            && self.entries.iter().filter(|e| e.endpoint.addr == entry.endpoint.addr).count()
+                >= MAX_ENTRIES_PER_ADDRESS
         {
             return Inserted::Refused;
         }
@@ -352,16 +355,29 @@ fn update_rtt(entry: &mut CacheEntry, sample: Duration) {
     }
 }
 
+/// Whether [`MAX_ENTRIES_PER_ADDRESS`] holds for `addr`. Many nodes legitimately share one
+/// address on a host, a LAN behind one router or a test bed (loopback, link-local, unique-local
+/// and private IPv4); an attacker there already owns the network, so the limit only defends
+/// against Sybils on globally routable addresses.
+pub fn address_limit_applies(addr: &Ipv6Addr) -> bool {
+    if let Some(v4) = addr.to_ipv4_mapped() {
+        return !(v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified());
+    }
+    let first = addr.segments()[0];
+    let link_local = first & 0xffc0 == 0xfe80;
+    let unique_local = first & 0xfe00 == 0xfc00;
+    !(addr.is_loopback() || addr.is_unspecified() || link_local || unique_local)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use core::net::Ipv6Addr;
 
     #[test]
     fn one_address_holds_max_entries_per_address_entries_whatever_its_ports() {
         let mut cache = RouteCache::new([0; 32]);
         let version = ProtocolVersion::new(6, 0x65);
-        let addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+        let addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
         let entry = |i: u8, addr: Ipv6Addr| {
             let mut key = [0x40; 32];
             key[0] = i;
@@ -371,6 +387,30 @@ mod tests {
             assert_eq!(cache.insert(entry(i, addr)), Inserted::Added);
         }
         assert_eq!(cache.insert(entry(50, addr)), Inserted::Refused);
-        assert_eq!(cache.insert(entry(50, Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2))), Inserted::Added);
+        assert_eq!(cache.insert(entry(50, Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2))), Inserted::Added);
+    }
+
+    #[test]
+    fn nodes_sharing_a_local_address_are_not_limited() {
+        let mut cache = RouteCache::new([0; 32]);
+        let version = ProtocolVersion::new(6, 0x65);
+        for addr in [
+            Ipv6Addr::LOCALHOST,
+            Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1),
+            Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1),
+            core::net::Ipv4Addr::new(127, 0, 0, 1).to_ipv6_mapped(),
+            core::net::Ipv4Addr::new(192, 168, 1, 2).to_ipv6_mapped(),
+            core::net::Ipv4Addr::new(10, 0, 0, 2).to_ipv6_mapped(),
+        ] {
+            assert!(!address_limit_applies(&addr), "{addr}");
+        }
+        assert!(address_limit_applies(&core::net::Ipv4Addr::new(8, 8, 8, 8).to_ipv6_mapped()));
+        let addr = Ipv6Addr::LOCALHOST;
+        for i in 0..=MAX_ENTRIES_PER_ADDRESS as u16 + 2 {
+            let mut key = [0x40; 32];
+            key[0] = i as u8;
+            let entry = CacheEntry::new(key, Endpoint { addr, port: 4000 + i }, version, Instant(0), None);
+            assert_eq!(cache.insert(entry), Inserted::Added);
+        }
     }
 }
