@@ -213,6 +213,11 @@ impl<A: Ord + Clone> Member<A> {
         self.credentials.member()
     }
 
+    /// The group root's public key (from this member's certificate).
+    pub fn group_root(&self) -> MemberKey {
+        self.credentials.certificate.group_root
+    }
+
     /// The group's tag.
     pub fn tag(&self) -> GroupTag {
         self.tag
