@@ -322,6 +322,13 @@ impl GroupTable {
             .map_err(|e| GroupFailure::HResult(hresult_of(GroupError::Database(e))))
     }
 
+    /// Marks group `group` of `open` synchronised (reopened from its durable log).
+    pub fn mark_ready(&mut self, open: OpenId, group: Handle) -> Result<(), GroupFailure> {
+        let (_, slot) = self.slot(open, group)?;
+        slot.member.mark_ready();
+        Ok(())
+    }
+
     /// Hands a group datagram to the group it names.
     pub fn handle_datagram(&mut self, from: Endpoint, bytes: &[u8], now: PeerTime) {
         let Some(tag) = bytes.get(4..12).and_then(|t| <[u8; 8]>::try_from(t).ok()).map(GroupTag) else {

@@ -184,4 +184,9 @@ impl Device {
             GroupFailure::Abi(_) => group::hresult::E_INVALIDARG,
         })
     }
+
+    /// Marks a group reopened from its durable log synchronised; `false` for a bad handle.
+    pub fn mark_group_ready(&mut self, open: OpenId, group: Handle) -> bool {
+        self.groups.table.mark_ready(open, group).is_ok()
+    }
 }
