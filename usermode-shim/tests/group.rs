@@ -212,3 +212,68 @@ fn a_record_survives_a_kill_right_after_add_record_returned() {
         let _ = std::fs::remove_dir_all(&dir);
     });
 }
+
+/// Runs `peerdrt --json group ...` as user `user` (own identity and group directories) against
+/// `socket`; returns its JSON lines.
+fn cli(dir: &Path, user: &str, socket: &Path, args: &[&str]) -> Vec<serde_json::Value> {
+    let out = Command::new(EXE)
+        .arg("--json")
+        .arg("--socket")
+        .arg(socket)
+        .arg("group")
+        .args(args)
+        .env("PEERDRT_IDENTITY_DIR", dir.join(user).join("identities"))
+        .env("PEERDRT_GROUP_DIR", dir.join(user).join("groups"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "group {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn the_cli_creates_invites_joins_adds_lists_and_watches() {
+    bounded(60, || {
+        let dir = temp_dir();
+        let (a, b) = (Daemon::start(&dir.join("a.sock")), Daemon::start(&dir.join("b.sock")));
+        let created = cli(&dir, "alice", &a.socket, &["create", "club"]);
+        let port = created[0]["port"].as_u64().unwrap();
+        let key = cli(&dir, "bob", &b.socket, &["key"])[0]["key"].as_str().unwrap().to_owned();
+        let invitation =
+            cli(&dir, "alice", &a.socket, &["invite", "club", "--member", &key])[0]["invitation"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        cli(&dir, "bob", &b.socket, &["join", "club", &invitation]);
+
+        // Alice's node holds the group open and connected while Bob adds and Alice watches.
+        let peer_a = format!("127.0.0.1:{port}");
+        let watcher = Command::new(EXE)
+            .args(["--json", "--socket"])
+            .arg(&a.socket)
+            .args(["group", "watch", "club", "--for", "8"])
+            .env("PEERDRT_IDENTITY_DIR", dir.join("alice").join("identities"))
+            .env("PEERDRT_GROUP_DIR", dir.join("alice").join("groups"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        let added = cli(&dir, "bob", &b.socket, &["add", "club", "hello from bob", "--peer", &peer_a]);
+        let id = added[0]["id"].as_str().unwrap().to_owned();
+        let watched = watcher.wait_with_output().unwrap();
+        let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&watched.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l["type"] == "added" && l["id"] == id.as_str() && l["data"] == "hello from bob"),
+            "watch saw Bob's record: {lines:?}"
+        );
+        let listed = cli(&dir, "alice", &a.socket, &["list", "club"]);
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0]["data"], "hello from bob", "Alice's node keeps the record after watch exits");
+        drop((a, b));
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}

@@ -397,7 +397,7 @@ impl Device {
         for index in instances {
             self.destroy_instance(now, index, platform);
         }
-        self.close_groups(now, open, platform);
+        self.close_groups(now, open);
     }
 
     /// IRP_MJ_CLOSE: the open's slot is freed (after [`Device::cleanup`]).

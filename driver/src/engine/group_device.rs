@@ -7,7 +7,8 @@
 //!   clock, and the kernel side needs no wall-clock call at DISPATCH_LEVEL.
 //! * **One socket for all groups.** The first group opened binds a datagram socket on any port
 //!   (global scope); every group of the device shares it (messages carry the group's tag) and
-//!   CREATE / JOIN report its port. It is closed with the last group. A DRT instance's socket is
+//!   CREATE / JOIN report its port. It stays bound while the device exists, so a group closed
+//!   and reopened (one CLI command after another) keeps its address. A DRT instance's socket is
 //!   not shared: a group must not depend on a cloud being open, and the DRT receive path stays as
 //!   it is (datagrams of the group socket are routed before it).
 
@@ -92,7 +93,7 @@ impl Device {
         let random = u64::from_le_bytes(platform.random_seed()[..8].try_into().unwrap_or([0; 8]));
         let peer = PeerTime(utc);
         let result = self.groups.table.execute(open, request, peer, random, output);
-        self.drain_groups(now, platform);
+        self.drain_groups(now);
         match result {
             Ok(information) => Completion::Complete { status: status::SUCCESS, information },
             Err(failure) => Completion::fail(failure_status(failure)),
@@ -132,20 +133,15 @@ impl Device {
     }
 
     /// Closes the groups of an open (its handle was cleaned up).
-    pub(super) fn close_groups(&mut self, now: Instant, open: OpenId, platform: &mut dyn Platform) {
+    pub(super) fn close_groups(&mut self, now: Instant, open: OpenId) {
         self.groups.table.close_open(open);
-        self.drain_groups(now, platform);
+        self.drain_groups(now);
     }
 
-    /// Queues the groups' datagrams; closes the group socket once no group is open.
-    fn drain_groups(&mut self, now: Instant, platform: &mut dyn Platform) {
+    /// Queues the groups' datagrams.
+    fn drain_groups(&mut self, now: Instant) {
         let peer = self.groups.peer_time(now);
         self.queue_group_datagrams(peer);
-        if self.groups.table.is_empty()
-            && let Some((id, _)) = self.groups.socket.take()
-        {
-            platform.unbind(id);
-        }
     }
 
     fn queue_group_datagrams(&mut self, peer: PeerTime) {

@@ -152,9 +152,19 @@ fn a_record_added_on_one_device_reaches_a_member_on_another_over_the_group_socke
     assert_eq!(view.data, b"hello");
     assert!(b.device.poll_group_stored().is_some(), "the received record is persisted on the joiner too");
 
-    // Closing the open closes its groups, says goodbye and closes the group socket.
+    // Closing the open closes its groups; the group socket stays, so a reopened group keeps
+    // its port.
     a.device.close(now, a.open, &mut a.fake);
-    assert!(a.fake.bound.is_empty(), "the group socket closes with the last group");
+    let open = a.device.open(Owner::default()).unwrap();
+    a.open = open;
+    let again = a
+        .call(
+            now,
+            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 },
+        )
+        .unwrap();
+    assert_eq!(opened(&again).2, 4001);
+    assert_eq!(a.fake.bound.len(), 1, "still the one group socket");
 }
 
 #[test]
