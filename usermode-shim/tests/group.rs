@@ -113,10 +113,10 @@ fn five_members_on_five_nodes_replicate_refuse_forgeries_expire_and_catch_up() {
         let creator = GroupHandle::create(&daemons[0].device(), &ROOT, &member_secret(0), 3600).unwrap();
         let mut invitations = vec![creator.certificate];
         let mut members = vec![creator];
-        for i in 1..5 {
+        for (i, daemon) in daemons.iter().enumerate().skip(1) {
             let invitation = members[0].invite(&public(&member_secret(i)), 1, 3600).unwrap();
             invitations.push(invitation);
-            let member = GroupHandle::join(&daemons[i].device(), &member_secret(i), &invitation).unwrap();
+            let member = GroupHandle::join(&daemon.device(), &member_secret(i), &invitation).unwrap();
             assert_eq!(
                 member.add(fields(b"early", 60)),
                 Err(GroupCallError(hresult::PEER_E_GROUP_NOT_READY)),
