@@ -202,12 +202,18 @@ fn a_record_survives_a_kill_right_after_add_record_returned() {
         let group = GroupHandle::create(&daemon.device(), &ROOT, &member_secret(0), 3600).unwrap();
         let certificate = group.certificate;
         let id = group.add(fields(b"must survive", 3600)).unwrap();
+        let largest = vec![0x5A; peerdrt_core::group::limits::MAX_RECORD_SIZE];
+        let big =
+            group.add(fields(&largest, 3600)).expect("a record at the size limit goes through the device");
         daemon.kill();
 
         let daemon = Daemon::start(&socket);
         let reopened = GroupHandle::join(&daemon.device(), &member_secret(0), &certificate).unwrap();
         assert_eq!(data_of(&reopened, &id).as_deref(), Some(&b"must survive"[..]));
-        assert_eq!(reopened.ids(None).unwrap(), vec![id]);
+        assert_eq!(data_of(&reopened, &big), Some(largest));
+        let mut both = vec![id, big];
+        both.sort();
+        assert_eq!(reopened.ids(None).unwrap(), both);
         drop(daemon);
         let _ = std::fs::remove_dir_all(&dir);
     });

@@ -297,6 +297,15 @@ pub const fn status_of_hresult(hr: u32) -> u32 {
     }
 }
 
+/// Most bytes of data plus attributes in one record (peerdrt-core's `MAX_RECORD_SIZE`).
+pub const MAX_RECORD_PAYLOAD: usize = 16 * 1024;
+
+/// The largest GROUP_UPDATE_RECORD input: UTC, version, group, ID, type, expiration, flags, the
+/// two length prefixes and the payload.
+pub const MAX_RECORD_CALL_LEN: usize = CALL_HEADER_LEN + 4 + 8 + 16 + 16 + 8 + 4 + 2 + 2 + MAX_RECORD_PAYLOAD;
+const _: () =
+    assert!(MAX_RECORD_CALL_LEN <= crate::frame::MAX_INPUT_LEN, "a full record fits a device frame");
+
 /// Bytes of the caller's UTC in front of every group request.
 pub const CALL_HEADER_LEN: usize = 8;
 

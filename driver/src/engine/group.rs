@@ -571,6 +571,11 @@ mod tests {
     }
 
     #[test]
+    fn the_abi_record_payload_limit_is_the_engines() {
+        assert_eq!(peerdrt_abi::group::MAX_RECORD_PAYLOAD, peerdrt_core::group::limits::MAX_RECORD_SIZE);
+    }
+
+    #[test]
     fn the_number_of_groups_is_bounded() {
         let mut a = GroupTable::new();
         for _ in 0..MAX_GROUPS {

@@ -38,9 +38,13 @@ impl std::fmt::Display for GroupCallError {
 impl std::error::Error for GroupCallError {}
 
 impl From<io::Error> for GroupCallError {
-    fn from(_: io::Error) -> Self {
-        // The device went away: what DeviceIoControl on a dead handle reports.
-        GroupCallError(peerdrt_abi::status::hresult::E_HANDLE)
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            // The request did not encode (a field over its limit).
+            io::ErrorKind::InvalidInput => GroupCallError(peerdrt_abi::status::hresult::E_INVALIDARG),
+            // The device went away: what DeviceIoControl on a dead handle reports.
+            _ => GroupCallError(peerdrt_abi::status::hresult::E_HANDLE),
+        }
     }
 }
 
