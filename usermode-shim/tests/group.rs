@@ -1,6 +1,7 @@
 //! Peer groups across real daemons (`peerdrt daemon` processes on loopback): replication among
 //! five members on five nodes, catch-up after being offline, refusal of unauthorised and forged
 //! records, expiry, and durability when a node is killed right after AddRecord returned.
+#![cfg(unix)] // the nodes are Linux daemons
 
 mod common;
 

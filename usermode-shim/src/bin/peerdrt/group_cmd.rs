@@ -169,15 +169,15 @@ fn group_dir() -> PathBuf {
 
 fn save(name: &str, m: &Membership) -> Result<(), Box<dyn std::error::Error>> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let dir = group_dir();
     std::fs::create_dir_all(&dir)?;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(dir.join(format!("{name}.json")))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    // Owner only: the creator's file holds the group root's secret. (On Windows the directory
+    // is in the user's profile, whose ACL applies.)
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(dir.join(format!("{name}.json")))?;
     f.write_all(serde_json::to_string_pretty(m)?.as_bytes())?;
     f.sync_all()?;
     Ok(())
