@@ -152,9 +152,11 @@ unsafe fn write_record(at: *mut u8, r: &Record) {
     }
 }
 
-const _: () = assert!(size_of::<PEER_RECORD>() % 8 == 0 && align_of::<PEER_RECORD>() == 8);
+const _: () = assert!(size_of::<PEER_RECORD>().is_multiple_of(8) && align_of::<PEER_RECORD>() == 8);
 
 /// PeerGroupStartup: version negotiation; counted, like WSAStartup.
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
 #[unsafe(no_mangle)]
 pub unsafe extern "system" fn PeerGroupStartup(
     wVersionRequested: u16,
@@ -194,6 +196,8 @@ pub extern "system" fn PeerGroupShutdown() -> HRESULT {
 
 /// PeerGroupCreate: a new group whose administrator is the identity `pwzCreatorPeerName` (of the
 /// PeerIdentity store); its root key is fresh.
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
 #[unsafe(no_mangle)]
 pub unsafe extern "system" fn PeerGroupCreate(
     pProperties: *const PEER_GROUP_PROPERTIES,
@@ -238,6 +242,8 @@ pub extern "system" fn PeerGroupClose(hGroup: HGROUP) -> HRESULT {
 }
 
 /// PeerGroupAddRecord: the record's ID once it is durable on this node.
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
 #[unsafe(no_mangle)]
 pub unsafe extern "system" fn PeerGroupAddRecord(
     hGroup: HGROUP,
@@ -259,6 +265,8 @@ pub unsafe extern "system" fn PeerGroupAddRecord(
 }
 
 /// PeerGroupUpdateRecord: `pRecord->id` names the record.
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
 #[unsafe(no_mangle)]
 pub unsafe extern "system" fn PeerGroupUpdateRecord(hGroup: HGROUP, pRecord: *const PEER_RECORD) -> HRESULT {
     guard(|| {
@@ -272,6 +280,8 @@ pub unsafe extern "system" fn PeerGroupUpdateRecord(hGroup: HGROUP, pRecord: *co
 }
 
 /// PeerGroupDeleteRecord.
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
 #[unsafe(no_mangle)]
 pub unsafe extern "system" fn PeerGroupDeleteRecord(hGroup: HGROUP, pRecordId: *const GUID) -> HRESULT {
     guard(|| {
@@ -286,6 +296,8 @@ pub unsafe extern "system" fn PeerGroupDeleteRecord(hGroup: HGROUP, pRecordId: *
 }
 
 /// PeerGroupGetRecord: one block (PeerFreeData).
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
 #[unsafe(no_mangle)]
 pub unsafe extern "system" fn PeerGroupGetRecord(
     hGroup: HGROUP,
@@ -311,6 +323,8 @@ pub unsafe extern "system" fn PeerGroupGetRecord(
 }
 
 /// PeerGroupEnumRecords: a snapshot of the live records (of `pRecordType`, if given).
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
 #[unsafe(no_mangle)]
 pub unsafe extern "system" fn PeerGroupEnumRecords(
     hGroup: HGROUP,
@@ -334,6 +348,8 @@ pub unsafe extern "system" fn PeerGroupEnumRecords(
 }
 
 /// PeerGetItemCount: items not yet returned.
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
 #[unsafe(no_mangle)]
 pub unsafe extern "system" fn PeerGetItemCount(hPeerEnum: HPEERENUM, pCount: *mut u32) -> HRESULT {
     guard(|| {
@@ -349,6 +365,8 @@ pub unsafe extern "system" fn PeerGetItemCount(hPeerEnum: HPEERENUM, pCount: *mu
 }
 
 /// PeerGetNextItem: up to `*pCount` items as one block: an array of pointers, then the items.
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
 #[unsafe(no_mangle)]
 pub unsafe extern "system" fn PeerGetNextItem(
     hPeerEnum: HPEERENUM,
@@ -393,6 +411,8 @@ pub extern "system" fn PeerEndEnumeration(hPeerEnum: HPEERENUM) -> HRESULT {
 }
 
 /// PeerGroupGetStatus: PEER_GROUP_STATUS_LISTENING | PEER_GROUP_STATUS_HAS_CONNECTIONS.
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
 #[unsafe(no_mangle)]
 pub unsafe extern "system" fn PeerGroupGetStatus(hGroup: HGROUP, pdwStatus: *mut u32) -> HRESULT {
     guard(|| {
@@ -407,6 +427,8 @@ pub unsafe extern "system" fn PeerGroupGetStatus(hGroup: HGROUP, pdwStatus: *mut
 }
 
 /// PeerGroupUniversalTimeToPeerTime (peer time is the callers' UTC: no offset is negotiated).
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
 #[unsafe(no_mangle)]
 pub unsafe extern "system" fn PeerGroupUniversalTimeToPeerTime(
     hGroup: HGROUP,
@@ -428,6 +450,8 @@ pub unsafe extern "system" fn PeerGroupUniversalTimeToPeerTime(
 }
 
 /// PeerGroupPeerTimeToUniversalTime.
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
 #[unsafe(no_mangle)]
 pub unsafe extern "system" fn PeerGroupPeerTimeToUniversalTime(
     hGroup: HGROUP,
