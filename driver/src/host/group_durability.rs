@@ -39,12 +39,12 @@ pub fn log_path(dir: &Path, root: &[u8; 32]) -> PathBuf {
     dir.join("groups").join(format!("{name}.log"))
 }
 
-/// The open logs, by group root, and which group handle writes to which.
+/// The open logs, by group root, and which group handle (of which open) writes to which.
 #[derive(Debug)]
 pub struct GroupDurability {
     dir: PathBuf,
     logs: HashMap<[u8; 32], GroupLog>,
-    roots: HashMap<Handle, [u8; 32]>,
+    roots: HashMap<Handle, (OpenId, [u8; 32])>,
 }
 
 impl GroupDurability {
@@ -74,7 +74,7 @@ impl GroupDurability {
         group: Handle,
         root: [u8; 32],
     ) -> Result<(), StoreError> {
-        self.roots.insert(group, root);
+        self.roots.insert(group, (open, root));
         let path = log_path(&self.dir, &root);
         let existed = path.exists();
         let (log, replay) = match self.logs.remove(&root) {
@@ -117,7 +117,7 @@ impl GroupDurability {
     pub fn persist(&mut self, device: &mut Device) -> Result<(), StoreError> {
         let mut first_error = None;
         while let Some((group, record)) = device.poll_group_stored() {
-            let Some(log) = self.roots.get(&group).and_then(|root| self.logs.get_mut(root)) else {
+            let Some(log) = self.roots.get(&group).and_then(|(_, root)| self.logs.get_mut(root)) else {
                 continue;
             };
             if let Err(e) = log.append(&record) {
@@ -126,5 +126,122 @@ impl GroupDurability {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Group `group` was closed (GROUP_CLOSE): its log is closed once no handle uses it.
+    pub fn closed(&mut self, group: Handle) {
+        self.roots.remove(&group);
+        self.close_unused();
+    }
+
+    /// The open's handle was closed, and with it its groups.
+    pub fn open_closed(&mut self, open: OpenId) {
+        self.roots.retain(|_, (o, _)| *o != open);
+        self.close_unused();
+    }
+
+    fn close_unused(&mut self) {
+        let roots = &self.roots;
+        self.logs.retain(|root, _| roots.values().any(|(_, r)| r == root));
+    }
+
+    /// Group logs open.
+    pub fn open_logs(&self) -> usize {
+        self.logs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv6Addr;
+
+    use peerdrt_abi::group::{GROUP_ADD_RECORD, GROUP_CLOSE, GroupRequest, RecordFields};
+    use peerdrt_abi::{Request, status};
+
+    use super::*;
+    use crate::engine::{Bound, Completion, Irp, Owner, Platform, TransportId};
+
+    /// 2024-01-01 as a FILETIME.
+    const UTC: u64 = 133_485_408_000_000_000;
+
+    struct Fake;
+
+    impl Platform for Fake {
+        fn bind(&mut self, _port: u16, _scope: u32, _scope_id: u32) -> Result<Bound, u32> {
+            Ok(Bound { id: 1, port: 4000, addresses: vec![Ipv6Addr::LOCALHOST] })
+        }
+        fn unbind(&mut self, _id: TransportId) {}
+        fn random_seed(&mut self) -> [u8; 32] {
+            [7; 32]
+        }
+    }
+
+    /// Runs a group request as the worker does: the IOCTL, then `opened`, `persist`, `closed`.
+    fn run(d: &mut Device, g: &mut GroupDurability, open: OpenId, request: GroupRequest<'_>) -> Vec<u8> {
+        let now = Instant::from_millis(1);
+        let r = Request::Group { utc: UTC, request };
+        let mut input = vec![0u8; 32 * 1024];
+        let n = r.encode(&mut input).unwrap();
+        let mut output = vec![0u8; 32 * 1024];
+        let irp = Irp { code: r.code(), input: &input[..n], output: &mut output, token: 1 };
+        let Completion::Complete { status: status::SUCCESS, information } =
+            d.ioctl(now, open, irp, &mut Fake)
+        else {
+            panic!("{request:?} failed")
+        };
+        output.truncate(information);
+        g.opened(d, now, open, r.code(), &output);
+        g.persist(d).unwrap();
+        if r.code() == GROUP_CLOSE
+            && let GroupRequest::Close { group } = request
+        {
+            g.closed(group);
+        }
+        output
+    }
+
+    fn create(d: &mut Device, g: &mut GroupDurability, open: OpenId) -> Handle {
+        let out = run(
+            d,
+            g,
+            open,
+            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 60 },
+        );
+        match GroupResponse::decode(GROUP_CREATE, &out).unwrap() {
+            GroupResponse::Opened { group, .. } => group,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn records_are_logged_replayed_on_reopen_and_logs_close_with_their_last_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut g = GroupDurability::new(dir.path().to_owned());
+        let mut d = Device::new();
+        let open = d.open(Owner::default()).unwrap();
+        let group = create(&mut d, &mut g, open);
+        assert_eq!(g.open_logs(), 1);
+        let fields = RecordFields {
+            record_type: [3; 16],
+            expiration: UTC + 600 * 10_000_000,
+            flags: 0,
+            attributes: b"",
+            data: b"kept",
+        };
+        let id = run(&mut d, &mut g, open, GroupRequest::AddRecord { group, record: fields });
+        assert_eq!(id.len(), 16, "{GROUP_ADD_RECORD:#x} answers the ID");
+        run(&mut d, &mut g, open, GroupRequest::Close { group });
+        assert_eq!(g.open_logs(), 0, "the log closes with its last handle");
+
+        // A fresh device (a restarted daemon) reopens the group from the log.
+        let mut d = Device::new();
+        let mut g = GroupDurability::new(dir.path().to_owned());
+        let open = d.open(Owner::default()).unwrap();
+        let group = create(&mut d, &mut g, open);
+        let id: [u8; 16] = id.try_into().unwrap();
+        let out = run(&mut d, &mut g, open, GroupRequest::GetRecord { group, id: &id });
+        assert!(out.windows(4).any(|w| w == b"kept"), "the record was replayed");
+        g.open_closed(open);
+        assert_eq!(g.open_logs(), 0, "closing the open closes its groups' logs");
     }
 }

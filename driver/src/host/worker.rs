@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Sender, SyncSender};
 use std::time::{Duration, Instant as StdInstant};
 
+use peerdrt_abi::group::GroupRequest;
 use peerdrt_abi::status;
 use peerdrt_abi::{
     ENDPOINT_LEN, EndpointRecord, EventRecord, Handle, MAX_EVENT_LEN, MAX_SEEDS, OpenInstance, Request,
@@ -366,7 +367,14 @@ impl Worker {
                             self.groups.opened(&mut self.device, now, open, code, &output[..information]);
                         }
                         // Durable before the reply: a record AddRecord reported survives a kill.
-                        match self.groups.persist(&mut self.device) {
+                        let persisted = self.groups.persist(&mut self.device);
+                        if status == status::SUCCESS
+                            && let Ok(Request::Group { request: GroupRequest::Close { group }, .. }) =
+                                Request::decode(code, &input)
+                        {
+                            self.groups.closed(group);
+                        }
+                        match persisted {
                             Ok(()) => Completion::Complete { status, information },
                             Err(_) => {
                                 Completion::Complete { status: status::UNEXPECTED_IO_ERROR, information: 0 }
@@ -388,6 +396,7 @@ impl Worker {
             Command::Disconnect { conn } => {
                 let Some(c) = self.conns.remove(&conn) else { return };
                 self.by_open.remove(&c.open);
+                self.groups.open_closed(c.open);
                 let (device, platform) = self.engine();
                 device.close(now, c.open, platform);
                 tracing::debug!(conn, open = ?c.open, "device closed");
