@@ -125,6 +125,92 @@ HRESULT WINAPI PeerIdentityCreate(PCWSTR pwzClassifier, PCWSTR pwzFriendlyName, 
 HRESULT WINAPI PeerIdentityGetDefault(PWSTR *ppwzDefaultIdentity);
 HRESULT WINAPI PeerIdentityDelete(PCWSTR pwzIdentity);
 
+/* ----- Peer Grouping (the exports built so far; see docs/grouping.md) ----------------------- */
+
+#ifndef _WIN32
+typedef struct _GUID {
+    uint32_t Data1;
+    uint16_t Data2;
+    uint16_t Data3;
+    uint8_t Data4[8];
+} GUID;
+typedef struct _FILETIME {
+    DWORD dwLowDateTime;
+    DWORD dwHighDateTime;
+} FILETIME;
+#endif
+
+typedef PVOID HGROUP, HPEERENUM;
+
+#define PEER_GROUP_VERSION 0x0101u /* MAKEWORD(1, 1) */
+#define PEER_RECORD_FLAG_AUTOREFRESH 0x1u
+#define PEER_RECORD_FLAG_DELETED 0x2u
+#define PEER_GROUP_STATUS_LISTENING 0x1u
+#define PEER_GROUP_STATUS_HAS_CONNECTIONS 0x2u
+
+#define PEER_E_RECORD_NOT_FOUND           ((HRESULT)0x80630301L)
+#define PEER_E_MAX_RECORD_SIZE_EXCEEDED   ((HRESULT)0x80630304L)
+#define PEER_E_INVALID_ATTRIBUTES         ((HRESULT)0x80630602L)
+#define PEER_E_INVALID_RECORD             ((HRESULT)0x80632010L)
+#define PEER_E_NOT_AUTHORIZED             ((HRESULT)0x80632020L)
+#define PEER_E_INVALID_RECORD_EXPIRATION  ((HRESULT)0x80632080L)
+#define PEER_E_INVALID_CREDENTIAL         ((HRESULT)0x80632082L)
+#define PEER_E_GROUP_NOT_READY            ((HRESULT)0x80632091L)
+#define PEER_E_INVALID_GROUP              ((HRESULT)0x80632093L)
+
+typedef struct peer_version_data_tag {
+    WORD wVersion;
+    WORD wHighestVersion;
+} PEER_VERSION_DATA, *PPEER_VERSION_DATA;
+
+typedef struct peer_record_tag {
+    DWORD dwSize;
+    GUID type;
+    GUID id;
+    DWORD dwVersion;
+    DWORD dwFlags;
+    PWSTR pwzCreatorId;
+    PWSTR pwzModifiedById;
+    PWSTR pwzAttributes;
+    FILETIME ftCreation;
+    FILETIME ftExpiration;
+    FILETIME ftLastModified;
+    PEER_DATA securityData;
+    PEER_DATA data;
+} PEER_RECORD, *PPEER_RECORD;
+
+typedef struct peer_group_properties_tag {
+    DWORD dwSize;
+    DWORD dwFlags;
+    PWSTR pwzCloud;
+    PWSTR pwzClassifier;
+    PWSTR pwzGroupPeerName;
+    PWSTR pwzCreatorPeerName;
+    PWSTR pwzFriendlyName;
+    PWSTR pwzComment;
+    ULONG ulMemberDataLifetime;
+    ULONG ulPresenceLifetime;
+    DWORD dwAuthenticationSchemes;
+    PWSTR pwzGroupPassword;
+    GUID groupPasswordRole;
+} PEER_GROUP_PROPERTIES, *PPEER_GROUP_PROPERTIES;
+
+HRESULT WINAPI PeerGroupStartup(WORD wVersionRequested, PPEER_VERSION_DATA pVersionData);
+HRESULT WINAPI PeerGroupShutdown(void);
+HRESULT WINAPI PeerGroupCreate(PPEER_GROUP_PROPERTIES pProperties, HGROUP *phGroup);
+HRESULT WINAPI PeerGroupClose(HGROUP hGroup);
+HRESULT WINAPI PeerGroupAddRecord(HGROUP hGroup, PPEER_RECORD pRecord, GUID *pRecordId);
+HRESULT WINAPI PeerGroupUpdateRecord(HGROUP hGroup, PPEER_RECORD pRecord);
+HRESULT WINAPI PeerGroupDeleteRecord(HGROUP hGroup, const GUID *pRecordId);
+HRESULT WINAPI PeerGroupGetRecord(HGROUP hGroup, const GUID *pRecordId, PPEER_RECORD *ppRecord);
+HRESULT WINAPI PeerGroupEnumRecords(HGROUP hGroup, const GUID *pRecordType, HPEERENUM *phRecordEnum);
+HRESULT WINAPI PeerGetNextItem(HPEERENUM hPeerEnum, ULONG *pCount, PVOID **pppvItems);
+HRESULT WINAPI PeerGetItemCount(HPEERENUM hPeerEnum, ULONG *pCount);
+HRESULT WINAPI PeerEndEnumeration(HPEERENUM hPeerEnum);
+HRESULT WINAPI PeerGroupGetStatus(HGROUP hGroup, DWORD *pdwStatus);
+HRESULT WINAPI PeerGroupUniversalTimeToPeerTime(HGROUP hGroup, FILETIME *pftUniversalTime, FILETIME *pftPeerTime);
+HRESULT WINAPI PeerGroupPeerTimeToUniversalTime(HGROUP hGroup, FILETIME *pftPeerTime, FILETIME *pftUniversalTime);
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,8 +14,9 @@ use crate::codec::{AbiError, Reader};
 pub const REQUEST_HEADER_LEN: usize = 4 + 8 + 4 + 4;
 /// Bytes of a response frame before its output.
 pub const RESPONSE_HEADER_LEN: usize = 4 + 8 + 4 + 4;
-/// Largest request input accepted.
-pub const MAX_INPUT_LEN: usize = 16 * 1024;
+/// Largest request input accepted: room for a GROUP_ADD_RECORD / GROUP_UPDATE_RECORD of a record
+/// at the group limit ([`crate::group::MAX_RECORD_PAYLOAD`] of data and attributes) and its fields.
+pub const MAX_INPUT_LEN: usize = 17 * 1024;
 /// Largest output capacity accepted.
 pub const MAX_OUTPUT_CAPACITY: usize = 64 * 1024;
 

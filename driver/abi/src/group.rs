@@ -286,6 +286,57 @@ impl<'a> GroupRequest<'a> {
     }
 }
 
+/// The completion status (a customer NTSTATUS, like the DRT's 0xE062xxxx) carrying a
+/// FACILITY_P2P HRESULT (0x8063xxxx); generic HRESULTs map to their NTSTATUS.
+/// [`crate::status::to_hresult`] maps it back.
+pub const fn status_of_hresult(hr: u32) -> u32 {
+    match hr {
+        hresult::E_INVALIDARG => crate::status::INVALID_PARAMETER,
+        hresult::E_OUTOFMEMORY => crate::status::INSUFFICIENT_RESOURCES,
+        hr => 0xE063_0000 | (hr & 0xFFFF),
+    }
+}
+
+/// Most bytes of data plus attributes in one record (peerdrt-core's `MAX_RECORD_SIZE`).
+pub const MAX_RECORD_PAYLOAD: usize = 16 * 1024;
+
+/// The largest GROUP_UPDATE_RECORD input: UTC, version, group, ID, type, expiration, flags, the
+/// two length prefixes and the payload.
+pub const MAX_RECORD_CALL_LEN: usize = CALL_HEADER_LEN + 4 + 8 + 16 + 16 + 8 + 4 + 2 + 2 + MAX_RECORD_PAYLOAD;
+const _: () =
+    assert!(MAX_RECORD_CALL_LEN <= crate::frame::MAX_INPUT_LEN, "a full record fits a device frame");
+
+/// Bytes of the caller's UTC in front of every group request.
+pub const CALL_HEADER_LEN: usize = 8;
+
+/// Output space each group code needs, checked before any state changes (so a request that
+/// changed state never fails for want of room to answer).
+pub const fn output_needed(code: u32) -> usize {
+    match code {
+        GROUP_CREATE | GROUP_JOIN => 8 + CERTIFICATE_LEN + 2,
+        GROUP_CREATE_INVITATION => CERTIFICATE_LEN,
+        GROUP_ADD_RECORD => 16,
+        _ => 0,
+    }
+}
+
+/// Splits a group input buffer: the caller's UTC (FILETIME, little-endian) then the request.
+pub fn decode_call(code: u32, input: &[u8]) -> Result<(u64, GroupRequest<'_>), AbiError> {
+    let header = input.get(..CALL_HEADER_LEN).ok_or(AbiError::Truncated)?;
+    let mut utc = [0u8; CALL_HEADER_LEN];
+    utc.copy_from_slice(header);
+    Ok((u64::from_le_bytes(utc), GroupRequest::decode(code, &input[CALL_HEADER_LEN..])?))
+}
+
+/// Encodes a group input buffer ([`decode_call`]'s inverse), returning its length.
+pub fn encode_call(utc: u64, request: &GroupRequest<'_>, out: &mut [u8]) -> Result<usize, AbiError> {
+    if out.len() < CALL_HEADER_LEN {
+        return Err(AbiError::BufferTooSmall { needed: CALL_HEADER_LEN });
+    }
+    out[..CALL_HEADER_LEN].copy_from_slice(&utc.to_le_bytes());
+    Ok(CALL_HEADER_LEN + request.encode(&mut out[CALL_HEADER_LEN..])?)
+}
+
 fn record_fields<'a>(r: &mut Reader<'a>) -> Result<RecordFields<'a>, AbiError> {
     Ok(RecordFields {
         record_type: *r.array()?,
@@ -330,6 +381,8 @@ pub enum GroupResponse<'a> {
         group: u64,
         /// The member's certificate.
         certificate: &'a [u8; CERTIFICATE_LEN],
+        /// The UDP port of the device's group socket (what other members connect to).
+        port: u16,
     },
     /// CREATE_INVITATION: the certificate.
     Invitation(&'a [u8; CERTIFICATE_LEN]),
@@ -350,9 +403,10 @@ impl<'a> GroupResponse<'a> {
     pub fn encode(&self, out: &mut [u8]) -> Result<usize, AbiError> {
         let mut w = Writer::new(out);
         match self {
-            Self::Opened { group, certificate } => {
+            Self::Opened { group, certificate, port } => {
                 w.u64(*group);
                 w.bytes(*certificate);
+                w.u16(*port);
             }
             Self::Invitation(certificate) => w.bytes(*certificate),
             Self::RecordId(id) => w.bytes(*id),
@@ -384,7 +438,9 @@ impl<'a> GroupResponse<'a> {
     pub fn decode(code: u32, output: &'a [u8]) -> Result<Self, AbiError> {
         let mut r = Reader::new(output);
         let response = match code {
-            GROUP_CREATE | GROUP_JOIN => Self::Opened { group: r.u64()?, certificate: r.array()? },
+            GROUP_CREATE | GROUP_JOIN => {
+                Self::Opened { group: r.u64()?, certificate: r.array()?, port: r.u16()? }
+            }
             GROUP_CREATE_INVITATION => Self::Invitation(r.array()?),
             GROUP_ADD_RECORD => Self::RecordId(r.array()?),
             GROUP_GET_RECORD => Self::Record(r.blob(MAX_RECORD_LEN)?),
@@ -494,7 +550,7 @@ mod tests {
         let cert = [9u8; CERTIFICATE_LEN];
         let id = [3u8; 16];
         let cases = [
-            (GROUP_CREATE, GroupResponse::Opened { group: 8, certificate: &cert }),
+            (GROUP_CREATE, GroupResponse::Opened { group: 8, certificate: &cert, port: 3600 }),
             (GROUP_CREATE_INVITATION, GroupResponse::Invitation(&cert)),
             (GROUP_ADD_RECORD, GroupResponse::RecordId(&id)),
             (GROUP_GET_RECORD, GroupResponse::Record(b"opaque record bytes")),
@@ -510,6 +566,30 @@ mod tests {
             let len = response.encode(&mut buf).unwrap();
             assert_eq!(GroupResponse::decode(code, &buf[..len]), Ok(response));
         }
+    }
+    #[test]
+    fn a_group_call_carries_the_callers_utc_before_the_request() {
+        let request = GroupRequest::GetStatus { group: 42 };
+        let call = crate::Request::Group { utc: 0x0123_4567_89AB_CDEF, request };
+        let mut buf = [0u8; 64];
+        let n = call.encode(&mut buf).unwrap();
+        assert_eq!(&buf[..8], &0x0123_4567_89AB_CDEFu64.to_le_bytes());
+        assert_eq!(crate::Request::decode(GROUP_GET_STATUS, &buf[..n]), Ok(call));
+        assert_eq!(call.code(), GROUP_GET_STATUS);
+        assert_eq!(decode_call(GROUP_GET_STATUS, &buf[..7]), Err(AbiError::Truncated), "a cut-off UTC");
+    }
+
+    #[test]
+    fn p2p_hresults_survive_the_completion_status() {
+        for hr in
+            [hresult::PEER_E_INVALID_GROUP, hresult::PEER_E_GROUP_NOT_READY, hresult::PEER_E_NOT_AUTHORIZED]
+        {
+            assert_eq!(crate::status::to_hresult(status_of_hresult(hr)), hr);
+        }
+        assert_eq!(
+            crate::status::to_hresult(status_of_hresult(hresult::E_INVALIDARG)),
+            hresult::E_INVALIDARG
+        );
     }
 }
 

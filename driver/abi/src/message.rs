@@ -2,7 +2,7 @@
 
 use crate::codec::{AbiError, Reader, Writer};
 use crate::pnrp::{self, CloudRecords, check_cloud_name};
-use crate::{ABI_VERSION, ioctl};
+use crate::{ABI_VERSION, group, ioctl};
 
 /// A handle the device hands out (instance, registration or search). Opaque to the caller;
 /// it names the open that created it, so another open's raw value never resolves.
@@ -224,6 +224,14 @@ pub enum Request<'a> {
     },
     /// [`pnrp::ENUM_CLOUDS`].
     EnumClouds,
+    /// One of the GROUP_* codes ([`group::ALL`]): the caller's UTC (a FILETIME, which the device
+    /// anchors its peer clock to) and the group request.
+    Group {
+        /// The caller's UTC as a FILETIME.
+        utc: u64,
+        /// The request.
+        request: group::GroupRequest<'a>,
+    },
 }
 
 impl<'a> Request<'a> {
@@ -244,11 +252,16 @@ impl<'a> Request<'a> {
             Self::AttachCloud { .. } => pnrp::ATTACH_CLOUD,
             Self::DetachCloud { .. } => pnrp::DETACH_CLOUD,
             Self::EnumClouds => pnrp::ENUM_CLOUDS,
+            Self::Group { request, .. } => request.code(),
         }
     }
 
     /// Parses the input buffer of control code `code`.
     pub fn decode(code: u32, input: &'a [u8]) -> Result<Self, AbiError> {
+        if group::ALL.contains(&code) {
+            let (utc, request) = group::decode_call(code, input)?;
+            return Ok(Self::Group { utc, request });
+        }
         if !ioctl::ALL.contains(&code) && !pnrp::ALL.contains(&code) {
             return Err(AbiError::UnknownCode);
         }
@@ -348,6 +361,9 @@ impl<'a> Request<'a> {
 
     /// Encodes the input buffer, returning its length.
     pub fn encode(&self, out: &mut [u8]) -> Result<usize, AbiError> {
+        if let Self::Group { utc, request } = self {
+            return group::encode_call(*utc, request, out);
+        }
         let mut w = Writer::new(out);
         w.u16(ABI_VERSION);
         w.u16(0);
@@ -415,6 +431,8 @@ impl<'a> Request<'a> {
                 w.bytes(name.as_bytes());
             }
             Self::DetachCloud { attachment } => w.u64(*attachment),
+            // Encoded above.
+            Self::Group { .. } => {}
         }
         w.finish()
     }

@@ -149,6 +149,7 @@ pub const fn to_hresult(status: u32) -> u32 {
     match status {
         SUCCESS => hresult::S_OK,
         s if s & 0xFFFF_0000 == 0xE062_0000 => 0x8062_0000 | (s & 0xFFFF),
+        s if s & 0xFFFF_0000 == 0xE063_0000 => 0x8063_0000 | (s & 0xFFFF),
         INVALID_HANDLE => hresult::E_HANDLE,
         INVALID_PARAMETER | REVISION_MISMATCH => hresult::E_INVALIDARG,
         BUFFER_TOO_SMALL | BUFFER_OVERFLOW => hresult::DRT_E_INSUFFICIENT_BUFFER,

@@ -25,6 +25,9 @@ use peerdrt_core::wire::{Endpoint, MAX_ROUTE_ADDRESSES, ProtocolVersion};
 
 use super::handles::{self, HandleKind, MAX_OBJECTS_PER_OPEN, OpenId};
 
+#[path = "group_device.rs"]
+mod group_device;
+
 /// Most opens at once.
 pub const MAX_OPENS: usize = 256;
 /// Most DRT instances on the device.
@@ -243,6 +246,7 @@ pub struct Device {
     completions: VecDeque<WaitCompletion>,
     stats: DeviceStats,
     clouds: Vec<Cloud>,
+    groups: group_device::Groups,
 }
 
 fn drt(hr: u32) -> u32 {
@@ -393,6 +397,7 @@ impl Device {
         for index in instances {
             self.destroy_instance(now, index, platform);
         }
+        self.close_groups(now, open);
     }
 
     /// IRP_MJ_CLOSE: the open's slot is freed (after [`Device::cleanup`]).
@@ -619,6 +624,9 @@ impl Device {
                 return Completion::fail(e.status());
             }
         };
+        if let Request::Group { utc, request } = request {
+            return self.group_ioctl(now, open, utc, &request, output, platform);
+        }
         if output.len() < output_needed(code) {
             return Completion::fail(status::BUFFER_TOO_SMALL);
         }
@@ -779,6 +787,8 @@ impl Device {
                 Ok(Response::Empty)
             }
             Request::EnumClouds => self.enum_clouds(scratch),
+            // Run by `group_ioctl` before dispatch.
+            Request::Group { .. } => Err(status::INVALID_DEVICE_REQUEST),
         }
     }
 
@@ -964,6 +974,9 @@ impl Device {
 
     /// A datagram arrived on `transport` (dequeued by the worker from the receive queue).
     pub fn handle_datagram(&mut self, now: Instant, transport: TransportId, from: Endpoint, bytes: &[u8]) {
+        if self.group_datagram(now, transport, from, bytes) {
+            return;
+        }
         let Some(index) =
             self.instances.iter().position(|i| i.as_ref().is_some_and(|i| i.transport == transport))
         else {
@@ -988,11 +1001,16 @@ impl Device {
                 self.drain(index);
             }
         }
+        self.group_timeout(now);
     }
 
-    /// The earliest timer of any instance.
+    /// The earliest timer of any instance or group.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.instances.iter().flatten().filter_map(|i| i.node.next_deadline()).min()
+        let instances = self.instances.iter().flatten().filter_map(|i| i.node.next_deadline()).min();
+        match (instances, self.group_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The next datagram to send.

@@ -1,8 +1,9 @@
 //! Peer groups on the device: group handles, the GROUP_* control codes run against
 //! [`Member`]s, their datagrams, and the records the host must make durable.
 //!
-//! Not yet wired into [`Device`](super::Device)'s IOCTL dispatch and transports (the adapter
-//! calls a [`GroupTable`] directly for now); see `docs/grouping.md`.
+//! [`Device`](super::Device) owns one table: it dispatches the GROUP_* codes to it, routes the
+//! datagrams of its group socket to it, and converts its clock to peer time; see
+//! `docs/grouping.md`.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -87,6 +88,8 @@ pub struct GroupTable {
     stored: VecDeque<(Handle, Record)>,
     /// DISCONNECTs of closed groups, still to be sent.
     farewells: VecDeque<GroupOutgoing>,
+    /// The port of the socket the groups' datagrams use (reported to CREATE / JOIN).
+    port: u16,
 }
 
 fn draft(fields: &RecordFields<'_>) -> Result<RecordDraft, GroupFailure> {
@@ -105,6 +108,17 @@ impl GroupTable {
     /// An empty table.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sets the port of the groups' socket, reported by CREATE and JOIN.
+    pub fn set_port(&mut self, port: u16) {
+        self.port = port;
+    }
+
+    /// The group root key of group `group` of `open` (what names its durable log).
+    pub fn group_root(&mut self, open: OpenId, group: Handle) -> Option<[u8; 32]> {
+        let (_, slot) = self.slot(open, group).ok()?;
+        Some(slot.member.group_root())
     }
 
     /// Groups open.
@@ -269,7 +283,8 @@ impl GroupTable {
         let credentials = Credentials::new(member_secret, certificate).ok_or(invalid)?;
         let member = Member::new(credentials, ready, random as u32).ok_or(invalid)?;
         let handle = self.insert(Slot { open, root, member })?;
-        Ok(GroupResponse::Opened { group: handle, certificate: &certificate.to_bytes() }.encode(out)?)
+        Ok(GroupResponse::Opened { group: handle, certificate: &certificate.to_bytes(), port: self.port }
+            .encode(out)?)
     }
 
     fn close_slot(&mut self, index: usize) {
@@ -305,6 +320,13 @@ impl GroupTable {
             .restore(record, now)
             .map(|_| ())
             .map_err(|e| GroupFailure::HResult(hresult_of(GroupError::Database(e))))
+    }
+
+    /// Marks group `group` of `open` synchronised (reopened from its durable log).
+    pub fn mark_ready(&mut self, open: OpenId, group: Handle) -> Result<(), GroupFailure> {
+        let (_, slot) = self.slot(open, group)?;
+        slot.member.mark_ready();
+        Ok(())
     }
 
     /// Hands a group datagram to the group it names.
@@ -391,7 +413,7 @@ mod tests {
 
     fn opened(bytes: &[u8], code: u32) -> (Handle, [u8; CERTIFICATE_LEN]) {
         match GroupResponse::decode(code, bytes).unwrap() {
-            GroupResponse::Opened { group, certificate } => (group, *certificate),
+            GroupResponse::Opened { group, certificate, .. } => (group, *certificate),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -546,6 +568,11 @@ mod tests {
             &mut other_open,
         );
         assert_eq!(foreign, Err(GroupFailure::HResult(hresult::PEER_E_INVALID_GROUP)));
+    }
+
+    #[test]
+    fn the_abi_record_payload_limit_is_the_engines() {
+        assert_eq!(peerdrt_abi::group::MAX_RECORD_PAYLOAD, peerdrt_core::group::limits::MAX_RECORD_SIZE);
     }
 
     #[test]

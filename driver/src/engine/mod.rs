@@ -13,6 +13,8 @@
 mod cloud_tests;
 mod device;
 pub mod group;
+#[cfg(test)]
+mod group_device_tests;
 mod handles;
 pub mod nmr;
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Sender, SyncSender};
 use std::time::{Duration, Instant as StdInstant};
 
+use peerdrt_abi::group::GroupRequest;
 use peerdrt_abi::status;
 use peerdrt_abi::{
     ENDPOINT_LEN, EndpointRecord, EventRecord, Handle, MAX_EVENT_LEN, MAX_SEEDS, OpenInstance, Request,
@@ -89,6 +90,8 @@ pub(crate) struct Worker {
     /// The daemon's own open, holding the standing instances.
     standing: Option<OpenId>,
     standing_ports: Vec<(Handle, u16)>,
+    /// The groups' logs: records are made durable before the request that stored them completes.
+    groups: super::group_durability::GroupDurability,
 }
 
 fn status_text(status: u32) -> String {
@@ -125,6 +128,9 @@ impl Worker {
             by_open: HashMap::new(),
             standing: None,
             standing_ports: Vec::new(),
+            groups: super::group_durability::GroupDurability::new(super::group_durability::state_dir(
+                &config.socket,
+            )),
         };
         if !config.instances.is_empty() {
             let owner = Owner { pid: std::process::id(), uid: nix::unistd::Uid::current().as_raw() };
@@ -299,6 +305,8 @@ impl Worker {
 
     /// Sends the engine's datagrams, closes unbound sockets, answers completed waits.
     fn flush(&mut self) {
+        // Records received from other members are made durable too (failures are logged).
+        let _ = self.groups.persist(&mut self.device);
         loop {
             let (device, platform) = self.engine();
             let mut sent = false;
@@ -353,6 +361,29 @@ impl Worker {
                     Irp { code, input: &input, output: &mut output, token: request_id },
                     platform,
                 );
+                let completion = match completion {
+                    Completion::Complete { status, information } => {
+                        let information = information.min(capacity);
+                        if status == status::SUCCESS {
+                            self.groups.opened(&mut self.device, now, open, code, &output[..information]);
+                        }
+                        // Durable before the reply: a record AddRecord reported survives a kill.
+                        let persisted = self.groups.persist(&mut self.device);
+                        if status == status::SUCCESS
+                            && let Ok(Request::Group { request: GroupRequest::Close { group }, .. }) =
+                                Request::decode(code, &input)
+                        {
+                            self.groups.closed(group);
+                        }
+                        match persisted {
+                            Ok(()) => Completion::Complete { status, information },
+                            Err(_) => {
+                                Completion::Complete { status: status::UNEXPECTED_IO_ERROR, information: 0 }
+                            }
+                        }
+                    }
+                    pending => pending,
+                };
                 if let Completion::Complete { status, information } = completion
                     && let Some(c) = self.conns.get(&conn)
                 {
@@ -366,6 +397,7 @@ impl Worker {
             Command::Disconnect { conn } => {
                 let Some(c) = self.conns.remove(&conn) else { return };
                 self.by_open.remove(&c.open);
+                self.groups.open_closed(c.open);
                 let (device, platform) = self.engine();
                 device.close(now, c.open, platform);
                 tracing::debug!(conn, open = ?c.open, "device closed");

@@ -12,6 +12,7 @@
 #![allow(non_snake_case, non_camel_case_types)]
 
 pub mod api;
+pub mod group;
 pub mod pnrp;
 pub mod providers;
 #[cfg(not(windows))]

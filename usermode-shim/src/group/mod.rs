@@ -2,9 +2,10 @@
 //! x64 layouts, the HRESULTs, version negotiation, peer time, and the PEER_RECORD rules applied
 //! before a record reaches the device (`GROUP_*` control codes of peerdrt-abi).
 //!
-//! Not exported from the cdylib yet, and not yet connected to the device: the engine's
-//! `GroupTable` is not in the device's dispatch. See `docs/grouping.md`.
+//! [`client`] speaks the GROUP_* control codes to the device; the C exports are not built yet.
+//! See `docs/grouping.md`.
 
+pub mod client;
 pub mod hresult;
 pub mod record;
 pub mod time;

@@ -198,6 +198,13 @@ impl<A: Ord + Clone> Member<A> {
         self.db.apply(&record.view(), now)
     }
 
+    /// Marks the database synchronised: a member reopening a group from its durable log held a
+    /// synchronised database when it last ran, so it may read and write at once (as
+    /// PeerGroupOpen allows); later connections synchronise the difference as usual.
+    pub fn mark_ready(&mut self) {
+        self.ready = true;
+    }
+
     /// The database.
     pub fn database(&self) -> &RecordDb {
         &self.db
@@ -211,6 +218,11 @@ impl<A: Ord + Clone> Member<A> {
     /// This member's key.
     pub fn key(&self) -> MemberKey {
         self.credentials.member()
+    }
+
+    /// The group root's public key (from this member's certificate).
+    pub fn group_root(&self) -> MemberKey {
+        self.credentials.certificate.group_root
     }
 
     /// The group's tag.

@@ -311,6 +311,7 @@ fn request_name(r: &Request<'_>) -> &'static str {
         Request::AttachCloud { .. } => "ATTACH_CLOUD",
         Request::DetachCloud { .. } => "DETACH_CLOUD",
         Request::EnumClouds => "ENUM_CLOUDS",
+        Request::Group { .. } => "GROUP",
     }
 }
 

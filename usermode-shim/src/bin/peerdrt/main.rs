@@ -19,6 +19,7 @@
 mod daemon;
 mod demo;
 mod drt_cmd;
+mod group_cmd;
 mod pnrp_cmd;
 
 use std::path::PathBuf;
@@ -51,6 +52,9 @@ enum Command {
     /// PNRP: register, resolve and unregister peer names; the node's clouds.
     #[command(subcommand)]
     Pnrp(pnrp_cmd::PnrpCommand),
+    /// Peer groups: create, invite, join, connect, add, list, watch.
+    #[command(subcommand)]
+    Group(group_cmd::GroupCommand),
     /// Whether the device answers; with --seed, a probe instance's view of the cloud.
     Status(drt_cmd::StatusArgs),
     /// Start a local cloud of daemons, register keys in one process, find them from another.
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
         Command::Drt(DrtCommand::Search(a)) => drt_cmd::search(socket, json, a),
         Command::Drt(DrtCommand::Unregister(a)) => drt_cmd::unregister(json, a),
         Command::Pnrp(c) => pnrp_cmd::run(socket, json, c),
+        Command::Group(c) => group_cmd::run(socket, json, c),
         Command::Status(a) => drt_cmd::status(socket, json, a),
         Command::Demo(a) => demo::demo(json, a),
         Command::Daemon(a) => daemon::run(a),

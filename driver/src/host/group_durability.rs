@@ -1,0 +1,247 @@
+//! The daemon's group databases on disk: one [`GroupLog`] per group under the state directory.
+//!
+//! The worker calls [`GroupDurability::persist`] after every IOCTL *before* it sends the reply,
+//! and after every batch of datagrams: each record a group stored (a local AddRecord /
+//! UpdateRecord / DeleteRecord, or one received from a member) is appended and `fdatasync`ed
+//! first, so a record PeerGroupAddRecord reported survives a kill of the daemon the next instant.
+//! When a group is opened (GROUP_CREATE / GROUP_JOIN) its log is replayed into it
+//! ([`GroupDurability::opened`]); a group whose log already existed is reopened as
+//! synchronised (it held a synchronised database when it last ran).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use peerdrt_abi::Handle;
+use peerdrt_abi::group::{GROUP_CREATE, GROUP_JOIN, GroupResponse};
+use peerdrt_core::time::Instant;
+
+use super::group_store::{GroupLog, StoreError};
+use crate::engine::{Device, OpenId};
+
+/// Environment variable naming the daemon's state directory (default: `<device socket>.state`).
+pub const STATE_DIR_ENV: &str = "PEERDRT_STATE_DIR";
+
+/// The state directory of a daemon serving `socket`.
+pub fn state_dir(socket: &Path) -> PathBuf {
+    match std::env::var_os(STATE_DIR_ENV).filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let mut dir = socket.as_os_str().to_owned();
+            dir.push(".state");
+            PathBuf::from(dir)
+        }
+    }
+}
+
+/// The log path of the group rooted at `root` under `dir`.
+pub fn log_path(dir: &Path, root: &[u8; 32]) -> PathBuf {
+    let name: String = root.iter().map(|b| format!("{b:02x}")).collect();
+    dir.join("groups").join(format!("{name}.log"))
+}
+
+/// The open logs, by group root, and which group handle (of which open) writes to which.
+#[derive(Debug)]
+pub struct GroupDurability {
+    dir: PathBuf,
+    logs: HashMap<[u8; 32], GroupLog>,
+    roots: HashMap<Handle, (OpenId, [u8; 32])>,
+}
+
+impl GroupDurability {
+    /// Logs under `dir` (created when the first group opens).
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir, logs: HashMap::new(), roots: HashMap::new() }
+    }
+
+    /// After a completed IOCTL `code` of `open` with reply `output`: a group just opened gets its
+    /// log opened and replayed. An error leaves the group open without durability (logged).
+    pub fn opened(&mut self, device: &mut Device, now: Instant, open: OpenId, code: u32, output: &[u8]) {
+        if code != GROUP_CREATE && code != GROUP_JOIN {
+            return;
+        }
+        let Ok(GroupResponse::Opened { group, .. }) = GroupResponse::decode(code, output) else { return };
+        let Some(root) = device.group_root(open, group) else { return };
+        if let Err(e) = self.replay(device, now, open, group, root) {
+            tracing::error!(error = %e, "group log unusable; the group runs without durability");
+        }
+    }
+
+    fn replay(
+        &mut self,
+        device: &mut Device,
+        now: Instant,
+        open: OpenId,
+        group: Handle,
+        root: [u8; 32],
+    ) -> Result<(), StoreError> {
+        self.roots.insert(group, (open, root));
+        let path = log_path(&self.dir, &root);
+        let existed = path.exists();
+        let (log, replay) = match self.logs.remove(&root) {
+            // Another handle has it open (two opens of one group): read the file again.
+            Some(log) => {
+                drop(log);
+                GroupLog::open(&path, &root)?
+            }
+            None => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                GroupLog::open(&path, &root)?
+            }
+        };
+        let (mut restored, mut refused) = (0usize, 0usize);
+        for record in &replay.records {
+            match device.restore_group_record(now, open, group, record) {
+                Ok(()) => restored += 1,
+                Err(_) => refused += 1,
+            }
+        }
+        if existed {
+            device.mark_group_ready(open, group);
+        }
+        tracing::info!(
+            log = %path.display(),
+            entries = replay.records.len(),
+            restored,
+            refused,
+            truncated = replay.truncated,
+            "group log replayed"
+        );
+        self.logs.insert(root, log);
+        Ok(())
+    }
+
+    /// Appends every record the device's groups stored since the last call, each made durable
+    /// before the next. Returns the first error (the caller fails the request it reports).
+    pub fn persist(&mut self, device: &mut Device) -> Result<(), StoreError> {
+        let mut first_error = None;
+        while let Some((group, record)) = device.poll_group_stored() {
+            let Some(log) = self.roots.get(&group).and_then(|(_, root)| self.logs.get_mut(root)) else {
+                continue;
+            };
+            if let Err(e) = log.append(&record) {
+                tracing::error!(error = %e, "group record not made durable");
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Group `group` was closed (GROUP_CLOSE): its log is closed once no handle uses it.
+    pub fn closed(&mut self, group: Handle) {
+        self.roots.remove(&group);
+        self.close_unused();
+    }
+
+    /// The open's handle was closed, and with it its groups.
+    pub fn open_closed(&mut self, open: OpenId) {
+        self.roots.retain(|_, (o, _)| *o != open);
+        self.close_unused();
+    }
+
+    fn close_unused(&mut self) {
+        let roots = &self.roots;
+        self.logs.retain(|root, _| roots.values().any(|(_, r)| r == root));
+    }
+
+    /// Group logs open.
+    pub fn open_logs(&self) -> usize {
+        self.logs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv6Addr;
+
+    use peerdrt_abi::group::{GROUP_ADD_RECORD, GROUP_CLOSE, GroupRequest, RecordFields};
+    use peerdrt_abi::{Request, status};
+
+    use super::*;
+    use crate::engine::{Bound, Completion, Irp, Owner, Platform, TransportId};
+
+    /// 2024-01-01 as a FILETIME.
+    const UTC: u64 = 133_485_408_000_000_000;
+
+    struct Fake;
+
+    impl Platform for Fake {
+        fn bind(&mut self, _port: u16, _scope: u32, _scope_id: u32) -> Result<Bound, u32> {
+            Ok(Bound { id: 1, port: 4000, addresses: vec![Ipv6Addr::LOCALHOST] })
+        }
+        fn unbind(&mut self, _id: TransportId) {}
+        fn random_seed(&mut self) -> [u8; 32] {
+            [7; 32]
+        }
+    }
+
+    /// Runs a group request as the worker does: the IOCTL, then `opened`, `persist`, `closed`.
+    fn run(d: &mut Device, g: &mut GroupDurability, open: OpenId, request: GroupRequest<'_>) -> Vec<u8> {
+        let now = Instant::from_millis(1);
+        let r = Request::Group { utc: UTC, request };
+        let mut input = vec![0u8; 32 * 1024];
+        let n = r.encode(&mut input).unwrap();
+        let mut output = vec![0u8; 32 * 1024];
+        let irp = Irp { code: r.code(), input: &input[..n], output: &mut output, token: 1 };
+        let Completion::Complete { status: status::SUCCESS, information } =
+            d.ioctl(now, open, irp, &mut Fake)
+        else {
+            panic!("{request:?} failed")
+        };
+        output.truncate(information);
+        g.opened(d, now, open, r.code(), &output);
+        g.persist(d).unwrap();
+        if r.code() == GROUP_CLOSE
+            && let GroupRequest::Close { group } = request
+        {
+            g.closed(group);
+        }
+        output
+    }
+
+    fn create(d: &mut Device, g: &mut GroupDurability, open: OpenId) -> Handle {
+        let out = run(
+            d,
+            g,
+            open,
+            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 60 },
+        );
+        match GroupResponse::decode(GROUP_CREATE, &out).unwrap() {
+            GroupResponse::Opened { group, .. } => group,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn records_are_logged_replayed_on_reopen_and_logs_close_with_their_last_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut g = GroupDurability::new(dir.path().to_owned());
+        let mut d = Device::new();
+        let open = d.open(Owner::default()).unwrap();
+        let group = create(&mut d, &mut g, open);
+        assert_eq!(g.open_logs(), 1);
+        let fields = RecordFields {
+            record_type: [3; 16],
+            expiration: UTC + 600 * 10_000_000,
+            flags: 0,
+            attributes: b"",
+            data: b"kept",
+        };
+        let id = run(&mut d, &mut g, open, GroupRequest::AddRecord { group, record: fields });
+        assert_eq!(id.len(), 16, "{GROUP_ADD_RECORD:#x} answers the ID");
+        run(&mut d, &mut g, open, GroupRequest::Close { group });
+        assert_eq!(g.open_logs(), 0, "the log closes with its last handle");
+
+        // A fresh device (a restarted daemon) reopens the group from the log.
+        let mut d = Device::new();
+        let mut g = GroupDurability::new(dir.path().to_owned());
+        let open = d.open(Owner::default()).unwrap();
+        let group = create(&mut d, &mut g, open);
+        let id: [u8; 16] = id.try_into().unwrap();
+        let out = run(&mut d, &mut g, open, GroupRequest::GetRecord { group, id: &id });
+        assert!(out.windows(4).any(|w| w == b"kept"), "the record was replayed");
+        g.open_closed(open);
+        assert_eq!(g.open_logs(), 0, "closing the open closes its groups' logs");
+    }
+}
