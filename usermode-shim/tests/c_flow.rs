@@ -7,35 +7,12 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
 use peerdrt_shim::Key;
-
-/// The directory holding libpeerdrt_shim.so: next to the test binary's directory (cargo
-/// uplifts the cdylib there), else built now.
-fn cdylib_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    for dir in [profile_dir.clone(), profile_dir.join("deps")] {
-        if dir.join("libpeerdrt_shim.so").exists() {
-            return dir;
-        }
-    }
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "-p", "peerdrt-shim", "--lib"])
-        .status()
-        .expect("cargo build of the cdylib");
-    assert!(status.success());
-    assert!(
-        profile_dir.join("libpeerdrt_shim.so").exists(),
-        "no libpeerdrt_shim.so in {}",
-        profile_dir.display()
-    );
-    profile_dir
-}
 
 fn compile(out: &Path) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

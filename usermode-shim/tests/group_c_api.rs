@@ -5,11 +5,11 @@
 mod common;
 
 use std::ffi::c_void;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{EXE, eventually};
+use common::{EXE, cdylib_dir, eventually};
 use peerdrt_shim::ffi::group::*;
 use peerdrt_shim::ffi::pnrp::PeerFreeData;
 use peerdrt_shim::group::client::utc_now;
@@ -19,17 +19,6 @@ use peerdrt_shim::pnrp::IdentityStore;
 
 fn is_group_export(n: &str) -> bool {
     n.starts_with("PeerGroup") || ["PeerGetNextItem", "PeerGetItemCount", "PeerEndEnumeration"].contains(&n)
-}
-
-fn cdylib_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    if !profile_dir.join("libpeerdrt_shim.so").exists() {
-        let status =
-            Command::new(env!("CARGO")).args(["build", "-p", "peerdrt-shim", "--lib"]).status().unwrap();
-        assert!(status.success());
-    }
-    profile_dir
 }
 
 #[test]

@@ -8,11 +8,11 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{EXE, bounded, eventually, random_key};
+use common::{EXE, bounded, cdylib_dir, eventually, random_key};
 use peerdrt_shim::hresult::Error;
 use peerdrt_shim::pnrp::*;
 
@@ -22,17 +22,6 @@ fn is_pnrp_export(n: &str) -> bool {
         || n.starts_with("PeerIdentity")
         || ["PeerCreatePeerName", "PeerNameToPeerHostName", "PeerHostNameToPeerName", "PeerFreeData"]
             .contains(&n)
-}
-
-fn cdylib_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    if !profile_dir.join("libpeerdrt_shim.so").exists() {
-        let status =
-            Command::new(env!("CARGO")).args(["build", "-p", "peerdrt-shim", "--lib"]).status().unwrap();
-        assert!(status.success());
-    }
-    profile_dir
 }
 
 #[test]

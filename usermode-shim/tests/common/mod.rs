@@ -307,3 +307,26 @@ pub fn processes_mentioning(needle: &Path) -> Vec<u32> {
     }
     out
 }
+
+/// The directory holding libpeerdrt_shim.so for C programs to link. `cargo test` builds the
+/// cdylib into `deps/` beside the test binaries (fresh for this run), so that copy comes first;
+/// the uplifted copy one level up may be left over from an older `cargo build`.
+pub fn cdylib_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let deps = profile_dir.join("deps");
+    if deps.join("libpeerdrt_shim.so").exists() {
+        return deps;
+    }
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-p", "peerdrt-shim", "--lib"])
+        .status()
+        .expect("cargo build of the cdylib");
+    assert!(status.success());
+    assert!(
+        profile_dir.join("libpeerdrt_shim.so").exists(),
+        "no libpeerdrt_shim.so in {}",
+        profile_dir.display()
+    );
+    profile_dir
+}
