@@ -57,6 +57,8 @@ pub struct Stats {
     pub amplification_refused: u64,
     /// Requests from unverified sources held back until a challenge was answered.
     pub deferred: u64,
+    /// SOLICITs sent to re-contact seeds or lost peers (partition detection).
+    pub reseed_solicits: u64,
 }
 
 #[derive(Debug)]
@@ -153,6 +155,24 @@ pub struct Node {
     /// While a datagram from an unverified source is handled: that source and the bytes that
     /// may still be sent to it in reaction.
     reply_budget: Option<(Endpoint, usize)>,
+    /// Partition detection: see [`Node::detect_partition`].
+    partition: PartitionWatch,
+}
+
+/// What partition detection remembers between maintenance rounds.
+#[derive(Debug, Default)]
+struct PartitionWatch {
+    /// When the current re-seeding interval began.
+    interval_start: Option<Instant>,
+    /// Peers lost as unreachable since then.
+    lost: usize,
+    /// Until when a suspected partition keeps the node re-seeding.
+    suspect_until: Option<Instant>,
+    /// Peers lost as unreachable (at most [`MAX_DEPARTED`]), and when.
+    departed: Vec<(Endpoint, Instant)>,
+    /// The cache size when the last re-seeding round went out: once the cache grows past it,
+    /// the registrations are announced to the (re)found neighbourhood.
+    announce_above: Option<usize>,
 }
 
 fn endpoint_of(entry: &RouteEntry<'_>) -> Option<Endpoint> {
@@ -232,6 +252,7 @@ impl Node {
             deferred: DeferredRequests::default(),
             limiter: RateLimiter::new(Instant(0)),
             reply_budget: None,
+            partition: PartitionWatch::default(),
         })
     }
 
@@ -290,6 +311,7 @@ impl Node {
             + self.verified.heap_bytes()
             + self.deferred.heap_bytes()
             + self.limiter.heap_bytes()
+            + self.partition.departed.capacity() * size_of::<(Endpoint, Instant)>()
     }
 
     /// Whether `endpoint` has completed a round trip with this node (see [`super::verified`]).
@@ -690,6 +712,15 @@ impl Node {
                 self.pump_searches(now);
             } else if self.cache.is_empty() && self.status == Some(Status::Active) {
                 self.set_status(Status::Alone, Vec::new());
+            } else if self.partition.announce_above.is_some_and(|size| self.cache.len() > size) {
+                // Re-seeding found peers: announce this node's keys to them now rather than at
+                // the next maintenance round.
+                self.partition.announce_above = None;
+                let keys: Vec<Key> = self.registrations.iter().map(|r| r.key).collect();
+                for key in keys {
+                    self.start_announce(now, key);
+                }
+                self.pump_searches(now);
             }
         }
     }
@@ -929,28 +960,81 @@ impl Node {
             if seed == self.local {
                 continue;
             }
-            let nonce = self.random_nonce();
-            let hashed = sha1(&nonce);
-            let id = self.random_id();
-            let key = self.registrations.first().map(|r| r.key);
-            let addresses = self.addresses.clone();
-            let entry = key.as_ref().map(|k| RouteEntry {
-                key: k,
-                version: self.version,
-                port: self.port,
-                addresses: List::Items(&addresses),
-            });
-            let bare = entry.is_none();
-            let message =
-                Message::Solicit(Solicit { solicit_type: None, route_entry: entry, hashed_nonce: &hashed });
-            self.send_request(now, seed, Purpose2::Solicit { nonce }, id, message);
-            if bare {
-                // Too small to pay for the seed's challenge: knock so the seed sends one.
-                let knock_id = self.random_id();
-                self.send(seed, knock_id, bare_flood(true));
-            }
+            self.solicit(now, seed);
         }
         self.bootstrap_deadline = Some(now.saturating_add(self.timing.bootstrap_wait));
+    }
+
+    /// Sends `to` a SOLICIT carrying this node's first key (a knock follows a bare one).
+    fn solicit(&mut self, now: Instant, to: Endpoint) {
+        let nonce = self.random_nonce();
+        let hashed = sha1(&nonce);
+        let id = self.random_id();
+        let key = self.registrations.first().map(|r| r.key);
+        let addresses = self.addresses.clone();
+        let entry = key.as_ref().map(|k| RouteEntry {
+            key: k,
+            version: self.version,
+            port: self.port,
+            addresses: List::Items(&addresses),
+        });
+        let bare = entry.is_none();
+        let message =
+            Message::Solicit(Solicit { solicit_type: None, route_entry: entry, hashed_nonce: &hashed });
+        self.send_request(now, to, Purpose2::Solicit { nonce }, id, message);
+        if bare {
+            // Too small to pay for the seed's challenge: knock so the seed sends one.
+            let knock_id = self.random_id();
+            self.send(to, knock_id, bare_flood(true));
+        }
+    }
+
+    /// A peer was given up as unreachable and left the cache: counted, and remembered so it
+    /// is re-contacted should this node turn out to be cut off.
+    fn note_lost(&mut self, now: Instant, peer: Endpoint) {
+        let watch = &mut self.partition;
+        watch.lost = watch.lost.saturating_add(1);
+        watch.departed.retain(|(e, _)| *e != peer);
+        if watch.departed.len() >= MAX_DEPARTED {
+            watch.departed.remove(0);
+        }
+        watch.departed.push((peer, now));
+    }
+
+    /// Partition detection, at most once per [`RESEED_INTERVAL`]: a node whose cache is small
+    /// (fewer than [`RESEED_BELOW_ENTRIES`]) or that recently lost many peers (see
+    /// [`PARTITION_LOSS`]) re-contacts the seeds and lost peers missing from its cache. A node
+    /// in a large, healthy cloud sends nothing here.
+    fn detect_partition(&mut self, now: Instant) {
+        let watch = &mut self.partition;
+        if watch.interval_start.is_some_and(|start| now.saturating_since(start) < RESEED_INTERVAL) {
+            return;
+        }
+        watch.interval_start = Some(now);
+        let lost = core::mem::take(&mut watch.lost);
+        if lost >= PARTITION_LOSS && lost.saturating_mul(4) >= self.cache.len().saturating_add(lost) {
+            watch.suspect_until = Some(now.saturating_add(PARTITION_SUSPICION));
+        }
+        watch.departed.retain(|(_, at)| now.saturating_since(*at) < DEPARTED_FOR);
+        let suspect = watch.suspect_until.is_some_and(|until| until > now);
+        if self.cache.len() >= RESEED_BELOW_ENTRIES && !suspect {
+            return;
+        }
+        let mut targets: Vec<Endpoint> = Vec::new();
+        for to in self.seeds.iter().chain(self.partition.departed.iter().map(|(e, _)| e)) {
+            let own = to.port == self.port && self.addresses.contains(&to.addr);
+            if !own && self.cache.by_endpoint(to).is_none() && !targets.contains(to) {
+                targets.push(*to);
+            }
+        }
+        if targets.is_empty() {
+            return;
+        }
+        self.partition.announce_above = Some(self.cache.len());
+        for to in targets {
+            self.stats.reseed_solicits += 1;
+            self.solicit(now, to);
+        }
     }
 
     fn maintain(&mut self, now: Instant) {
@@ -961,6 +1045,7 @@ impl Node {
             self.bootstrap(now);
             return;
         }
+        self.detect_partition(now);
         // Refresh every registration's neighbourhood and re-announce it.
         let keys: Vec<Key> = self.registrations.iter().map(|r| r.key).collect();
         for key in keys {
@@ -1061,18 +1146,20 @@ impl Node {
         self.verify(now, *entry.key, endpoint, entry.version);
     }
 
-    fn give_up(&mut self, _now: Instant, p: Pending) {
+    fn give_up(&mut self, now: Instant, p: Pending) {
         match p.purpose {
             Purpose2::Solicit { .. } => {}
             Purpose2::Challenge => self.deferred.forget(&p.peer),
             Purpose2::Request | Purpose2::Flood | Purpose2::Verify { .. } => {
                 if self.cache.remove_endpoint(&p.peer) {
                     self.cache_dirty = true;
+                    self.note_lost(now, p.peer);
                 }
             }
             Purpose2::Lookup { search, key } | Purpose2::Inquire { search, key, .. } => {
                 if self.cache.remove_endpoint(&p.peer) {
                     self.cache_dirty = true;
+                    self.note_lost(now, p.peer);
                 }
                 let is_lookup = matches!(p.purpose, Purpose2::Lookup { .. });
                 if let Some(s) = self.searches.iter_mut().find(|s| s.id == search) {
