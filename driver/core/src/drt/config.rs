@@ -30,6 +30,11 @@ pub const MAX_ADVERTISE_KEYS: usize = 20;
 pub const MAX_REQUEST_KEYS: usize = 20;
 /// Stale entries re-verified per maintenance round.
 pub const PINGS_PER_MAINTENANCE: usize = 3;
+/// Sent-datagram buffers kept for reuse (see `Node::recycle`).
+pub const MAX_POOLED_BUFFERS: usize = 64;
+/// Largest capacity of a buffer kept for reuse: one ordinary datagram (AUTHORITY fragments
+/// and answers fit; a rare larger buffer is dropped rather than held).
+pub const MAX_POOLED_BUFFER_CAPACITY: usize = 1536;
 /// Transmissions of a request beyond the first ([MS-PNRP] Retry Count).
 pub const RETRIES: u8 = 2;
 

@@ -157,6 +157,9 @@ pub struct Node {
     reply_budget: Option<(Endpoint, usize)>,
     /// Partition detection: see [`Node::detect_partition`].
     partition: PartitionWatch,
+    /// Buffers of sent datagrams given back by the host ([`Node::recycle`]), reused by
+    /// [`Node::encode`] so that answering allocates nothing in steady state.
+    buffers: Vec<Vec<u8>>,
 }
 
 /// What partition detection remembers between maintenance rounds.
@@ -253,6 +256,7 @@ impl Node {
             limiter: RateLimiter::new(Instant(0)),
             reply_budget: None,
             partition: PartitionWatch::default(),
+            buffers: Vec::new(),
         })
     }
 
@@ -312,6 +316,8 @@ impl Node {
             + self.deferred.heap_bytes()
             + self.limiter.heap_bytes()
             + self.partition.departed.capacity() * size_of::<(Endpoint, Instant)>()
+            + self.buffers.capacity() * size_of::<Vec<u8>>()
+            + self.buffers.iter().map(Vec::capacity).sum::<usize>()
     }
 
     /// Whether `endpoint` has completed a round trip with this node (see [`super::verified`]).
@@ -322,6 +328,16 @@ impl Node {
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.outbox.pop_front()
+    }
+
+    /// Gives back the payload of a sent [`Transmit`]: later datagrams are encoded into it, so a
+    /// host that returns what it sent lets the node answer without allocating. At most
+    /// [`MAX_POOLED_BUFFERS`] of at most [`MAX_POOLED_BUFFER_CAPACITY`] bytes each are kept.
+    pub fn recycle(&mut self, mut payload: Vec<u8>) {
+        if self.buffers.len() < MAX_POOLED_BUFFERS && payload.capacity() <= MAX_POOLED_BUFFER_CAPACITY {
+            payload.clear();
+            self.buffers.push(payload);
+        }
     }
 
     /// The next event.
@@ -771,23 +787,30 @@ impl Node {
         {
             if transmit.payload.len() > *left {
                 self.stats.amplification_refused += 1;
+                self.recycle(transmit.payload);
                 return;
             }
             *left -= transmit.payload.len();
         }
         if self.outbox.len() >= MAX_OUTBOX {
             self.stats.outbox_dropped += 1;
+            self.recycle(transmit.payload);
             return;
         }
         self.stats.sent += 1;
         self.outbox.push_back(transmit);
     }
 
-    fn encode(&self, message_id: u32, message: Message<'_>) -> Option<Vec<u8>> {
+    /// Encodes a datagram into a recycled buffer if there is one (see [`Node::recycle`]).
+    fn encode(&mut self, message_id: u32, message: Message<'_>) -> Option<Vec<u8>> {
         let datagram = Datagram { version: self.version, message_id, message };
-        let mut buf = [0u8; 1536];
+        let mut buf = [0u8; MAX_POOLED_BUFFER_CAPACITY];
         match datagram.encode(&mut buf) {
-            Ok(len) => Some(buf[..len].to_vec()),
+            Ok(len) => {
+                let mut payload = self.buffers.pop().unwrap_or_default();
+                payload.extend_from_slice(&buf[..len]);
+                Some(payload)
+            }
             Err(EncodeError::BufferTooSmall { needed }) if needed <= MAX_DATAGRAM_LEN => {
                 let mut big = alloc::vec![0u8; needed];
                 datagram.encode(&mut big).ok().map(|len| {
@@ -1350,7 +1373,7 @@ impl Node {
             keys.extend(entries.iter().step_by(step).map(|e| e.key).take(room));
         }
         let reply_id = self.random_id();
-        let advertise = |node: &Self, keys: &[Key]| {
+        let advertise = |node: &mut Self, keys: &[Key]| {
             let message = Message::Advertise(Advertise {
                 acked_id: id,
                 keys: List::Items(keys),
@@ -1526,7 +1549,14 @@ impl Node {
             self.send_not_found(from, id);
             return;
         }
-        let path: Vec<Endpoint> = m.path.iter().collect();
+        // The path (at most MAX_ENDPOINT_ARRAY_ENTRIES, checked by the decoder) on the stack.
+        let mut on_path = [from; MAX_ENDPOINT_ARRAY_ENTRIES];
+        let mut path_len = 0;
+        for (slot, e) in on_path.iter_mut().zip(m.path.iter()) {
+            *slot = e;
+            path_len += 1;
+        }
+        let path = &on_path[..path_len];
         let excluded = |e: &Endpoint| *e == from || path.contains(e);
         // Our own keys compete unless we are on the path already.
         let local = (!excluded(&self.local))
@@ -1733,3 +1763,7 @@ impl AuthorityBytes<'_> {
 #[cfg(test)]
 #[path = "amplification_tests.rs"]
 mod amplification_tests;
+
+#[cfg(test)]
+#[path = "recycle_tests.rs"]
+mod recycle_tests;
