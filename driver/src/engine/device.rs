@@ -1018,6 +1018,14 @@ impl Device {
         self.outbox.pop_front()
     }
 
+    /// Gives back the payload of a sent datagram to the instance on `transport`, whose node
+    /// encodes later datagrams into it (no allocation per answer in steady state).
+    pub fn recycle(&mut self, transport: TransportId, payload: Vec<u8>) {
+        if let Some(instance) = self.instances.iter_mut().flatten().find(|i| i.transport == transport) {
+            instance.node.recycle(payload);
+        }
+    }
+
     /// The next completed wait.
     pub fn poll_wait_completion(&mut self) -> Option<WaitCompletion> {
         self.completions.pop_front()

@@ -315,6 +315,9 @@ impl Worker {
                 sent = true;
             }
             platform.send_batch();
+            for out in platform.take_sent() {
+                device.recycle(out.transport, out.payload);
+            }
             platform.reap();
             let mut completed = false;
             while let Some(c) = self.engine().0.poll_wait_completion() {
