@@ -162,7 +162,7 @@ fn socket_address(a: &RecordAddress) -> SocketAddr {
 
 /// This host's unicast addresses (loopback only when there is nothing else).
 #[cfg(unix)]
-fn host_addresses(port: u16) -> Vec<SocketAddr> {
+pub fn host_addresses(port: u16) -> Vec<SocketAddr> {
     let mut out = Vec::new();
     let mut loopback = Vec::new();
     let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
@@ -212,7 +212,7 @@ fn host_addresses(port: u16) -> Vec<SocketAddr> {
 }
 
 #[cfg(not(unix))]
-fn host_addresses(port: u16) -> Vec<SocketAddr> {
+pub fn host_addresses(port: u16) -> Vec<SocketAddr> {
     vec![SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port)]
 }
 
