@@ -55,7 +55,8 @@ use crate::group::types::{
 use crate::group::version::negotiate;
 use crate::hresult::E_UNEXPECTED;
 use crate::hresult::{Error, Result};
-use crate::pnrp::IdentityStore;
+use crate::pnrp::{Addresses, DEFAULT_MAX_ENDPOINTS, IdentityStore, Pnrp, RegistrationInfo};
+use ed25519_dalek::SigningKey;
 use peerdrt_core::group::membership::member_key;
 use peerdrt_core::pnrp::GLOBAL_CLOUD;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -65,6 +66,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 const DEFAULT_LIFETIME_SECONDS: u32 = 24 * 3600;
 /// PEER_GROUP_PROPERTIES.ulPresenceLifetime reported (Windows' default, seconds).
 const DEFAULT_PRESENCE_LIFETIME: u32 = 300;
+/// How long PeerGroupConnect waits for the group's peer name to resolve.
+pub const GROUP_RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The comment of a group peer name's PNRP registration.
+const GROUP_NAME_COMMENT: &str = "peer group";
 /// The role byte of a plain member's certificate.
 const ROLE_MEMBER: u8 = 1;
 /// The role byte of an administrator's certificate.
@@ -78,10 +83,13 @@ struct Enumeration {
     next: usize,
 }
 
-/// An open group: the device's handle and the membership it was opened with.
+/// An open group: the device's handle, the membership it was opened with, and on the creator
+/// the PNRP registration of the group's peer name (dropped, so unregistered, on close).
 struct OpenGroup {
     handle: Arc<GroupHandle>,
     membership: Membership,
+    #[expect(dead_code, reason = "held so that dropping the open group unregisters its name")]
+    publication: Option<crate::pnrp::Registration>,
 }
 
 #[derive(Default)]
@@ -92,6 +100,32 @@ struct GroupApi {
     enums: HashMap<usize, Enumeration>,
     /// Event registrations: the group's token and the registration.
     events: HashMap<usize, (usize, Registration)>,
+    /// The PNRP session that publishes and resolves group peer names (started on first use).
+    pnrp: Option<Pnrp>,
+}
+
+/// The process's PNRP session on the device.
+fn pnrp() -> Result<Pnrp> {
+    let mut api = lock(&API);
+    if let Some(p) = &api.pnrp {
+        return Ok(p.clone());
+    }
+    let p = Pnrp::startup(None, None)?;
+    api.pnrp = Some(p.clone());
+    Ok(p)
+}
+
+/// Publishes the group's peer name in PNRP with this node's group socket, signed by the group
+/// root (so only the creator, who holds it, can). Best effort: a node without a PNRP cloud
+/// still runs the group, and members find it through the invitation's address hints.
+fn publish_name(m: &Membership, port: u16) -> Option<crate::pnrp::Registration> {
+    let root = unhex::<32>(m.root.as_deref()?)?;
+    let info = RegistrationInfo {
+        addresses: Addresses::Auto(port),
+        comment: GROUP_NAME_COMMENT.into(),
+        ..RegistrationInfo::default()
+    };
+    pnrp().ok()?.register_with_key(&m.group_peer_name, &info, SigningKey::from_bytes(&root)).ok()
 }
 
 static API: LazyLock<Mutex<GroupApi>> = LazyLock::new(|| Mutex::new(GroupApi::default()));
@@ -121,8 +155,9 @@ fn membership_of(h: HGROUP) -> Result<Membership> {
 /// # Safety
 /// `phGroup` must be non-null and writable.
 unsafe fn publish(handle: GroupHandle, membership: Membership, phGroup: *mut HGROUP) {
+    let publication = publish_name(&membership, handle.port);
     let token = registry().token();
-    lock(&API).groups.insert(token, OpenGroup { handle: Arc::new(handle), membership });
+    lock(&API).groups.insert(token, OpenGroup { handle: Arc::new(handle), membership, publication });
     // SAFETY: per the caller's contract.
     unsafe { phGroup.write_unaligned(token as HGROUP) };
 }
@@ -236,9 +271,16 @@ pub extern "system" fn PeerGroupShutdown() -> HRESULT {
         }
         api.startups -= 1;
         if api.startups == 0 {
-            api.groups.clear();
+            let groups = std::mem::take(&mut api.groups);
             api.enums.clear();
             api.events.clear();
+            let pnrp = api.pnrp.take();
+            drop(api);
+            drop(groups);
+            if let Some(p) = pnrp {
+                p.shutdown();
+            }
+            let mut api = lock(&API);
             if let Some(d) = api.device.take() {
                 d.close();
             }
@@ -311,9 +353,10 @@ pub extern "system" fn PeerGroupClose(hGroup: HGROUP) -> HRESULT {
     guard(|| {
         let g = group(hGroup)?;
         let mut api = lock(&API);
-        api.groups.remove(&(hGroup as usize));
+        let open = api.groups.remove(&(hGroup as usize));
         api.events.retain(|_, (owner, _)| *owner != hGroup as usize);
         drop(api);
+        drop(open);
         call(g.close())
     })
 }
@@ -751,17 +794,24 @@ pub unsafe extern "system" fn PeerGroupOpen(
     })
 }
 
-/// PeerGroupConnect: connects to the members the invitation named (their group sockets);
-/// the creator, with no one to connect to, is listening already. A member with no address to
-/// try gets PEER_E_NO_MEMBER_CONNECTIONS.
+/// PeerGroupConnect: connects to the members the invitation named (their group sockets), or,
+/// when it named none, to the endpoints of the group's peer name resolved through PNRP (the
+/// creator publishes it). The creator, with no one to connect to, is listening already; a
+/// member with no address to try gets PEER_E_NO_MEMBER_CONNECTIONS.
 #[unsafe(no_mangle)]
 pub extern "system" fn PeerGroupConnect(hGroup: HGROUP) -> HRESULT {
     guard(|| {
         let g = group(hGroup)?;
         let m = membership_of(hGroup)?;
+        let mut addresses: Vec<SocketAddr> = m.hints.iter().filter_map(|h| h.parse().ok()).collect();
+        if addresses.is_empty() && m.root.is_none() {
+            let found = pnrp().and_then(|p| {
+                p.resolve(&m.group_peer_name, None, DEFAULT_MAX_ENDPOINTS, GROUP_RESOLVE_TIMEOUT)
+            });
+            addresses = found.unwrap_or_default().into_iter().flat_map(|e| e.addresses).collect();
+        }
         let mut tried = 0;
-        for hint in &m.hints {
-            let Ok(addr) = hint.parse::<SocketAddr>() else { continue };
+        for addr in addresses {
             let ip = match addr.ip() {
                 IpAddr::V4(a) => a.to_ipv6_mapped(),
                 IpAddr::V6(a) => a,
