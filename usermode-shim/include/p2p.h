@@ -162,6 +162,7 @@ typedef PVOID HGROUP, HPEERENUM, HPEEREVENT;
 #define PEER_S_NO_EVENT_DATA              ((HRESULT)0x00630002L)
 #define PEER_E_RECORD_NOT_FOUND           ((HRESULT)0x80630301L)
 #define PEER_E_MAX_RECORD_SIZE_EXCEEDED   ((HRESULT)0x80630304L)
+#define PEER_E_INVALID_SEARCH             ((HRESULT)0x80630601L)
 #define PEER_E_INVALID_ATTRIBUTES         ((HRESULT)0x80630602L)
 #define PEER_E_INVALID_RECORD             ((HRESULT)0x80632010L)
 #define PEER_E_NOT_AUTHORIZED             ((HRESULT)0x80632020L)
@@ -260,7 +261,7 @@ HRESULT WINAPI PeerGroupRegisterEvent(HGROUP hGroup, HANDLE hEvent, DWORD cEvent
                                       PEER_GROUP_EVENT_REGISTRATION *pEventRegistrations, HPEEREVENT *phPeerEvent);
 HRESULT WINAPI PeerGroupUnregisterEvent(HPEEREVENT hPeerEvent);
 HRESULT WINAPI PeerGroupGetEventData(HPEEREVENT hPeerEvent, PPEER_GROUP_EVENT_DATA *ppEventData);
-HRESULT WINAPI PeerGroupSearchRecords(HGROUP hGroup, PCWSTR pwzCriteria, HPEERENUM *phRecordEnum); /* E_NOTIMPL */
+HRESULT WINAPI PeerGroupSearchRecords(HGROUP hGroup, PCWSTR pwzCriteria, HPEERENUM *phRecordEnum);
 HRESULT WINAPI PeerGroupAddRecord(HGROUP hGroup, PPEER_RECORD pRecord, GUID *pRecordId);
 HRESULT WINAPI PeerGroupUpdateRecord(HGROUP hGroup, PPEER_RECORD pRecord);
 HRESULT WINAPI PeerGroupDeleteRecord(HGROUP hGroup, const GUID *pRecordId);

@@ -3,7 +3,8 @@
 //! C program compiled against include/p2p.h joins it from a second daemon with the invitation,
 //! connects, adds a record, sees its RECORD_CHANGED, closes and reopens the group by its peer
 //! name. The creator sees the C program's record arrive as an event, and after its own
-//! PeerGroupClose / PeerGroupOpen both records are still there.
+//! PeerGroupClose / PeerGroupOpen both records are still there. PeerGroupSearchRecords finds a
+//! record by its attributes.
 #![cfg(unix)] // the nodes are Linux daemons
 
 mod common;
@@ -304,14 +305,41 @@ fn create_invite_join_connect_add_event_close_open_through_the_c_api() {
 
             assert_eq!(PeerGroupUnregisterEvent(peer_event), 0);
             assert_eq!(PeerGroupUnregisterEvent(peer_event) as u32, peerdrt_shim::hresult::E_HANDLE);
-            let mut none: HPEERENUM = std::ptr::null_mut();
-            let criteria = wide(
-                "<peersearch><clause attrib=\"a\" type=\"string\" compare=\"equal\">x</clause></peersearch>",
+            // PeerGroupSearchRecords: a record with attributes, found by them.
+            let mut tagged = *b"tagged";
+            let mut with_attributes = record(&mut tagged);
+            let attributes = wide(
+                r#"<attributes><attribute name="topic" type="string">weather report</attribute><attribute name="rank" type="int">7</attribute></attributes>"#,
             );
-            assert_eq!(
-                PeerGroupSearchRecords(group, criteria.as_ptr(), &mut none) as u32,
-                peerdrt_shim::hresult::E_NOTIMPL
-            );
+            with_attributes.pwzAttributes = attributes.as_ptr() as *mut u16;
+            let mut tagged_id = GUID::default();
+            assert_eq!(PeerGroupAddRecord(group, &with_attributes, &mut tagged_id), 0);
+            let search = |criteria: &str| {
+                let criteria = wide(criteria);
+                let mut found: HPEERENUM = std::ptr::null_mut();
+                let hr = PeerGroupSearchRecords(group, criteria.as_ptr(), &mut found) as u32;
+                if hr != 0 {
+                    return Err(hr);
+                }
+                let mut count = 0u32;
+                assert_eq!(PeerGetItemCount(found, &mut count), 0);
+                let mut items: *mut *mut c_void = std::ptr::null_mut();
+                assert_eq!(PeerGetNextItem(found, &mut count, &mut items), 0);
+                let ids: Vec<GUID> =
+                    (0..count as usize).map(|i| (**items.add(i).cast::<*mut PEER_RECORD>()).id).collect();
+                PeerFreeData(items as *const c_void);
+                assert_eq!(PeerEndEnumeration(found), 0);
+                Ok(ids)
+            };
+            let and = r#"<peersearch><and><clause attrib="topic" type="string" compare="equal">weather*</clause><clause attrib="rank" type="int" compare="greaterorequal">7</clause></and></peersearch>"#;
+            assert_eq!(search(and), Ok(vec![tagged_id]));
+            let none =
+                r#"<peersearch><clause attrib="rank" type="int" compare="greater">7</clause></peersearch>"#;
+            assert_eq!(search(none), Ok(vec![]));
+            assert_eq!(search("<peersearch></peersearch>"), Err(PEER_E_INVALID_SEARCH));
+            let escape = r#"<peersearch><clause attrib="topic" type="string" compare="equal">a\b</clause></peersearch>"#;
+            assert_eq!(search(escape), Err(E_INVALIDARG));
+            assert_eq!(PeerGroupDeleteRecord(group, &tagged_id), 0);
             assert_eq!(PeerGroupClose(group), 0);
 
             // Reopened by its peer name: the creator's root was kept, so it can still invite.

@@ -13,9 +13,9 @@
 //! the identity's membership (certificate, on the creator the root secret, the invitation's
 //! address hints) in the membership store (`group::membership_store`), so a group can be
 //! reopened after PeerGroupClose or a restart of the application; PeerGroupConnect connects to
-//! the hints. Events are watched from the shim (`group::events`). Not exported: search (an
-//! exported PeerGroupSearchRecords returns E_NOTIMPL) and password invitations (see
-//! `docs/grouping.md`).
+//! the hints, or the endpoints of the group's PNRP peer name. Events are watched from the shim
+//! (`group::events`); PeerGroupSearchRecords filters a snapshot with `group::search`. Not
+//! exported: password invitations (see `docs/grouping.md`).
 
 #![allow(non_snake_case, non_camel_case_types)]
 
@@ -37,13 +37,14 @@ use crate::group::client::utc_now;
 use crate::group::client::{GroupCallError, GroupHandle};
 use crate::group::events::{GroupEvent, Interest, Registration};
 use crate::group::hresult::{
-    E_INVALIDARG, E_POINTER, PEER_E_INVALID_CREDENTIAL, PEER_E_INVALID_GROUP, PEER_E_INVALID_TIME_PERIOD,
-    PEER_E_NO_MEMBER_CONNECTIONS, PEER_E_NOT_INITIALIZED, PEER_S_NO_EVENT_DATA,
+    E_INVALIDARG, E_POINTER, PEER_E_INVALID_CREDENTIAL, PEER_E_INVALID_GROUP, PEER_E_INVALID_SEARCH,
+    PEER_E_INVALID_TIME_PERIOD, PEER_E_NO_MEMBER_CONNECTIONS, PEER_E_NOT_INITIALIZED, PEER_S_NO_EVENT_DATA,
 };
 use crate::group::invitation::{Invitation, MAX_INVITATION_UNITS};
 use crate::group::membership_store::{MAX_HINTS, unhex};
 use crate::group::membership_store::{Membership, MembershipStore, group_peer_name, hex};
 use crate::group::record::read_record;
+use crate::group::search::{MAX_SEARCH_LEN, Search, attributes_of};
 use crate::group::time::PeerClock;
 use crate::group::types::{
     FILETIME, GUID, HGROUP, HPEERENUM, HPEEREVENT, PEER_DATA, PEER_EVENT_MEMBER_CHANGE_DATA,
@@ -1022,7 +1023,9 @@ pub unsafe extern "system" fn PeerGroupGetEventData(
     })
 }
 
-/// PeerGroupSearchRecords: the record search XML is not implemented; E_NOTIMPL.
+/// PeerGroupSearchRecords: a snapshot of the live records whose attributes match the record
+/// search XML (`group::search`), enumerated like PeerGroupEnumRecords. A malformed search is
+/// PEER_E_INVALID_SEARCH, a bad `\` escape E_INVALIDARG.
 /// # Safety
 /// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
 #[unsafe(no_mangle)]
@@ -1032,8 +1035,24 @@ pub unsafe extern "system" fn PeerGroupSearchRecords(
     phRecordEnum: *mut HPEERENUM,
 ) -> HRESULT {
     guard(|| {
-        let _ = (pwzCriteria, phRecordEnum);
-        group(hGroup)?;
-        Err(Error(crate::hresult::E_NOTIMPL))
+        if phRecordEnum.is_null() || pwzCriteria.is_null() {
+            return Err(Error(E_POINTER));
+        }
+        let g = group(hGroup)?;
+        // SAFETY: non-null, NUL-terminated per the API contract.
+        let criteria = match unsafe { read_wstr(pwzCriteria, MAX_SEARCH_LEN) } {
+            Ok(Some(units)) => String::from_utf16(&units).map_err(|_| Error(PEER_E_INVALID_SEARCH))?,
+            _ => return Err(Error(PEER_E_INVALID_SEARCH)),
+        };
+        let search = Search::parse(&criteria).map_err(|e| Error(e.0))?;
+        let records: Vec<Record> = call(g.records(None))?
+            .into_iter()
+            .filter(|r| search.matches(&attributes_of(&r.attributes)))
+            .collect();
+        let token = registry().token();
+        lock(&API).enums.insert(token, Enumeration { records, next: 0 });
+        // SAFETY: non-null, writable.
+        unsafe { phRecordEnum.write_unaligned(token as HPEERENUM) };
+        Ok(())
     })
 }

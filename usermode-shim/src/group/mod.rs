@@ -11,6 +11,7 @@ pub mod hresult;
 pub mod invitation;
 pub mod membership_store;
 pub mod record;
+pub mod search;
 pub mod time;
 pub mod types;
 pub mod version;
