@@ -370,10 +370,12 @@ fn glob(pattern: &[Piece], text: &[char]) -> bool {
 /// A W3C NOTE-datetime (`YYYY[-MM[-DD[Thh:mm[:ss[.s…]]TZD]]]`) as seconds-and-nanoseconds since
 /// 0000-03-01 UTC, for ordering; None if it is not one.
 pub fn date_key(s: &str) -> Option<(i64, u32)> {
-    let num = |t: &str, n: usize| {
-        (t.len() >= n && t[..n].bytes().all(|b| b.is_ascii_digit()))
-            .then(|| t[..n].parse::<i64>().ok())
-            .flatten()
+    let num = |t: &str, n: usize| -> Option<i64> {
+        let digits = t.as_bytes().get(..n)?;
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        t.get(..n)?.parse().ok()
     };
     let year = num(s, 4)?;
     let mut rest = &s[4..];
@@ -497,6 +499,8 @@ mod tests {
         assert!(find(&clause("when", "date", "equal", "2024-05-01T12:00:00+02:00")));
         assert!(find(&clause("when", "date", "greater", "2024-05-01")));
         assert!(!find(&clause("missing", "string", "equal", "*")), "an absent attribute");
+        assert_eq!(date_key("20\u{118}4"), None, "a non-ASCII character inside a date (found by fuzzing)");
+        assert_eq!(date_key("2024-05-01T10:0\u{118}"), None);
         assert!(!find(&clause("size", "string", "equal", "42")), "another type");
     }
 
