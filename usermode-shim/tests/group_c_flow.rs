@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{EXE, bounded, cdylib_dir, eventually};
+use common::{EXE, bounded, c_program, cdylib_dir, eventually};
 use peerdrt_shim::ffi::group::*;
 use peerdrt_shim::ffi::pnrp::PeerFreeData;
 use peerdrt_shim::ffi::sync::{PeerDrtCloseEvent, PeerDrtCreateEvent, PeerDrtWaitForEvent};
@@ -244,7 +244,7 @@ fn create_invite_join_connect_add_event_close_open_through_the_c_api() {
             let invitation_text = narrow(invitation);
             PeerFreeData(invitation as *const c_void);
 
-            let mut c = Command::new(&program)
+            let mut c = c_program(&program)
                 .env("PEERDRT_SOCKET", &socket_b)
                 .args([&joiner, &invitation_text])
                 .stdin(Stdio::piped())

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{EXE, bounded, cdylib_dir, eventually};
+use common::{EXE, bounded, c_program, cdylib_dir, eventually};
 use peerdrt_shim::ffi::group::*;
 use peerdrt_shim::ffi::pnrp::PeerFreeData;
 use peerdrt_shim::group::types::*;
@@ -141,7 +141,7 @@ fn a_member_without_address_hints_finds_the_group_through_pnrp() {
             assert!(!text["hints"].as_array().unwrap().is_empty());
             text["hints"] = serde_json::json!([]);
 
-            let mut c = Command::new(&program)
+            let mut c = c_program(&program)
                 .env("PEERDRT_SOCKET", &socket_b)
                 .args([&joiner, &text.to_string()])
                 .stdin(Stdio::piped())
