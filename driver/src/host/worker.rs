@@ -132,6 +132,7 @@ impl Worker {
                 &config.socket,
             )),
         };
+        worker.device.set_flood_limits(config.flood_limits);
         if !config.instances.is_empty() {
             let owner = Owner { pid: std::process::id(), uid: nix::unistd::Uid::current().as_raw() };
             let open = worker.engine().0.open(owner).ok_or("the device has no free open")?;

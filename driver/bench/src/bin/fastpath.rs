@@ -29,11 +29,11 @@ use peerdrt::host::{Daemon, WorkerStats};
 use peerdrt_bench::alloc_count::{self, CountingAlloc};
 use peerdrt_bench::threads_cpu;
 use peerdrt_core::drt::security::NullProvider;
-use peerdrt_core::drt::{Node, NodeConfig, Timing};
+use peerdrt_core::drt::{FloodLimits, Node, NodeConfig, Timing};
 use peerdrt_core::time::Instant as CoreInstant;
 use peerdrt_core::wire::{
-    Ack, Authority, AuthorityBuffer, AuthorityFlags, Datagram, Endpoint, List, Lookup, LookupControls,
-    Message, ProtocolVersion, ResolveCriteria, ResolveReason, SplitControls,
+    Ack, Authority, AuthorityBuffer, AuthorityFlags, Datagram, Endpoint, Inquire, InquireFlags, List, Lookup,
+    LookupControls, Message, NONCE_LEN, ProtocolVersion, ResolveCriteria, ResolveReason, SplitControls,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -155,6 +155,47 @@ impl Traffic {
             .collect();
         Self { groups }
     }
+}
+
+/// Completes the anti-amplification round trip for the generator's endpoint, as an honest
+/// client does: sends an INQUIRE for the instance's key asking for its CPA and payload (an
+/// answer larger than the request, so the daemon challenges instead of answering), answers the
+/// challenge (a FLOOD asking for an ACK) and waits for the deferred answer. The daemon then
+/// treats the endpoint as verified. (A LOOKUP's answer is no larger than the LOOKUP, so a
+/// LOOKUP alone never gets its source challenged, nor verified.)
+fn verify(socket: &UdpSocket, to: SocketAddr) {
+    let inquire = encode(
+        0x1234_5678,
+        Message::Inquire(Inquire {
+            flags: InquireFlags { want_cpa: true, want_payload: true, want_credential: true },
+            validate_key: &NODE_KEY,
+            nonce: Some(&[7; NONCE_LEN]),
+            proof: None,
+        }),
+    );
+    let mut buf = [0u8; 2048];
+    let mut challenged = false;
+    for _ in 0..25 {
+        let _ = socket.send_to(&inquire, to);
+        while let Ok((len, _)) = socket.recv_from(&mut buf) {
+            let ack = match Datagram::decode(&buf[..len]).map(|d| (d.message_id, d.message)) {
+                Ok((id, Message::Flood(f))) if !f.no_ack => {
+                    challenged = true;
+                    encode(1, Message::Ack(Ack { acked_id: id, not_found: false }))
+                }
+                Ok((_, Message::Authority(_))) => {
+                    assert!(
+                        challenged,
+                        "the daemon answered without a challenge: the generator is not verified"
+                    );
+                    return;
+                }
+                _ => continue,
+            };
+            let _ = socket.send_to(&ack, to);
+        }
+    }
+    panic!("the daemon never answered the generator's INQUIRE");
 }
 
 /// A closed loop: `window` groups in flight; each answer to a group's last datagram sends
@@ -282,6 +323,10 @@ fn start_daemon(batched: bool, dir: &std::path::Path) -> (Daemon, u16) {
         app_data: b"fastpath".to_vec(),
         cloud: None,
     });
+    // One generator endpoint carries the load of many peers: no per-source limit (the daemon's
+    // `--flood-limits off`). The generator verifies itself, so the limit shared by unverified
+    // sources does not apply either.
+    config.flood_limits = FloodLimits::benchmark();
     (Daemon::start(config).expect("daemon starts"), port)
 }
 
@@ -291,6 +336,7 @@ fn measure_daemon(batched: bool, args: &Args, dir: &std::path::Path) -> (Row, Wo
     let (socket, client) = client_socket();
     let traffic = Traffic::new(client, args.authorities_per_lookup);
     let to: SocketAddr = ([127, 0, 0, 1], port).into();
+    verify(&socket, to);
     let per_group = args.authorities_per_lookup as u64 + 1;
     let (groups, wall, cpu, allocations) = measure_window(
         &socket,
@@ -351,7 +397,8 @@ fn measure_echo(args: &Args) -> Row {
 }
 
 /// Virtual time between two datagrams handed to the bare node: slower than the per-source rate
-/// limit (`SOURCE_RATE` = 64 per second), so that no datagram is dropped unread.
+/// limit of an unverified source (`SOURCE_RATE` = 64 per second; the client is unverified until
+/// it answers the challenge), so that no datagram is dropped unread under the default limits.
 const CORE_STEP: Duration = Duration::from_millis(16);
 
 /// What the protocol core itself does to answer LOOKUPs and drop unsolicited AUTHORITYs: a bare
@@ -375,6 +422,7 @@ fn core_run(pairs: usize) -> CoreRun {
         security: Box::new(NullProvider),
         rng_seed: [7; 32],
         timing: Timing::default(),
+        flood: FloodLimits::default(),
     })
     .expect("node");
     let mut now = CoreInstant::from_millis(1);
@@ -480,6 +528,7 @@ fn main() {
         let (socket, client) = client_socket();
         let traffic = Traffic::new(client, args.authorities_per_lookup);
         let to: SocketAddr = ([127, 0, 0, 1], port).into();
+        verify(&socket, to);
         let (groups, wall) = drive(&socket, to, &traffic, args.window, 1, |g, _| g >= pairs);
         let stats = daemon.shutdown().expect("stats");
         println!(

@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 use core::net::Ipv6Addr;
 use core::time::Duration;
 
+use super::rate::FloodLimits;
 use super::security::BoxedProvider;
 use crate::wire::{Endpoint, ProtocolVersion};
 
@@ -112,4 +113,6 @@ pub struct NodeConfig {
     pub rng_seed: [u8; 32],
     /// Timers.
     pub timing: Timing,
+    /// Flood control ([`FloodLimits::default`] on a network).
+    pub flood: FloodLimits,
 }

@@ -13,4 +13,5 @@ pub mod verified;
 
 pub use config::{NodeConfig, RESEED_BELOW_ENTRIES, RESEED_INTERVAL, Timing};
 pub use node::{Node, Stats, Transmit};
+pub use rate::{BucketSize, FloodLimits, SourceLimits};
 pub use types::*;

@@ -253,7 +253,7 @@ impl Node {
             authority_scratch: Vec::new(),
             verified: VerifiedSources::default(),
             deferred: DeferredRequests::default(),
-            limiter: RateLimiter::new(Instant(0)),
+            limiter: RateLimiter::new(Instant(0), config.flood),
             reply_budget: None,
             partition: PartitionWatch::default(),
             buffers: Vec::new(),
@@ -554,7 +554,7 @@ impl Node {
         }
         self.stats.received += 1;
         let verified = self.is_verified(&from, now);
-        if self.limiter.admit(now, from.addr, verified).is_err() {
+        if self.limiter.admit(now, from, verified).is_err() {
             self.stats.rate_limited += 1;
             return;
         }

@@ -25,6 +25,7 @@ fn holder() -> Node {
         security: Box::new(NullProvider),
         rng_seed: [1; 32],
         timing: Timing::default(),
+        flood: crate::drt::FloodLimits::default(),
     })
     .unwrap();
     n.start(Instant(0));
