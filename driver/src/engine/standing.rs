@@ -133,8 +133,12 @@ fn call(
     let mut input = vec![0u8; input_len];
     let len = request.encode(&mut input).map_err(|_| Err(StandingError::BadSpec))?;
     let mut output = vec![0u8; REPLY_LEN];
-    match device.ioctl(now, open, Irp { code: request.code(), input: &input[..len], output: &mut output, token: 0 }, platform)
-    {
+    match device.ioctl(
+        now,
+        open,
+        Irp { code: request.code(), input: &input[..len], output: &mut output, token: 0 },
+        platform,
+    ) {
         Completion::Complete { status: status::SUCCESS, information } => {
             output.truncate(information.min(REPLY_LEN));
             Ok(output)
@@ -181,7 +185,9 @@ pub fn open_standing(
         return Err(StandingError::BadReply);
     };
     if let Some(cloud) = spec.cloud {
-        device.publish_cloud(open, instance, cloud.name, cloud.scope, cloud.scope_id).map_err(StandingError::Cloud)?;
+        device
+            .publish_cloud(open, instance, cloud.name, cloud.scope, cloud.scope_id)
+            .map_err(StandingError::Cloud)?;
     }
     let key = match spec.key {
         NodeKey::None => None,
@@ -290,7 +296,10 @@ mod tests {
         let (mut device, mut fake, open) = setup();
         let mut spec = global(3540, &seeds[..MAX_SEEDS]);
         spec.key = NodeKey::Fixed([7; 32]);
-        assert_eq!(open_standing(&mut device, &mut fake, Instant(1), open, &spec).unwrap().key, Some([7; 32]));
+        assert_eq!(
+            open_standing(&mut device, &mut fake, Instant(1), open, &spec).unwrap().key,
+            Some([7; 32])
+        );
         let (mut device, mut fake, open) = setup();
         assert_eq!(
             open_standing(&mut device, &mut fake, Instant(1), open, &global(3540, &seeds)),

@@ -168,7 +168,8 @@ mod tests {
 
     #[test]
     fn host_names_are_skipped_as_needing_dns() {
-        let parsed = parse_seed_servers("pnrpv2.ipv6.microsoft.com;seed.example.net:3540;127.0.0.1:9").unwrap();
+        let parsed =
+            parse_seed_servers("pnrpv2.ipv6.microsoft.com;seed.example.net:3540;127.0.0.1:9").unwrap();
         assert_eq!(parsed.seeds, [v4([127, 0, 0, 1], 9)]);
         assert_eq!(
             parsed.skipped,
@@ -213,7 +214,8 @@ mod tests {
 
     #[test]
     fn at_most_max_seed_servers_are_taken() {
-        let list = |n: usize| (1..=n).map(|i| format!("10.0.0.1:{i}")).collect::<alloc::vec::Vec<_>>().join(";");
+        let list =
+            |n: usize| (1..=n).map(|i| format!("10.0.0.1:{i}")).collect::<alloc::vec::Vec<_>>().join(";");
         let at_text = list(MAX_SEED_SERVERS);
         let at = parse_seed_servers(&at_text).unwrap();
         assert_eq!(at.seeds.len(), MAX_SEED_SERVERS);
