@@ -374,13 +374,18 @@ grep -aq "^ok: pnrp: unregistered and detached" "$logs/pnrp-wine.log" || fail "t
 if [ -n "$shim_cli" ]; then
     name_w="0.wine-lane-$base" name_l="0.linux-lane-$base"
     addr_w="127.0.0.1:$((base + 5))" addr_l="127.0.0.1:$((base + 6))"
-    # Registrations last while their stdin is open.
-    sleep 60 | timeout 90 wine "$shim_cli" pnrp register "$name_w" --cloud Global_ --address "$addr_w" \
-        --comment "via peerdrt.sys" --stdin > "$logs/pnrp-shim-register.log" 2>>"$logs/wine-commands.log" &
-    background_pids+=($!)
-    sleep 60 | timeout 90 "$cli" --socket "$sock_dir/a.sock" pnrp register "$name_l" --cloud Global_ \
-        --address "$addr_l" --comment "via peerdrtd" --stdin > "$logs/pnrp-linux-register.log" 2>&1 &
-    background_pids+=($!)
+    # Registrations last while their stdin is open: each reads a fifo the lane holds open for
+    # writing, and closing it (end of input) unregisters.
+    mkfifo "$sock_dir/pnrp-w.in" "$sock_dir/pnrp-l.in"
+    timeout 90 wine "$shim_cli" pnrp register "$name_w" --cloud Global_ --address "$addr_w" \
+        --comment "via peerdrt.sys" --stdin < "$sock_dir/pnrp-w.in" > "$logs/pnrp-shim-register.log" 2>>"$logs/wine-commands.log" &
+    register_w=$!
+    background_pids+=($register_w)
+    timeout 90 "$cli" --socket "$sock_dir/a.sock" pnrp register "$name_l" --cloud Global_ \
+        --address "$addr_l" --comment "via peerdrtd" --stdin < "$sock_dir/pnrp-l.in" > "$logs/pnrp-linux-register.log" 2>&1 &
+    register_l=$!
+    background_pids+=($register_l)
+    exec {hold_w}>"$sock_dir/pnrp-w.in" {hold_l}>"$sock_dir/pnrp-l.in"
     found_pw=0
     for _ in $(seq 1 8); do
         sleep 2
@@ -403,6 +408,9 @@ if [ -n "$shim_cli" ]; then
     done
     sed 's/^/  shim (Wine): /' "$logs/pnrp-shim-resolve.log" | head -3
     [ "$found_pl" = 1 ] || fail "the shim's CLI under Wine did not resolve $name_l, registered through peerdrtd A (see pnrp-shim-resolve.log)"
+    exec {hold_w}>&- {hold_l}>&-
+    wait "$register_w" || fail "the shim's pnrp register under Wine failed (see pnrp-shim-register.log)"
+    wait "$register_l" || fail "the Linux pnrp register failed (see pnrp-linux-register.log)"
 fi
 for pid in "${daemon_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
 for pid in "${daemon_pids[@]}"; do timeout 20 tail --pid="$pid" -f /dev/null || kill -KILL "$pid" 2>/dev/null || true; done
@@ -431,6 +439,8 @@ grep -aq "^ok: detach: closed cleanly" "$logs/detach.log" || fail "provider deta
 grep -a "peerdrt: the WSK provider is detaching\|peerdrt: WSK binding released" "$logs/winedevice-detach.log" \
     | sed 's/^.*peerdrt: /  driver: /'
 grep -aq "peerdrt: WSK binding released" "$logs/winedevice-detach.log" || fail "the driver did not release the detached binding"
+grep -aq "peerdrt: PNRP cloud Global_ closed: the WSK provider went away" "$logs/winedevice-detach.log" \
+    || fail "the driver did not close its Global_ cloud when the provider detached"
 stop_driver "$logs/winedevice-detach.log" detach
 check_standin 2
 grep -a "NETIO-STANDIN STATS" "$netio_log" | tail -1 | grep -q "detach_pending=1" \
