@@ -62,15 +62,15 @@ pub unsafe fn parameters_path(registry_path: *const sys::UNICODE_STRING) -> Opti
 /// The value `name` of the key at the absolute kernel path `key` (`\Registry\Machine\...`), with
 /// at most `max_data` bytes of data. The NTSTATUS of the failing call otherwise
 /// (STATUS_OBJECT_NAME_NOT_FOUND for a missing key or value, STATUS_BUFFER_OVERFLOW for a longer
-/// value). PASSIVE_LEVEL.
+/// value, STATUS_INVALID_PARAMETER for a name longer than a counted string holds). PASSIVE_LEVEL.
 pub fn read_value(key: &[u16], name: &[u16], max_data: usize) -> Result<Value, sys::NTSTATUS> {
     let mut path: Vec<u16> = key.to_vec();
     let mut value_name: Vec<u16> = name.to_vec();
-    let counted = |s: &mut Vec<u16>| {
-        let bytes = u16::try_from(s.len() * 2).unwrap_or(u16::MAX & !1);
-        sys::UNICODE_STRING { Length: bytes, MaximumLength: bytes, Buffer: s.as_mut_ptr() }
+    let counted = |s: &mut Vec<u16>| -> Result<sys::UNICODE_STRING, sys::NTSTATUS> {
+        let bytes = u16::try_from(s.len() * 2).map_err(|_| sys::STATUS_INVALID_PARAMETER)?;
+        Ok(sys::UNICODE_STRING { Length: bytes, MaximumLength: bytes, Buffer: s.as_mut_ptr() })
     };
-    let mut key_name = counted(&mut path);
+    let mut key_name = counted(&mut path)?;
     let mut attributes = sys::OBJECT_ATTRIBUTES {
         Length: core::mem::size_of::<sys::OBJECT_ATTRIBUTES>() as u32,
         RootDirectory: core::ptr::null_mut(),
@@ -88,7 +88,7 @@ pub fn read_value(key: &[u16], name: &[u16], max_data: usize) -> Result<Value, s
     // 8-aligned, as the structure wants.
     let mut buffer = vec![0u64; (PARTIAL_HEADER + max_data).div_ceil(8)];
     let mut returned = 0u32;
-    let mut value = counted(&mut value_name);
+    let mut value = counted(&mut value_name)?;
     // SAFETY: our key handle and a buffer of the size passed; the handle is closed once.
     let status = unsafe {
         let s = sys::ZwQueryValueKey(
