@@ -125,7 +125,7 @@ HRESULT WINAPI PeerIdentityCreate(PCWSTR pwzClassifier, PCWSTR pwzFriendlyName, 
 HRESULT WINAPI PeerIdentityGetDefault(PWSTR *ppwzDefaultIdentity);
 HRESULT WINAPI PeerIdentityDelete(PCWSTR pwzIdentity);
 
-/* ----- Peer Grouping (the exports built so far; see docs/grouping.md) ----------------------- */
+/* ----- Peer Grouping (see docs/grouping.md for what is built) -------------------------------- */
 
 #ifndef _WIN32
 typedef struct _GUID {
@@ -138,9 +138,10 @@ typedef struct _FILETIME {
     DWORD dwLowDateTime;
     DWORD dwHighDateTime;
 } FILETIME;
+typedef uint64_t ULONGLONG;
 #endif
 
-typedef PVOID HGROUP, HPEERENUM;
+typedef PVOID HGROUP, HPEERENUM, HPEEREVENT;
 
 #define PEER_GROUP_VERSION 0x0101u /* MAKEWORD(1, 1) */
 #define PEER_RECORD_FLAG_AUTOREFRESH 0x1u
@@ -148,8 +149,20 @@ typedef PVOID HGROUP, HPEERENUM;
 #define PEER_GROUP_STATUS_LISTENING 0x1u
 #define PEER_GROUP_STATUS_HAS_CONNECTIONS 0x2u
 
+#define PEER_GROUP_EVENT_STATUS_CHANGED 1
+#define PEER_GROUP_EVENT_RECORD_CHANGED 3
+#define PEER_GROUP_EVENT_MEMBER_CHANGED 8
+#define PEER_RECORD_ADDED 1
+#define PEER_RECORD_UPDATED 2
+#define PEER_RECORD_DELETED 3
+#define PEER_RECORD_EXPIRED 4
+#define PEER_MEMBER_CONNECTED 1
+#define PEER_MEMBER_DISCONNECTED 2
+
+#define PEER_S_NO_EVENT_DATA              ((HRESULT)0x00630002L)
 #define PEER_E_RECORD_NOT_FOUND           ((HRESULT)0x80630301L)
 #define PEER_E_MAX_RECORD_SIZE_EXCEEDED   ((HRESULT)0x80630304L)
+#define PEER_E_INVALID_SEARCH             ((HRESULT)0x80630601L)
 #define PEER_E_INVALID_ATTRIBUTES         ((HRESULT)0x80630602L)
 #define PEER_E_INVALID_RECORD             ((HRESULT)0x80632010L)
 #define PEER_E_NOT_AUTHORIZED             ((HRESULT)0x80632020L)
@@ -157,6 +170,8 @@ typedef PVOID HGROUP, HPEERENUM;
 #define PEER_E_INVALID_CREDENTIAL         ((HRESULT)0x80632082L)
 #define PEER_E_GROUP_NOT_READY            ((HRESULT)0x80632091L)
 #define PEER_E_INVALID_GROUP              ((HRESULT)0x80632093L)
+#define PEER_E_NO_MEMBER_CONNECTIONS      ((HRESULT)0x80632095L)
+#define PEER_E_INVALID_TIME_PERIOD        ((HRESULT)0x80630705L)
 
 typedef struct peer_version_data_tag {
     WORD wVersion;
@@ -195,10 +210,58 @@ typedef struct peer_group_properties_tag {
     GUID groupPasswordRole;
 } PEER_GROUP_PROPERTIES, *PPEER_GROUP_PROPERTIES;
 
+typedef struct peer_group_event_registration_tag {
+    DWORD eventType; /* PEER_GROUP_EVENT_TYPE */
+    GUID *pType;
+} PEER_GROUP_EVENT_REGISTRATION, *PPEER_GROUP_EVENT_REGISTRATION;
+
+typedef struct peer_event_record_change_data_tag {
+    DWORD dwSize;
+    DWORD changeType; /* PEER_RECORD_CHANGE_TYPE */
+    GUID recordId;
+    GUID recordType;
+} PEER_EVENT_RECORD_CHANGE_DATA, *PPEER_EVENT_RECORD_CHANGE_DATA;
+
+typedef struct peer_event_member_change_data_tag {
+    DWORD dwSize;
+    DWORD changeType; /* PEER_MEMBER_CHANGE_TYPE */
+    PWSTR pwzIdentity;
+} PEER_EVENT_MEMBER_CHANGE_DATA, *PPEER_EVENT_MEMBER_CHANGE_DATA;
+
+typedef struct peer_event_incoming_data_tag {
+    DWORD dwSize;
+    ULONGLONG ullConnectionId;
+    GUID type;
+    PEER_DATA data;
+} PEER_EVENT_INCOMING_DATA, *PPEER_EVENT_INCOMING_DATA;
+
+typedef struct peer_group_event_data_tag {
+    DWORD eventType; /* PEER_GROUP_EVENT_TYPE */
+    union {
+        DWORD dwStatus; /* PEER_GROUP_STATUS */
+        PEER_EVENT_INCOMING_DATA incomingData;
+        PEER_EVENT_RECORD_CHANGE_DATA recordChangeData;
+        PEER_EVENT_MEMBER_CHANGE_DATA memberChangeData;
+        HRESULT hrConnectionFailedReason;
+    };
+} PEER_GROUP_EVENT_DATA, *PPEER_GROUP_EVENT_DATA;
+
 HRESULT WINAPI PeerGroupStartup(WORD wVersionRequested, PPEER_VERSION_DATA pVersionData);
 HRESULT WINAPI PeerGroupShutdown(void);
 HRESULT WINAPI PeerGroupCreate(PPEER_GROUP_PROPERTIES pProperties, HGROUP *phGroup);
+HRESULT WINAPI PeerGroupCreateInvitation(HGROUP hGroup, PCWSTR pwzIdentityInfo, FILETIME *pftExpiration, ULONG cRoles,
+                                         const GUID *pRoles, PWSTR *ppwzInvitation);
+HRESULT WINAPI PeerGroupJoin(PCWSTR pwzIdentity, PCWSTR pwzInvitation, PCWSTR pwzCloud, HGROUP *phGroup);
+HRESULT WINAPI PeerGroupOpen(PCWSTR pwzIdentity, PCWSTR pwzGroupPeerName, PCWSTR pwzCloud, HGROUP *phGroup);
+HRESULT WINAPI PeerGroupConnect(HGROUP hGroup);
 HRESULT WINAPI PeerGroupClose(HGROUP hGroup);
+HRESULT WINAPI PeerGroupDelete(PCWSTR pwzIdentity, PCWSTR pwzGroupPeerName);
+HRESULT WINAPI PeerGroupGetProperties(HGROUP hGroup, PPEER_GROUP_PROPERTIES *ppProperties);
+HRESULT WINAPI PeerGroupRegisterEvent(HGROUP hGroup, HANDLE hEvent, DWORD cEventRegistration,
+                                      PEER_GROUP_EVENT_REGISTRATION *pEventRegistrations, HPEEREVENT *phPeerEvent);
+HRESULT WINAPI PeerGroupUnregisterEvent(HPEEREVENT hPeerEvent);
+HRESULT WINAPI PeerGroupGetEventData(HPEEREVENT hPeerEvent, PPEER_GROUP_EVENT_DATA *ppEventData);
+HRESULT WINAPI PeerGroupSearchRecords(HGROUP hGroup, PCWSTR pwzCriteria, HPEERENUM *phRecordEnum);
 HRESULT WINAPI PeerGroupAddRecord(HGROUP hGroup, PPEER_RECORD pRecord, GUID *pRecordId);
 HRESULT WINAPI PeerGroupUpdateRecord(HGROUP hGroup, PPEER_RECORD pRecord);
 HRESULT WINAPI PeerGroupDeleteRecord(HGROUP hGroup, const GUID *pRecordId);

@@ -44,7 +44,7 @@ fn the_sdk_sample_flow_in_c() {
         let _a = Registrar::spawn(&cloud, 1, &[(remote, "registered-by-rust")]);
         // The C program's key: a small number, so its DRT_DATA bytes are 0x42 0x01 0 … 0.
         let local = Key::from_u64(0x0142);
-        let mut c = Command::new(&program)
+        let mut c = c_program(&program)
             .env("PEERDRT_SOCKET", &cloud.nodes[2].socket)
             .args(["127.0.0.1", &cloud.nodes[2].port.to_string(), &remote.to_hex(), "registered-by-rust"])
             .args([&local.to_hex(), "registered-by-c"])

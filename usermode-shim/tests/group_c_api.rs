@@ -42,7 +42,7 @@ fn p2p_h_declares_exactly_the_group_exports() {
         .collect();
     exported.sort();
     assert_eq!(declared, exported);
-    assert_eq!(declared.len(), 15);
+    assert_eq!(declared.len(), 25);
 }
 
 fn wide(s: &str) -> Vec<u16> {

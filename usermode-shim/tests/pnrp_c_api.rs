@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{EXE, bounded, cdylib_dir, eventually, random_key};
+use common::{EXE, bounded, c_program, cdylib_dir, eventually, random_key};
 use peerdrt_shim::hresult::Error;
 use peerdrt_shim::pnrp::*;
 
@@ -116,7 +116,7 @@ fn the_pnrp_sample_flow_in_c() {
         let reg = session.register(&mine, &info).unwrap();
 
         // The C program, through node 0.
-        let mut c = Command::new(&program)
+        let mut c = c_program(&program)
             .env("PEERDRT_SOCKET", &sockets[0])
             .args([&theirs, &mine])
             .stdin(Stdio::piped())

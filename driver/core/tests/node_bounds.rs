@@ -22,6 +22,7 @@ fn node(port: u16) -> Node {
         security: Box::new(NullProvider),
         rng_seed: [port as u8; 32],
         timing: Timing::default(),
+        flood: FloodLimits::default(),
     })
     .unwrap()
 }

@@ -195,6 +195,7 @@ impl Sim {
             security: (self.provider)(index),
             rng_seed,
             timing: self.timing,
+            flood: peerdrt_core::drt::FloodLimits::default(),
         };
         let node = Node::new(config).expect("valid simulated node");
         self.nodes.push(Some(SimNode { node, timer: None, group: 0, events: Vec::new(), hostile: None }));

@@ -69,6 +69,12 @@ mod unix {
         #[arg(long = "pnrp-seed", value_name = "ADDR:PORT")]
         pnrp_seeds: Vec<String>,
 
+        /// Flood limits of every DRT instance: on, or off for benchmarks only (no per-source
+        /// limit; the limit shared by unverified sources and anti-amplification stay)
+        /// [default: the config file's `flood_limits`, else on].
+        #[arg(long, value_name = "on|off")]
+        flood_limits: Option<String>,
+
         /// Log filter, tracing EnvFilter syntax (e.g. "info", "peerdrt=debug") [default: $RUST_LOG,
         /// else the config file's `log`, else info].
         #[arg(long, value_name = "FILTER")]
@@ -112,6 +118,7 @@ mod unix {
             instance_key: cli.instance_key,
             pnrp_port: cli.pnrp_port,
             pnrp_seeds: cli.pnrp_seeds,
+            flood_limits: cli.flood_limits,
         };
         let config = match config::resolve(file, overrides) {
             Ok(c) => c,

@@ -17,8 +17,8 @@ use peerdrt_core::drt::security::{
     BoxedProvider, Certificate, DerivedKeyProvider, Identity, KeyCredential, NullProvider, SecurityMode,
 };
 use peerdrt_core::drt::{
-    DrtError, Event, LeafSetChange, MatchType, Node, NodeConfig, RegistrationId, SearchEnd, SearchId,
-    SearchInfo, Status, Timing,
+    DrtError, Event, FloodLimits, LeafSetChange, MatchType, Node, NodeConfig, RegistrationId, SearchEnd,
+    SearchId, SearchInfo, Status, Timing,
 };
 use peerdrt_core::time::Instant;
 use peerdrt_core::wire::{Endpoint, MAX_ROUTE_ADDRESSES, ProtocolVersion};
@@ -247,6 +247,8 @@ pub struct Device {
     stats: DeviceStats,
     clouds: Vec<Cloud>,
     groups: group_device::Groups,
+    /// Flood limits of the DRT instances opened from now on.
+    flood_limits: FloodLimits,
 }
 
 fn drt(hr: u32) -> u32 {
@@ -300,6 +302,12 @@ impl Device {
     /// An empty device.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sets the flood limits of the DRT instances opened from now on (the daemon's
+    /// `--flood-limits`; the default on a network).
+    pub fn set_flood_limits(&mut self, limits: FloodLimits) {
+        self.flood_limits = limits;
     }
 
     /// Counters.
@@ -855,6 +863,7 @@ impl Device {
             security,
             rng_seed: platform.random_seed(),
             timing: Timing::default(),
+            flood: self.flood_limits,
         };
         let node = match Node::new(config) {
             Ok(node) => node,
@@ -1016,6 +1025,14 @@ impl Device {
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Outgoing> {
         self.outbox.pop_front()
+    }
+
+    /// Gives back the payload of a sent datagram to the instance on `transport`, whose node
+    /// encodes later datagrams into it (no allocation per answer in steady state).
+    pub fn recycle(&mut self, transport: TransportId, payload: Vec<u8>) {
+        if let Some(instance) = self.instances.iter_mut().flatten().find(|i| i.transport == transport) {
+            instance.node.recycle(payload);
+        }
     }
 
     /// The next completed wait.

@@ -6,6 +6,8 @@
 //! socket_mode = "0660"                    # octal string or integer (0o660)
 //! log = "info"                            # tracing filter (--log and RUST_LOG win over it)
 //! addresses = ["192.0.2.10", "2001:db8::10"]  # advertised in route entries; default ::ffff:127.0.0.1
+//! flood_limits = "on"      # "off" (--flood-limits off): no per-source flood limit, for
+//!                           # benchmarks only; the shared unverified limit stays on
 //!
 //! [[instance]]              # a standing DRT instance the daemon opens itself and keeps
 //! port = 3540
@@ -44,6 +46,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
 use peerdrt_abi::MAX_SEEDS;
+use peerdrt_core::drt::FloodLimits;
 use peerdrt_core::wire::MAX_ROUTE_ADDRESSES;
 use serde::Deserialize;
 
@@ -149,6 +152,8 @@ pub struct Config {
     pub addresses: Vec<Ipv6Addr>,
     /// Standing instances.
     pub instances: Vec<InstanceConfig>,
+    /// Flood limits of every DRT instance (`flood_limits = "on" | "off"`, `--flood-limits`).
+    pub flood_limits: FloodLimits,
 }
 
 impl Config {
@@ -159,6 +164,7 @@ impl Config {
             socket_mode: DEFAULT_SOCKET_MODE,
             addresses: vec![DEFAULT_ADDRESS],
             instances: Vec::new(),
+            flood_limits: FloodLimits::default(),
         }
     }
 }
@@ -195,6 +201,7 @@ pub struct FileConfig {
     #[serde(default, rename = "instance")]
     instances: Vec<FileInstance>,
     pnrp: Option<FilePnrp>,
+    flood_limits: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -263,6 +270,8 @@ pub struct Overrides {
     pub pnrp_port: Option<u16>,
     /// `--pnrp-seed` (repeatable): the Global_ cloud's seed servers.
     pub pnrp_seeds: Vec<String>,
+    /// `--flood-limits`: `on` (the default) or `off` (benchmarks only).
+    pub flood_limits: Option<String>,
 }
 
 /// Merges flags over the file over the defaults, resolving names and checking every value.
@@ -314,7 +323,22 @@ pub fn resolve(file: FileConfig, flags: Overrides) -> Result<Config, ConfigError
             return err(format!("two standing instances on port {}", a.port));
         }
     }
-    Ok(Config { socket, socket_mode, addresses, instances })
+    let flood_limits = match flags.flood_limits.or(file.flood_limits) {
+        Some(text) => parse_flood_limits(&text)?,
+        None => FloodLimits::default(),
+    };
+    Ok(Config { socket, socket_mode, addresses, instances, flood_limits })
+}
+
+/// `on`: the node's default flood limits. `off`: no per-source limit, for benchmarks that load
+/// a daemon from one source; the limit shared by unverified sources and the anti-amplification
+/// rule stay (see `peerdrt_core::drt::FloodLimits`).
+fn parse_flood_limits(text: &str) -> Result<FloodLimits, ConfigError> {
+    match text {
+        "on" => Ok(FloodLimits::default()),
+        "off" => Ok(FloodLimits::benchmark()),
+        other => err(format!("flood limits {other:?}: expected \"on\" or \"off\"")),
+    }
 }
 
 fn instance(
@@ -465,6 +489,22 @@ pub fn parse_seed(text: &str) -> Result<Vec<SocketAddr>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flood_limits_are_on_unless_the_flag_or_the_file_turns_per_source_limits_off() {
+        let default = resolve(FileConfig::default(), Overrides::default()).unwrap();
+        assert_eq!(default.flood_limits, FloodLimits::default());
+        let file = FileConfig::parse("flood_limits = \"off\"").unwrap();
+        let off = resolve(file, Overrides::default()).unwrap().flood_limits;
+        assert_eq!(off.per_source, None);
+        assert_eq!(off.unverified, FloodLimits::default().unverified, "the shared bucket stays");
+        // The flag wins over the file.
+        let file = FileConfig::parse("flood_limits = \"off\"").unwrap();
+        let flags = Overrides { flood_limits: Some("on".into()), ..Overrides::default() };
+        assert_eq!(resolve(file, flags).unwrap().flood_limits, FloodLimits::default());
+        let flags = Overrides { flood_limits: Some("none".into()), ..Overrides::default() };
+        assert!(resolve(FileConfig::default(), flags).is_err());
+    }
 
     #[test]
     fn the_pnrp_section_makes_a_global_cloud_and_link_local_clouds() {

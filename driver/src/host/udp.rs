@@ -57,6 +57,8 @@ pub(crate) struct UdpPlatform {
     batched: bool,
     /// Datagrams the engine produced, waiting for the next [`UdpPlatform::send_batch`].
     outgoing: Vec<Outgoing>,
+    /// Datagrams sent (or dropped), whose buffers go back to the engine ([`UdpPlatform::take_sent`]).
+    sent: Vec<Outgoing>,
     /// sendmmsg's message headers, allocated once.
     send_headers: MultiHeaders<SockaddrStorage>,
     /// Datagrams that could not be sent (no such socket, an IPv6 destination on an IPv4 socket,
@@ -227,6 +229,7 @@ impl UdpPlatform {
             next_id: 0,
             batched: std::env::var(BATCH_ENV).map_or(true, |v| v.trim() != "0"),
             outgoing: Vec::with_capacity(IO_BATCH),
+            sent: Vec::with_capacity(IO_BATCH),
             send_headers: MultiHeaders::preallocate(IO_BATCH, None),
             send_failures: 0,
         }
@@ -252,9 +255,14 @@ impl UdpPlatform {
             self.send_run(&outgoing[start..start + run]);
             start += run;
         }
-        // Frees the payloads, keeps the capacity.
-        outgoing.clear();
+        // Keeps the payloads for the engine to reuse, and the capacity.
+        self.sent.append(&mut outgoing);
         self.outgoing = outgoing;
+    }
+
+    /// The datagrams sent since the last call, for their buffers to be reused.
+    pub fn take_sent(&mut self) -> std::vec::Drain<'_, Outgoing> {
+        self.sent.drain(..)
     }
 
     /// Datagrams for one socket.

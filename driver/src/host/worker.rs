@@ -126,6 +126,7 @@ impl Worker {
                 &config.socket,
             )),
         };
+        worker.device.set_flood_limits(config.flood_limits);
         if !config.instances.is_empty() {
             let owner = Owner { pid: std::process::id(), uid: nix::unistd::Uid::current().as_raw() };
             let open = worker.engine().0.open(owner).ok_or("the device has no free open")?;
@@ -269,6 +270,9 @@ impl Worker {
                 sent = true;
             }
             platform.send_batch();
+            for out in platform.take_sent() {
+                device.recycle(out.transport, out.payload);
+            }
             platform.reap();
             let mut completed = false;
             while let Some(c) = self.engine().0.poll_wait_completion() {

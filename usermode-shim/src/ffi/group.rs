@@ -9,8 +9,13 @@
 //! knows members by key, not by identity name). An enumeration is a snapshot taken by
 //! PeerGroupEnumRecords, as on Windows.
 //!
-//! Not exported yet: PeerGroupCreateInvitation / Join / Open / Connect / Delete /
-//! GetProperties, events, search and password invitations (see `docs/grouping.md`).
+//! Invitations, joining and reopening: PeerGroupCreate, PeerGroupJoin and PeerGroupOpen keep
+//! the identity's membership (certificate, on the creator the root secret, the invitation's
+//! address hints) in the membership store (`group::membership_store`), so a group can be
+//! reopened after PeerGroupClose or a restart of the application; PeerGroupConnect connects to
+//! the hints, or the endpoints of the group's PNRP peer name. Events are watched from the shim
+//! (`group::events`); PeerGroupSearchRecords filters a snapshot with `group::search`. Not
+//! exported: password invitations (see `docs/grouping.md`).
 
 #![allow(non_snake_case, non_camel_case_types)]
 
@@ -22,24 +27,54 @@ use std::sync::{Arc, LazyLock, Mutex};
 use peerdrt_core::group::record::Record;
 
 use super::pnrp::alloc_block;
+use super::types::HANDLE;
 use super::types::HRESULT;
 use super::{guard, read_wstr, registry};
 use crate::device::Device;
+use crate::event::Signal;
 use crate::event::lock;
+use crate::group::client::utc_now;
 use crate::group::client::{GroupCallError, GroupHandle};
-use crate::group::hresult::{E_INVALIDARG, E_POINTER, PEER_E_INVALID_GROUP, PEER_E_NOT_INITIALIZED};
+use crate::group::events::{GroupEvent, Interest, Registration};
+use crate::group::hresult::{
+    E_INVALIDARG, E_POINTER, PEER_E_INVALID_CREDENTIAL, PEER_E_INVALID_GROUP, PEER_E_INVALID_SEARCH,
+    PEER_E_INVALID_TIME_PERIOD, PEER_E_NO_MEMBER_CONNECTIONS, PEER_E_NOT_INITIALIZED, PEER_S_NO_EVENT_DATA,
+};
+use crate::group::invitation::{Invitation, MAX_INVITATION_UNITS};
+use crate::group::membership_store::{MAX_HINTS, unhex};
+use crate::group::membership_store::{Membership, MembershipStore, group_peer_name, hex};
 use crate::group::record::read_record;
+use crate::group::search::{MAX_SEARCH_LEN, Search, attributes_of};
 use crate::group::time::PeerClock;
 use crate::group::types::{
-    FILETIME, GUID, HGROUP, HPEERENUM, PEER_DATA, PEER_GROUP_PROPERTIES, PEER_RECORD, PEER_VERSION_DATA,
+    FILETIME, GUID, HGROUP, HPEERENUM, HPEEREVENT, PEER_DATA, PEER_EVENT_MEMBER_CHANGE_DATA,
+    PEER_EVENT_RECORD_CHANGE_DATA, PEER_GROUP_EVENT_AUTHENTICATION_FAILED, PEER_GROUP_EVENT_DATA,
+    PEER_GROUP_EVENT_MEMBER_CHANGED, PEER_GROUP_EVENT_RECORD_CHANGED, PEER_GROUP_EVENT_REGISTRATION,
+    PEER_GROUP_EVENT_STATUS_CHANGED, PEER_GROUP_GMC_AUTHENTICATION, PEER_GROUP_PROPERTIES,
+    PEER_GROUP_ROLE_ADMIN, PEER_GROUP_ROLE_MEMBER, PEER_RECORD, PEER_VERSION_DATA,
 };
 use crate::group::version::negotiate;
+use crate::hresult::E_UNEXPECTED;
 use crate::hresult::{Error, Result};
-use crate::pnrp::IdentityStore;
+use crate::pnrp::{Addresses, DEFAULT_MAX_ENDPOINTS, IdentityStore, Pnrp, RegistrationInfo};
+use ed25519_dalek::SigningKey;
+use peerdrt_core::group::membership::member_key;
+use peerdrt_core::pnrp::GLOBAL_CLOUD;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// Validity of a created group's creator certificate when PEER_GROUP_PROPERTIES gives no
 /// ulMemberDataLifetime (seconds; Windows' default member data lifetime is one day).
 const DEFAULT_LIFETIME_SECONDS: u32 = 24 * 3600;
+/// PEER_GROUP_PROPERTIES.ulPresenceLifetime reported (Windows' default, seconds).
+const DEFAULT_PRESENCE_LIFETIME: u32 = 300;
+/// How long PeerGroupConnect waits for the group's peer name to resolve.
+pub const GROUP_RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The comment of a group peer name's PNRP registration.
+const GROUP_NAME_COMMENT: &str = "peer group";
+/// The role byte of a plain member's certificate.
+const ROLE_MEMBER: u8 = 1;
+/// The role byte of an administrator's certificate.
+const ROLE_ADMIN: u8 = 2;
 /// Longest identity or classifier read from the caller.
 const MAX_NAME_UNITS: usize = 512;
 
@@ -49,12 +84,49 @@ struct Enumeration {
     next: usize,
 }
 
+/// An open group: the device's handle, the membership it was opened with, and on the creator
+/// the PNRP registration of the group's peer name (dropped, so unregistered, on close).
+struct OpenGroup {
+    handle: Arc<GroupHandle>,
+    membership: Membership,
+    #[expect(dead_code, reason = "held so that dropping the open group unregisters its name")]
+    publication: Option<crate::pnrp::Registration>,
+}
+
 #[derive(Default)]
 struct GroupApi {
     startups: u32,
     device: Option<Device>,
-    groups: HashMap<usize, Arc<GroupHandle>>,
+    groups: HashMap<usize, OpenGroup>,
     enums: HashMap<usize, Enumeration>,
+    /// Event registrations: the group's token and the registration.
+    events: HashMap<usize, (usize, Registration)>,
+    /// The PNRP session that publishes and resolves group peer names (started on first use).
+    pnrp: Option<Pnrp>,
+}
+
+/// The process's PNRP session on the device.
+fn pnrp() -> Result<Pnrp> {
+    let mut api = lock(&API);
+    if let Some(p) = &api.pnrp {
+        return Ok(p.clone());
+    }
+    let p = Pnrp::startup(None, None)?;
+    api.pnrp = Some(p.clone());
+    Ok(p)
+}
+
+/// Publishes the group's peer name in PNRP with this node's group socket, signed by the group
+/// root (so only the creator, who holds it, can). Best effort: a node without a PNRP cloud
+/// still runs the group, and members find it through the invitation's address hints.
+fn publish_name(m: &Membership, port: u16) -> Option<crate::pnrp::Registration> {
+    let root = unhex::<32>(m.root.as_deref()?)?;
+    let info = RegistrationInfo {
+        addresses: Addresses::Auto(port),
+        comment: GROUP_NAME_COMMENT.into(),
+        ..RegistrationInfo::default()
+    };
+    pnrp().ok()?.register_with_key(&m.group_peer_name, &info, SigningKey::from_bytes(&root)).ok()
 }
 
 static API: LazyLock<Mutex<GroupApi>> = LazyLock::new(|| Mutex::new(GroupApi::default()));
@@ -68,7 +140,27 @@ fn group(h: HGROUP) -> Result<Arc<GroupHandle>> {
     if api.startups == 0 {
         return Err(Error(PEER_E_NOT_INITIALIZED));
     }
-    api.groups.get(&(h as usize)).cloned().ok_or(Error(PEER_E_INVALID_GROUP))
+    api.groups.get(&(h as usize)).map(|g| g.handle.clone()).ok_or(Error(PEER_E_INVALID_GROUP))
+}
+
+fn membership_of(h: HGROUP) -> Result<Membership> {
+    let api = lock(&API);
+    if api.startups == 0 {
+        return Err(Error(PEER_E_NOT_INITIALIZED));
+    }
+    api.groups.get(&(h as usize)).map(|g| g.membership.clone()).ok_or(Error(PEER_E_INVALID_GROUP))
+}
+
+/// Registers an open group and writes its handle.
+///
+/// # Safety
+/// `phGroup` must be non-null and writable.
+unsafe fn publish(handle: GroupHandle, membership: Membership, phGroup: *mut HGROUP) {
+    let publication = publish_name(&membership, handle.port);
+    let token = registry().token();
+    lock(&API).groups.insert(token, OpenGroup { handle: Arc::new(handle), membership, publication });
+    // SAFETY: per the caller's contract.
+    unsafe { phGroup.write_unaligned(token as HGROUP) };
 }
 
 fn device() -> Result<Device> {
@@ -92,10 +184,6 @@ unsafe fn string(p: *const u16) -> Result<Option<String>> {
         Ok(Some(units)) => String::from_utf16(&units).map(Some).map_err(|_| Error(E_INVALIDARG)),
         Err(()) => Err(Error(E_INVALIDARG)),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Bytes a record takes in a block after its PEER_RECORD, 8-aligned.
@@ -184,8 +272,16 @@ pub extern "system" fn PeerGroupShutdown() -> HRESULT {
         }
         api.startups -= 1;
         if api.startups == 0 {
-            api.groups.clear();
+            let groups = std::mem::take(&mut api.groups);
             api.enums.clear();
+            api.events.clear();
+            let pnrp = api.pnrp.take();
+            drop(api);
+            drop(groups);
+            if let Some(p) = pnrp {
+                p.shutdown();
+            }
+            let mut api = lock(&API);
             if let Some(d) = api.device.take() {
                 d.close();
             }
@@ -214,19 +310,40 @@ pub unsafe extern "system" fn PeerGroupCreate(
         }
         // SAFETY: NULL or NUL-terminated strings per the API contract.
         let (creator, classifier) = unsafe { (string(p.pwzCreatorPeerName)?, string(p.pwzClassifier)?) };
-        let (Some(creator), Some(_classifier)) = (creator, classifier) else {
+        let Some(classifier) = classifier else {
             return Err(Error(E_INVALIDARG));
         };
-        let identity = IdentityStore::open_default()?.get(&creator)?;
+        let store = IdentityStore::open_default()?;
+        let creator = match creator {
+            Some(c) => c,
+            None => store.default_identity()?,
+        };
+        let identity = store.get(&creator)?;
+        // SAFETY: NULL or NUL-terminated, per the API contract.
+        let friendly_name = unsafe { string(p.pwzFriendlyName)? }.unwrap_or_default();
         let mut root = [0u8; 32];
         getrandom::getrandom(&mut root).map_err(|_| Error(crate::hresult::E_OUTOFMEMORY))?;
         let lifetime =
             if p.ulMemberDataLifetime == 0 { DEFAULT_LIFETIME_SECONDS } else { p.ulMemberDataLifetime };
         let g = call(GroupHandle::create(&device()?, &root, &identity.key.to_bytes(), lifetime))?;
-        let token = registry().token();
-        lock(&API).groups.insert(token, Arc::new(g));
+        let mut root_public = [0u8; 32];
+        root_public.copy_from_slice(&g.certificate[..32]);
+        let membership = Membership {
+            identity: creator.clone(),
+            group_peer_name: group_peer_name(&root_public, &classifier)?,
+            friendly_name,
+            creator,
+            certificate: hex(&g.certificate),
+            root: Some(hex(&root)),
+            member_lifetime: lifetime,
+            hints: Vec::new(),
+        };
+        if let Err(e) = MembershipStore::open_default().save(&membership) {
+            let _ = g.close();
+            return Err(e);
+        }
         // SAFETY: non-null, writable.
-        unsafe { phGroup.write_unaligned(token as HGROUP) };
+        unsafe { publish(g, membership, phGroup) };
         Ok(())
     })
 }
@@ -236,7 +353,11 @@ pub unsafe extern "system" fn PeerGroupCreate(
 pub extern "system" fn PeerGroupClose(hGroup: HGROUP) -> HRESULT {
     guard(|| {
         let g = group(hGroup)?;
-        lock(&API).groups.remove(&(hGroup as usize));
+        let mut api = lock(&API);
+        let open = api.groups.remove(&(hGroup as usize));
+        api.events.retain(|_, (owner, _)| *owner != hGroup as usize);
+        drop(api);
+        drop(open);
         call(g.close())
     })
 }
@@ -468,6 +589,470 @@ pub unsafe extern "system" fn PeerGroupPeerTimeToUniversalTime(
             let peer = peerdrt_core::group::time::PeerTime(pftPeerTime.read_unaligned().to_u64());
             pftUniversalTime.write_unaligned(PeerClock::default().to_universal_time(peer));
         }
+        Ok(())
+    })
+}
+
+/// Most PEER_GROUP_EVENT_REGISTRATIONs one PeerGroupRegisterEvent takes.
+pub const MAX_EVENT_REGISTRATIONS: u32 = 16;
+/// Longest identity-info or group peer name read from the caller (UTF-16 units).
+const MAX_PEER_NAME_UNITS: usize = 512;
+
+/// Reads an invitation string (up to MAX_INVITATION_UNITS).
+unsafe fn invitation_string(p: *const u16) -> Result<Invitation> {
+    // SAFETY: per the caller's contract.
+    let units = match unsafe { read_wstr(p, MAX_INVITATION_UNITS) } {
+        Ok(Some(u)) => u,
+        Ok(None) => return Err(Error(E_POINTER)),
+        Err(()) => return Err(Error(E_INVALIDARG)),
+    };
+    let text = String::from_utf16(&units).map_err(|_| Error(E_INVALIDARG))?;
+    Invitation::decode(&text).map_err(|_| Error(E_INVALIDARG))
+}
+
+/// A string returned in its own PeerFreeData block.
+fn wide_block(s: &str) -> Result<*mut u16> {
+    let units: Vec<u16> = s.encode_utf16().chain([0]).collect();
+    let block = alloc_block(units.len() * 2)?;
+    // SAFETY: the block holds exactly the units.
+    unsafe { std::ptr::copy_nonoverlapping(units.as_ptr(), block as *mut u16, units.len()) };
+    Ok(block as *mut u16)
+}
+
+/// The identity named `name`, or the store's default one.
+fn identity_of(name: Option<String>) -> Result<crate::pnrp::Identity> {
+    let store = IdentityStore::open_default()?;
+    let name = match name {
+        Some(n) => n,
+        None => store.default_identity()?,
+    };
+    store.get(&name)
+}
+
+/// This node's group socket addresses to hand an invitee: the host's addresses, then loopback
+/// (for a member on the same host), at most MAX_HINTS.
+fn address_hints(port: u16, known: &[String]) -> Vec<String> {
+    let mut hints: Vec<String> = crate::pnrp::host_addresses(port).iter().map(|a| a.to_string()).collect();
+    hints.push(SocketAddr::from((Ipv4Addr::LOCALHOST, port)).to_string());
+    hints.extend(known.iter().cloned());
+    hints.dedup();
+    hints.truncate(MAX_HINTS);
+    hints
+}
+
+/// PeerGroupCreateInvitation: the invitee is `pwzIdentityInfo` — an identity of this machine's
+/// store, or a member public key as 64 hex digits (`peerdrt group key`); roles
+/// PEER_GROUP_ROLE_MEMBER (the default) or PEER_GROUP_ROLE_ADMIN; valid until `pftExpiration`
+/// (NULL: the group's member lifetime). Only the creator (who holds the root) can invite.
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn PeerGroupCreateInvitation(
+    hGroup: HGROUP,
+    pwzIdentityInfo: *const u16,
+    pftExpiration: *const FILETIME,
+    cRoles: u32,
+    pRoles: *const GUID,
+    ppwzInvitation: *mut *mut u16,
+) -> HRESULT {
+    guard(|| {
+        if ppwzInvitation.is_null() || pwzIdentityInfo.is_null() || (cRoles > 0 && pRoles.is_null()) {
+            return Err(Error(E_POINTER));
+        }
+        let g = group(hGroup)?;
+        let m = membership_of(hGroup)?;
+        // SAFETY: non-null, NUL-terminated per the API contract.
+        let info = unsafe { read_wstr(pwzIdentityInfo, MAX_PEER_NAME_UNITS) }
+            .map_err(|_| Error(E_INVALIDARG))?
+            .and_then(|u| String::from_utf16(&u).ok())
+            .ok_or(Error(E_INVALIDARG))?;
+        let member: [u8; 32] = match unhex(info.trim()) {
+            Some(key) => key,
+            None => member_key(&identity_of(Some(info))?.key.to_bytes()),
+        };
+        let mut role = ROLE_MEMBER;
+        for i in 0..cRoles.min(MAX_EVENT_REGISTRATIONS) as usize {
+            // SAFETY: cRoles GUIDs are readable per the API contract.
+            match unsafe { pRoles.add(i).read_unaligned() } {
+                r if r == PEER_GROUP_ROLE_ADMIN => role = ROLE_ADMIN,
+                r if r == PEER_GROUP_ROLE_MEMBER => {}
+                _ => return Err(Error(E_INVALIDARG)),
+            }
+        }
+        let lifetime = if pftExpiration.is_null() {
+            m.member_lifetime
+        } else {
+            // SAFETY: non-null, readable.
+            let until = unsafe { pftExpiration.read_unaligned() }.to_u64();
+            let seconds = until.saturating_sub(utc_now()) / 10_000_000;
+            if seconds == 0 {
+                return Err(Error(PEER_E_INVALID_TIME_PERIOD));
+            }
+            u32::try_from(seconds).unwrap_or(u32::MAX)
+        };
+        let certificate = call(g.invite(&member, role, lifetime))?;
+        let invitation = Invitation {
+            group_peer_name: m.group_peer_name.clone(),
+            friendly_name: m.friendly_name.clone(),
+            creator: m.creator.clone(),
+            certificate,
+            hints: address_hints(g.port, &m.hints),
+        };
+        let block = wide_block(&invitation.encode())?;
+        // SAFETY: non-null, writable.
+        unsafe { ppwzInvitation.write_unaligned(block) };
+        Ok(())
+    })
+}
+
+/// PeerGroupJoin: `pwzIdentity` (NULL: the default identity) joins with the invitation; the
+/// membership is stored so PeerGroupOpen can reopen it. `pwzCloud` is accepted and unused
+/// (members connect over the group socket, found through the invitation's hints or PNRP).
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn PeerGroupJoin(
+    pwzIdentity: *const u16,
+    pwzInvitation: *const u16,
+    pwzCloud: *const u16,
+    phGroup: *mut HGROUP,
+) -> HRESULT {
+    guard(|| {
+        let _ = pwzCloud;
+        if phGroup.is_null() {
+            return Err(Error(E_POINTER));
+        }
+        // SAFETY: per the API contract.
+        let (identity, invitation) = unsafe { (string(pwzIdentity)?, invitation_string(pwzInvitation)?) };
+        let identity = identity_of(identity)?;
+        let secret = identity.key.to_bytes();
+        let mut root_public = [0u8; 32];
+        root_public.copy_from_slice(&invitation.certificate[..32]);
+        let classifier = invitation.group_peer_name.split_once('.').map(|(_, c)| c).unwrap_or_default();
+        // The name must be the one the certificate's root secures, and the certificate this
+        // identity's: otherwise the invitation was made for another group or member.
+        if group_peer_name(&root_public, classifier).ok().as_deref()
+            != Some(invitation.group_peer_name.as_str())
+            || invitation.certificate[32..64] != member_key(&secret)
+        {
+            return Err(Error(PEER_E_INVALID_CREDENTIAL));
+        }
+        let g = call(GroupHandle::join(&device()?, &secret, &invitation.certificate))?;
+        let membership = Membership {
+            identity: identity.name.clone(),
+            group_peer_name: invitation.group_peer_name,
+            friendly_name: invitation.friendly_name,
+            creator: invitation.creator,
+            certificate: hex(&invitation.certificate),
+            root: None,
+            member_lifetime: DEFAULT_LIFETIME_SECONDS,
+            hints: invitation.hints,
+        };
+        if let Err(e) = MembershipStore::open_default().save(&membership) {
+            let _ = g.close();
+            return Err(e);
+        }
+        // SAFETY: non-null, writable.
+        unsafe { publish(g, membership, phGroup) };
+        Ok(())
+    })
+}
+
+/// PeerGroupOpen: reopens a group `pwzIdentity` (NULL: the default identity) created or joined
+/// before, from its stored membership; its records are the node's. PEER_E_NOT_FOUND if this
+/// identity has no membership of that group.
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn PeerGroupOpen(
+    pwzIdentity: *const u16,
+    pwzGroupPeerName: *const u16,
+    pwzCloud: *const u16,
+    phGroup: *mut HGROUP,
+) -> HRESULT {
+    guard(|| {
+        let _ = pwzCloud;
+        if phGroup.is_null() || pwzGroupPeerName.is_null() {
+            return Err(Error(E_POINTER));
+        }
+        // SAFETY: per the API contract.
+        let (identity, name) = unsafe { (string(pwzIdentity)?, string(pwzGroupPeerName)?) };
+        let identity = identity_of(identity)?;
+        let name = name.ok_or(Error(E_INVALIDARG))?;
+        let membership = MembershipStore::open_default().load(&identity.name, &name)?;
+        let secret = identity.key.to_bytes();
+        let d = device()?;
+        let g = match &membership.root {
+            Some(root) => {
+                let root = unhex(root).ok_or(Error(E_UNEXPECTED))?;
+                call(GroupHandle::create(&d, &root, &secret, membership.member_lifetime))?
+            }
+            None => call(GroupHandle::join(&d, &secret, &membership.certificate()?))?,
+        };
+        // SAFETY: non-null, writable.
+        unsafe { publish(g, membership, phGroup) };
+        Ok(())
+    })
+}
+
+/// PeerGroupConnect: connects to the members the invitation named (their group sockets), or,
+/// when it named none, to the endpoints of the group's peer name resolved through PNRP (the
+/// creator publishes it). The creator, with no one to connect to, is listening already; a
+/// member with no address to try gets PEER_E_NO_MEMBER_CONNECTIONS.
+#[unsafe(no_mangle)]
+pub extern "system" fn PeerGroupConnect(hGroup: HGROUP) -> HRESULT {
+    guard(|| {
+        let g = group(hGroup)?;
+        let m = membership_of(hGroup)?;
+        let mut addresses: Vec<SocketAddr> = m.hints.iter().filter_map(|h| h.parse().ok()).collect();
+        if addresses.is_empty() && m.root.is_none() {
+            let found = pnrp().and_then(|p| {
+                p.resolve(&m.group_peer_name, None, DEFAULT_MAX_ENDPOINTS, GROUP_RESOLVE_TIMEOUT)
+            });
+            addresses = found.unwrap_or_default().into_iter().flat_map(|e| e.addresses).collect();
+        }
+        let mut tried = 0;
+        for addr in addresses {
+            let ip = match addr.ip() {
+                IpAddr::V4(a) => a.to_ipv6_mapped(),
+                IpAddr::V6(a) => a,
+            };
+            if call(g.connect(ip, addr.port())).is_ok() {
+                tried += 1;
+            }
+        }
+        if tried == 0 && m.root.is_none() {
+            return Err(Error(PEER_E_NO_MEMBER_CONNECTIONS));
+        }
+        Ok(())
+    })
+}
+
+/// PeerGroupDelete: forgets `pwzIdentity`'s membership of the group (it can no longer be
+/// opened). The node keeps the group's log until it is compacted away.
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn PeerGroupDelete(
+    pwzIdentity: *const u16,
+    pwzGroupPeerName: *const u16,
+) -> HRESULT {
+    guard(|| {
+        if pwzGroupPeerName.is_null() {
+            return Err(Error(E_POINTER));
+        }
+        if lock(&API).startups == 0 {
+            return Err(Error(PEER_E_NOT_INITIALIZED));
+        }
+        // SAFETY: per the API contract.
+        let (identity, name) = unsafe { (string(pwzIdentity)?, string(pwzGroupPeerName)?) };
+        let identity = identity_of(identity)?;
+        MembershipStore::open_default().delete(&identity.name, &name.ok_or(Error(E_INVALIDARG))?)
+    })
+}
+
+/// PeerGroupGetProperties: one PeerFreeData block, PEER_GROUP_PROPERTIES then its strings.
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn PeerGroupGetProperties(
+    hGroup: HGROUP,
+    ppProperties: *mut *mut PEER_GROUP_PROPERTIES,
+) -> HRESULT {
+    guard(|| {
+        if ppProperties.is_null() {
+            return Err(Error(E_POINTER));
+        }
+        let m = membership_of(hGroup)?;
+        let strings = [
+            GLOBAL_CLOUD.to_owned(),
+            m.classifier(),
+            m.group_peer_name.clone(),
+            m.creator.clone(),
+            m.friendly_name.clone(),
+        ]
+        .map(|s| s.encode_utf16().chain([0]).collect::<Vec<u16>>());
+        let head = size_of::<PEER_GROUP_PROPERTIES>();
+        let total = head + strings.iter().map(|s| s.len() * 2).sum::<usize>();
+        let block = alloc_block(total)?;
+        // SAFETY: the block holds the struct and every string after it.
+        unsafe {
+            let mut at = block.add(head) as *mut u16;
+            let mut pointers = [std::ptr::null_mut::<u16>(); 5];
+            for (p, s) in pointers.iter_mut().zip(&strings) {
+                std::ptr::copy_nonoverlapping(s.as_ptr(), at, s.len());
+                *p = at;
+                at = at.add(s.len());
+            }
+            let mut props: PEER_GROUP_PROPERTIES = std::mem::zeroed();
+            props.dwSize = head as u32;
+            props.pwzCloud = pointers[0];
+            props.pwzClassifier = pointers[1];
+            props.pwzGroupPeerName = pointers[2];
+            props.pwzCreatorPeerName = pointers[3];
+            props.pwzFriendlyName = pointers[4];
+            props.ulMemberDataLifetime = m.member_lifetime;
+            props.ulPresenceLifetime = DEFAULT_PRESENCE_LIFETIME;
+            props.dwAuthenticationSchemes = PEER_GROUP_GMC_AUTHENTICATION;
+            (block as *mut PEER_GROUP_PROPERTIES).write(props);
+            ppProperties.write_unaligned(block as *mut PEER_GROUP_PROPERTIES);
+        }
+        Ok(())
+    })
+}
+
+#[cfg(not(windows))]
+fn signal_of(h: HANDLE) -> Result<Signal> {
+    registry().event(h).map(Signal::Object).ok_or(Error(crate::hresult::E_HANDLE))
+}
+
+#[cfg(windows)]
+fn signal_of(h: HANDLE) -> Result<Signal> {
+    Ok(Signal::Win32(h as usize))
+}
+
+/// PeerGroupRegisterEvent: `hEvent` is signalled whenever events of the registered types are
+/// queued; RECORD_CHANGED, MEMBER_CHANGED and STATUS_CHANGED are raised (the other types are
+/// accepted and never raised).
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn PeerGroupRegisterEvent(
+    hGroup: HGROUP,
+    hEvent: HANDLE,
+    cEventRegistration: u32,
+    pEventRegistrations: *const PEER_GROUP_EVENT_REGISTRATION,
+    phPeerEvent: *mut HPEEREVENT,
+) -> HRESULT {
+    guard(|| {
+        if phPeerEvent.is_null() || pEventRegistrations.is_null() {
+            return Err(Error(E_POINTER));
+        }
+        if hEvent.is_null() || cEventRegistration == 0 || cEventRegistration > MAX_EVENT_REGISTRATIONS {
+            return Err(Error(E_INVALIDARG));
+        }
+        let g = group(hGroup)?;
+        let mut interests = Vec::new();
+        for i in 0..cEventRegistration as usize {
+            // SAFETY: cEventRegistration entries are readable per the API contract.
+            let r = unsafe { pEventRegistrations.add(i).read_unaligned() };
+            if !(PEER_GROUP_EVENT_STATUS_CHANGED..=PEER_GROUP_EVENT_AUTHENTICATION_FAILED)
+                .contains(&r.eventType)
+            {
+                return Err(Error(E_INVALIDARG));
+            }
+            // SAFETY: NULL or a readable GUID.
+            let record_type = (!r.pType.is_null()).then(|| unsafe { r.pType.read_unaligned() }.to_wire());
+            interests.push(Interest { event_type: r.eventType, record_type });
+        }
+        let signal = signal_of(hEvent)?;
+        let registration = Registration::start(g, interests, signal);
+        let token = registry().token();
+        lock(&API).events.insert(token, (hGroup as usize, registration));
+        // SAFETY: non-null, writable.
+        unsafe { phPeerEvent.write_unaligned(token as HPEEREVENT) };
+        Ok(())
+    })
+}
+
+/// PeerGroupUnregisterEvent.
+#[unsafe(no_mangle)]
+pub extern "system" fn PeerGroupUnregisterEvent(hPeerEvent: HPEEREVENT) -> HRESULT {
+    guard(|| {
+        lock(&API).events.remove(&(hPeerEvent as usize)).map(|_| ()).ok_or(Error(crate::hresult::E_HANDLE))
+    })
+}
+
+/// PeerGroupGetEventData: the next queued event as a PeerFreeData block; PEER_S_NO_EVENT_DATA
+/// (a success code, `*ppEventData` NULL) once the queue is drained.
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn PeerGroupGetEventData(
+    hPeerEvent: HPEEREVENT,
+    ppEventData: *mut *mut PEER_GROUP_EVENT_DATA,
+) -> HRESULT {
+    guard(|| {
+        if ppEventData.is_null() {
+            return Err(Error(E_POINTER));
+        }
+        let next = {
+            let api = lock(&API);
+            let (_, r) = api.events.get(&(hPeerEvent as usize)).ok_or(Error(crate::hresult::E_HANDLE))?;
+            r.next()
+        };
+        let Some(event) = next else {
+            // SAFETY: non-null, writable.
+            unsafe { ppEventData.write_unaligned(std::ptr::null_mut()) };
+            return Err(Error(PEER_S_NO_EVENT_DATA));
+        };
+        let block = alloc_block(size_of::<PEER_GROUP_EVENT_DATA>())?;
+        let data = block as *mut PEER_GROUP_EVENT_DATA;
+        // SAFETY: the block is a zeroed, 8-aligned PEER_GROUP_EVENT_DATA; the union's storage is
+        // 48 bytes, larger than every member written into it.
+        unsafe {
+            let union = std::ptr::addr_of_mut!((*data).union) as *mut u8;
+            match event {
+                GroupEvent::Status(status) => {
+                    (*data).eventType = PEER_GROUP_EVENT_STATUS_CHANGED;
+                    (union as *mut u32).write(status);
+                }
+                GroupEvent::Record { change, id, record_type } => {
+                    (*data).eventType = PEER_GROUP_EVENT_RECORD_CHANGED;
+                    (union as *mut PEER_EVENT_RECORD_CHANGE_DATA).write_unaligned(
+                        PEER_EVENT_RECORD_CHANGE_DATA {
+                            dwSize: size_of::<PEER_EVENT_RECORD_CHANGE_DATA>() as u32,
+                            changeType: change,
+                            recordId: GUID::from_wire(&id),
+                            recordType: GUID::from_wire(&record_type),
+                        },
+                    );
+                }
+                GroupEvent::Member(change) => {
+                    (*data).eventType = PEER_GROUP_EVENT_MEMBER_CHANGED;
+                    (union as *mut PEER_EVENT_MEMBER_CHANGE_DATA).write(PEER_EVENT_MEMBER_CHANGE_DATA {
+                        dwSize: size_of::<PEER_EVENT_MEMBER_CHANGE_DATA>() as u32,
+                        changeType: change,
+                        pwzIdentity: std::ptr::null_mut(),
+                    });
+                }
+            }
+            ppEventData.write_unaligned(data);
+        }
+        Ok(())
+    })
+}
+
+/// PeerGroupSearchRecords: a snapshot of the live records whose attributes match the record
+/// search XML (`group::search`), enumerated like PeerGroupEnumRecords. A malformed search is
+/// PEER_E_INVALID_SEARCH, a bad `\` escape E_INVALIDARG.
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn PeerGroupSearchRecords(
+    hGroup: HGROUP,
+    pwzCriteria: *const u16,
+    phRecordEnum: *mut HPEERENUM,
+) -> HRESULT {
+    guard(|| {
+        if phRecordEnum.is_null() || pwzCriteria.is_null() {
+            return Err(Error(E_POINTER));
+        }
+        let g = group(hGroup)?;
+        // SAFETY: non-null, NUL-terminated per the API contract.
+        let criteria = match unsafe { read_wstr(pwzCriteria, MAX_SEARCH_LEN) } {
+            Ok(Some(units)) => String::from_utf16(&units).map_err(|_| Error(PEER_E_INVALID_SEARCH))?,
+            _ => return Err(Error(PEER_E_INVALID_SEARCH)),
+        };
+        let search = Search::parse(&criteria).map_err(|e| Error(e.0))?;
+        let records: Vec<Record> = call(g.records(None))?
+            .into_iter()
+            .filter(|r| search.matches(&attributes_of(&r.attributes)))
+            .collect();
+        let token = registry().token();
+        lock(&API).enums.insert(token, Enumeration { records, next: 0 });
+        // SAFETY: non-null, writable.
+        unsafe { phRecordEnum.write_unaligned(token as HPEERENUM) };
         Ok(())
     })
 }

@@ -6,8 +6,12 @@
 //! See `docs/grouping.md`.
 
 pub mod client;
+pub mod events;
 pub mod hresult;
+pub mod invitation;
+pub mod membership_store;
 pub mod record;
+pub mod search;
 pub mod time;
 pub mod types;
 pub mod version;

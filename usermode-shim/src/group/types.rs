@@ -185,6 +185,30 @@ pub struct PEER_GROUP_EVENT_REGISTRATION {
     pub pType: *mut GUID,
 }
 
+/// PEER_EVENT_MEMBER_CHANGE_DATA.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct PEER_EVENT_MEMBER_CHANGE_DATA {
+    /// dwSize.
+    pub dwSize: u32,
+    /// changeType (PEER_MEMBER_*).
+    pub changeType: u32,
+    /// pwzIdentity (NULL: peerdrt's device reports member counts, not identities).
+    pub pwzIdentity: PWSTR,
+}
+
+/// PEER_GROUP_EVENT_DATA: the event type, then the union of its data (48 bytes on x64, the size
+/// of its largest member PEER_EVENT_INCOMING_DATA), which [`PEER_GROUP_EVENT_DATA::union`]
+/// holds as raw storage.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct PEER_GROUP_EVENT_DATA {
+    /// eventType (PEER_GROUP_EVENT_*).
+    pub eventType: u32,
+    /// dwStatus / recordChangeData / memberChangeData / … .
+    pub union: [u64; 6],
+}
+
 /// PEER_GROUP_VERSION = MAKEWORD(1, 1).
 pub const PEER_GROUP_VERSION: u16 = 0x0101;
 /// PEER_RECORD_FLAG_AUTOREFRESH.
@@ -276,6 +300,9 @@ mod x64 {
     layout!(PEER_GROUP_PROPERTIES, 96, 8);
     layout!(PEER_EVENT_RECORD_CHANGE_DATA, 40, 4);
     layout!(PEER_GROUP_EVENT_REGISTRATION, 16, 8);
+    layout!(PEER_EVENT_MEMBER_CHANGE_DATA, 16, 8);
+    layout!(PEER_GROUP_EVENT_DATA, 56, 8);
+    const _: () = assert!(offset_of!(PEER_GROUP_EVENT_DATA, union) == 8);
     const _: () = assert!(offset_of!(PEER_RECORD, dwVersion) == 36);
     const _: () = assert!(offset_of!(PEER_RECORD, pwzCreatorId) == 48);
     const _: () = assert!(offset_of!(PEER_RECORD, ftCreation) == 72);

@@ -162,7 +162,7 @@ fn socket_address(a: &RecordAddress) -> SocketAddr {
 
 /// This host's unicast addresses (loopback only when there is nothing else).
 #[cfg(unix)]
-fn host_addresses(port: u16) -> Vec<SocketAddr> {
+pub fn host_addresses(port: u16) -> Vec<SocketAddr> {
     let mut out = Vec::new();
     let mut loopback = Vec::new();
     let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
@@ -211,8 +211,9 @@ fn host_addresses(port: u16) -> Vec<SocketAddr> {
     out
 }
 
+/// This host's addresses: loopback only (no interface enumeration off Unix).
 #[cfg(not(unix))]
-fn host_addresses(port: u16) -> Vec<SocketAddr> {
+pub fn host_addresses(port: u16) -> Vec<SocketAddr> {
     vec![SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port)]
 }
 
@@ -353,6 +354,32 @@ impl Pnrp {
         let peer_name = parse_name(name)?;
         check_info(info)?;
         let key = self.signing_key(&peer_name, info.identity.as_deref())?;
+        self.register_signed(peer_name, info, key)
+    }
+
+    /// Registers the secured name `name` signed by `key`, a key the identity store does not
+    /// hold (a peer group's root key); PEER_E_INVALID_IDENTITY unless `name`'s authority is
+    /// `key`'s.
+    pub fn register_with_key(
+        &self,
+        name: &str,
+        info: &RegistrationInfo,
+        key: SigningKey,
+    ) -> Result<Registration> {
+        let peer_name = parse_name(name)?;
+        check_info(info)?;
+        if peer_name.authority != peerdrt_core::pnrp::Authority::of_key(key.verifying_key().as_bytes()) {
+            return Err(Error(PEER_E_INVALID_IDENTITY));
+        }
+        self.register_signed(peer_name, info, key)
+    }
+
+    fn register_signed(
+        &self,
+        peer_name: PeerName,
+        info: &RegistrationInfo,
+        key: SigningKey,
+    ) -> Result<Registration> {
         let clouds = self.target_clouds(info.cloud.as_deref())?;
         let addresses = match &info.addresses {
             Addresses::List(l) => l.clone(),

@@ -330,3 +330,13 @@ pub fn cdylib_dir() -> PathBuf {
     );
     profile_dir
 }
+
+/// A command for a C program linked against [`cdylib_dir`]'s library. `cargo test` puts the
+/// profile directory, which may hold an older uplifted copy of the library, on
+/// LD_LIBRARY_PATH, and LD_LIBRARY_PATH outranks the program's RUNPATH: the program must load
+/// the library it was linked against.
+pub fn c_program(path: &Path) -> Command {
+    let mut command = Command::new(path);
+    command.env_remove("LD_LIBRARY_PATH");
+    command
+}

@@ -15,7 +15,8 @@
 //!
 //! `--pairs N` sends exactly N pairs at the daemon and exits (for callgrind, see
 //! BENCHMARKS.md); `--callgrind-report FILE --pairs N` turns callgrind's totals into
-//! instructions per datagram.
+//! instructions per datagram. `--core N` measures the protocol core alone: a bare `Node` fed N
+//! pairs in virtual time (allocations; under callgrind, instructions per datagram).
 
 use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
@@ -28,11 +29,11 @@ use peerdrt::host::{Daemon, WorkerStats};
 use peerdrt_bench::alloc_count::{self, CountingAlloc};
 use peerdrt_bench::threads_cpu;
 use peerdrt_core::drt::security::NullProvider;
-use peerdrt_core::drt::{Node, NodeConfig, Timing};
+use peerdrt_core::drt::{FloodLimits, Node, NodeConfig, Timing};
 use peerdrt_core::time::Instant as CoreInstant;
 use peerdrt_core::wire::{
-    Authority, AuthorityBuffer, AuthorityFlags, Datagram, Endpoint, List, Lookup, LookupControls, Message,
-    ProtocolVersion, ResolveCriteria, ResolveReason, SplitControls,
+    Ack, Authority, AuthorityBuffer, AuthorityFlags, Datagram, Endpoint, Inquire, InquireFlags, List, Lookup,
+    LookupControls, Message, NONCE_LEN, ProtocolVersion, ResolveCriteria, ResolveReason, SplitControls,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -52,6 +53,7 @@ struct Args {
     window: usize,
     authorities_per_lookup: usize,
     pairs: Option<u64>,
+    core: Option<usize>,
     callgrind_report: Option<PathBuf>,
     json: Option<PathBuf>,
 }
@@ -62,6 +64,7 @@ fn parse_args() -> Args {
         window: 64,
         authorities_per_lookup: 1,
         pairs: None,
+        core: None,
         callgrind_report: None,
         json: None,
     };
@@ -73,10 +76,11 @@ fn parse_args() -> Args {
             "--window" => a.window = value().parse().expect("--window"),
             "--authorities-per-lookup" => a.authorities_per_lookup = value().parse().expect("count"),
             "--pairs" => a.pairs = Some(value().parse().expect("--pairs")),
+            "--core" => a.core = Some(value().parse().expect("--core")),
             "--callgrind-report" => a.callgrind_report = Some(PathBuf::from(value())),
             "--json" => a.json = Some(PathBuf::from(value())),
             other => panic!(
-                "unknown argument {other}\nUSAGE: fastpath [--seconds S] [--window W] [--authorities-per-lookup K] [--pairs N] [--callgrind-report FILE] [--json PATH]"
+                "unknown argument {other}\nUSAGE: fastpath [--seconds S] [--window W] [--authorities-per-lookup K] [--pairs N] [--core N] [--callgrind-report FILE] [--json PATH]"
             ),
         }
     }
@@ -151,6 +155,47 @@ impl Traffic {
             .collect();
         Self { groups }
     }
+}
+
+/// Completes the anti-amplification round trip for the generator's endpoint, as an honest
+/// client does: sends an INQUIRE for the instance's key asking for its CPA and payload (an
+/// answer larger than the request, so the daemon challenges instead of answering), answers the
+/// challenge (a FLOOD asking for an ACK) and waits for the deferred answer. The daemon then
+/// treats the endpoint as verified. (A LOOKUP's answer is no larger than the LOOKUP, so a
+/// LOOKUP alone never gets its source challenged, nor verified.)
+fn verify(socket: &UdpSocket, to: SocketAddr) {
+    let inquire = encode(
+        0x1234_5678,
+        Message::Inquire(Inquire {
+            flags: InquireFlags { want_cpa: true, want_payload: true, want_credential: true },
+            validate_key: &NODE_KEY,
+            nonce: Some(&[7; NONCE_LEN]),
+            proof: None,
+        }),
+    );
+    let mut buf = [0u8; 2048];
+    let mut challenged = false;
+    for _ in 0..25 {
+        let _ = socket.send_to(&inquire, to);
+        while let Ok((len, _)) = socket.recv_from(&mut buf) {
+            let ack = match Datagram::decode(&buf[..len]).map(|d| (d.message_id, d.message)) {
+                Ok((id, Message::Flood(f))) if !f.no_ack => {
+                    challenged = true;
+                    encode(1, Message::Ack(Ack { acked_id: id, not_found: false }))
+                }
+                Ok((_, Message::Authority(_))) => {
+                    assert!(
+                        challenged,
+                        "the daemon answered without a challenge: the generator is not verified"
+                    );
+                    return;
+                }
+                _ => continue,
+            };
+            let _ = socket.send_to(&ack, to);
+        }
+    }
+    panic!("the daemon never answered the generator's INQUIRE");
 }
 
 /// A closed loop: `window` groups in flight; each answer to a group's last datagram sends
@@ -276,7 +321,12 @@ fn start_daemon(batched: bool, dir: &std::path::Path) -> (Daemon, u16) {
         security: Security::Null,
         key: NodeKey::Fixed(NODE_KEY),
         app_data: b"fastpath".to_vec(),
+        cloud: None,
     });
+    // One generator endpoint carries the load of many peers: no per-source limit (the daemon's
+    // `--flood-limits off`). The generator verifies itself, so the limit shared by unverified
+    // sources does not apply either.
+    config.flood_limits = FloodLimits::benchmark();
     (Daemon::start(config).expect("daemon starts"), port)
 }
 
@@ -286,6 +336,7 @@ fn measure_daemon(batched: bool, args: &Args, dir: &std::path::Path) -> (Row, Wo
     let (socket, client) = client_socket();
     let traffic = Traffic::new(client, args.authorities_per_lookup);
     let to: SocketAddr = ([127, 0, 0, 1], port).into();
+    verify(&socket, to);
     let per_group = args.authorities_per_lookup as u64 + 1;
     let (groups, wall, cpu, allocations) = measure_window(
         &socket,
@@ -345,9 +396,24 @@ fn measure_echo(args: &Args) -> Row {
     }
 }
 
-/// Allocations the protocol core itself makes to answer one LOOKUP and to drop one unsolicited
-/// AUTHORITY (a bare `Node`, this thread, nothing else running).
-fn core_allocations() -> (f64, f64) {
+/// Virtual time between two datagrams handed to the bare node: slower than the per-source rate
+/// limit of an unverified source (`SOURCE_RATE` = 64 per second; the client is unverified until
+/// it answers the challenge), so that no datagram is dropped unread under the default limits.
+const CORE_STEP: Duration = Duration::from_millis(16);
+
+/// What the protocol core itself does to answer LOOKUPs and drop unsolicited AUTHORITYs: a bare
+/// `Node` on this thread, nothing else running, driven in virtual time within the rate limits by
+/// a client that answers the node's anti-amplification challenge (so it is verified). Every
+/// LOOKUP must be answered with an AUTHORITY, which the benchmark checks. Sent buffers go back to
+/// the node, as the daemon does. `pairs` groups are counted after as many warm-up groups.
+struct CoreRun {
+    allocations_per_lookup: f64,
+    allocations_per_authority: f64,
+    /// Datagrams handed to `Node::handle_datagram` in all (warm-up, counted, challenge ACKs).
+    handled: u64,
+}
+
+fn core_run(pairs: usize) -> CoreRun {
     let mut node = Node::new(NodeConfig {
         version: VERSION,
         port: 4000,
@@ -356,9 +422,10 @@ fn core_allocations() -> (f64, f64) {
         security: Box::new(NullProvider),
         rng_seed: [7; 32],
         timing: Timing::default(),
+        flood: FloodLimits::default(),
     })
     .expect("node");
-    let now = CoreInstant::from_millis(1);
+    let mut now = CoreInstant::from_millis(1);
     node.start(now);
     node.register(now, NODE_KEY, b"fastpath", peerdrt_core::drt::security::KeyCredential::None)
         .expect("register");
@@ -366,21 +433,60 @@ fn core_allocations() -> (f64, f64) {
     while node.poll_event().is_some() {}
     let client = Endpoint { addr: std::net::Ipv4Addr::LOCALHOST.to_ipv6_mapped(), port: 50_000 };
     let traffic = Traffic::new(client, 1);
-    let mut per = [0.0; 2];
-    for (slot, which) in [(0usize, 1usize), (1, 0)] {
-        // Warm-up, then count.
-        for round in 0..2 {
-            let before = alloc_count::allocations();
-            for g in &traffic.groups {
-                node.handle_datagram(now, client, &g[which]);
-                while node.poll_transmit().is_some() {}
+    let mut handled = 0u64;
+    // Hands one datagram in, answers a challenge, gives the sent buffers back; the AUTHORITYs
+    // the node sent.
+    let mut feed = |node: &mut Node, now: &mut CoreInstant, bytes: &[u8]| -> usize {
+        *now = now.saturating_add(CORE_STEP);
+        node.handle_datagram(*now, client, bytes);
+        handled += 1;
+        let mut answers = 0;
+        let mut ack = None;
+        while let Some(t) = node.poll_transmit() {
+            match Datagram::decode(&t.payload).map(|d| (d.message_id, d.message)) {
+                Ok((_, Message::Authority(_))) => answers += 1,
+                Ok((id, Message::Flood(f))) if !f.no_ack => {
+                    ack = Some(encode(1, Message::Ack(Ack { acked_id: id, not_found: false })))
+                }
+                _ => {}
             }
-            if round == 1 {
-                per[slot] = (alloc_count::allocations() - before) as f64 / traffic.groups.len() as f64;
+            node.recycle(t.payload);
+        }
+        if let Some(ack) = ack {
+            *now = now.saturating_add(CORE_STEP);
+            node.handle_datagram(*now, client, &ack);
+            handled += 1;
+            while let Some(t) = node.poll_transmit() {
+                if matches!(Datagram::decode(&t.payload).map(|d| d.message), Ok(Message::Authority(_))) {
+                    answers += 1;
+                }
+                node.recycle(t.payload);
             }
         }
+        answers
+    };
+    // Warm-up: the client gets verified and the node's buffers and tables reach their size.
+    for i in 0..pairs.max(traffic.groups.len()) {
+        let g = &traffic.groups[i % traffic.groups.len()];
+        feed(&mut node, &mut now, &g[0]);
+        feed(&mut node, &mut now, &g[1]);
     }
-    (per[0], per[1])
+    let (mut lookups, mut authorities) = (0u64, 0u64);
+    for i in 0..pairs {
+        let g = &traffic.groups[i % traffic.groups.len()];
+        let before = alloc_count::allocations();
+        assert_eq!(feed(&mut node, &mut now, &g[0]), 0, "an unsolicited AUTHORITY was answered");
+        authorities += alloc_count::allocations() - before;
+        let before = alloc_count::allocations();
+        assert_eq!(feed(&mut node, &mut now, &g[1]), 1, "a LOOKUP was not answered with one AUTHORITY");
+        lookups += alloc_count::allocations() - before;
+    }
+    assert_eq!(node.stats().rate_limited, 0, "the bare node's rate limits dropped datagrams");
+    CoreRun {
+        allocations_per_lookup: lookups as f64 / pairs as f64,
+        allocations_per_authority: authorities as f64 / pairs as f64,
+        handled,
+    }
 }
 
 fn callgrind_report(path: &PathBuf, pairs: u64, k: usize) {
@@ -402,6 +508,15 @@ fn callgrind_report(path: &PathBuf, pairs: u64, k: usize) {
 
 fn main() {
     let args = parse_args();
+    if let Some(pairs) = args.core {
+        // The protocol core alone (for callgrind: toggle-collect `Node::handle_datagram`).
+        let run = core_run(pairs);
+        println!(
+            "bare Node, {pairs} LOOKUP + AUTHORITY pairs counted: {:.3} allocations per LOOKUP answer, {:.3} per AUTHORITY dropped; {} datagrams handled in all",
+            run.allocations_per_lookup, run.allocations_per_authority, run.handled
+        );
+        return;
+    }
     if let (Some(path), Some(pairs)) = (&args.callgrind_report, args.pairs) {
         callgrind_report(path, pairs, args.authorities_per_lookup);
         return;
@@ -413,6 +528,7 @@ fn main() {
         let (socket, client) = client_socket();
         let traffic = Traffic::new(client, args.authorities_per_lookup);
         let to: SocketAddr = ([127, 0, 0, 1], port).into();
+        verify(&socket, to);
         let (groups, wall) = drive(&socket, to, &traffic, args.window, 1, |g, _| g >= pairs);
         let stats = daemon.shutdown().expect("stats");
         println!(
@@ -427,7 +543,8 @@ fn main() {
         "traffic: closed loop, {} groups in flight, each {} unsolicited AUTHORITY + 1 LOOKUP (answered); {} s per row",
         args.window, args.authorities_per_lookup, args.seconds
     );
-    let (core_lookup, core_authority) = core_allocations();
+    let core = core_run(2 * DISTINCT);
+    let (core_lookup, core_authority) = (core.allocations_per_lookup, core.allocations_per_authority);
     let echo = measure_echo(&args);
     let (batched, _) = measure_daemon(true, &args, &dir);
     let (unbatched, _) = measure_daemon(false, &args, &dir);
@@ -461,7 +578,7 @@ fn main() {
         100.0 * (batched.per_core() / unbatched.per_core() - 1.0)
     );
     // Allocation check: the daemon's allocations in steady state are exactly what the protocol
-    // core makes for the answers (its encoder returns each datagram in a Vec of its own).
+    // core makes for the answers (none once sent buffers come back to it: `Node::recycle`).
     let k = args.authorities_per_lookup as f64;
     let per_group = k + 1.0;
     let expected_per_dg = (core_lookup + k * core_authority) / per_group;
@@ -480,8 +597,9 @@ fn main() {
         );
     }
     // The groups in flight at the two edges of the window are answered on one side of an edge
-    // and counted on the other: that many answers' allocations are the measurement's slack.
-    let slack = 2.0 * args.window as f64 * (core_lookup + k * core_authority);
+    // and counted on the other: that many answers' allocations are the measurement's slack (at
+    // least one allocation per group in flight, for a core that allocates nothing).
+    let slack = 2.0 * args.window as f64 * (core_lookup + k * core_authority).max(1.0);
     let excess: Vec<f64> = [&batched, &unbatched]
         .iter()
         .map(|r| r.allocations as f64 - r.datagrams as f64 / per_group * (core_lookup + k * core_authority))

@@ -212,6 +212,7 @@ impl Shard {
                     security: Box::new(NullProvider),
                     rng_seed,
                     timing: Timing::default(),
+                    flood: peerdrt_core::drt::FloodLimits::default(),
                 })
                 .expect("node");
                 let slot = self.nodes.len();

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use core::net::Ipv6Addr;
 
 use super::*;
-use crate::drt::rate::{SOURCE_BURST, UNVERIFIED_BURST};
+use crate::drt::rate::{UNVERIFIED_BURST, VERIFIED_SOURCE_BURST};
 use crate::drt::security::{KeyCredential, NullProvider};
 use crate::drt::verified::{MAX_DEFERRED, MAX_PENDING_CHALLENGES};
 
@@ -26,6 +26,7 @@ fn node(i: u32) -> Node {
         security: Box::new(NullProvider),
         rng_seed: [i as u8; 32],
         timing: Timing::default(),
+        flood: crate::drt::FloodLimits::default(),
     })
     .unwrap()
 }
@@ -266,12 +267,12 @@ fn a_spoofed_source_never_gets_back_more_bytes_than_it_sent_whatever_it_sends() 
 }
 
 #[test]
-fn one_address_gets_its_burst_and_the_next_datagram_is_dropped_unread() {
+fn one_verified_source_gets_its_burst_and_the_next_datagram_is_dropped_unread() {
     let mut b = holder(b"x");
     let a = ep(7);
     b.verified.insert(a, Instant(0));
     let before = b.stats();
-    for i in 0..SOURCE_BURST {
+    for i in 0..VERIFIED_SOURCE_BURST {
         b.handle_datagram(Instant(0), a, &encode(i, bare_flood(true)));
     }
     assert_eq!(b.stats().rate_limited, before.rate_limited);

@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 use core::net::Ipv6Addr;
 use core::time::Duration;
 
+use super::rate::FloodLimits;
 use super::security::BoxedProvider;
 use crate::wire::{Endpoint, ProtocolVersion};
 
@@ -30,8 +31,33 @@ pub const MAX_ADVERTISE_KEYS: usize = 20;
 pub const MAX_REQUEST_KEYS: usize = 20;
 /// Stale entries re-verified per maintenance round.
 pub const PINGS_PER_MAINTENANCE: usize = 3;
+/// Sent-datagram buffers kept for reuse (see `Node::recycle`).
+pub const MAX_POOLED_BUFFERS: usize = 64;
+/// Largest capacity of a buffer kept for reuse: one ordinary datagram (AUTHORITY fragments
+/// and answers fit; a rare larger buffer is dropped rather than held).
+pub const MAX_POOLED_BUFFER_CAPACITY: usize = 1536;
 /// Transmissions of a request beyond the first ([MS-PNRP] Retry Count).
 pub const RETRIES: u8 = 2;
+
+// Partition detection (in the spirit of DrtStartPartitionDetection): a node that may have been
+// cut off from the cloud re-contacts its seeds and the peers it lost, so an island whose
+// members keep each other company (never ALONE, so never re-bootstrapping) rejoins once the
+// network heals. A node in a large, healthy cloud does neither, so it never hammers its seeds.
+
+/// A cache with fewer entries than this may be an island: the node re-contacts the seeds (and
+/// lost peers) it does not have in its cache.
+pub const RESEED_BELOW_ENTRIES: usize = 8;
+/// Least time between two re-seeding rounds (checked at each cache maintenance).
+pub const RESEED_INTERVAL: Duration = Duration::from_secs(30);
+/// Peers lost as unreachable within one re-seeding interval that make the node suspect a
+/// partition, if they are also at least a quarter of what its cache held.
+pub const PARTITION_LOSS: usize = 4;
+/// How long a suspected partition keeps the node re-seeding, however large its cache.
+pub const PARTITION_SUSPICION: Duration = Duration::from_secs(600);
+/// Peers lost as unreachable that are remembered and re-contacted (the oldest goes).
+pub const MAX_DEPARTED: usize = 4;
+/// How long a lost peer is remembered and re-contacted.
+pub const DEPARTED_FOR: Duration = Duration::from_secs(600);
 
 /// Timer settings. The defaults are the Windows values where [MS-PNRP] gives them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,4 +113,6 @@ pub struct NodeConfig {
     pub rng_seed: [u8; 32],
     /// Timers.
     pub timing: Timing,
+    /// Flood control ([`FloodLimits::default`] on a network).
+    pub flood: FloodLimits,
 }

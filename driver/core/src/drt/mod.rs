@@ -11,6 +11,7 @@ pub mod security;
 mod types;
 pub mod verified;
 
-pub use config::{NodeConfig, Timing};
+pub use config::{NodeConfig, RESEED_BELOW_ENTRIES, RESEED_INTERVAL, Timing};
 pub use node::{Node, Stats, Transmit};
+pub use rate::{BucketSize, FloodLimits, SourceLimits};
 pub use types::*;

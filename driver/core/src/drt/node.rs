@@ -57,6 +57,8 @@ pub struct Stats {
     pub amplification_refused: u64,
     /// Requests from unverified sources held back until a challenge was answered.
     pub deferred: u64,
+    /// SOLICITs sent to re-contact seeds or lost peers (partition detection).
+    pub reseed_solicits: u64,
 }
 
 #[derive(Debug)]
@@ -153,6 +155,27 @@ pub struct Node {
     /// While a datagram from an unverified source is handled: that source and the bytes that
     /// may still be sent to it in reaction.
     reply_budget: Option<(Endpoint, usize)>,
+    /// Partition detection: see [`Node::detect_partition`].
+    partition: PartitionWatch,
+    /// Buffers of sent datagrams given back by the host ([`Node::recycle`]), reused by
+    /// [`Node::encode`] so that answering allocates nothing in steady state.
+    buffers: Vec<Vec<u8>>,
+}
+
+/// What partition detection remembers between maintenance rounds.
+#[derive(Debug, Default)]
+struct PartitionWatch {
+    /// When the current re-seeding interval began.
+    interval_start: Option<Instant>,
+    /// Peers lost as unreachable since then.
+    lost: usize,
+    /// Until when a suspected partition keeps the node re-seeding.
+    suspect_until: Option<Instant>,
+    /// Peers lost as unreachable (at most [`MAX_DEPARTED`]), and when.
+    departed: Vec<(Endpoint, Instant)>,
+    /// The cache size when the last re-seeding round went out: once the cache grows past it,
+    /// the registrations are announced to the (re)found neighbourhood.
+    announce_above: Option<usize>,
 }
 
 fn endpoint_of(entry: &RouteEntry<'_>) -> Option<Endpoint> {
@@ -230,8 +253,10 @@ impl Node {
             authority_scratch: Vec::new(),
             verified: VerifiedSources::default(),
             deferred: DeferredRequests::default(),
-            limiter: RateLimiter::new(Instant(0)),
+            limiter: RateLimiter::new(Instant(0), config.flood),
             reply_budget: None,
+            partition: PartitionWatch::default(),
+            buffers: Vec::new(),
         })
     }
 
@@ -290,6 +315,9 @@ impl Node {
             + self.verified.heap_bytes()
             + self.deferred.heap_bytes()
             + self.limiter.heap_bytes()
+            + self.partition.departed.capacity() * size_of::<(Endpoint, Instant)>()
+            + self.buffers.capacity() * size_of::<Vec<u8>>()
+            + self.buffers.iter().map(Vec::capacity).sum::<usize>()
     }
 
     /// Whether `endpoint` has completed a round trip with this node (see [`super::verified`]).
@@ -300,6 +328,16 @@ impl Node {
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.outbox.pop_front()
+    }
+
+    /// Gives back the payload of a sent [`Transmit`]: later datagrams are encoded into it, so a
+    /// host that returns what it sent lets the node answer without allocating. At most
+    /// [`MAX_POOLED_BUFFERS`] of at most [`MAX_POOLED_BUFFER_CAPACITY`] bytes each are kept.
+    pub fn recycle(&mut self, mut payload: Vec<u8>) {
+        if self.buffers.len() < MAX_POOLED_BUFFERS && payload.capacity() <= MAX_POOLED_BUFFER_CAPACITY {
+            payload.clear();
+            self.buffers.push(payload);
+        }
     }
 
     /// The next event.
@@ -516,7 +554,7 @@ impl Node {
         }
         self.stats.received += 1;
         let verified = self.is_verified(&from, now);
-        if self.limiter.admit(now, from.addr, verified).is_err() {
+        if self.limiter.admit(now, from, verified).is_err() {
             self.stats.rate_limited += 1;
             return;
         }
@@ -690,6 +728,15 @@ impl Node {
                 self.pump_searches(now);
             } else if self.cache.is_empty() && self.status == Some(Status::Active) {
                 self.set_status(Status::Alone, Vec::new());
+            } else if self.partition.announce_above.is_some_and(|size| self.cache.len() > size) {
+                // Re-seeding found peers: announce this node's keys to them now rather than at
+                // the next maintenance round.
+                self.partition.announce_above = None;
+                let keys: Vec<Key> = self.registrations.iter().map(|r| r.key).collect();
+                for key in keys {
+                    self.start_announce(now, key);
+                }
+                self.pump_searches(now);
             }
         }
     }
@@ -740,23 +787,30 @@ impl Node {
         {
             if transmit.payload.len() > *left {
                 self.stats.amplification_refused += 1;
+                self.recycle(transmit.payload);
                 return;
             }
             *left -= transmit.payload.len();
         }
         if self.outbox.len() >= MAX_OUTBOX {
             self.stats.outbox_dropped += 1;
+            self.recycle(transmit.payload);
             return;
         }
         self.stats.sent += 1;
         self.outbox.push_back(transmit);
     }
 
-    fn encode(&self, message_id: u32, message: Message<'_>) -> Option<Vec<u8>> {
+    /// Encodes a datagram into a recycled buffer if there is one (see [`Node::recycle`]).
+    fn encode(&mut self, message_id: u32, message: Message<'_>) -> Option<Vec<u8>> {
         let datagram = Datagram { version: self.version, message_id, message };
-        let mut buf = [0u8; 1536];
+        let mut buf = [0u8; MAX_POOLED_BUFFER_CAPACITY];
         match datagram.encode(&mut buf) {
-            Ok(len) => Some(buf[..len].to_vec()),
+            Ok(len) => {
+                let mut payload = self.buffers.pop().unwrap_or_default();
+                payload.extend_from_slice(&buf[..len]);
+                Some(payload)
+            }
             Err(EncodeError::BufferTooSmall { needed }) if needed <= MAX_DATAGRAM_LEN => {
                 let mut big = alloc::vec![0u8; needed];
                 datagram.encode(&mut big).ok().map(|len| {
@@ -929,28 +983,81 @@ impl Node {
             if seed == self.local {
                 continue;
             }
-            let nonce = self.random_nonce();
-            let hashed = sha1(&nonce);
-            let id = self.random_id();
-            let key = self.registrations.first().map(|r| r.key);
-            let addresses = self.addresses.clone();
-            let entry = key.as_ref().map(|k| RouteEntry {
-                key: k,
-                version: self.version,
-                port: self.port,
-                addresses: List::Items(&addresses),
-            });
-            let bare = entry.is_none();
-            let message =
-                Message::Solicit(Solicit { solicit_type: None, route_entry: entry, hashed_nonce: &hashed });
-            self.send_request(now, seed, Purpose2::Solicit { nonce }, id, message);
-            if bare {
-                // Too small to pay for the seed's challenge: knock so the seed sends one.
-                let knock_id = self.random_id();
-                self.send(seed, knock_id, bare_flood(true));
-            }
+            self.solicit(now, seed);
         }
         self.bootstrap_deadline = Some(now.saturating_add(self.timing.bootstrap_wait));
+    }
+
+    /// Sends `to` a SOLICIT carrying this node's first key (a knock follows a bare one).
+    fn solicit(&mut self, now: Instant, to: Endpoint) {
+        let nonce = self.random_nonce();
+        let hashed = sha1(&nonce);
+        let id = self.random_id();
+        let key = self.registrations.first().map(|r| r.key);
+        let addresses = self.addresses.clone();
+        let entry = key.as_ref().map(|k| RouteEntry {
+            key: k,
+            version: self.version,
+            port: self.port,
+            addresses: List::Items(&addresses),
+        });
+        let bare = entry.is_none();
+        let message =
+            Message::Solicit(Solicit { solicit_type: None, route_entry: entry, hashed_nonce: &hashed });
+        self.send_request(now, to, Purpose2::Solicit { nonce }, id, message);
+        if bare {
+            // Too small to pay for the seed's challenge: knock so the seed sends one.
+            let knock_id = self.random_id();
+            self.send(to, knock_id, bare_flood(true));
+        }
+    }
+
+    /// A peer was given up as unreachable and left the cache: counted, and remembered so it
+    /// is re-contacted should this node turn out to be cut off.
+    fn note_lost(&mut self, now: Instant, peer: Endpoint) {
+        let watch = &mut self.partition;
+        watch.lost = watch.lost.saturating_add(1);
+        watch.departed.retain(|(e, _)| *e != peer);
+        if watch.departed.len() >= MAX_DEPARTED {
+            watch.departed.remove(0);
+        }
+        watch.departed.push((peer, now));
+    }
+
+    /// Partition detection, at most once per [`RESEED_INTERVAL`]: a node whose cache is small
+    /// (fewer than [`RESEED_BELOW_ENTRIES`]) or that recently lost many peers (see
+    /// [`PARTITION_LOSS`]) re-contacts the seeds and lost peers missing from its cache. A node
+    /// in a large, healthy cloud sends nothing here.
+    fn detect_partition(&mut self, now: Instant) {
+        let watch = &mut self.partition;
+        if watch.interval_start.is_some_and(|start| now.saturating_since(start) < RESEED_INTERVAL) {
+            return;
+        }
+        watch.interval_start = Some(now);
+        let lost = core::mem::take(&mut watch.lost);
+        if lost >= PARTITION_LOSS && lost.saturating_mul(4) >= self.cache.len().saturating_add(lost) {
+            watch.suspect_until = Some(now.saturating_add(PARTITION_SUSPICION));
+        }
+        watch.departed.retain(|(_, at)| now.saturating_since(*at) < DEPARTED_FOR);
+        let suspect = watch.suspect_until.is_some_and(|until| until > now);
+        if self.cache.len() >= RESEED_BELOW_ENTRIES && !suspect {
+            return;
+        }
+        let mut targets: Vec<Endpoint> = Vec::new();
+        for to in self.seeds.iter().chain(self.partition.departed.iter().map(|(e, _)| e)) {
+            let own = to.port == self.port && self.addresses.contains(&to.addr);
+            if !own && self.cache.by_endpoint(to).is_none() && !targets.contains(to) {
+                targets.push(*to);
+            }
+        }
+        if targets.is_empty() {
+            return;
+        }
+        self.partition.announce_above = Some(self.cache.len());
+        for to in targets {
+            self.stats.reseed_solicits += 1;
+            self.solicit(now, to);
+        }
     }
 
     fn maintain(&mut self, now: Instant) {
@@ -961,6 +1068,7 @@ impl Node {
             self.bootstrap(now);
             return;
         }
+        self.detect_partition(now);
         // Refresh every registration's neighbourhood and re-announce it.
         let keys: Vec<Key> = self.registrations.iter().map(|r| r.key).collect();
         for key in keys {
@@ -1061,18 +1169,20 @@ impl Node {
         self.verify(now, *entry.key, endpoint, entry.version);
     }
 
-    fn give_up(&mut self, _now: Instant, p: Pending) {
+    fn give_up(&mut self, now: Instant, p: Pending) {
         match p.purpose {
             Purpose2::Solicit { .. } => {}
             Purpose2::Challenge => self.deferred.forget(&p.peer),
             Purpose2::Request | Purpose2::Flood | Purpose2::Verify { .. } => {
                 if self.cache.remove_endpoint(&p.peer) {
                     self.cache_dirty = true;
+                    self.note_lost(now, p.peer);
                 }
             }
             Purpose2::Lookup { search, key } | Purpose2::Inquire { search, key, .. } => {
                 if self.cache.remove_endpoint(&p.peer) {
                     self.cache_dirty = true;
+                    self.note_lost(now, p.peer);
                 }
                 let is_lookup = matches!(p.purpose, Purpose2::Lookup { .. });
                 if let Some(s) = self.searches.iter_mut().find(|s| s.id == search) {
@@ -1263,7 +1373,7 @@ impl Node {
             keys.extend(entries.iter().step_by(step).map(|e| e.key).take(room));
         }
         let reply_id = self.random_id();
-        let advertise = |node: &Self, keys: &[Key]| {
+        let advertise = |node: &mut Self, keys: &[Key]| {
             let message = Message::Advertise(Advertise {
                 acked_id: id,
                 keys: List::Items(keys),
@@ -1439,7 +1549,14 @@ impl Node {
             self.send_not_found(from, id);
             return;
         }
-        let path: Vec<Endpoint> = m.path.iter().collect();
+        // The path (at most MAX_ENDPOINT_ARRAY_ENTRIES, checked by the decoder) on the stack.
+        let mut on_path = [from; MAX_ENDPOINT_ARRAY_ENTRIES];
+        let mut path_len = 0;
+        for (slot, e) in on_path.iter_mut().zip(m.path.iter()) {
+            *slot = e;
+            path_len += 1;
+        }
+        let path = &on_path[..path_len];
         let excluded = |e: &Endpoint| *e == from || path.contains(e);
         // Our own keys compete unless we are on the path already.
         let local = (!excluded(&self.local))
@@ -1646,3 +1763,7 @@ impl AuthorityBytes<'_> {
 #[cfg(test)]
 #[path = "amplification_tests.rs"]
 mod amplification_tests;
+
+#[cfg(test)]
+#[path = "recycle_tests.rs"]
+mod recycle_tests;

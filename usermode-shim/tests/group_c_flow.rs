@@ -1,0 +1,377 @@
+//! Invitations, joining, connecting, events and reopening through the PeerGroup* C API: this
+//! process creates a group on one daemon (through the same functions the cdylib exports), and a
+//! C program compiled against include/p2p.h joins it from a second daemon with the invitation,
+//! connects, adds a record, sees its RECORD_CHANGED, closes and reopens the group by its peer
+//! name. The creator sees the C program's record arrive as an event, and after its own
+//! PeerGroupClose / PeerGroupOpen both records are still there. PeerGroupSearchRecords finds a
+//! record by its attributes.
+#![cfg(unix)] // the nodes are Linux daemons
+
+mod common;
+
+use std::ffi::c_void;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{EXE, bounded, c_program, cdylib_dir, eventually};
+use peerdrt_shim::ffi::group::*;
+use peerdrt_shim::ffi::pnrp::PeerFreeData;
+use peerdrt_shim::ffi::sync::{PeerDrtCloseEvent, PeerDrtCreateEvent, PeerDrtWaitForEvent};
+use peerdrt_shim::group::client::utc_now;
+use peerdrt_shim::group::hresult::*;
+use peerdrt_shim::group::types::*;
+use peerdrt_shim::pnrp::IdentityStore;
+
+fn wide(s: &str) -> Vec<u16> {
+    s.encode_utf16().chain([0]).collect()
+}
+
+unsafe fn narrow(p: *const u16) -> String {
+    let mut units = Vec::new();
+    let mut i = 0;
+    while unsafe { *p.add(i) } != 0 {
+        units.push(unsafe { *p.add(i) });
+        i += 1;
+    }
+    String::from_utf16(&units).unwrap()
+}
+
+fn daemon(socket: &Path) -> Child {
+    let child = Command::new(EXE)
+        .args(["daemon", "--die-with-parent", "--socket"])
+        .arg(socket)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(10), || std::os::unix::net::UnixStream::connect(socket).is_ok()));
+    child
+}
+
+fn compile(out: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = cdylib_dir();
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let output = Command::new(&cc)
+        .args([
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic-errors",
+            "-D_POSIX_C_SOURCE=200809L",
+            "-I",
+        ])
+        .arg(root.join("include"))
+        .arg(root.join("tests/c/group_flow.c"))
+        .arg("-L")
+        .arg(&lib)
+        .arg("-lpeerdrt_shim")
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .arg("-o")
+        .arg(out)
+        .output()
+        .expect("a C compiler (cc)");
+    assert!(output.status.success(), "{cc} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+}
+
+const RECORD_TYPE: GUID = GUID { Data1: 0x1234_5678, Data2: 1, Data3: 2, Data4: [3; 8] };
+
+fn record(data: &mut [u8]) -> PEER_RECORD {
+    PEER_RECORD {
+        dwSize: size_of::<PEER_RECORD>() as u32,
+        r#type: RECORD_TYPE,
+        id: GUID::default(),
+        dwVersion: 0,
+        dwFlags: 0,
+        pwzCreatorId: std::ptr::null_mut(),
+        pwzModifiedById: std::ptr::null_mut(),
+        pwzAttributes: std::ptr::null_mut(),
+        ftCreation: FILETIME::default(),
+        ftExpiration: FILETIME::from_u64(utc_now() + 3600 * 10_000_000),
+        ftLastModified: FILETIME::default(),
+        securityData: PEER_DATA { cbData: 0, pbData: std::ptr::null_mut() },
+        data: PEER_DATA { cbData: data.len() as u32, pbData: data.as_mut_ptr() },
+    }
+}
+
+/// The data of every record of an open group.
+unsafe fn all_data(group: HGROUP) -> Vec<String> {
+    unsafe {
+        let mut records: HPEERENUM = std::ptr::null_mut();
+        assert_eq!(PeerGroupEnumRecords(group, std::ptr::null(), &mut records), 0);
+        let mut count = 100u32;
+        let mut items: *mut *mut c_void = std::ptr::null_mut();
+        assert_eq!(PeerGetNextItem(records, &mut count, &mut items), 0);
+        let mut out: Vec<String> = (0..count as usize)
+            .map(|i| {
+                let r = *items.add(i) as *const PEER_RECORD;
+                String::from_utf8_lossy(std::slice::from_raw_parts(
+                    (*r).data.pbData,
+                    (*r).data.cbData as usize,
+                ))
+                .into_owned()
+            })
+            .collect();
+        PeerFreeData(items as *const c_void);
+        assert_eq!(PeerEndEnumeration(records), 0);
+        out.sort();
+        out
+    }
+}
+
+/// Drains a registration: every RECORD_CHANGED (change, id) queued, until PEER_S_NO_EVENT_DATA.
+unsafe fn drain(event: HPEEREVENT) -> Vec<(u32, GUID)> {
+    let mut out = Vec::new();
+    loop {
+        let mut data: *mut PEER_GROUP_EVENT_DATA = std::ptr::null_mut();
+        let hr = unsafe { PeerGroupGetEventData(event, &mut data) } as u32;
+        if hr == PEER_S_NO_EVENT_DATA {
+            assert!(data.is_null());
+            return out;
+        }
+        assert_eq!(hr, 0);
+        unsafe {
+            if (*data).eventType == PEER_GROUP_EVENT_RECORD_CHANGED {
+                let change =
+                    (std::ptr::addr_of!((*data).union) as *const PEER_EVENT_RECORD_CHANGE_DATA).read();
+                assert_eq!(change.dwSize as usize, size_of::<PEER_EVENT_RECORD_CHANGE_DATA>());
+                out.push((change.changeType, change.recordId));
+            }
+            PeerFreeData(data as *const c_void);
+        }
+    }
+}
+
+#[test]
+fn create_invite_join_connect_add_event_close_open_through_the_c_api() {
+    bounded(180, || {
+        let dir = std::env::temp_dir().join(format!("peerdrt-group-c-flow-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (socket_a, socket_b) = (dir.join("a.sock"), dir.join("b.sock"));
+        let mut nodes = [daemon(&socket_a), daemon(&socket_b)];
+        let identities: PathBuf = dir.join("identities");
+        // SAFETY: the only test of this binary.
+        unsafe {
+            std::env::set_var("PEERDRT_SOCKET", &socket_a);
+            std::env::set_var("PEERDRT_IDENTITY_DIR", &identities);
+        }
+        let store = IdentityStore::open_default().unwrap();
+        let creator = store.default_identity().unwrap();
+        let joiner = store.create(Some("joiner"), Some("Joiner")).unwrap();
+        let program = dir.join("group_flow");
+        compile(&program);
+
+        unsafe {
+            let mut version = PEER_VERSION_DATA::default();
+            assert_eq!(PeerGroupStartup(PEER_GROUP_VERSION, &mut version), 0);
+            let mut props: PEER_GROUP_PROPERTIES = std::mem::zeroed();
+            props.dwSize = size_of::<PEER_GROUP_PROPERTIES>() as u32;
+            let (classifier, friendly) = (wide("cflow"), wide("C flow"));
+            props.pwzClassifier = classifier.as_ptr() as *mut u16;
+            props.pwzFriendlyName = friendly.as_ptr() as *mut u16;
+            let mut group: HGROUP = std::ptr::null_mut();
+            assert_eq!(PeerGroupCreate(&props, &mut group), 0, "NULL creator: the default identity");
+
+            let mut got: *mut PEER_GROUP_PROPERTIES = std::ptr::null_mut();
+            assert_eq!(PeerGroupGetProperties(group, &mut got), 0);
+            let name = narrow((*got).pwzGroupPeerName);
+            assert_eq!(narrow((*got).pwzClassifier), "cflow");
+            assert_eq!(narrow((*got).pwzFriendlyName), "C flow");
+            assert_eq!(narrow((*got).pwzCreatorPeerName), creator);
+            assert!(name.ends_with(".cflow") && name.len() == 40 + 6, "{name}");
+            PeerFreeData(got as *const c_void);
+
+            let event = PeerDrtCreateEvent(0);
+            let registration = PEER_GROUP_EVENT_REGISTRATION {
+                eventType: PEER_GROUP_EVENT_RECORD_CHANGED,
+                pType: std::ptr::null_mut(),
+            };
+            let mut peer_event: HPEEREVENT = std::ptr::null_mut();
+            assert_eq!(PeerGroupRegisterEvent(group, event, 1, &registration, &mut peer_event), 0);
+            let bad = PEER_GROUP_EVENT_REGISTRATION { eventType: 99, pType: std::ptr::null_mut() };
+            let mut unused: HPEEREVENT = std::ptr::null_mut();
+            assert_eq!(PeerGroupRegisterEvent(group, event, 1, &bad, &mut unused) as u32, E_INVALIDARG);
+
+            let mut from_rust = *b"from-rust";
+            let mut rust_id = GUID::default();
+            assert_eq!(PeerGroupAddRecord(group, &record(&mut from_rust), &mut rust_id), 0);
+            assert!(eventually(Duration::from_secs(5), || drain(peer_event)
+                .contains(&(PEER_RECORD_ADDED, rust_id))));
+
+            let mut invitation: *mut u16 = std::ptr::null_mut();
+            let past = FILETIME::from_u64(utc_now() - 10_000_000);
+            let invitee = wide(&joiner);
+            assert_eq!(
+                PeerGroupCreateInvitation(
+                    group,
+                    invitee.as_ptr(),
+                    &past,
+                    0,
+                    std::ptr::null(),
+                    &mut invitation
+                ) as u32,
+                PEER_E_INVALID_TIME_PERIOD
+            );
+            let roles = [GUID { Data1: 1, ..GUID::default() }];
+            assert_eq!(
+                PeerGroupCreateInvitation(
+                    group,
+                    invitee.as_ptr(),
+                    std::ptr::null(),
+                    1,
+                    roles.as_ptr(),
+                    &mut invitation
+                ) as u32,
+                E_INVALIDARG,
+                "an unknown role"
+            );
+            assert_eq!(
+                PeerGroupCreateInvitation(
+                    group,
+                    invitee.as_ptr(),
+                    std::ptr::null(),
+                    0,
+                    std::ptr::null(),
+                    &mut invitation
+                ),
+                0
+            );
+            let invitation_text = narrow(invitation);
+            PeerFreeData(invitation as *const c_void);
+
+            let mut c = c_program(&program)
+                .env("PEERDRT_SOCKET", &socket_b)
+                .args([&joiner, &invitation_text])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = c.stdin.take().unwrap();
+            let mut stderr = c.stderr.take().unwrap();
+            let mut lines = BufReader::new(c.stdout.take().unwrap()).lines();
+            let mut wait_for = |word: &str| {
+                let mut seen = Vec::new();
+                for line in lines.by_ref() {
+                    let line = line.unwrap();
+                    if line == word {
+                        return seen;
+                    }
+                    seen.push(line);
+                }
+                let mut err = String::new();
+                let _ = std::io::Read::read_to_string(&mut stderr, &mut err);
+                panic!("the C program ended before {word}; it printed {seen:?} and on stderr:\n{err}");
+            };
+            let printed = wait_for("EVENTS");
+            assert!(printed.contains(&format!("joined {name}")), "{printed:?}");
+            assert!(printed.contains(&"event RECORD_CHANGED added".to_string()), "{printed:?}");
+
+            // The C program's record reaches the creator, as a RECORD_CHANGED event.
+            let mut arrived = Vec::new();
+            assert!(
+                eventually(Duration::from_secs(10), || {
+                    PeerDrtWaitForEvent(event, 100);
+                    arrived.extend(drain(peer_event));
+                    arrived.iter().any(|(change, _)| *change == PEER_RECORD_ADDED)
+                }),
+                "no RECORD_CHANGED for the joiner's record on the creator"
+            );
+            let mut c_record: *mut PEER_RECORD = std::ptr::null_mut();
+            let added: Vec<GUID> = arrived
+                .iter()
+                .filter(|(change, _)| *change == PEER_RECORD_ADDED)
+                .map(|(_, id)| *id)
+                .collect();
+            assert_eq!(added.len(), 1, "{arrived:?}");
+            assert_eq!(PeerGroupGetRecord(group, &added[0], &mut c_record), 0);
+            assert_eq!(
+                std::slice::from_raw_parts((*c_record).data.pbData, (*c_record).data.cbData as usize),
+                b"from-c"
+            );
+            PeerFreeData(c_record as *const c_void);
+
+            writeln!(stdin, "go").unwrap();
+            let rest = wait_for("OK");
+            assert!(rest.contains(&"enumerated 2".to_string()), "{rest:?}");
+            assert!(rest.contains(&"reopened: record from-c v1".to_string()), "{rest:?}");
+            assert!(c.wait().unwrap().success());
+
+            assert_eq!(PeerGroupUnregisterEvent(peer_event), 0);
+            assert_eq!(PeerGroupUnregisterEvent(peer_event) as u32, peerdrt_shim::hresult::E_HANDLE);
+            // PeerGroupSearchRecords: a record with attributes, found by them.
+            let mut tagged = *b"tagged";
+            let mut with_attributes = record(&mut tagged);
+            let attributes = wide(
+                r#"<attributes><attribute name="topic" type="string">weather report</attribute><attribute name="rank" type="int">7</attribute></attributes>"#,
+            );
+            with_attributes.pwzAttributes = attributes.as_ptr() as *mut u16;
+            let mut tagged_id = GUID::default();
+            assert_eq!(PeerGroupAddRecord(group, &with_attributes, &mut tagged_id), 0);
+            let search = |criteria: &str| {
+                let criteria = wide(criteria);
+                let mut found: HPEERENUM = std::ptr::null_mut();
+                let hr = PeerGroupSearchRecords(group, criteria.as_ptr(), &mut found) as u32;
+                if hr != 0 {
+                    return Err(hr);
+                }
+                let mut count = 0u32;
+                assert_eq!(PeerGetItemCount(found, &mut count), 0);
+                let mut items: *mut *mut c_void = std::ptr::null_mut();
+                assert_eq!(PeerGetNextItem(found, &mut count, &mut items), 0);
+                let ids: Vec<GUID> =
+                    (0..count as usize).map(|i| (**items.add(i).cast::<*mut PEER_RECORD>()).id).collect();
+                PeerFreeData(items as *const c_void);
+                assert_eq!(PeerEndEnumeration(found), 0);
+                Ok(ids)
+            };
+            let and = r#"<peersearch><and><clause attrib="topic" type="string" compare="equal">weather*</clause><clause attrib="rank" type="int" compare="greaterorequal">7</clause></and></peersearch>"#;
+            assert_eq!(search(and), Ok(vec![tagged_id]));
+            let none =
+                r#"<peersearch><clause attrib="rank" type="int" compare="greater">7</clause></peersearch>"#;
+            assert_eq!(search(none), Ok(vec![]));
+            assert_eq!(search("<peersearch></peersearch>"), Err(PEER_E_INVALID_SEARCH));
+            let escape = r#"<peersearch><clause attrib="topic" type="string" compare="equal">a\b</clause></peersearch>"#;
+            assert_eq!(search(escape), Err(E_INVALIDARG));
+            assert_eq!(PeerGroupDeleteRecord(group, &tagged_id), 0);
+            assert_eq!(PeerGroupClose(group), 0);
+
+            // Reopened by its peer name: the creator's root was kept, so it can still invite.
+            let group_name = wide(&name);
+            assert_eq!(PeerGroupOpen(std::ptr::null(), group_name.as_ptr(), std::ptr::null(), &mut group), 0);
+            assert_eq!(all_data(group), vec!["from-c".to_string(), "from-rust".to_string()]);
+            assert_eq!(
+                PeerGroupCreateInvitation(
+                    group,
+                    invitee.as_ptr(),
+                    std::ptr::null(),
+                    0,
+                    std::ptr::null(),
+                    &mut invitation
+                ),
+                0
+            );
+            PeerFreeData(invitation as *const c_void);
+            assert_eq!(PeerGroupClose(group), 0);
+
+            assert_eq!(PeerGroupDelete(std::ptr::null(), group_name.as_ptr()), 0);
+            assert_eq!(
+                PeerGroupOpen(std::ptr::null(), group_name.as_ptr(), std::ptr::null(), &mut group) as u32,
+                peerdrt_shim::pnrp::PEER_E_NOT_FOUND,
+                "deleted"
+            );
+            PeerDrtCloseEvent(event);
+            assert_eq!(PeerGroupShutdown(), 0);
+        }
+        for n in &mut nodes {
+            let _ = n.kill();
+            let _ = n.wait();
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
