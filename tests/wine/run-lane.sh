@@ -21,7 +21,10 @@
 #   5. a mixed cloud: two peerdrtd daemons and the Wine-hosted driver register keys and find
 #      each other's (the Windows client finds both daemons' keys; the peerdrt CLI on a daemon
 #      finds the driver's key; the shim's Windows CLI finds a daemon's key through the driver,
-#      and a key it registers is found from Linux);
+#      and a key it registers is found from Linux); the PNRP Global_ cloud the driver opens from
+#      the registry (Parameters\PnrpPort, the SeedServer policy) and daemon A's are one cloud:
+#      the Windows client lists, attaches to and registers in it and finds A's node key; peer
+#      names registered on one side resolve on the other;
 #   6. `sc stop peerdrt`: DriverUnload must report zero live allocations and the stand-in zero
 #      violations;
 #   7. again, while the stand-in detaches the provider on its own with the driver busy: new
@@ -120,6 +123,11 @@ peerdrtd="$target_dir/release/peerdrtd"
 cli="$target_dir/release/peerdrt"
 
 # ---- 2. the prefix and the driver -------------------------------------------------------------
+# Ports: the mixed cloud's instances (A, B, the Wine client) and the PNRP Global_ clouds of the
+# driver (PnrpPort) and of daemon A, which seed each other.
+base=$((20000 + RANDOM % 20000))
+port_a=$base port_b=$((base + 1)) port_w=$((base + 2))
+pnrp_w=$((base + 3)) pnrp_a=$((base + 4))
 prefix="$(mktemp -d /tmp/peerdrt-wine-lane.XXXXXX)"
 export WINEPREFIX="$prefix"
 export WINEDLLOVERRIDES="mscoree,mshtml="
@@ -142,6 +150,12 @@ wine_quiet wine sc create peerdrt type= kernel start= demand binPath= 'C:\window
 # The addresses instances advertise (the driver reads them at load; loopback, both families).
 wine_quiet wine reg add 'HKLM\System\CurrentControlSet\Services\peerdrt\Parameters' /v Addresses \
     /t REG_MULTI_SZ /d '127.0.0.1\0::1' /f >/dev/null || fail "could not set Parameters\\Addresses"
+# The driver's Global_ PNRP cloud: its port, and Windows' seed server policy (daemon A's Global_
+# cloud, and a host name the driver must skip: the kernel has no DNS).
+wine_quiet wine reg add 'HKLM\System\CurrentControlSet\Services\peerdrt\Parameters' /v PnrpPort \
+    /t REG_DWORD /d "$pnrp_w" /f >/dev/null || fail "could not set Parameters\\PnrpPort"
+wine_quiet wine reg add 'HKLM\Software\Policies\Microsoft\Peernet\Pnrp\IPv6-Global' /v SeedServer \
+    /t REG_SZ /d "127.0.0.1:$pnrp_a;seed.example.net" /f >/dev/null || fail "could not set the PNRP SeedServer policy"
 timeout 60 wineserver -w || true
 
 # The driver lives while a process of the prefix runs: a holder keeps the session (and its
@@ -217,6 +231,15 @@ start_session "$logs/winedevice.log"
 start_driver "$logs/winedevice.log" main
 grep -aq "peerdrt: advertising 2 configured address(es), first ::ffff:127.0.0.1" "$logs/winedevice.log" \
     || fail "the driver did not take its addresses from Parameters\\Addresses (see winedevice.log)"
+for _ in $(seq 1 20); do
+    grep -aq "peerdrt: PNRP cloud Global_ open" "$logs/winedevice.log" && break
+    sleep 0.5
+done
+grep -a "peerdrt: PNRP" "$logs/winedevice.log" | sed 's/^.*peerdrt: /  driver: /'
+grep -aq "peerdrt: PNRP cloud Global_ open on UDP port $pnrp_w with 1 seed(s)" "$logs/winedevice.log" \
+    || fail "the driver did not open its Global_ PNRP cloud from PnrpPort and the SeedServer policy (see winedevice.log)"
+grep -aq 'peerdrt: PNRP SeedServer: skipping "seed.example.net"' "$logs/winedevice.log" \
+    || fail "the driver did not skip the seed server host name (see winedevice.log)"
 
 # ---- 3. the device from a Windows program -----------------------------------------------------
 say "device round trips (peerdrt-wine-client smoke)"
@@ -246,14 +269,12 @@ fi
 
 # ---- 5. a mixed cloud -------------------------------------------------------------------------
 say "mixed cloud: two Linux peerdrtd daemons and the Wine-hosted driver"
-base=$((20000 + RANDOM % 20000))
-port_a=$base port_b=$((base + 1)) port_w=$((base + 2))
 key_a=$(printf 'a1%062x' "$base")
 key_b=$(printf 'b2%062x' "$base")
 key_w=$(printf 'c3%062x' "$base")
 sock_dir="$(mktemp -d /tmp/peerdrt-lane-sockets.XXXXXX)"
 "$peerdrtd" --socket "$sock_dir/a.sock" --instance-port "$port_a" --instance-key "$key_a" \
-    > "$logs/peerdrtd-a.log" 2>&1 &
+    --pnrp-port "$pnrp_a" --pnrp-seed "127.0.0.1:$pnrp_w" > "$logs/peerdrtd-a.log" 2>&1 &
 daemon_pids+=($!)
 "$peerdrtd" --socket "$sock_dir/b.sock" --instance-port "$port_b" --instance-key "$key_b" \
     --seed "127.0.0.1:$port_a" > "$logs/peerdrtd-b.log" 2>&1 &
@@ -265,6 +286,7 @@ done
 echo "  peerdrtd A: UDP $port_a key $key_a"
 echo "  peerdrtd B: UDP $port_b key $key_b (seed A)"
 echo "  peerdrt.sys under Wine: UDP $port_w key $key_w (seed A)"
+echo "  PNRP Global_: peerdrt.sys UDP $pnrp_w, peerdrtd A UDP $pnrp_a (seeding each other)"
 
 # The Windows side registers its key, finds both daemons' keys, and holds its registration
 # while the Linux side looks for it.
@@ -329,6 +351,67 @@ if [ -n "$shim_cli" ]; then
     wait "$shim_register" || fail "the shim's register under Wine failed (see cloud-shim-register.log)"
     grep -aq '"event":"unregistered"' "$logs/cloud-shim-register.log" || fail "the shim's register did not unregister (see cloud-shim-register.log)"
 fi
+# The PNRP Global_ cloud is one cloud across both systems: through \\.\PeerDrt the Windows client
+# lists the driver's Global_, attaches, registers a key and finds daemon A's Global_ node key; the
+# shim's Windows CLI registers a peer name through the driver that daemon A resolves, and resolves
+# a name registered through daemon A.
+say "PNRP: the driver's Global_ cloud and peerdrtd A's are one cloud"
+node_a=""
+for _ in $(seq 1 20); do
+    node_a="$(sed 's/\x1b\[[0-9;]*m//g' "$logs/peerdrtd-a.log" | grep "standing instance key registered" \
+        | grep "port=$pnrp_a" | grep -o 'key=[0-9a-f]\{64\}' | head -1 | cut -d= -f2)"
+    [ -n "$node_a" ] && break
+    sleep 0.5
+done
+[ -n "$node_a" ] || fail "peerdrtd A did not log its Global_ node key (see peerdrtd-a.log)"
+key_p=$(printf 'e5%062x' "$base")
+timeout "$STEP_TIMEOUT" wine "$client" pnrp --key "$key_p" --find "$node_a" --timeout 60 \
+    > "$logs/pnrp-wine.log" 2>>"$logs/wine-commands.log" || true
+grep -a "^ok: \|^FAIL: " "$logs/pnrp-wine.log" | sed 's/^/  wine: /'
+grep -aq "^FAIL: " "$logs/pnrp-wine.log" && fail "pnrp: $(grep -a '^FAIL: ' "$logs/pnrp-wine.log")"
+grep -aq "^ok: pnrp: found $node_a" "$logs/pnrp-wine.log" || fail "the Windows client did not find peerdrtd A's Global_ node key"
+grep -aq "^ok: pnrp: unregistered and detached" "$logs/pnrp-wine.log" || fail "the Windows client did not detach cleanly"
+if [ -n "$shim_cli" ]; then
+    name_w="0.wine-lane-$base" name_l="0.linux-lane-$base"
+    addr_w="127.0.0.1:$((base + 5))" addr_l="127.0.0.1:$((base + 6))"
+    # Registrations last while their stdin is open: each reads a fifo the lane holds open for
+    # writing, and closing it (end of input) unregisters.
+    mkfifo "$sock_dir/pnrp-w.in" "$sock_dir/pnrp-l.in"
+    timeout 90 wine "$shim_cli" pnrp register "$name_w" --cloud Global_ --address "$addr_w" \
+        --comment "via peerdrt.sys" --stdin < "$sock_dir/pnrp-w.in" > "$logs/pnrp-shim-register.log" 2>>"$logs/wine-commands.log" &
+    register_w=$!
+    background_pids+=($register_w)
+    timeout 90 "$cli" --socket "$sock_dir/a.sock" pnrp register "$name_l" --cloud Global_ \
+        --address "$addr_l" --comment "via peerdrtd" --stdin < "$sock_dir/pnrp-l.in" > "$logs/pnrp-linux-register.log" 2>&1 &
+    register_l=$!
+    background_pids+=($register_l)
+    exec {hold_w}>"$sock_dir/pnrp-w.in" {hold_l}>"$sock_dir/pnrp-l.in"
+    found_pw=0
+    for _ in $(seq 1 8); do
+        sleep 2
+        if timeout 30 "$cli" --socket "$sock_dir/a.sock" pnrp resolve "$name_w" --cloud Global_ --timeout 5000 \
+            > "$logs/pnrp-linux-resolve.log" 2>&1 && grep -aq "$addr_w" "$logs/pnrp-linux-resolve.log"; then
+            found_pw=1
+            break
+        fi
+    done
+    sed 's/^/  linux: /' "$logs/pnrp-linux-resolve.log" | head -3
+    [ "$found_pw" = 1 ] || fail "peerdrtd A did not resolve $name_w, registered through the driver (see pnrp-linux-resolve.log)"
+    found_pl=0
+    for _ in $(seq 1 6); do
+        if timeout 60 wine "$shim_cli" pnrp resolve "$name_l" --cloud Global_ --timeout 5000 \
+            > "$logs/pnrp-shim-resolve.log" 2>>"$logs/wine-commands.log" && grep -aq "$addr_l" "$logs/pnrp-shim-resolve.log"; then
+            found_pl=1
+            break
+        fi
+        sleep 2
+    done
+    sed 's/^/  shim (Wine): /' "$logs/pnrp-shim-resolve.log" | head -3
+    [ "$found_pl" = 1 ] || fail "the shim's CLI under Wine did not resolve $name_l, registered through peerdrtd A (see pnrp-shim-resolve.log)"
+    exec {hold_w}>&- {hold_l}>&-
+    wait "$register_w" || fail "the shim's pnrp register under Wine failed (see pnrp-shim-register.log)"
+    wait "$register_l" || fail "the Linux pnrp register failed (see pnrp-linux-register.log)"
+fi
 for pid in "${daemon_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
 for pid in "${daemon_pids[@]}"; do timeout 20 tail --pid="$pid" -f /dev/null || kill -KILL "$pid" 2>/dev/null || true; done
 daemon_pids=()
@@ -356,6 +439,8 @@ grep -aq "^ok: detach: closed cleanly" "$logs/detach.log" || fail "provider deta
 grep -a "peerdrt: the WSK provider is detaching\|peerdrt: WSK binding released" "$logs/winedevice-detach.log" \
     | sed 's/^.*peerdrt: /  driver: /'
 grep -aq "peerdrt: WSK binding released" "$logs/winedevice-detach.log" || fail "the driver did not release the detached binding"
+grep -aq "peerdrt: PNRP cloud Global_ closed: the WSK provider went away" "$logs/winedevice-detach.log" \
+    || fail "the driver did not close its Global_ cloud when the provider detached"
 stop_driver "$logs/winedevice-detach.log" detach
 check_standin 2
 grep -a "NETIO-STANDIN STATS" "$netio_log" | tail -1 | grep -q "detach_pending=1" \

@@ -17,6 +17,7 @@ pub mod group;
 mod group_device_tests;
 mod handles;
 pub mod nmr;
+pub mod standing;
 
 pub use device::*;
 pub use handles::{HandleKind, OpenId};

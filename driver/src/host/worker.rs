@@ -16,10 +16,7 @@ use std::time::{Duration, Instant as StdInstant};
 
 use peerdrt_abi::group::GroupRequest;
 use peerdrt_abi::status;
-use peerdrt_abi::{
-    ENDPOINT_LEN, EndpointRecord, EventRecord, Handle, MAX_EVENT_LEN, MAX_SEEDS, OpenInstance, Request,
-    Response, SecurityKind, drt_status, encode_endpoints, ioctl,
-};
+use peerdrt_abi::{EventRecord, Handle, MAX_EVENT_LEN, Request, SecurityKind, drt_status};
 use peerdrt_core::time::Instant;
 
 use super::config::{Config, InstanceConfig, NodeKey, Security};
@@ -27,7 +24,8 @@ use super::queue::{Batch, WorkQueue};
 use super::server::response_frame;
 use super::udp::{UdpPlatform, endpoint_of};
 use super::{Role, assert_on_worker, set_role};
-use crate::engine::{Completion, Device, DeviceStats, Irp, OpenId, Owner, Platform, WaitCompletion};
+use crate::engine::standing::{CloudSpec, NodeKey as StandingKey, StandingSpec, open_standing};
+use crate::engine::{Completion, Device, DeviceStats, Irp, OpenId, Owner, WaitCompletion};
 
 /// Names a device connection.
 pub(crate) type ConnId = u64;
@@ -36,10 +34,6 @@ pub(crate) type ConnId = u64;
 const STANDING_WAIT: u64 = u64::MAX;
 /// Datagrams handled between two flushes of the outbox.
 const DATAGRAMS_PER_FLUSH: usize = 64;
-/// DRT_GLOBAL_SCOPE.
-const GLOBAL_SCOPE: u32 = 1;
-/// DRT_SECURE_RESOLVE.
-const SECURE_RESOLVE: u32 = 0;
 
 /// For a connection's writer thread.
 #[derive(Debug)]
@@ -177,85 +171,45 @@ impl Worker {
     }
 
     fn open_standing(&mut self, open: OpenId, c: &InstanceConfig, addresses: usize) -> Result<(), String> {
-        let records: Vec<EndpointRecord> = c
-            .seeds
-            .iter()
-            .map(|s| {
-                let e = endpoint_of(*s);
-                EndpointRecord { addr: e.addr.octets(), port: e.port }
-            })
-            .collect();
-        let mut seed_buf = [0u8; MAX_SEEDS * ENDPOINT_LEN];
-        let seeds = encode_endpoints(&records, &mut seed_buf).map_err(|e| format!("seeds: {e}"))?;
-        let request = Request::OpenInstance(OpenInstance {
-            version_major: c.version.0,
-            version_minor: c.version.1,
+        let seeds: Vec<_> = c.seeds.iter().map(|s| endpoint_of(*s)).collect();
+        let spec = StandingSpec {
+            version: c.version,
             port: c.port,
-            scope: c.cloud.as_ref().map_or(GLOBAL_SCOPE, |cloud| cloud.scope),
-            scope_id: c.cloud.as_ref().map_or(0, |cloud| cloud.scope_id),
-            max_addresses: addresses as u32,
-            security_mode: SECURE_RESOLVE,
+            seeds: &seeds,
             security: match c.security {
                 Security::Null => SecurityKind::Null,
             },
-            root: None,
-            identity: None,
-            seeds,
-        });
-        let mut output = [0u8; 64];
-        match self.ioctl(open, &request, &mut output, 0) {
-            Completion::Complete { status: status::SUCCESS, information } => {
-                match Response::decode(ioctl::OPEN_INSTANCE, &output[..information]) {
-                    Ok(Response::Instance { instance, port }) => {
-                        tracing::info!(
-                            port,
-                            version = format!("{}.{}", c.version.0, c.version.1),
-                            seeds = ?c.seeds,
-                            "standing instance open"
-                        );
-                        self.standing_ports.push((instance, port));
-                        if let Some(cloud) = &c.cloud {
-                            self.device
-                                .publish_cloud(open, instance, &cloud.name, cloud.scope, cloud.scope_id)
-                                .map_err(|s| format!("cloud {}: {}", cloud.name, status_text(s)))?;
-                            tracing::info!(cloud = %cloud.name, port, "PNRP cloud published");
-                        }
-                        self.register_node_key(open, instance, c)
-                    }
-                    _ => Err(format!("standing instance on port {}: bad reply", c.port)),
-                }
-            }
-            Completion::Complete { status, .. } => {
-                Err(format!("standing instance on port {}: {}", c.port, status_text(status)))
-            }
-            Completion::Pending => Err(format!("standing instance on port {}: request refused", c.port)),
-        }
-    }
-
-    /// Registers the standing instance's own key, which gives it its place in the key space.
-    fn register_node_key(
-        &mut self,
-        open: OpenId,
-        instance: Handle,
-        c: &InstanceConfig,
-    ) -> Result<(), String> {
-        let key = match c.key {
-            NodeKey::None => return Ok(()),
-            NodeKey::Fixed(key) => key,
-            NodeKey::Random => self.engine().1.random_seed(),
+            key: match c.key {
+                NodeKey::Random => StandingKey::Random,
+                NodeKey::Fixed(key) => StandingKey::Fixed(key),
+                NodeKey::None => StandingKey::None,
+            },
+            app_data: &c.app_data,
+            cloud: c.cloud.as_ref().map(|cloud| CloudSpec {
+                name: &cloud.name,
+                scope: cloud.scope,
+                scope_id: cloud.scope_id,
+            }),
+            max_addresses: addresses as u32,
         };
-        let request = Request::RegisterKey { instance, key: &key, app_data: &c.app_data, credential: None };
-        let mut output = [0u8; 64];
-        match self.ioctl(open, &request, &mut output, 0) {
-            Completion::Complete { status: status::SUCCESS, .. } => {
-                tracing::info!(port = c.port, key = %Hex(&key), "standing instance key registered");
-                Ok(())
-            }
-            Completion::Complete { status, .. } => {
-                Err(format!("standing instance on port {}: key: {}", c.port, status_text(status)))
-            }
-            Completion::Pending => Err(format!("standing instance on port {}: key refused", c.port)),
+        let now = self.now();
+        let (device, platform) = self.engine();
+        let standing = open_standing(device, platform, now, open, &spec)
+            .map_err(|e| format!("standing instance on port {}: {e}", c.port))?;
+        self.standing_ports.push((standing.instance, standing.port));
+        tracing::info!(
+            port = standing.port,
+            version = format!("{}.{}", c.version.0, c.version.1),
+            seeds = ?c.seeds,
+            "standing instance open"
+        );
+        if let Some(cloud) = &c.cloud {
+            tracing::info!(cloud = %cloud.name, port = standing.port, "PNRP cloud published");
         }
+        if let Some(key) = standing.key {
+            tracing::info!(port = standing.port, key = %Hex(&key), "standing instance key registered");
+        }
+        Ok(())
     }
 
     /// Keeps one wait pending on the daemon's open, logging the events its instances report.

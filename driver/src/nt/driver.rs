@@ -64,6 +64,9 @@ pub unsafe extern "system" fn driver_entry(
     let wine = !super::system_routine(&WINE_MARKER).is_null();
     // SAFETY: the I/O manager's counted string, valid during DriverEntry.
     let addresses = unsafe { configured_addresses(registry_path) };
+    // SAFETY: as above.
+    let pnrp = unsafe { super::pnrp::read_config(registry_path) };
+    let cloud = super::pnrp::initial_state(&pnrp);
 
     // 2. State. Everything the callbacks reach lives in this one non-paged block.
     let state = Box::new(Driver {
@@ -73,6 +76,8 @@ pub unsafe extern "system" fn driver_entry(
             platform: WskPlatform::new(addresses),
             opens: alloc::vec::Vec::new(),
             next_token: 1,
+            pnrp,
+            cloud,
         }),
         waits: SpinLock::new(WaitQueue::new()),
         rx: SpinLock::new(RxQueue::new()),
@@ -200,68 +205,22 @@ pub unsafe extern "system" fn driver_entry(
 /// PASSIVE_LEVEL; `registry_path` is DriverEntry's (or null).
 unsafe fn configured_addresses(registry_path: *const sys::UNICODE_STRING) -> Vec<Ipv6Addr> {
     use peerdrt_core::wire::MAX_ROUTE_ADDRESSES;
-    const PARAMETERS: [u16; 11] = utf16("\\Parameters");
     static VALUE: [u16; 9] = utf16("Addresses");
+    /// Longest value read (bytes of UTF-16).
+    const MAX_ADDRESSES_VALUE: usize = 4084;
     let fallback = || vec![DEFAULT_ADDRESS];
-    if registry_path.is_null() {
+    // SAFETY: a valid counted string or null (caller).
+    let Some(path) = (unsafe { super::registry::parameters_path(registry_path) }) else {
         return fallback();
-    }
-    // SAFETY: a valid counted string (caller).
-    let base = unsafe {
-        let r = &*registry_path;
-        if r.Buffer.is_null() {
-            return fallback();
-        }
-        core::slice::from_raw_parts(r.Buffer, usize::from(r.Length) / 2)
     };
-    let mut path: Vec<u16> = Vec::with_capacity(base.len() + PARAMETERS.len());
-    path.extend_from_slice(base);
-    path.extend_from_slice(&PARAMETERS);
-    let bytes = (path.len() * 2) as u16;
-    let mut name = sys::UNICODE_STRING { Length: bytes, MaximumLength: bytes, Buffer: path.as_mut_ptr() };
-    let mut attributes = sys::OBJECT_ATTRIBUTES {
-        Length: core::mem::size_of::<sys::OBJECT_ATTRIBUTES>() as u32,
-        RootDirectory: core::ptr::null_mut(),
-        ObjectName: &mut name,
-        Attributes: sys::OBJ_CASE_INSENSITIVE | sys::OBJ_KERNEL_HANDLE,
-        SecurityDescriptor: core::ptr::null_mut(),
-        SecurityQualityOfService: core::ptr::null_mut(),
-    };
-    let mut key: sys::HANDLE = core::ptr::null_mut();
-    // SAFETY: PASSIVE_LEVEL; the attributes and name outlive the call.
-    if unsafe { sys::ZwOpenKey(&mut key, sys::KEY_READ, &mut attributes) } < 0 {
+    let Ok(value) = super::registry::read_value(&path, &VALUE, MAX_ADDRESSES_VALUE) else {
         return fallback();
-    }
-    // KEY_VALUE_PARTIAL_INFORMATION: TitleIndex, Type, DataLength, then the data (8-aligned).
-    let mut buffer = vec![0u64; 512];
-    let mut returned = 0u32;
-    let mut value = unicode_string(&VALUE);
-    // SAFETY: our key handle and a buffer of the size passed.
-    let status = unsafe {
-        let s = sys::ZwQueryValueKey(
-            key,
-            &mut value,
-            sys::KeyValuePartialInformation,
-            buffer.as_mut_ptr().cast(),
-            (buffer.len() * 8) as u32,
-            &mut returned,
-        );
-        sys::ZwClose(key);
-        s
     };
-    if status < 0 {
-        return fallback();
-    }
-    // SAFETY: reinterpreting our own buffer as bytes.
-    let raw = unsafe { core::slice::from_raw_parts(buffer.as_ptr().cast::<u8>(), buffer.len() * 8) };
-    let kind = u32::from_le_bytes([raw[4], raw[5], raw[6], raw[7]]);
-    let length = (u32::from_le_bytes([raw[8], raw[9], raw[10], raw[11]]) as usize).min(raw.len() - 12);
-    if kind != sys::REG_MULTI_SZ && kind != sys::REG_SZ {
+    if value.kind != sys::REG_MULTI_SZ && value.kind != sys::REG_SZ {
         log!("Parameters\\Addresses is not REG_MULTI_SZ or REG_SZ: using the default");
         return fallback();
     }
-    let units: Vec<u16> =
-        raw[12..12 + length].chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    let units: Vec<u16> = value.data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
     let mut addresses = Vec::new();
     for entry in units.split(|&u| u == 0).filter(|e| !e.is_empty()) {
         let text: alloc::string::String =

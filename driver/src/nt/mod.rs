@@ -11,6 +11,8 @@
 //! * [`wsk`]: the NMR client (attach, detach with in-flight counting through
 //!   [`crate::engine::nmr`]) and the engine's [`crate::engine::Platform`] over WSK datagram
 //!   sockets.
+//! * [`pnrp`]: the `Global_` PNRP cloud the driver runs once WSK is attached; [`registry`]
+//!   reads its configuration.
 //! * [`sys`]: the kernel types and imports (peerdrt-nt-sys + raw-dylib, or wdk-sys).
 //!
 //! # Threads, locks and IRQL
@@ -48,8 +50,10 @@ mod driver;
 mod log;
 #[cfg(not(feature = "wdk"))]
 mod panic;
+mod pnrp;
 #[cfg(not(feature = "wdk"))]
 mod pool;
+mod registry;
 mod sync;
 pub mod sys;
 mod time;
@@ -85,6 +89,10 @@ pub(crate) struct Engine {
     pub opens: Vec<OpenId>,
     /// The next WAIT_EVENT token.
     pub next_token: u64,
+    /// The PNRP `Global_` cloud's configuration.
+    pub pnrp: pnrp::PnrpConfig,
+    /// And where it is.
+    pub cloud: pnrp::CloudState,
 }
 
 /// The driver's state: one non-paged block from DriverEntry to the end of DriverUnload.

@@ -94,6 +94,8 @@ mod local {
     pub const KeyValuePartialInformation: i32 = 2;
     pub const REG_SZ: ULONG = 1;
     pub const REG_MULTI_SZ: ULONG = 7;
+    pub const REG_EXPAND_SZ: ULONG = 2;
+    pub const REG_DWORD: ULONG = 4;
     /// Access rights (winnt.h).
     pub const WRITE_DAC: ACCESS_MASK = 0x0004_0000;
     pub const SYNCHRONIZE: ACCESS_MASK = 0x0010_0000;

@@ -8,7 +8,7 @@
 
 use core::sync::atomic::Ordering;
 
-use super::{Engine, dispatch, driver, time, with_engine};
+use super::{Engine, dispatch, driver, pnrp, time, with_engine};
 
 /// Longest sleep between rounds.
 const MAX_SLEEP_MS: u64 = 1000;
@@ -28,8 +28,10 @@ pub fn settle(e: &mut Engine, _now: peerdrt_core::time::Instant) {
 
 /// One round of background work.
 fn round(e: &mut Engine) -> Option<u64> {
-    e.platform.service_binding();
     let now = time::now();
+    // The cloud closes before a detaching provider's sockets are, and opens once one is attached.
+    pnrp::service(e, now);
+    e.platform.service_binding();
     e.platform.drain_rx(&mut e.device, now);
     e.device.handle_timeout(now);
     settle(e, now);

@@ -454,6 +454,16 @@ impl WskPlatform {
         }
     }
 
+    /// Whether a provider is attached and calls may enter (not detaching).
+    pub fn attached(&self) -> bool {
+        self.binding.as_ref().is_some_and(|b| b.state.phase() == Phase::Attached)
+    }
+
+    /// How many addresses instances advertise.
+    pub fn address_count(&self) -> usize {
+        self.addresses.len()
+    }
+
     /// Sockets open (live and retiring).
     pub fn socket_count(&self) -> usize {
         self.sockets.len() + self.retiring.len()

@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod id;
 pub mod name;
 pub mod record;
+pub mod seed_servers;
 
 pub use id::{PnrpId, p2p_id, service_location};
 pub use name::{Authority, NameError, PeerName};

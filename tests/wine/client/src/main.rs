@@ -8,6 +8,9 @@
 //!                            [--hold SECS [--hold-until FILE]] [--timeout SECS]
 //!                                              join a cloud, register KEY, find the others,
 //!                                              keep KEY registered until FILE exists
+//! peerdrt-wine-client pnrp --key HEX --find HEX[,HEX] [--hold SECS [--hold-until FILE]]
+//!                                              the driver's Global_ PNRP cloud: list it,
+//!                                              attach, register KEY, find the others
 //! peerdrt-wine-client provider-detach          stay busy while the WSK provider detaches
 //! peerdrt-wine-client hold SECS                keep the Wine prefix (and the driver) alive
 //! ```

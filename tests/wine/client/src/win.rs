@@ -567,13 +567,25 @@ fn cloud(args: &[String]) -> Result<(), Fail> {
     let registration = dev.register(instance, &c.key, b"peerdrt.sys under Wine")?;
     ok(format!("cloud: registered {}", hex(&c.key)));
 
+    find_keys(&dev, instance, &c, "cloud")?;
+    let out = dev.expect(&Request::QueryInstance { instance }, 64)?;
+    ok(format!("cloud: {:?}", Response::decode(ioctl::QUERY_INSTANCE, &out)));
+    hold(&dev, &c, "cloud")?;
+    dev.expect(&Request::UnregisterKey { registration }, 0)?;
+    dev.expect(&Request::CloseInstance { instance }, 0)?;
+    ok("cloud: unregistered and closed");
+    Ok(())
+}
+
+/// Finds every `c.find` key through `instance` (retrying until `c.timeout`).
+fn find_keys(dev: &Device, instance: Handle, c: &CloudArgs, step: &str) -> Result<(), Fail> {
     let deadline = Instant::now() + c.timeout;
     for target in &c.find {
         let mut found = None;
         while found.is_none() && Instant::now() < deadline {
             let search = dev.search(instance, target, false, 3000)?;
             found =
-                await_result(&dev, search, target, (Instant::now() + Duration::from_secs(5)).min(deadline))?;
+                await_result(dev, search, target, (Instant::now() + Duration::from_secs(5)).min(deadline))?;
             let _ = dev.end_search(search);
             if found.is_none() {
                 std::thread::sleep(Duration::from_millis(500));
@@ -581,36 +593,67 @@ fn cloud(args: &[String]) -> Result<(), Fail> {
         }
         match found {
             Some((match_type, endpoint, app_data)) => ok(format!(
-                "cloud: found {} at {} (match type {match_type}, app data {:?})",
+                "{step}: found {} at {} (match type {match_type}, app data {:?})",
                 hex(target),
                 show(&endpoint),
                 String::from_utf8_lossy(&app_data)
             )),
-            None => return Err(format!("cloud: {} not found within {:?}", hex(target), c.timeout)),
+            None => return Err(format!("{step}: {} not found within {:?}", hex(target), c.timeout)),
         }
     }
-    let out = dev.expect(&Request::QueryInstance { instance }, 64)?;
-    ok(format!("cloud: {:?}", Response::decode(ioctl::QUERY_INSTANCE, &out)));
-    if !c.hold.is_zero() {
-        match &c.hold_until {
-            Some(path) => ok(format!(
-                "cloud: holding the registration until {} exists (at most {:?})",
-                path.display(),
-                c.hold
-            )),
-            None => ok(format!("cloud: holding the registration for {:?}", c.hold)),
-        }
-        // Keep draining events so the open's queue stays short.
-        let until = Instant::now() + c.hold;
-        while Instant::now() < until && !c.hold_until.as_ref().is_some_and(|p| p.exists()) {
-            let _ = dev.next_event(
-                until.saturating_duration_since(Instant::now()).min(Duration::from_millis(250)),
-            )?;
-        }
+    Ok(())
+}
+
+/// Keeps the open (and its registrations) until `c.hold` passes or `c.hold_until` exists.
+fn hold(dev: &Device, c: &CloudArgs, step: &str) -> Result<(), Fail> {
+    if c.hold.is_zero() {
+        return Ok(());
     }
+    match &c.hold_until {
+        Some(path) => ok(format!(
+            "{step}: holding the registration until {} exists (at most {:?})",
+            path.display(),
+            c.hold
+        )),
+        None => ok(format!("{step}: holding the registration for {:?}", c.hold)),
+    }
+    // Keep draining events so the open's queue stays short.
+    let until = Instant::now() + c.hold;
+    while Instant::now() < until && !c.hold_until.as_ref().is_some_and(|p| p.exists()) {
+        let _ =
+            dev.next_event(until.saturating_duration_since(Instant::now()).min(Duration::from_millis(250)))?;
+    }
+    Ok(())
+}
+
+/// The driver's own PNRP cloud: ENUM_CLOUDS lists `Global_`, ATTACH_CLOUD reaches it, a key
+/// registered through the attachment is held there, and keys Linux nodes registered in their
+/// `Global_` clouds are found through it (one cloud across both systems).
+fn pnrp(args: &[String]) -> Result<(), Fail> {
+    let c = parse_cloud(args)?;
+    let dev = Device::open()?;
+    let out = dev.expect(&Request::EnumClouds, peerdrt_abi::pnrp::MAX_CLOUDS_REPLY_LEN)?;
+    let Ok(Response::Clouds(list)) = Response::decode(peerdrt_abi::pnrp::ENUM_CLOUDS, &out) else {
+        return Err("ENUM_CLOUDS: bad reply".into());
+    };
+    let names: Vec<String> = list.iter().map(|r| r.name.to_string()).collect();
+    if !names.iter().any(|n| n == "Global_") {
+        return Err(format!("pnrp: ENUM_CLOUDS lists {names:?}, no Global_"));
+    }
+    ok(format!("pnrp: ENUM_CLOUDS lists {names:?}"));
+    let out = dev.expect(&Request::AttachCloud { name: "Global_" }, 64)?;
+    let Ok(Response::Instance { instance, port }) = Response::decode(peerdrt_abi::pnrp::ATTACH_CLOUD, &out)
+    else {
+        return Err("ATTACH_CLOUD: bad reply".into());
+    };
+    ok(format!("pnrp: attached to Global_ (UDP port {port})"));
+    let registration = dev.register(instance, &c.key, b"peerdrt.sys pnrp under Wine")?;
+    ok(format!("pnrp: registered {}", hex(&c.key)));
+    find_keys(&dev, instance, &c, "pnrp")?;
+    hold(&dev, &c, "pnrp")?;
     dev.expect(&Request::UnregisterKey { registration }, 0)?;
-    dev.expect(&Request::CloseInstance { instance }, 0)?;
-    ok("cloud: unregistered and closed");
+    dev.expect(&Request::DetachCloud { attachment: instance }, 0)?;
+    ok("pnrp: unregistered and detached");
     Ok(())
 }
 
@@ -687,13 +730,14 @@ pub fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("smoke") => smoke(),
         Some("cloud") => cloud(&args[1..]),
+        Some("pnrp") => pnrp(&args[1..]),
         Some("provider-detach") => provider_detach(),
         Some("hold") => {
             let secs: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
             std::thread::sleep(Duration::from_secs(secs));
             Ok(())
         }
-        _ => Err("usage: peerdrt-wine-client smoke | cloud --key HEX [--port P] [--seed A:P] [--find HEX,..] [--hold S [--hold-until FILE]] [--timeout S] | provider-detach | hold SECS".into()),
+        _ => Err("usage: peerdrt-wine-client smoke | cloud --key HEX [--port P] [--seed A:P] [--find HEX,..] [--hold S [--hold-until FILE]] [--timeout S] | pnrp --key HEX [--find HEX,..] [--hold S [--hold-until FILE]] [--timeout S] | provider-detach | hold SECS".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
