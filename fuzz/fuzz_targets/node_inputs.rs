@@ -37,6 +37,7 @@ fuzz_target!(|data: &[u8]| {
         security: Box::new(NullProvider),
         rng_seed: [1; 32],
         timing: Timing::default(),
+        flood: FloodLimits::default(),
     })
     .expect("valid config");
     let mut now = Instant(0);
