@@ -16,28 +16,11 @@ use super::{
 use crate::client::{Instance, Next, OpenParams};
 use crate::device::{self, Device};
 use crate::drt::{PathEntry, SearchInfo};
-use crate::event::Signal;
 use crate::hresult::*;
 use crate::key::Key;
 
 fn err<T>(hr: u32) -> Result<T> {
     Err(Error(hr))
-}
-
-/// The signal of an application's event handle (`None` for NULL).
-fn signal_of(r: &super::Registry, h: HANDLE) -> Result<Option<Signal>> {
-    if h.is_null() {
-        return Ok(None);
-    }
-    #[cfg(not(windows))]
-    {
-        r.event(h).map(|e| Some(Signal::Object(e))).ok_or(Error(E_HANDLE))
-    }
-    #[cfg(windows)]
-    {
-        let _ = r;
-        Ok(Some(Signal::Win32(h as usize)))
-    }
 }
 
 /// A DRT_DATA key: DRT_E_INVALID_KEY_SIZE unless 32 bytes, E_INVALIDARG without bytes.
@@ -148,7 +131,7 @@ pub unsafe extern "system" fn DrtOpen(
         if r.providers[&bootstrap_key].attached.is_some() {
             return err(DRT_E_BOOTSTRAPPROVIDER_IN_USE);
         }
-        let signal = signal_of(&r, hEvent)?;
+        let signal = super::signal_of(&r, hEvent)?;
         // Reserve the providers for this DRT while it opens.
         let token = r.token();
         if let Some(t) = r.transports.get_mut(&transport_key) {
@@ -399,7 +382,7 @@ pub unsafe extern "system" fn DrtStartSearch(
             }
         };
         info.validate(&key)?;
-        let signal = signal_of(&registry(), hEvent)?;
+        let signal = super::signal_of(&registry(), hEvent)?;
         let core = drt.instance.start_search(&key, &info, timeout, signal, pvContext as usize)?;
         let search = Arc::new(CSearch { drt: drt.clone(), core });
         let token = match insert_child(&drt, hDrt as usize, Object::Search(search.clone())) {

@@ -31,7 +31,6 @@ use super::types::HANDLE;
 use super::types::HRESULT;
 use super::{guard, read_wstr, registry};
 use crate::device::Device;
-use crate::event::Signal;
 use crate::event::lock;
 use crate::group::client::utc_now;
 use crate::group::client::{GroupCallError, GroupHandle};
@@ -901,16 +900,6 @@ pub unsafe extern "system" fn PeerGroupGetProperties(
     })
 }
 
-#[cfg(not(windows))]
-fn signal_of(h: HANDLE) -> Result<Signal> {
-    registry().event(h).map(Signal::Object).ok_or(Error(crate::hresult::E_HANDLE))
-}
-
-#[cfg(windows)]
-fn signal_of(h: HANDLE) -> Result<Signal> {
-    Ok(Signal::Win32(h as usize))
-}
-
 /// PeerGroupRegisterEvent: `hEvent` is signalled whenever events of the registered types are
 /// queued; RECORD_CHANGED, MEMBER_CHANGED and STATUS_CHANGED are raised (the other types are
 /// accepted and never raised).
@@ -945,7 +934,7 @@ pub unsafe extern "system" fn PeerGroupRegisterEvent(
             let record_type = (!r.pType.is_null()).then(|| unsafe { r.pType.read_unaligned() }.to_wire());
             interests.push(Interest { event_type: r.eventType, record_type });
         }
-        let signal = signal_of(hEvent)?;
+        let signal = super::signal_of(&registry(), hEvent)?.ok_or(Error(crate::hresult::E_HANDLE))?;
         let registration = Registration::start(g, interests, signal);
         let token = registry().token();
         lock(&API).events.insert(token, (hGroup as usize, registration));

@@ -216,3 +216,21 @@ pub(crate) unsafe fn data_bytes<'a>(d: &types::DRT_DATA) -> Option<&'a [u8]> {
     // SAFETY: per the contract.
     Some(unsafe { std::slice::from_raw_parts(d.pb, d.cb as usize) })
 }
+
+/// The signal of an application's event handle (`None` for NULL; E_HANDLE for a handle this
+/// process's registry does not know, on Linux). One mapping for DrtOpen, PeerPnrpStartResolve
+/// and PeerGroupRegisterEvent.
+pub(crate) fn signal_of(r: &Registry, h: types::HANDLE) -> Result<Option<crate::event::Signal>> {
+    if h.is_null() {
+        return Ok(None);
+    }
+    #[cfg(not(windows))]
+    {
+        r.event(h).map(|e| Some(crate::event::Signal::Object(e))).ok_or(Error(E_HANDLE))
+    }
+    #[cfg(windows)]
+    {
+        let _ = r;
+        Ok(Some(crate::event::Signal::Win32(h as usize)))
+    }
+}

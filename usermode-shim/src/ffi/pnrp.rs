@@ -21,7 +21,7 @@ use peerdrt_core::pnrp::record::{MAX_ADDRESSES, MAX_COMMENT_UNITS, MAX_PAYLOAD};
 
 use super::types::{HANDLE, HRESULT, SOCKADDR_IN6, WCHAR};
 use super::{guard, guard_void, read_wstr, registry};
-use crate::event::{Signal, lock};
+use crate::event::lock;
 use crate::hresult::{E_INVALIDARG, E_OUTOFMEMORY, E_POINTER, Error, Result};
 use crate::pnrp::{
     Addresses, Endpoint, IdentityStore, PEER_E_INVALID_PEER_NAME, PEER_E_NOT_INITIALIZED,
@@ -516,7 +516,7 @@ pub unsafe extern "system" fn PeerPnrpStartResolve(
         // SAFETY: per the contract.
         let name = unsafe { peer_name_arg(pcwzPeerName) }?;
         let cloud = unsafe { text(pcwzCloudName, MAX_CLOUD_UNITS, E_INVALIDARG) }?;
-        let signal = signal_of(hEvent)?;
+        let signal = super::signal_of(&registry(), hEvent)?.ok_or(Error(crate::hresult::E_HANDLE))?;
         let resolve =
             session()?.start_resolve_signal(&name, cloud.as_deref(), cMaxEndpoints, Some(signal))?;
         let token = registry().token();
@@ -525,16 +525,6 @@ pub unsafe extern "system" fn PeerPnrpStartResolve(
         unsafe { phResolve.write_unaligned(token as HRESOLUTION) };
         Ok(())
     })
-}
-
-#[cfg(not(windows))]
-fn signal_of(h: HANDLE) -> Result<Signal> {
-    registry().event(h).map(Signal::Object).ok_or(Error(crate::hresult::E_HANDLE))
-}
-
-#[cfg(windows)]
-fn signal_of(h: HANDLE) -> Result<Signal> {
-    Ok(Signal::Win32(h as usize))
 }
 
 /// PeerPnrpGetEndpoint: the next endpoint (a PeerFreeData block); E_PENDING while none is
