@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{EXE, bounded, c_program, cdylib_dir, eventually, random_key};
+use common::{EXE, bounded, c_program, cdylib_dir, declared_and_exported, eventually, random_key};
 use peerdrt_shim::hresult::Error;
 use peerdrt_shim::pnrp::*;
 
@@ -26,24 +26,7 @@ fn is_pnrp_export(n: &str) -> bool {
 
 #[test]
 fn p2p_h_declares_exactly_the_pnrp_exports() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(root.join("include/p2p.h")).unwrap();
-    let mut declared: Vec<String> = text
-        .split("WINAPI ")
-        .skip(1)
-        .map(|p| p.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>())
-        .filter(|n| is_pnrp_export(n))
-        .collect();
-    declared.sort();
-    let lib = cdylib_dir().join("libpeerdrt_shim.so");
-    let out = Command::new("nm").args(["-D", "--defined-only"]).arg(&lib).output().expect("nm (binutils)");
-    let mut exported: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(2))
-        .filter(|n| is_pnrp_export(n))
-        .map(String::from)
-        .collect();
-    exported.sort();
+    let (declared, exported) = declared_and_exported("p2p.h", is_pnrp_export);
     assert_eq!(declared, exported);
     assert_eq!(declared.len(), 17);
 }

@@ -340,3 +340,27 @@ pub fn c_program(path: &Path) -> Command {
     command.env_remove("LD_LIBRARY_PATH");
     command
 }
+
+/// The functions `header` (under include/) declares `WINAPI` and the symbols the cdylib
+/// exports, each filtered by `wanted` and sorted: (declared, exported).
+pub fn declared_and_exported(header: &str, wanted: impl Fn(&str) -> bool) -> (Vec<String>, Vec<String>) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("include").join(header)).unwrap();
+    let mut declared: Vec<String> = text
+        .split("WINAPI ")
+        .skip(1)
+        .map(|p| p.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>())
+        .filter(|n| wanted(n))
+        .collect();
+    declared.sort();
+    let lib = cdylib_dir().join("libpeerdrt_shim.so");
+    let out = Command::new("nm").args(["-D", "--defined-only"]).arg(&lib).output().expect("nm (binutils)");
+    let mut exported: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .filter(|n| wanted(n))
+        .map(String::from)
+        .collect();
+    exported.sort();
+    (declared, exported)
+}
