@@ -14,31 +14,12 @@ use std::time::Duration;
 use common::*;
 use peerdrt_shim::Key;
 
-fn compile(out: &Path) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let lib = cdylib_dir();
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let output = Command::new(&cc)
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic-errors", "-I"])
-        .arg(root.join("include"))
-        .arg(root.join("tests/c/drt_flow.c"))
-        .arg("-L")
-        .arg(&lib)
-        .arg("-lpeerdrt_shim")
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .arg("-o")
-        .arg(out)
-        .output()
-        .expect("a C compiler (cc)");
-    assert!(output.status.success(), "{cc} failed:\n{}", String::from_utf8_lossy(&output.stderr));
-}
-
 #[test]
 fn the_sdk_sample_flow_in_c() {
     bounded(180, || {
         let cloud = Cloud::start(3);
         let program = cloud.dir.join("drt_flow");
-        compile(&program);
+        compile_c("drt_flow.c", &program, &[]);
 
         let remote = random_key();
         let _a = Registrar::spawn(&cloud, 1, &[(remote, "registered-by-rust")]);

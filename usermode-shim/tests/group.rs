@@ -7,13 +7,12 @@ mod common;
 
 use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{EXE, bounded, eventually};
+use common::{DaemonProcess, EXE, bounded, eventually};
 use peerdrt_shim::abi::group::{RecordFields, hresult};
-use peerdrt_shim::device::Device;
 use peerdrt_shim::group::client::{GroupCallError, GroupHandle, utc_now};
 
 /// IPv4 loopback as the daemons' dual-stack sockets see it.
@@ -23,53 +22,6 @@ const ROOT: [u8; 32] = [0xA0; 32];
 const WAIT: Duration = Duration::from_secs(15);
 
 static DIRS: AtomicUsize = AtomicUsize::new(0);
-
-/// A daemon process serving `socket`; its state directory is `<socket>.state`.
-struct Daemon {
-    socket: PathBuf,
-    child: Child,
-}
-
-impl Daemon {
-    fn start(socket: &Path) -> Daemon {
-        let log =
-            std::fs::OpenOptions::new().create(true).append(true).open(socket.with_extension("log")).unwrap();
-        let child = Command::new(EXE)
-            .args(["daemon", "--die-with-parent", "--socket"])
-            .arg(socket)
-            .env_remove("PEERDRT_STATE_DIR")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut daemon = Daemon { socket: socket.to_owned(), child };
-        let up =
-            eventually(Duration::from_secs(10), || std::os::unix::net::UnixStream::connect(socket).is_ok());
-        assert!(
-            up && matches!(daemon.child.try_wait(), Ok(None)),
-            "daemon at {} did not start",
-            socket.display()
-        );
-        daemon
-    }
-
-    fn device(&self) -> Device {
-        Device::connect(&self.socket).unwrap()
-    }
-
-    /// SIGKILL: no chance to flush anything.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
@@ -109,8 +61,8 @@ fn data_of(g: &GroupHandle, id: &[u8; 16]) -> Option<Vec<u8>> {
 fn five_members_on_five_nodes_replicate_refuse_forgeries_expire_and_catch_up() {
     bounded(120, || {
         let dir = temp_dir();
-        let mut daemons: Vec<Daemon> =
-            (0..5).map(|i| Daemon::start(&dir.join(format!("node-{i}.sock")))).collect();
+        let mut daemons: Vec<DaemonProcess> =
+            (0..5).map(|i| DaemonProcess::start(&dir.join(format!("node-{i}.sock")), Vec::new)).collect();
         let creator = GroupHandle::create(&daemons[0].device(), &ROOT, &member_secret(0), 3600).unwrap();
         let mut invitations = vec![creator.certificate];
         let mut members = vec![creator];
@@ -157,7 +109,7 @@ fn five_members_on_five_nodes_replicate_refuse_forgeries_expire_and_catch_up() {
         // Forged: an invitation altered to name an outsider's key is refused.
         let mut forged = invitations[1];
         forged[32..64].copy_from_slice(&public(&[0xEE; 32]));
-        let outsider_node = Daemon::start(&dir.join("outsider.sock"));
+        let outsider_node = DaemonProcess::start(&dir.join("outsider.sock"), Vec::new);
         let outsider = GroupHandle::join(&outsider_node.device(), &[0xEE; 32], &forged);
         match outsider {
             Err(e) => assert_eq!(e, GroupCallError(hresult::PEER_E_INVALID_CREDENTIAL)),
@@ -171,7 +123,7 @@ fn five_members_on_five_nodes_replicate_refuse_forgeries_expire_and_catch_up() {
         }
 
         // Member 4 comes back: its node restarts, its group reopens from its log and it catches up.
-        daemons[4] = Daemon::start(&dir.join("node-4.sock"));
+        daemons[4] = DaemonProcess::start(&dir.join("node-4.sock"), Vec::new);
         let back = GroupHandle::join(&daemons[4].device(), &member_secret(4), &invitations[4]).unwrap();
         assert!(back.status().unwrap().ready, "reopened from its log, it is ready at once");
         assert_eq!(data_of(&back, &id).as_deref(), Some(&b"first"[..]), "what it held before, from its log");
@@ -199,7 +151,7 @@ fn a_record_survives_a_kill_right_after_add_record_returned() {
     bounded(60, || {
         let dir = temp_dir();
         let socket = dir.join("node.sock");
-        let mut daemon = Daemon::start(&socket);
+        let mut daemon = DaemonProcess::start(&socket, Vec::new);
         let group = GroupHandle::create(&daemon.device(), &ROOT, &member_secret(0), 3600).unwrap();
         let certificate = group.certificate;
         let id = group.add(fields(b"must survive", 3600)).unwrap();
@@ -208,7 +160,7 @@ fn a_record_survives_a_kill_right_after_add_record_returned() {
             group.add(fields(&largest, 3600)).expect("a record at the size limit goes through the device");
         daemon.kill();
 
-        let daemon = Daemon::start(&socket);
+        let daemon = DaemonProcess::start(&socket, Vec::new);
         let reopened = GroupHandle::join(&daemon.device(), &member_secret(0), &certificate).unwrap();
         assert_eq!(data_of(&reopened, &id).as_deref(), Some(&b"must survive"[..]));
         assert_eq!(data_of(&reopened, &big), Some(largest));
@@ -241,7 +193,10 @@ fn cli(dir: &Path, user: &str, socket: &Path, args: &[&str]) -> Vec<serde_json::
 fn the_cli_creates_invites_joins_adds_lists_and_watches() {
     bounded(60, || {
         let dir = temp_dir();
-        let (a, b) = (Daemon::start(&dir.join("a.sock")), Daemon::start(&dir.join("b.sock")));
+        let (a, b) = (
+            DaemonProcess::start(&dir.join("a.sock"), Vec::new),
+            DaemonProcess::start(&dir.join("b.sock"), Vec::new),
+        );
         let created = cli(&dir, "alice", &a.socket, &["create", "club"]);
         let port = created[0]["port"].as_u64().unwrap();
         let key = cli(&dir, "bob", &b.socket, &["key"])[0]["key"].as_str().unwrap().to_owned();

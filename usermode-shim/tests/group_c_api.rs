@@ -5,10 +5,8 @@
 mod common;
 
 use std::ffi::c_void;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use common::{EXE, declared_and_exported, eventually};
+use common::{DaemonProcess, declared_and_exported, wide};
 use peerdrt_shim::ffi::group::*;
 use peerdrt_shim::ffi::pnrp::PeerFreeData;
 use peerdrt_shim::group::client::utc_now;
@@ -25,10 +23,6 @@ fn p2p_h_declares_exactly_the_group_exports() {
     let (declared, exported) = declared_and_exported("p2p.h", is_group_export);
     assert_eq!(declared, exported);
     assert_eq!(declared.len(), 25);
-}
-
-fn wide(s: &str) -> Vec<u16> {
-    s.encode_utf16().chain([0]).collect()
 }
 
 fn record(data: &mut [u8], seconds: u64) -> PEER_RECORD {
@@ -60,15 +54,7 @@ fn create_add_update_read_enumerate_delete_through_the_c_api() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let socket = dir.join("node.sock");
-    let mut daemon = Command::new(EXE)
-        .args(["daemon", "--die-with-parent", "--socket"])
-        .arg(&socket)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(eventually(Duration::from_secs(10), || std::os::unix::net::UnixStream::connect(&socket).is_ok()));
+    let daemon = DaemonProcess::start(&socket, Vec::new);
     // SAFETY: the only test of this binary that reads the environment.
     unsafe {
         std::env::set_var("PEERDRT_SOCKET", &socket);
@@ -151,7 +137,6 @@ fn create_add_update_read_enumerate_delete_through_the_c_api() {
         assert_eq!(PeerGroupShutdown(), 0);
         assert_eq!(PeerGroupShutdown() as u32, PEER_E_NOT_INITIALIZED);
     }
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    drop(daemon);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -11,11 +11,11 @@ mod common;
 
 use std::ffi::c_void;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::{EXE, bounded, c_program, cdylib_dir, eventually};
+use common::{DaemonProcess, bounded, c_program, compile_c, eventually, narrow, wide};
 use peerdrt_shim::ffi::group::*;
 use peerdrt_shim::ffi::pnrp::PeerFreeData;
 use peerdrt_shim::ffi::sync::{PeerDrtCloseEvent, PeerDrtCreateEvent, PeerDrtWaitForEvent};
@@ -23,60 +23,6 @@ use peerdrt_shim::group::client::utc_now;
 use peerdrt_shim::group::hresult::*;
 use peerdrt_shim::group::types::*;
 use peerdrt_shim::pnrp::IdentityStore;
-
-fn wide(s: &str) -> Vec<u16> {
-    s.encode_utf16().chain([0]).collect()
-}
-
-unsafe fn narrow(p: *const u16) -> String {
-    let mut units = Vec::new();
-    let mut i = 0;
-    while unsafe { *p.add(i) } != 0 {
-        units.push(unsafe { *p.add(i) });
-        i += 1;
-    }
-    String::from_utf16(&units).unwrap()
-}
-
-fn daemon(socket: &Path) -> Child {
-    let child = Command::new(EXE)
-        .args(["daemon", "--die-with-parent", "--socket"])
-        .arg(socket)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(eventually(Duration::from_secs(10), || std::os::unix::net::UnixStream::connect(socket).is_ok()));
-    child
-}
-
-fn compile(out: &Path) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let lib = cdylib_dir();
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let output = Command::new(&cc)
-        .args([
-            "-std=c11",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-pedantic-errors",
-            "-D_POSIX_C_SOURCE=200809L",
-            "-I",
-        ])
-        .arg(root.join("include"))
-        .arg(root.join("tests/c/group_flow.c"))
-        .arg("-L")
-        .arg(&lib)
-        .arg("-lpeerdrt_shim")
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .arg("-o")
-        .arg(out)
-        .output()
-        .expect("a C compiler (cc)");
-    assert!(output.status.success(), "{cc} failed:\n{}", String::from_utf8_lossy(&output.stderr));
-}
 
 const RECORD_TYPE: GUID = GUID { Data1: 0x1234_5678, Data2: 1, Data3: 2, Data4: [3; 8] };
 
@@ -153,7 +99,7 @@ fn create_invite_join_connect_add_event_close_open_through_the_c_api() {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let (socket_a, socket_b) = (dir.join("a.sock"), dir.join("b.sock"));
-        let mut nodes = [daemon(&socket_a), daemon(&socket_b)];
+        let nodes = [DaemonProcess::start(&socket_a, Vec::new), DaemonProcess::start(&socket_b, Vec::new)];
         let identities: PathBuf = dir.join("identities");
         // SAFETY: the only test of this binary.
         unsafe {
@@ -164,7 +110,7 @@ fn create_invite_join_connect_add_event_close_open_through_the_c_api() {
         let creator = store.default_identity().unwrap();
         let joiner = store.create(Some("joiner"), Some("Joiner")).unwrap();
         let program = dir.join("group_flow");
-        compile(&program);
+        compile_c("group_flow.c", &program, &["_POSIX_C_SOURCE=200809L"]);
 
         unsafe {
             let mut version = PEER_VERSION_DATA::default();
@@ -368,10 +314,7 @@ fn create_invite_join_connect_add_event_close_open_through_the_c_api() {
             PeerDrtCloseEvent(event);
             assert_eq!(PeerGroupShutdown(), 0);
         }
-        for n in &mut nodes {
-            let _ = n.kill();
-            let _ = n.wait();
-        }
+        drop(nodes);
         let _ = std::fs::remove_dir_all(&dir);
     });
 }

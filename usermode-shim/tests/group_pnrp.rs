@@ -7,74 +7,17 @@ mod common;
 
 use std::ffi::c_void;
 use std::io::{BufRead, BufReader, Write};
-use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::{EXE, bounded, c_program, cdylib_dir, eventually};
+use common::{DaemonProcess, bounded, c_program, compile_c, eventually, narrow, wide};
 use peerdrt_shim::ffi::group::*;
 use peerdrt_shim::ffi::pnrp::PeerFreeData;
 use peerdrt_shim::group::types::*;
 use peerdrt_shim::pnrp::{IdentityStore, PEER_E_NOT_FOUND, Pnrp};
 
-fn wide(s: &str) -> Vec<u16> {
-    s.encode_utf16().chain([0]).collect()
-}
-
-unsafe fn narrow(p: *const u16) -> String {
-    let mut units = Vec::new();
-    let mut i = 0;
-    while unsafe { *p.add(i) } != 0 {
-        units.push(unsafe { *p.add(i) });
-        i += 1;
-    }
-    String::from_utf16(&units).unwrap()
-}
-
 /// A daemon with a Global_ PNRP cloud, seeded from `seed` if given.
-fn daemon(socket: &Path, pnrp_port: u16, seed: Option<u16>) -> Child {
-    let mut cmd = Command::new(EXE);
-    cmd.args(["daemon", "--die-with-parent", "--pnrp-port", &pnrp_port.to_string(), "--socket"]).arg(socket);
-    if let Some(seed) = seed {
-        cmd.arg("--pnrp-seed").arg(format!("127.0.0.1:{seed}"));
-    }
-    let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    assert!(eventually(Duration::from_secs(10), || std::os::unix::net::UnixStream::connect(socket).is_ok()));
-    child
-}
-
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn compile(out: &Path) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let lib = cdylib_dir();
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let output = Command::new(&cc)
-        .args([
-            "-std=c11",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-pedantic-errors",
-            "-D_POSIX_C_SOURCE=200809L",
-            "-I",
-        ])
-        .arg(root.join("include"))
-        .arg(root.join("tests/c/group_flow.c"))
-        .arg("-L")
-        .arg(&lib)
-        .arg("-lpeerdrt_shim")
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .arg("-o")
-        .arg(out)
-        .output()
-        .expect("a C compiler (cc)");
-    assert!(output.status.success(), "{cc} failed:\n{}", String::from_utf8_lossy(&output.stderr));
-}
-
 #[test]
 fn a_member_without_address_hints_finds_the_group_through_pnrp() {
     bounded(180, || {
@@ -82,8 +25,8 @@ fn a_member_without_address_hints_finds_the_group_through_pnrp() {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let (socket_a, socket_b) = (dir.join("a.sock"), dir.join("b.sock"));
-        let first = free_port();
-        let mut nodes = [daemon(&socket_a, first, None), daemon(&socket_b, free_port(), Some(first))];
+        let creator_node = DaemonProcess::pnrp(&socket_a, None);
+        let member_node = DaemonProcess::pnrp(&socket_b, creator_node.pnrp_port);
         let identities: PathBuf = dir.join("identities");
         // SAFETY: the only test of this binary.
         unsafe {
@@ -93,7 +36,7 @@ fn a_member_without_address_hints_finds_the_group_through_pnrp() {
         let store = IdentityStore::open_default().unwrap();
         let joiner = store.create(Some("joiner"), None).unwrap();
         let program = dir.join("group_flow");
-        compile(&program);
+        compile_c("group_flow.c", &program, &["_POSIX_C_SOURCE=200809L"]);
         // A session on the member's node, like the member's own process.
         let member_side = Pnrp::startup(Some(socket_b.clone()), None).unwrap();
 
@@ -183,10 +126,7 @@ fn a_member_without_address_hints_finds_the_group_through_pnrp() {
             assert_eq!(PeerGroupShutdown(), 0);
         }
         member_side.shutdown();
-        for n in &mut nodes {
-            let _ = n.kill();
-            let _ = n.wait();
-        }
+        drop((creator_node, member_node));
         let _ = std::fs::remove_dir_all(&dir);
     });
 }

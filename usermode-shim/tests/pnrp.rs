@@ -7,12 +7,12 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Lines, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-use common::{EXE, bounded, eventually, next_json, random_key};
+use common::{DaemonProcess, EXE, bounded, eventually, next_json, random_key};
 use ed25519_dalek::SigningKey;
 use peerdrt_core::pnrp::record::RecordAddress;
 use peerdrt_core::pnrp::{PeerName, PnrpId, RecordContent, p2p_id};
@@ -30,40 +30,20 @@ const SEARCH: Duration = Duration::from_secs(5);
 struct Nodes {
     dir: PathBuf,
     sockets: Vec<PathBuf>,
-    children: Vec<Child>,
+    daemons: Vec<DaemonProcess>,
 }
 
 impl Nodes {
     fn start(n: usize) -> Nodes {
         let dir = std::env::temp_dir().join(format!("peerdrt-pnrp-test-{}", random_key().to_hex()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut nodes = Nodes { dir, sockets: Vec::new(), children: Vec::new() };
-        let mut first_port = 0;
+        let mut daemons: Vec<DaemonProcess> = Vec::new();
         for i in 0..n {
-            let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let socket = nodes.dir.join(format!("node-{i}.sock"));
-            let mut cmd = Command::new(EXE);
-            cmd.args(["daemon", "--die-with-parent", "--pnrp-port", &port.to_string()])
-                .arg("--socket")
-                .arg(&socket);
-            if i > 0 {
-                cmd.arg("--pnrp-seed").arg(format!("127.0.0.1:{first_port}"));
-            } else {
-                first_port = port;
-            }
-            let log = std::fs::File::create(nodes.dir.join(format!("node-{i}.log"))).unwrap();
-            let child =
-                cmd.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
-            nodes.children.push(child);
-            assert!(
-                eventually(Duration::from_secs(10), || std::os::unix::net::UnixStream::connect(&socket)
-                    .is_ok()),
-                "node {i} did not start (see {})",
-                nodes.dir.display()
-            );
-            nodes.sockets.push(socket);
+            let seed = daemons.first().and_then(|d| d.pnrp_port);
+            daemons.push(DaemonProcess::pnrp(&dir.join(format!("node-{i}.sock")), seed));
         }
-        nodes
+        let sockets = daemons.iter().map(|d| d.socket.clone()).collect();
+        Nodes { dir, sockets, daemons }
     }
 
     /// A session on node `i` (like a process of its own: its own device opens).
@@ -95,11 +75,7 @@ impl Nodes {
 
 impl Drop for Nodes {
     fn drop(&mut self) {
-        for c in &mut self.children {
-            // SAFETY: SIGTERM to our own child.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let _ = c.wait();
-        }
+        self.daemons.clear();
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }

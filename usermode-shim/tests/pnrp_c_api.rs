@@ -7,12 +7,10 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::UdpSocket;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::{EXE, bounded, c_program, cdylib_dir, declared_and_exported, eventually, random_key};
+use common::{DaemonProcess, bounded, c_program, compile_c, declared_and_exported, eventually, random_key};
 use peerdrt_shim::hresult::Error;
 use peerdrt_shim::pnrp::*;
 
@@ -31,60 +29,17 @@ fn p2p_h_declares_exactly_the_pnrp_exports() {
     assert_eq!(declared.len(), 17);
 }
 
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // SAFETY: SIGTERM to our own child.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn the_pnrp_sample_flow_in_c() {
     bounded(150, || {
         let dir = std::env::temp_dir().join(format!("peerdrt-pnrp-c-{}", random_key().to_hex()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut daemons = Vec::new();
-        let mut sockets = Vec::new();
-        let mut first = 0;
-        for i in 0..2 {
-            let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let socket = dir.join(format!("n{i}.sock"));
-            let mut cmd = Command::new(EXE);
-            cmd.args(["daemon", "--die-with-parent", "--pnrp-port", &port.to_string()])
-                .arg("--socket")
-                .arg(&socket);
-            if i == 0 {
-                first = port;
-            } else {
-                cmd.arg("--pnrp-seed").arg(format!("127.0.0.1:{first}"));
-            }
-            daemons.push(Daemon(cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()));
-            assert!(eventually(Duration::from_secs(10), || std::os::unix::net::UnixStream::connect(&socket)
-                .is_ok()));
-            sockets.push(socket);
-        }
+        let first = DaemonProcess::pnrp(&dir.join("n0.sock"), None);
+        let second = DaemonProcess::pnrp(&dir.join("n1.sock"), first.pnrp_port);
+        let sockets = [first.socket.clone(), second.socket.clone()];
 
-        // Compile the program.
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let lib = cdylib_dir();
         let program = dir.join("pnrp_flow");
-        let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-        let out = Command::new(&cc)
-            .args(["-std=c11", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror", "-pedantic-errors", "-I"])
-            .arg(root.join("include"))
-            .arg(root.join("tests/c/pnrp_flow.c"))
-            .arg("-L")
-            .arg(&lib)
-            .arg("-lpeerdrt_shim")
-            .arg(format!("-Wl,-rpath,{}", lib.display()))
-            .arg("-o")
-            .arg(&program)
-            .output()
-            .expect("a C compiler (cc)");
-        assert!(out.status.success(), "{cc} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        compile_c("pnrp_flow.c", &program, &["_DEFAULT_SOURCE"]);
 
         // This process registers a name through node 1.
         let mine = format!("0.rust-{}", &random_key().to_hex()[..10]);
@@ -151,7 +106,7 @@ fn the_pnrp_sample_flow_in_c() {
         assert!(c.wait().unwrap().success(), "{rest:?}");
         reg.unregister().unwrap();
         session.shutdown();
-        drop(daemons);
+        drop((first, second));
         let _ = std::fs::remove_dir_all(&dir);
     });
 }

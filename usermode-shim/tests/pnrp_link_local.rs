@@ -7,23 +7,11 @@
 
 mod common;
 
-use std::net::UdpSocket;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{EXE, bounded, eventually, random_key};
+use common::{DaemonProcess, bounded, eventually, free_port, random_key};
 use peerdrt_shim::hresult::Error;
 use peerdrt_shim::pnrp::*;
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // SAFETY: SIGTERM to our own child.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 #[ignore = "needs a link that carries IPv6 multicast (PEERDRT_TEST_MULTICAST_IF)"]
@@ -36,27 +24,18 @@ fn link_local_clouds_find_each_other_by_multicast() {
         let mut daemons = Vec::new();
         let mut sockets = Vec::new();
         for i in 0..2 {
-            let port = || UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
             let config = dir.join(format!("n{i}.toml"));
-            let toml = format!(
-                "[pnrp]\nport = {}\n[[pnrp.link_local]]\ninterface = \"{interface}\"\nport = {}\n",
-                port(),
-                port()
-            );
-            std::fs::write(&config, toml).unwrap();
             let socket = dir.join(format!("n{i}.sock"));
-            let child = Command::new(EXE)
-                .args(["daemon", "--die-with-parent", "--config"])
-                .arg(&config)
-                .arg("--socket")
-                .arg(&socket)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            daemons.push(Daemon(child));
-            assert!(eventually(Duration::from_secs(10), || std::os::unix::net::UnixStream::connect(&socket)
-                .is_ok()));
+            // Fresh ports for every start attempt.
+            daemons.push(DaemonProcess::start(&socket, || {
+                let toml = format!(
+                    "[pnrp]\nport = {}\n[[pnrp.link_local]]\ninterface = \"{interface}\"\nport = {}\n",
+                    free_port(),
+                    free_port()
+                );
+                std::fs::write(&config, toml).unwrap();
+                vec!["--config".into(), config.to_string_lossy().into_owned()]
+            }));
             sockets.push(socket);
         }
         let cloud = format!("LinkLocal_{interface}");

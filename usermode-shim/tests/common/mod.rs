@@ -59,7 +59,8 @@ pub fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-fn free_port() -> u16 {
+/// A UDP port that was free on IPv6 and IPv4 a moment ago (a daemon binds both).
+pub fn free_port() -> u16 {
     UdpSocket::bind("[::]:0")
         .or_else(|_| UdpSocket::bind("127.0.0.1:0"))
         .unwrap()
@@ -363,4 +364,132 @@ pub fn declared_and_exported(header: &str, wanted: impl Fn(&str) -> bool) -> (Ve
         .collect();
     exported.sort();
     (declared, exported)
+}
+
+/// Compiles `tests/c/<source>` against include/ and [`cdylib_dir`]'s library into `out`, as
+/// strict C11 with every warning an error; `defines` are extra `-D` flags.
+pub fn compile_c(source: &str, out: &Path, defines: &[&str]) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = cdylib_dir();
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let output = Command::new(&cc)
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic-errors"])
+        .args(defines.iter().map(|d| format!("-D{d}")))
+        .arg("-I")
+        .arg(root.join("include"))
+        .arg(root.join("tests/c").join(source))
+        .arg("-L")
+        .arg(&lib)
+        .arg("-lpeerdrt_shim")
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .arg("-o")
+        .arg(out)
+        .output()
+        .expect("a C compiler (cc)");
+    assert!(output.status.success(), "{cc} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// A NUL-terminated UTF-16 string from C.
+///
+/// # Safety
+/// `p` points at a NUL-terminated UTF-16 string.
+pub unsafe fn narrow(p: *const u16) -> String {
+    let mut units = Vec::new();
+    let mut i = 0;
+    while unsafe { *p.add(i) } != 0 {
+        units.push(unsafe { *p.add(i) });
+        i += 1;
+    }
+    String::from_utf16(&units).unwrap()
+}
+
+/// How long a daemon gets to open its device socket; start-up takes milliseconds, but CI
+/// machines are shared.
+const DAEMON_START: Duration = Duration::from_secs(30);
+
+/// One `peerdrt daemon` process serving a device socket: its output goes to `<socket>.log`, its
+/// state directory is `<socket>.state`, and dropping it stops it (SIGTERM, then SIGKILL).
+pub struct DaemonProcess {
+    pub socket: PathBuf,
+    /// The UDP port of its PNRP Global_ cloud, if it runs one.
+    pub pnrp_port: Option<u16>,
+    child: Child,
+}
+
+impl DaemonProcess {
+    /// Starts a daemon on `socket` with the extra arguments `args` gives (asked again for every
+    /// attempt, so a port it picks is fresh). A daemon that exits before its socket answers,
+    /// e.g. because a port picked as free was taken in between, is started again; after three
+    /// attempts the test fails with the daemon's log.
+    pub fn start(socket: &Path, mut args: impl FnMut() -> Vec<String>) -> DaemonProcess {
+        let log_path = socket.with_extension("log");
+        for attempt in 1..=3 {
+            let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).unwrap();
+            let child = Command::new(EXE)
+                .args(["daemon", "--die-with-parent", "--socket"])
+                .arg(socket)
+                .args(args())
+                .env_remove("PEERDRT_STATE_DIR")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            let mut daemon = DaemonProcess { socket: socket.to_owned(), pnrp_port: None, child };
+            let up = eventually(DAEMON_START, || {
+                std::os::unix::net::UnixStream::connect(socket).is_ok()
+                    || matches!(daemon.child.try_wait(), Ok(Some(_)))
+            });
+            if up && matches!(daemon.child.try_wait(), Ok(None)) {
+                return daemon;
+            }
+            eprintln!("daemon at {} did not start (attempt {attempt})", socket.display());
+        }
+        panic!(
+            "daemon at {} did not start; its log:\n{}",
+            socket.display(),
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+    }
+
+    /// A daemon running the PNRP Global_ cloud on a free port, seeded from `seed` if given.
+    pub fn pnrp(socket: &Path, seed: Option<u16>) -> DaemonProcess {
+        let mut port = 0;
+        let mut daemon = DaemonProcess::start(socket, || {
+            port = free_port();
+            let mut args = vec!["--pnrp-port".to_string(), port.to_string()];
+            if let Some(seed) = seed {
+                args.extend(["--pnrp-seed".to_string(), format!("127.0.0.1:{seed}")]);
+            }
+            args
+        });
+        daemon.pnrp_port = Some(port);
+        daemon
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A fresh open of its device.
+    pub fn device(&self) -> peerdrt_shim::device::Device {
+        peerdrt_shim::device::Device::connect(&self.socket).unwrap()
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        terminate(&mut self.child);
+    }
+}
+
+/// A NUL-terminated UTF-16 copy of `s`, for C.
+pub fn wide(s: &str) -> Vec<u16> {
+    s.encode_utf16().chain([0]).collect()
 }
