@@ -16,7 +16,8 @@ log="$(mktemp "${TMPDIR:-/tmp}/peerdrt-tests.XXXXXX")"
 trap 'rm -f "$log"' EXIT
 
 echo "== cargo test --workspace"
-cargo test --workspace --locked 2>&1 | tee "$log"
+# --no-fail-fast: one failing binary must not hide the results of the others.
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 
 echo "== fuzz targets: corpus replay + ${FUZZ_SECONDS:-30}s each"
 fuzz/run.sh "${FUZZ_SECONDS:-30}"
