@@ -33,7 +33,7 @@ fn main() -> ExitCode {
             }
         };
     println!(
-        "{:>8} {:>8} | {:>12} {:>12} {:>12} | {:>12} {:>12} {:>9} | {:>9}",
+        "{:>8} {:>8} | {:>12} {:>12} {:>12} | {:>12} {:>12} {:>9} | {:>9} {:>9}",
         "records",
         "changed",
         "catch-up rec",
@@ -42,10 +42,12 @@ fn main() -> ExitCode {
         "empty rec",
         "empty B",
         "overhead",
-        "wall s"
+        "wall s",
+        "cpu s"
     );
     for &records in SIZES.iter().filter(|&&n| n <= max_records) {
         let wall = WallInstant::now();
+        let cpu = cpu_seconds();
         let mut sim = GroupSim::new(MEMBERS, records as u64, GroupNetwork::default());
         sim.connect_all();
         let fresh = MEMBERS - 1;
@@ -83,7 +85,7 @@ fn main() -> ExitCode {
         let after = sim.received(away);
         let full: usize = sim.member(0).database().all().map(|r| r.view().encoded_len()).sum();
         println!(
-            "{:>8} {:>8} | {:>12} {:>12} {:>12} | {:>12} {:>12} {:>8.2}x | {:>9.2}",
+            "{:>8} {:>8} | {:>12} {:>12} {:>12} | {:>12} {:>12} {:>8.2}x | {:>9.2} {:>9}",
             records,
             changed,
             after.records - before.records,
@@ -92,8 +94,20 @@ fn main() -> ExitCode {
             empty.0,
             empty.1,
             empty.1 as f64 / record_bytes as f64,
-            wall.elapsed().as_secs_f64()
+            wall.elapsed().as_secs_f64(),
+            match (cpu, cpu_seconds()) {
+                (Some(start), Some(end)) => format!("{:.2}", end - start),
+                _ => "-".into(),
+            }
         );
     }
     ExitCode::SUCCESS
+}
+
+/// CPU time this (single-threaded) process has run, from `/proc/self/schedstat` (Linux): on a
+/// shared machine wall time also counts the time spent waiting for a core.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/schedstat").ok()?;
+    let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
+    Some(ns as f64 / 1e9)
 }
