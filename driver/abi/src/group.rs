@@ -582,6 +582,10 @@ impl<'a> GroupResponse<'a> {
     }
 }
 
+/// Entries of an open's event queue that group events may fill; the last is kept for the
+/// [`GroupEventRecord::EventsDropped`] count (the device keeps the oldest events).
+pub const EVENT_QUEUE_DEPTH: usize = 1024;
+
 /// Largest encoded [`GroupEventRecord`].
 pub const MAX_GROUP_EVENT_LEN: usize = 1 + 8 + 4 + 32;
 const _: () = assert!(MAX_GROUP_EVENT_LEN <= crate::MAX_EVENT_LEN, "a group event fits a WAIT_EVENT reply");

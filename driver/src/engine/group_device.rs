@@ -36,7 +36,7 @@ use crate::engine::OpenId;
 const GROUP_SCOPE: u32 = 1;
 /// Entries of an open's event queue that group events may fill, the last of them kept for the
 /// `EventsDropped` record (see the module documentation).
-pub const GROUP_EVENT_QUEUE_DEPTH: usize = 1024;
+pub const GROUP_EVENT_QUEUE_DEPTH: usize = group::EVENT_QUEUE_DEPTH;
 const _: () = assert!(GROUP_EVENT_QUEUE_DEPTH <= MAX_EVENTS_PER_OPEN && GROUP_EVENT_QUEUE_DEPTH >= 2);
 
 /// The device's groups.
