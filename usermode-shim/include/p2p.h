@@ -163,6 +163,8 @@ typedef PVOID HGROUP, HPEERENUM, HPEEREVENT;
 #define PEER_MEMBER_JOINED 4
 #define PEER_MEMBER_LEFT 5
 #define PEER_MEMBER_PRESENT 0x1u
+#define PEER_CONNECTION_NEIGHBOR 0x1u
+#define PEER_CONNECTION_DIRECT 0x2u
 
 #define PEER_S_NO_EVENT_DATA              ((HRESULT)0x00630002L)
 #define PEER_E_RECORD_NOT_FOUND           ((HRESULT)0x80630301L)
@@ -278,6 +280,16 @@ typedef struct peer_member_tag {
     PPEER_CREDENTIAL_INFO pCredentialInfo;
 } PEER_MEMBER, *PPEER_MEMBER;
 
+/* One neighbor connection per connected member: ullConnectionId is its node ID, pwzPeerId its key in hex. */
+typedef struct peer_connection_info_tag {
+    DWORD dwSize;
+    DWORD dwFlags; /* PEER_CONNECTION_NEIGHBOR */
+    ULONGLONG ullConnectionId;
+    ULONGLONG ullNodeId;
+    PWSTR pwzPeerId;
+    PEER_ADDRESS address;
+} PEER_CONNECTION_INFO, *PPEER_CONNECTION_INFO;
+
 HRESULT WINAPI PeerGroupStartup(WORD wVersionRequested, PPEER_VERSION_DATA pVersionData);
 HRESULT WINAPI PeerGroupShutdown(void);
 HRESULT WINAPI PeerGroupCreate(PPEER_GROUP_PROPERTIES pProperties, HGROUP *phGroup);
@@ -300,6 +312,7 @@ HRESULT WINAPI PeerGroupDeleteRecord(HGROUP hGroup, const GUID *pRecordId);
 HRESULT WINAPI PeerGroupGetRecord(HGROUP hGroup, const GUID *pRecordId, PPEER_RECORD *ppRecord);
 HRESULT WINAPI PeerGroupEnumRecords(HGROUP hGroup, const GUID *pRecordType, HPEERENUM *phRecordEnum);
 HRESULT WINAPI PeerGroupEnumMembers(HGROUP hGroup, DWORD dwFlags, PCWSTR pwzIdentity, HPEERENUM *phPeerEnum);
+HRESULT WINAPI PeerGroupEnumConnections(HGROUP hGroup, DWORD dwFlags, HPEERENUM *phPeerEnum);
 HRESULT WINAPI PeerGetNextItem(HPEERENUM hPeerEnum, ULONG *pCount, PVOID **pppvItems);
 HRESULT WINAPI PeerGetItemCount(HPEERENUM hPeerEnum, ULONG *pCount);
 HRESULT WINAPI PeerEndEnumeration(HPEERENUM hPeerEnum);

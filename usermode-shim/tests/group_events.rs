@@ -18,7 +18,7 @@ use peerdrt_abi::{MAX_EVENT_LEN, Request, ioctl, status};
 use peerdrt_core::group::membership::member_key;
 use peerdrt_shim::device::{self, Device};
 use peerdrt_shim::ffi::group::*;
-use peerdrt_shim::ffi::group_members::PeerGroupEnumMembers;
+use peerdrt_shim::ffi::group_members::{PeerGroupEnumConnections, PeerGroupEnumMembers};
 use peerdrt_shim::ffi::pnrp::PeerFreeData;
 use peerdrt_shim::ffi::sync::{PeerDrtCreateEvent, PeerDrtWaitForEvent};
 use peerdrt_shim::group::client::{GroupHandle, utc_now};
@@ -196,6 +196,29 @@ unsafe fn members(group: HGROUP, flags: u32, identity: Option<&str>) -> Vec<Memb
     out
 }
 
+/// The group's connections as PeerGroupEnumConnections returns them: flags, peer ID, address.
+unsafe fn connections(group: HGROUP, flags: u32) -> Vec<(u32, String, u64, SocketAddr)> {
+    let mut e: HPEERENUM = std::ptr::null_mut();
+    assert_eq!(unsafe { PeerGroupEnumConnections(group, flags, &mut e) }, 0);
+    let mut items: *mut *mut c_void = std::ptr::null_mut();
+    let mut got = 100u32;
+    assert_eq!(unsafe { PeerGetNextItem(e, &mut got, &mut items) }, 0);
+    let out = (0..got as usize)
+        .map(|i| unsafe {
+            let c = (*items.add(i) as *const PEER_CONNECTION_INFO).read();
+            assert_eq!(c.dwSize as usize, size_of::<PEER_CONNECTION_INFO>());
+            assert_eq!(c.ullConnectionId, c.ullNodeId, "one connection per member");
+            let a = c.address;
+            let address =
+                SocketAddr::new(Ipv6Addr::from(a.sin6.sin6_addr).into(), u16::from_be(a.sin6.sin6_port));
+            (c.dwFlags, narrow(c.pwzPeerId), c.ullNodeId, address)
+        })
+        .collect();
+    PeerFreeData(items as *const c_void);
+    assert_eq!(PeerEndEnumeration(e), 0);
+    out
+}
+
 #[test]
 fn events_come_one_per_change_in_order_and_name_the_member_and_enum_members_lists_who_is_present() {
     bounded(240, || {
@@ -306,6 +329,13 @@ fn events_come_one_per_change_in_order_and_name_the_member_and_enum_members_list
             assert_ne!(joiner.2, 0, "a present member has a node ID");
             assert_eq!(members(group, 0, Some(&member_hex)), vec![joiner.clone()], "the identity filter");
             assert_eq!(members(group, 0, Some(&member_name)), vec![joiner.clone()], "by identity name too");
+            assert_eq!(
+                connections(group, PEER_CONNECTION_NEIGHBOR),
+                vec![(PEER_CONNECTION_NEIGHBOR, member_hex.clone(), joiner.2, joiner.3[0])],
+                "one neighbor connection: the member's"
+            );
+            assert_eq!(connections(group, PEER_CONNECTION_DIRECT), vec![], "no direct connections exist");
+            assert_eq!(PeerGroupEnumConnections(group, 0, &mut std::ptr::null_mut()) as u32, E_INVALIDARG);
 
             // Node B dies. The creator's next record is not acknowledged; once its
             // retransmissions run out the member is disconnected.
@@ -325,6 +355,7 @@ fn events_come_one_per_change_in_order_and_name_the_member_and_enum_members_list
             let known = all.iter().find(|m| m.0 == member_hex).unwrap();
             assert_eq!((known.1, known.2, known.3.len()), (0, 0, 0), "known, no longer present");
             assert_eq!(members(group, PEER_MEMBER_PRESENT, None).len(), 1);
+            assert_eq!(connections(group, PEER_CONNECTION_NEIGHBOR), vec![]);
             let mut unused: HPEERENUM = std::ptr::null_mut();
             assert_eq!(PeerGroupEnumMembers(group, 4, std::ptr::null(), &mut unused) as u32, E_INVALIDARG);
 

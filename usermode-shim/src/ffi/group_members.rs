@@ -1,5 +1,6 @@
-//! PeerGroupEnumMembers: the members the node knows, as PEER_MEMBER items of an enumeration
-//! that PeerGetNextItem / PeerGetItemCount / PeerEndEnumeration (`ffi::group`) serve.
+//! PeerGroupEnumMembers and PeerGroupEnumConnections: the members the node knows, as PEER_MEMBER
+//! items, and its connections to them, as PEER_CONNECTION_INFO items, of enumerations that
+//! PeerGetNextItem / PeerGetItemCount / PeerEndEnumeration (`ffi::group`) serve.
 //!
 //! The device lists this node's own member, every member seen on a record or in a handshake,
 //! and every connected one (`GROUP_ENUM_MEMBERS`). PEER_MEMBER_PRESENT marks this member and
@@ -7,6 +8,11 @@
 //! ullNodeId (the first 8 bytes of its key, little-endian: one member per group per node);
 //! the others have none and node ID 0. `pwzIdentity` is the key in hex, as in PEER_RECORD;
 //! `pwzAttributes` and `pCredentialInfo` are NULL.
+//!
+//! Connections: every connected member is one neighbor connection (PEER_CONNECTION_NEIGHBOR)
+//! whose ullConnectionId is the member's node ID (one connection per member) and pwzPeerId
+//! its key in hex; direct connections (PeerGroupOpenDirectConnection) do not exist here, so
+//! PEER_CONNECTION_DIRECT alone lists nothing.
 
 #![allow(non_snake_case)]
 
@@ -24,7 +30,10 @@ use super::{guard, registry};
 use crate::event::lock;
 use crate::group::hresult::{E_INVALIDARG, E_POINTER};
 use crate::group::membership_store::{hex, unhex};
-use crate::group::types::{HGROUP, HPEERENUM, PEER_ADDRESS, PEER_MEMBER, PEER_MEMBER_PRESENT};
+use crate::group::types::{
+    HGROUP, HPEERENUM, PEER_ADDRESS, PEER_CONNECTION_DIRECT, PEER_CONNECTION_INFO, PEER_CONNECTION_NEIGHBOR,
+    PEER_MEMBER, PEER_MEMBER_PRESENT,
+};
 use crate::hresult::{Error, Result};
 use crate::pnrp::IdentityStore;
 use peerdrt_core::group::membership::member_key;
@@ -32,17 +41,88 @@ use peerdrt_core::group::membership::member_key;
 /// Longest identity read from the caller.
 const MAX_IDENTITY_UNITS: usize = 512;
 
-/// A members enumeration: a snapshot and a cursor.
+/// What an enumeration's items are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Items {
+    /// PEER_MEMBER.
+    Members,
+    /// PEER_CONNECTION_INFO.
+    Connections,
+}
+
+/// A members or connections enumeration: a snapshot and a cursor.
 struct MemberEnumeration {
+    items: Items,
     members: Vec<MemberEntry>,
     next: usize,
 }
 
 static ENUMS: LazyLock<Mutex<HashMap<usize, MemberEnumeration>>> = LazyLock::new(Default::default);
 
+/// Bytes of the key in hex, NUL-terminated, as UTF-16.
+const IDENTITY_BYTES: usize = (64 + 1) * 2;
+
 /// Bytes a member takes after its PEER_MEMBER: its address (if connected) and its identity.
 fn tail_len(m: &MemberEntry) -> usize {
-    (addresses(m) * size_of::<PEER_ADDRESS>() + (64 + 1) * 2).next_multiple_of(8)
+    (addresses(m) * size_of::<PEER_ADDRESS>() + IDENTITY_BYTES).next_multiple_of(8)
+}
+
+/// Bytes one item takes in a PeerGetNextItem block.
+fn item_len(items: Items, m: &MemberEntry) -> usize {
+    match items {
+        Items::Members => size_of::<PEER_MEMBER>() + tail_len(m),
+        Items::Connections => size_of::<PEER_CONNECTION_INFO>() + IDENTITY_BYTES.next_multiple_of(8),
+    }
+}
+
+/// The node ID of a present member: the first 8 bytes of its key.
+fn node_id(m: &MemberEntry) -> u64 {
+    u64::from_le_bytes(m.key[..8].try_into().unwrap_or_default())
+}
+
+fn peer_address(m: &MemberEntry) -> PEER_ADDRESS {
+    PEER_ADDRESS {
+        dwSize: size_of::<PEER_ADDRESS>() as u32,
+        sin6: SOCKADDR_IN6 {
+            sin6_family: AF_INET6,
+            sin6_port: m.port.to_be(),
+            sin6_flowinfo: 0,
+            sin6_addr: m.address,
+            sin6_scope_id: 0,
+        },
+    }
+}
+
+/// Writes the key in hex as a NUL-terminated UTF-16 string at `at`.
+///
+/// # Safety
+/// `at` must have [`IDENTITY_BYTES`] writable bytes.
+unsafe fn write_identity(at: *mut u8, m: &MemberEntry) -> *mut u16 {
+    let identity = at as *mut u16;
+    for (i, unit) in hex(&m.key).encode_utf16().chain([0]).enumerate() {
+        // SAFETY: 65 units fit IDENTITY_BYTES, per the caller's contract.
+        unsafe { identity.add(i).write_unaligned(unit) };
+    }
+    identity
+}
+
+/// Writes `m` as a PEER_CONNECTION_INFO at `at`, its peer ID after it.
+///
+/// # Safety
+/// `at` must be 8-aligned with `item_len(Items::Connections, m)` writable zeroed bytes.
+unsafe fn write_connection(at: *mut u8, m: &MemberEntry) {
+    // SAFETY: the caller sized and aligned the space.
+    unsafe {
+        let peer_id = write_identity(at.add(size_of::<PEER_CONNECTION_INFO>()), m);
+        (at as *mut PEER_CONNECTION_INFO).write(PEER_CONNECTION_INFO {
+            dwSize: size_of::<PEER_CONNECTION_INFO>() as u32,
+            dwFlags: PEER_CONNECTION_NEIGHBOR,
+            ullConnectionId: node_id(m),
+            ullNodeId: node_id(m),
+            pwzPeerId: peer_id,
+            address: peer_address(m),
+        });
+    }
 }
 
 fn addresses(m: &MemberEntry) -> usize {
@@ -59,25 +139,13 @@ unsafe fn write_member(at: *mut u8, m: &MemberEntry) {
         let mut cursor = at.add(size_of::<PEER_MEMBER>());
         let address = if addresses(m) == 1 {
             let a = cursor as *mut PEER_ADDRESS;
-            a.write_unaligned(PEER_ADDRESS {
-                dwSize: size_of::<PEER_ADDRESS>() as u32,
-                sin6: SOCKADDR_IN6 {
-                    sin6_family: AF_INET6,
-                    sin6_port: m.port.to_be(),
-                    sin6_flowinfo: 0,
-                    sin6_addr: m.address,
-                    sin6_scope_id: 0,
-                },
-            });
+            a.write_unaligned(peer_address(m));
             cursor = cursor.add(size_of::<PEER_ADDRESS>());
             a
         } else {
             std::ptr::null_mut()
         };
-        let identity = cursor as *mut u16;
-        for (i, unit) in hex(&m.key).encode_utf16().chain([0]).enumerate() {
-            identity.add(i).write_unaligned(unit);
-        }
+        let identity = write_identity(cursor, m);
         let present = m.flags & MEMBER_PRESENT != 0;
         let member = PEER_MEMBER {
             dwSize: size_of::<PEER_MEMBER>() as u32,
@@ -140,7 +208,40 @@ pub unsafe extern "system" fn PeerGroupEnumMembers(
             .filter(|m| wanted.is_none_or(|k| k == Some(m.key)))
             .collect();
         let token = registry().token();
-        lock(&ENUMS).insert(token, MemberEnumeration { members, next: 0 });
+        lock(&ENUMS).insert(token, MemberEnumeration { items: Items::Members, members, next: 0 });
+        // SAFETY: non-null, writable.
+        unsafe { phPeerEnum.write_unaligned(token as HPEERENUM) };
+        Ok(())
+    })
+}
+
+/// PeerGroupEnumConnections: a snapshot of the group's connections of the kinds `dwFlags`
+/// names (PEER_CONNECTION_NEIGHBOR: one per connected member; PEER_CONNECTION_DIRECT: none
+/// exist here). `dwFlags` must name at least one kind.
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn PeerGroupEnumConnections(
+    hGroup: HGROUP,
+    dwFlags: u32,
+    phPeerEnum: *mut HPEERENUM,
+) -> HRESULT {
+    guard(|| {
+        if phPeerEnum.is_null() {
+            return Err(Error(E_POINTER));
+        }
+        let kinds = PEER_CONNECTION_NEIGHBOR | PEER_CONNECTION_DIRECT;
+        if dwFlags == 0 || dwFlags & !kinds != 0 {
+            return Err(Error(E_INVALIDARG));
+        }
+        let g = group_handle(hGroup)?;
+        let members: Vec<MemberEntry> = if dwFlags & PEER_CONNECTION_NEIGHBOR != 0 {
+            g.members().map_err(|e| Error(e.0))?.into_iter().filter(|m| addresses(m) == 1).collect()
+        } else {
+            Vec::new()
+        };
+        let token = registry().token();
+        lock(&ENUMS).insert(token, MemberEnumeration { items: Items::Connections, members, next: 0 });
         // SAFETY: non-null, writable.
         unsafe { phPeerEnum.write_unaligned(token as HPEERENUM) };
         Ok(())
@@ -157,26 +258,30 @@ pub(crate) fn end(handle: HPEERENUM) -> bool {
     lock(&ENUMS).remove(&(handle as usize)).is_some()
 }
 
-/// PeerGetNextItem of a members enumeration: up to `wanted` PEER_MEMBERs as one block (an
-/// array of pointers, then the items); `None` if `handle` is not one.
+/// PeerGetNextItem of a members or connections enumeration: up to `wanted` items as one block
+/// (an array of pointers, then the items); `None` if `handle` is not one.
 pub(crate) fn next_items(handle: HPEERENUM, wanted: usize) -> Option<Result<(u32, *mut *mut c_void)>> {
     let mut enums = lock(&ENUMS);
     let e = enums.get_mut(&(handle as usize))?;
     let take = wanted.min(e.members.len() - e.next);
     let items = &e.members[e.next..e.next + take];
     let pointers = (take * size_of::<*mut c_void>()).next_multiple_of(8);
-    let total = pointers + items.iter().map(|m| size_of::<PEER_MEMBER>() + tail_len(m)).sum::<usize>();
+    let kind = e.items;
+    let total = pointers + items.iter().map(|m| item_len(kind, m)).sum::<usize>();
     let block = match alloc_block(total) {
         Ok(block) => block,
         Err(e) => return Some(Err(e)),
     };
-    // SAFETY: the block holds the pointer array and every member at 8-aligned offsets.
+    // SAFETY: the block holds the pointer array and every item at 8-aligned offsets.
     unsafe {
         let mut at = block.add(pointers);
         for (i, m) in items.iter().enumerate() {
-            write_member(at, m);
+            match kind {
+                Items::Members => write_member(at, m),
+                Items::Connections => write_connection(at, m),
+            }
             (block as *mut *mut c_void).add(i).write(at as *mut c_void);
-            at = at.add(size_of::<PEER_MEMBER>() + tail_len(m));
+            at = at.add(item_len(kind, m));
         }
     }
     e.next += take;
@@ -184,3 +289,4 @@ pub(crate) fn next_items(handle: HPEERENUM, wanted: usize) -> Option<Result<(u32
 }
 
 const _: () = assert!(size_of::<PEER_MEMBER>().is_multiple_of(8));
+const _: () = assert!(size_of::<PEER_CONNECTION_INFO>().is_multiple_of(8));

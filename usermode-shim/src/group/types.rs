@@ -241,6 +241,29 @@ pub struct PEER_MEMBER {
     pub pCredentialInfo: *mut c_void,
 }
 
+/// PEER_CONNECTION_INFO (PeerGroupEnumConnections' items).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct PEER_CONNECTION_INFO {
+    /// dwSize.
+    pub dwSize: u32,
+    /// dwFlags (PEER_CONNECTION_NEIGHBOR / PEER_CONNECTION_DIRECT).
+    pub dwFlags: u32,
+    /// ullConnectionId.
+    pub ullConnectionId: u64,
+    /// ullNodeId.
+    pub ullNodeId: u64,
+    /// pwzPeerId (peerdrt: the member's key in hex).
+    pub pwzPeerId: PWSTR,
+    /// address.
+    pub address: PEER_ADDRESS,
+}
+
+/// PEER_CONNECTION_NEIGHBOR.
+pub const PEER_CONNECTION_NEIGHBOR: u32 = 1;
+/// PEER_CONNECTION_DIRECT.
+pub const PEER_CONNECTION_DIRECT: u32 = 2;
+
 /// PEER_MEMBER_PRESENT: PEER_MEMBER.dwFlags and PeerGroupEnumMembers' filter.
 pub const PEER_MEMBER_PRESENT: u32 = 1;
 
@@ -349,6 +372,11 @@ mod x64 {
     const _: () = assert!(offset_of!(PEER_MEMBER, cAddresses) == 32);
     const _: () = assert!(offset_of!(PEER_MEMBER, pAddresses) == 40);
     const _: () = assert!(offset_of!(PEER_MEMBER, pCredentialInfo) == 48);
+    layout!(PEER_CONNECTION_INFO, 64, 8);
+    const _: () = assert!(offset_of!(PEER_CONNECTION_INFO, ullConnectionId) == 8);
+    const _: () = assert!(offset_of!(PEER_CONNECTION_INFO, ullNodeId) == 16);
+    const _: () = assert!(offset_of!(PEER_CONNECTION_INFO, pwzPeerId) == 24);
+    const _: () = assert!(offset_of!(PEER_CONNECTION_INFO, address) == 32);
     const _: () = assert!(offset_of!(PEER_RECORD, dwVersion) == 36);
     const _: () = assert!(offset_of!(PEER_RECORD, pwzCreatorId) == 48);
     const _: () = assert!(offset_of!(PEER_RECORD, ftCreation) == 72);
