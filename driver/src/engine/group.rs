@@ -1006,6 +1006,30 @@ mod tests {
     }
 
     #[test]
+    fn enum_members_pages_hold_max_member_page_entries() {
+        let mut a = GroupTable::new();
+        let created = run(
+            &mut a,
+            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 },
+        )
+        .unwrap();
+        let (group, _) = opened(&created, peerdrt_abi::group::GROUP_CREATE);
+        // This member and MAX_MEMBER_PAGE others seen: one page too many for one page.
+        let slot = a.slots[0].as_mut().unwrap();
+        for n in 0..MAX_MEMBER_PAGE as u8 {
+            slot.known.note([n; 32]);
+        }
+        let first = members(&mut a, group);
+        assert_eq!(first.len(), MAX_MEMBER_PAGE, "a full page");
+        let last = first[MAX_MEMBER_PAGE - 1].key;
+        let rest = run(&mut a, GroupRequest::EnumMembers { group, after: Some(&last) }).unwrap();
+        let rest: Vec<MemberEntry> =
+            GroupResponse::decode(peerdrt_abi::group::GROUP_ENUM_MEMBERS, &rest).unwrap().members().collect();
+        assert_eq!(rest.len(), 1, "the one past the page comes next");
+        assert!(rest[0].key > last);
+    }
+
+    #[test]
     fn known_members_are_bounded_at_their_limit() {
         let mut known = KnownMembers::default();
         let key = |n: usize| {
