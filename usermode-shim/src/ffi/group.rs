@@ -13,9 +13,10 @@
 //! the identity's membership (certificate, on the creator the root secret, the invitation's
 //! address hints) in the membership store (`group::membership_store`), so a group can be
 //! reopened after PeerGroupClose or a restart of the application; PeerGroupConnect connects to
-//! the hints, or the endpoints of the group's PNRP peer name. Events are watched from the shim
-//! (`group::events`); PeerGroupSearchRecords filters a snapshot with `group::search`. Not
-//! exported: password invitations (see `docs/grouping.md`).
+//! the hints, or the endpoints of the group's PNRP peer name. Events come from the device's
+//! WAIT_EVENT queue through one pump per connection (`group::events`); PeerGroupEnumMembers and
+//! PeerGroupEnumConnections are in `ffi::group_members`; PeerGroupSearchRecords filters a
+//! snapshot with `group::search`. Not exported: password invitations (see `docs/grouping.md`).
 
 #![allow(non_snake_case, non_camel_case_types)]
 
