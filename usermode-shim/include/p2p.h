@@ -152,12 +152,19 @@ typedef PVOID HGROUP, HPEERENUM, HPEEREVENT;
 #define PEER_GROUP_EVENT_STATUS_CHANGED 1
 #define PEER_GROUP_EVENT_RECORD_CHANGED 3
 #define PEER_GROUP_EVENT_MEMBER_CHANGED 8
+#define PEER_GROUP_EVENT_CONNECTION_FAILED 10
 #define PEER_RECORD_ADDED 1
 #define PEER_RECORD_UPDATED 2
 #define PEER_RECORD_DELETED 3
 #define PEER_RECORD_EXPIRED 4
 #define PEER_MEMBER_CONNECTED 1
 #define PEER_MEMBER_DISCONNECTED 2
+#define PEER_MEMBER_UPDATED 3
+#define PEER_MEMBER_JOINED 4
+#define PEER_MEMBER_LEFT 5
+#define PEER_MEMBER_PRESENT 0x1u
+#define PEER_CONNECTION_NEIGHBOR 0x1u
+#define PEER_CONNECTION_DIRECT 0x2u
 
 #define PEER_S_NO_EVENT_DATA              ((HRESULT)0x00630002L)
 #define PEER_E_RECORD_NOT_FOUND           ((HRESULT)0x80630301L)
@@ -172,6 +179,7 @@ typedef PVOID HGROUP, HPEERENUM, HPEEREVENT;
 #define PEER_E_INVALID_GROUP              ((HRESULT)0x80632093L)
 #define PEER_E_NO_MEMBER_CONNECTIONS      ((HRESULT)0x80632095L)
 #define PEER_E_INVALID_TIME_PERIOD        ((HRESULT)0x80630705L)
+#define PEER_E_CONNECTION_FAILED          ((HRESULT)0x80630109L)
 
 typedef struct peer_version_data_tag {
     WORD wVersion;
@@ -246,6 +254,42 @@ typedef struct peer_group_event_data_tag {
     };
 } PEER_GROUP_EVENT_DATA, *PPEER_GROUP_EVENT_DATA;
 
+#ifndef _WIN32
+#include <netinet/in.h>
+typedef struct sockaddr_in6 SOCKADDR_IN6;
+#else
+#include <ws2tcpip.h>
+#endif
+
+typedef struct peer_address_tag {
+    DWORD dwSize;
+    SOCKADDR_IN6 sin6;
+} PEER_ADDRESS, *PPEER_ADDRESS;
+
+typedef struct peer_credential_info_tag PEER_CREDENTIAL_INFO, *PPEER_CREDENTIAL_INFO;
+
+/* pwzIdentity: the member's key in hex; pwzAttributes and pCredentialInfo are NULL. */
+typedef struct peer_member_tag {
+    DWORD dwSize;
+    DWORD dwFlags; /* PEER_MEMBER_PRESENT */
+    PWSTR pwzIdentity;
+    PWSTR pwzAttributes;
+    ULONGLONG ullNodeId;
+    ULONG cAddresses;
+    PPEER_ADDRESS pAddresses;
+    PPEER_CREDENTIAL_INFO pCredentialInfo;
+} PEER_MEMBER, *PPEER_MEMBER;
+
+/* One neighbor connection per connected member: ullConnectionId is its node ID, pwzPeerId its key in hex. */
+typedef struct peer_connection_info_tag {
+    DWORD dwSize;
+    DWORD dwFlags; /* PEER_CONNECTION_NEIGHBOR */
+    ULONGLONG ullConnectionId;
+    ULONGLONG ullNodeId;
+    PWSTR pwzPeerId;
+    PEER_ADDRESS address;
+} PEER_CONNECTION_INFO, *PPEER_CONNECTION_INFO;
+
 HRESULT WINAPI PeerGroupStartup(WORD wVersionRequested, PPEER_VERSION_DATA pVersionData);
 HRESULT WINAPI PeerGroupShutdown(void);
 HRESULT WINAPI PeerGroupCreate(PPEER_GROUP_PROPERTIES pProperties, HGROUP *phGroup);
@@ -267,6 +311,8 @@ HRESULT WINAPI PeerGroupUpdateRecord(HGROUP hGroup, PPEER_RECORD pRecord);
 HRESULT WINAPI PeerGroupDeleteRecord(HGROUP hGroup, const GUID *pRecordId);
 HRESULT WINAPI PeerGroupGetRecord(HGROUP hGroup, const GUID *pRecordId, PPEER_RECORD *ppRecord);
 HRESULT WINAPI PeerGroupEnumRecords(HGROUP hGroup, const GUID *pRecordType, HPEERENUM *phRecordEnum);
+HRESULT WINAPI PeerGroupEnumMembers(HGROUP hGroup, DWORD dwFlags, PCWSTR pwzIdentity, HPEERENUM *phPeerEnum);
+HRESULT WINAPI PeerGroupEnumConnections(HGROUP hGroup, DWORD dwFlags, HPEERENUM *phPeerEnum);
 HRESULT WINAPI PeerGetNextItem(HPEERENUM hPeerEnum, ULONG *pCount, PVOID **pppvItems);
 HRESULT WINAPI PeerGetItemCount(HPEERENUM hPeerEnum, ULONG *pCount);
 HRESULT WINAPI PeerEndEnumeration(HPEERENUM hPeerEnum);

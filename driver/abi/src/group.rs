@@ -34,9 +34,14 @@ pub const GROUP_GET_RECORD: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x828, METHOD_BU
 pub const GROUP_ENUM_RECORDS: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x829, METHOD_BUFFERED, FILE_READ_ACCESS);
 /// PeerGroupGetStatus.
 pub const GROUP_GET_STATUS: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x82A, METHOD_BUFFERED, FILE_READ_ACCESS);
+/// PeerGroupRegisterEvent's device side: start or stop queueing a group's events
+/// ([`GroupEventRecord`]) on the open's WAIT_EVENT queue.
+pub const GROUP_WATCH_EVENTS: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x82B, METHOD_BUFFERED, RW);
+/// PeerGroupEnumMembers: one page of the members the node knows.
+pub const GROUP_ENUM_MEMBERS: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x82C, METHOD_BUFFERED, FILE_READ_ACCESS);
 
 /// Every group control code, in function order.
-pub const ALL: [u32; 11] = [
+pub const ALL: [u32; 13] = [
     GROUP_CREATE,
     GROUP_CREATE_INVITATION,
     GROUP_JOIN,
@@ -48,6 +53,8 @@ pub const ALL: [u32; 11] = [
     GROUP_GET_RECORD,
     GROUP_ENUM_RECORDS,
     GROUP_GET_STATUS,
+    GROUP_WATCH_EVENTS,
+    GROUP_ENUM_MEMBERS,
 ];
 
 /// Length of an encoded membership certificate (the core's `CERTIFICATE_LEN`).
@@ -62,6 +69,14 @@ pub const MAX_DATA_LEN: usize = 16 * 1024;
 pub const MAX_RECORD_LEN: usize = 17 * 1024;
 /// Most record IDs in one ENUM_RECORDS page.
 pub const MAX_ENUM_PAGE: usize = 256;
+/// Most members in one ENUM_MEMBERS page.
+pub const MAX_MEMBER_PAGE: usize = 128;
+/// Bytes of one member in an ENUM_MEMBERS page: key, flags, IPv6 address, port.
+pub const MEMBER_ENTRY_LEN: usize = 32 + 4 + 16 + 2;
+/// [`MemberEntry::flags`]: connected to this node, or this node's own member (PEER_MEMBER_PRESENT).
+pub const MEMBER_PRESENT: u32 = 1;
+/// [`MemberEntry::flags`]: this node's own member.
+pub const MEMBER_LOCAL: u32 = 2;
 
 /// The caller-set fields of PEER_RECORD for add and update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +181,20 @@ pub enum GroupRequest<'a> {
         /// The group.
         group: u64,
     },
+    /// Start (`enabled`) or stop queueing the group's events for this open's WAIT_EVENT.
+    WatchEvents {
+        /// The group.
+        group: u64,
+        /// Whether its events are queued.
+        enabled: bool,
+    },
+    /// List the members the node knows, in key order, after `after` (none to start).
+    EnumMembers {
+        /// The group.
+        group: u64,
+        /// The last key of the previous page.
+        after: Option<&'a [u8; 32]>,
+    },
 }
 
 impl<'a> GroupRequest<'a> {
@@ -183,6 +212,8 @@ impl<'a> GroupRequest<'a> {
             Self::GetRecord { .. } => GROUP_GET_RECORD,
             Self::EnumRecords { .. } => GROUP_ENUM_RECORDS,
             Self::GetStatus { .. } => GROUP_GET_STATUS,
+            Self::WatchEvents { .. } => GROUP_WATCH_EVENTS,
+            Self::EnumMembers { .. } => GROUP_ENUM_MEMBERS,
         }
     }
 
@@ -227,6 +258,10 @@ impl<'a> GroupRequest<'a> {
                 record_type: if r.flag()? { Some(r.array()?) } else { None },
                 after: r.array()?,
             },
+            GROUP_WATCH_EVENTS => Self::WatchEvents { group: r.u64()?, enabled: r.flag()? },
+            GROUP_ENUM_MEMBERS => {
+                Self::EnumMembers { group: r.u64()?, after: if r.flag()? { Some(r.array()?) } else { None } }
+            }
             _ => Self::GetStatus { group: r.u64()? },
         };
         r.finish()?;
@@ -280,6 +315,17 @@ impl<'a> GroupRequest<'a> {
                     w.bytes(*t);
                 }
                 w.bytes(*after);
+            }
+            Self::WatchEvents { group, enabled } => {
+                w.u64(*group);
+                w.flag(*enabled);
+            }
+            Self::EnumMembers { group, after } => {
+                w.u64(*group);
+                w.flag(after.is_some());
+                if let Some(key) = after {
+                    w.bytes(*key);
+                }
             }
         }
         w.finish()
@@ -394,8 +440,43 @@ pub enum GroupResponse<'a> {
     RecordIds(&'a [u8]),
     /// GET_STATUS.
     Status(GroupStatus),
-    /// CONNECT / CLOSE / UPDATE / DELETE: nothing.
+    /// ENUM_MEMBERS: a page of [`MEMBER_ENTRY_LEN`]-byte entries (fewer than
+    /// [`MAX_MEMBER_PAGE`] means the last page); read them with [`GroupResponse::members`].
+    Members(&'a [u8]),
+    /// CONNECT / CLOSE / UPDATE / DELETE / WATCH_EVENTS: nothing.
     Done,
+}
+
+/// One member of an ENUM_MEMBERS page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberEntry {
+    /// Its member key.
+    pub key: [u8; 32],
+    /// [`MEMBER_PRESENT`], [`MEMBER_LOCAL`].
+    pub flags: u32,
+    /// The group socket it is connected from (IPv6 or IPv4-mapped); all zero when not connected
+    /// (this node's own member: the unspecified address and the group socket's port).
+    pub address: [u8; 16],
+    /// Its UDP port (0 when not connected).
+    pub port: u16,
+}
+
+impl MemberEntry {
+    /// Appends the entry's encoding to `out` (exactly [`MEMBER_ENTRY_LEN`] bytes).
+    pub fn encode_into(&self, out: &mut [u8; MEMBER_ENTRY_LEN]) {
+        out[..32].copy_from_slice(&self.key);
+        out[32..36].copy_from_slice(&self.flags.to_le_bytes());
+        out[36..52].copy_from_slice(&self.address);
+        out[52..54].copy_from_slice(&self.port.to_le_bytes());
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, AbiError> {
+        let entry = Self { key: *r.array()?, flags: r.u32()?, address: *r.array()?, port: r.u16()? };
+        if entry.flags & !(MEMBER_PRESENT | MEMBER_LOCAL) != 0 {
+            return Err(AbiError::BadValue);
+        }
+        Ok(entry)
+    }
 }
 
 impl<'a> GroupResponse<'a> {
@@ -429,6 +510,19 @@ impl<'a> GroupResponse<'a> {
                 w.u32(s.connections);
                 w.u32(s.records);
             }
+            Self::Members(entries) => {
+                if !entries.len().is_multiple_of(MEMBER_ENTRY_LEN)
+                    || entries.len() / MEMBER_ENTRY_LEN > MAX_MEMBER_PAGE
+                {
+                    return Err(AbiError::BadValue);
+                }
+                let mut check = Reader::new(entries);
+                while check.remaining() > 0 {
+                    MemberEntry::read(&mut check)?;
+                }
+                w.u16((entries.len() / MEMBER_ENTRY_LEN) as u16);
+                w.bytes(entries);
+            }
             Self::Done => {}
         }
         w.finish()
@@ -457,11 +551,159 @@ impl<'a> GroupResponse<'a> {
                 connections: r.u32()?,
                 records: r.u32()?,
             }),
-            GROUP_CONNECT | GROUP_CLOSE | GROUP_UPDATE_RECORD | GROUP_DELETE_RECORD => Self::Done,
+            GROUP_ENUM_MEMBERS => {
+                let count = usize::from(r.u16()?);
+                if count > MAX_MEMBER_PAGE {
+                    return Err(AbiError::BadValue);
+                }
+                let entries = r.bytes(count * MEMBER_ENTRY_LEN)?;
+                let mut check = Reader::new(entries);
+                for _ in 0..count {
+                    MemberEntry::read(&mut check)?;
+                }
+                Self::Members(entries)
+            }
+            GROUP_CONNECT | GROUP_CLOSE | GROUP_UPDATE_RECORD | GROUP_DELETE_RECORD | GROUP_WATCH_EVENTS => {
+                Self::Done
+            }
             _ => return Err(AbiError::UnknownCode),
         };
         r.finish()?;
         Ok(response)
+    }
+
+    /// The entries of a [`GroupResponse::Members`] page (empty for any other response).
+    pub fn members(&self) -> impl Iterator<Item = MemberEntry> + 'a {
+        let entries: &'a [u8] = match self {
+            Self::Members(entries) => entries,
+            _ => &[],
+        };
+        entries.chunks_exact(MEMBER_ENTRY_LEN).filter_map(|c| MemberEntry::read(&mut Reader::new(c)).ok())
+    }
+}
+
+/// Entries of an open's event queue that group events may fill; the last is kept for the
+/// [`GroupEventRecord::EventsDropped`] count (the device keeps the oldest events).
+pub const EVENT_QUEUE_DEPTH: usize = 1024;
+
+/// Largest encoded [`GroupEventRecord`].
+pub const MAX_GROUP_EVENT_LEN: usize = 1 + 8 + 4 + 32;
+const _: () = assert!(MAX_GROUP_EVENT_LEN <= crate::MAX_EVENT_LEN, "a group event fits a WAIT_EVENT reply");
+
+/// A group event delivered by WAIT_EVENT to an open that watches the group
+/// ([`GROUP_WATCH_EVENTS`]). Its first byte (0x41–0x45) is distinct from every DRT
+/// [`crate::EventRecord`] kind; like those, the group's handle follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupEventRecord<'a> {
+    /// PEER_GROUP_EVENT_RECORD_CHANGED.
+    RecordChanged {
+        /// The group.
+        group: u64,
+        /// PEER_RECORD_CHANGE_TYPE: ADDED 1, UPDATED 2, DELETED 3, EXPIRED 4.
+        change: u32,
+        /// The record's ID.
+        id: &'a [u8; 16],
+        /// Its type.
+        record_type: &'a [u8; 16],
+    },
+    /// PEER_GROUP_EVENT_MEMBER_CHANGED.
+    MemberChanged {
+        /// The group.
+        group: u64,
+        /// PEER_MEMBER_CHANGE_TYPE: CONNECTED 1, DISCONNECTED 2, UPDATED 3, JOINED 4, LEFT 5.
+        change: u32,
+        /// The member's key.
+        member: &'a [u8; 32],
+    },
+    /// PEER_GROUP_EVENT_STATUS_CHANGED.
+    StatusChanged {
+        /// The group.
+        group: u64,
+        /// PEER_GROUP_STATUS flags.
+        status: u32,
+    },
+    /// PEER_GROUP_EVENT_CONNECTION_FAILED.
+    ConnectionFailed {
+        /// The group.
+        group: u64,
+        /// hrConnectionFailedReason.
+        hresult: u32,
+    },
+    /// The open's queue was full: `count` group events after the one before this record were
+    /// dropped (the queue keeps its oldest events; this record takes its last place).
+    EventsDropped {
+        /// Always 0: the queue is the open's, not one group's.
+        group: u64,
+        /// Events dropped.
+        count: u32,
+    },
+}
+
+impl<'a> GroupEventRecord<'a> {
+    const RECORD_CHANGED: u8 = 0x41;
+    const MEMBER_CHANGED: u8 = 0x42;
+    const STATUS_CHANGED: u8 = 0x43;
+    const CONNECTION_FAILED: u8 = 0x44;
+    const EVENTS_DROPPED: u8 = 0x45;
+
+    /// Whether a WAIT_EVENT reply is a group event (by its first byte).
+    pub fn is_group_event(bytes: &[u8]) -> bool {
+        matches!(bytes.first(), Some(0x41..=0x45))
+    }
+
+    /// Encodes the record, returning its length.
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, AbiError> {
+        let mut w = Writer::new(out);
+        match self {
+            Self::RecordChanged { group, change, id, record_type } => {
+                w.u8(Self::RECORD_CHANGED);
+                w.u64(*group);
+                w.u32(*change);
+                w.bytes(*id);
+                w.bytes(*record_type);
+            }
+            Self::MemberChanged { group, change, member } => {
+                w.u8(Self::MEMBER_CHANGED);
+                w.u64(*group);
+                w.u32(*change);
+                w.bytes(*member);
+            }
+            Self::StatusChanged { group, status } => {
+                w.u8(Self::STATUS_CHANGED);
+                w.u64(*group);
+                w.u32(*status);
+            }
+            Self::ConnectionFailed { group, hresult } => {
+                w.u8(Self::CONNECTION_FAILED);
+                w.u64(*group);
+                w.u32(*hresult);
+            }
+            Self::EventsDropped { group, count } => {
+                w.u8(Self::EVENTS_DROPPED);
+                w.u64(*group);
+                w.u32(*count);
+            }
+        }
+        w.finish()
+    }
+
+    /// Decodes a record.
+    pub fn decode(input: &'a [u8]) -> Result<Self, AbiError> {
+        let mut r = Reader::new(input);
+        let kind = r.u8()?;
+        let group = r.u64()?;
+        let record = match kind {
+            Self::RECORD_CHANGED => {
+                Self::RecordChanged { group, change: r.u32()?, id: r.array()?, record_type: r.array()? }
+            }
+            Self::MEMBER_CHANGED => Self::MemberChanged { group, change: r.u32()?, member: r.array()? },
+            Self::STATUS_CHANGED => Self::StatusChanged { group, status: r.u32()? },
+            Self::CONNECTION_FAILED => Self::ConnectionFailed { group, hresult: r.u32()? },
+            Self::EVENTS_DROPPED => Self::EventsDropped { group, count: r.u32()? },
+            _ => return Err(AbiError::BadValue),
+        };
+        r.finish()?;
+        Ok(record)
     }
 }
 
@@ -516,6 +758,68 @@ mod tests {
         roundtrip(GroupRequest::EnumRecords { group: 5, record_type: Some(&id), after: &[0; 16] });
         roundtrip(GroupRequest::EnumRecords { group: 5, record_type: None, after: &id });
         roundtrip(GroupRequest::GetStatus { group: 5 });
+        roundtrip(GroupRequest::WatchEvents { group: 5, enabled: true });
+        roundtrip(GroupRequest::WatchEvents { group: 5, enabled: false });
+        roundtrip(GroupRequest::EnumMembers { group: 5, after: None });
+        roundtrip(GroupRequest::EnumMembers { group: 5, after: Some(&key) });
+    }
+
+    #[test]
+    fn every_group_event_survives_encode_and_decode_and_is_told_from_drt_events() {
+        let events = [
+            GroupEventRecord::RecordChanged { group: 9, change: 1, id: &[1; 16], record_type: &[2; 16] },
+            GroupEventRecord::MemberChanged { group: 9, change: 2, member: &[3; 32] },
+            GroupEventRecord::StatusChanged { group: 9, status: 3 },
+            GroupEventRecord::ConnectionFailed { group: 9, hresult: hresult::PEER_E_CONNECTION_FAILED },
+            GroupEventRecord::EventsDropped { group: 0, count: 77 },
+        ];
+        for event in events {
+            let mut buf = [0u8; MAX_GROUP_EVENT_LEN];
+            let len = event.encode(&mut buf).unwrap();
+            assert_eq!(GroupEventRecord::decode(&buf[..len]), Ok(event));
+            assert!(GroupEventRecord::is_group_event(&buf[..len]));
+            assert!(crate::EventRecord::decode(&buf[..len]).is_err(), "not mistaken for a DRT event");
+            for cut in 0..len {
+                assert!(GroupEventRecord::decode(&buf[..cut]).is_err());
+            }
+        }
+        let drt = crate::EventRecord::SearchEnded { instance: 1, search: 2, hresult: 3 };
+        let mut buf = [0u8; 64];
+        let len = drt.encode(&mut buf).unwrap();
+        assert!(!GroupEventRecord::is_group_event(&buf[..len]));
+        assert_eq!(GroupEventRecord::decode(&buf[..len]), Err(AbiError::BadValue));
+    }
+
+    #[test]
+    fn member_pages_are_bounded_at_their_edge_and_carry_only_known_flags() {
+        let entry = |n: u8| MemberEntry { key: [n; 32], flags: MEMBER_PRESENT, address: [n; 16], port: 3000 };
+        let mut page = [0u8; (MAX_MEMBER_PAGE + 1) * MEMBER_ENTRY_LEN];
+        for (n, chunk) in page.chunks_exact_mut(MEMBER_ENTRY_LEN).enumerate() {
+            entry(n as u8).encode_into(chunk.try_into().unwrap());
+        }
+        let mut buf = [0u8; 2 + (MAX_MEMBER_PAGE + 1) * MEMBER_ENTRY_LEN];
+        let full = &page[..MAX_MEMBER_PAGE * MEMBER_ENTRY_LEN];
+        let len = GroupResponse::Members(full).encode(&mut buf).unwrap();
+        let decoded = GroupResponse::decode(GROUP_ENUM_MEMBERS, &buf[..len]).unwrap();
+        assert_eq!(decoded, GroupResponse::Members(full));
+        assert_eq!(decoded.members().count(), MAX_MEMBER_PAGE);
+        assert_eq!(decoded.members().nth(3), Some(entry(3)));
+        assert_eq!(
+            GroupResponse::Members(&page).encode(&mut buf),
+            Err(AbiError::BadValue),
+            "one past the page"
+        );
+        buf[..2].copy_from_slice(&((MAX_MEMBER_PAGE + 1) as u16).to_le_bytes());
+        buf[2..].copy_from_slice(&page);
+        assert_eq!(GroupResponse::decode(GROUP_ENUM_MEMBERS, &buf), Err(AbiError::BadValue));
+
+        let mut odd = [0u8; MEMBER_ENTRY_LEN];
+        MemberEntry { flags: 4, ..entry(1) }.encode_into(&mut odd);
+        assert_eq!(GroupResponse::Members(&odd).encode(&mut buf), Err(AbiError::BadValue));
+        let mut framed = [0u8; 2 + MEMBER_ENTRY_LEN];
+        framed[0] = 1;
+        framed[2..].copy_from_slice(&odd);
+        assert_eq!(GroupResponse::decode(GROUP_ENUM_MEMBERS, &framed), Err(AbiError::BadValue));
     }
 
     #[test]
@@ -560,6 +864,8 @@ mod tests {
                 GroupResponse::Status(GroupStatus { status: 3, ready: true, connections: 4, records: 200 }),
             ),
             (GROUP_DELETE_RECORD, GroupResponse::Done),
+            (GROUP_WATCH_EVENTS, GroupResponse::Done),
+            (GROUP_ENUM_MEMBERS, GroupResponse::Members(&[])),
         ];
         for (code, response) in cases {
             let mut buf = [0u8; 1024];
@@ -625,6 +931,8 @@ pub mod hresult {
     pub const PEER_E_INVALID_GROUP: u32 = 0x8063_2093;
     /// PEER_E_NO_MEMBER_CONNECTIONS.
     pub const PEER_E_NO_MEMBER_CONNECTIONS: u32 = 0x8063_2095;
+    /// PEER_E_CONNECTION_FAILED.
+    pub const PEER_E_CONNECTION_FAILED: u32 = 0x8063_0109;
     /// E_INVALIDARG.
     pub const E_INVALIDARG: u32 = 0x8007_0057;
     /// E_OUTOFMEMORY.

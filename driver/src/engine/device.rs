@@ -27,6 +27,7 @@ use super::handles::{self, HandleKind, MAX_OBJECTS_PER_OPEN, OpenId};
 
 #[path = "group_device.rs"]
 mod group_device;
+pub use group_device::GROUP_EVENT_QUEUE_DEPTH;
 
 /// Most opens at once.
 pub const MAX_OPENS: usize = 256;

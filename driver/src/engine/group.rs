@@ -5,13 +5,16 @@
 //! datagrams of its group socket to it, and converts its clock to peer time; see
 //! `docs/grouping.md`.
 
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 
-use peerdrt_abi::group::{GroupRequest, GroupResponse, GroupStatus, RecordFields, hresult};
+use peerdrt_abi::group::{
+    GroupEventRecord, GroupRequest, GroupResponse, GroupStatus, MAX_MEMBER_PAGE, MEMBER_ENTRY_LEN,
+    MEMBER_LOCAL, MEMBER_PRESENT, MemberEntry, RecordFields, hresult,
+};
 use peerdrt_abi::{AbiError, Handle};
 use peerdrt_core::group::database::DbError;
-use peerdrt_core::group::id::{GroupTag, RecordId};
+use peerdrt_core::group::id::{GroupTag, MemberKey, RecordId};
 use peerdrt_core::group::member::{GroupError, GroupEvent, Member};
 use peerdrt_core::group::membership::{Credentials, GroupRoot, MembershipCertificate, Role, member_key};
 use peerdrt_core::group::record::{Record, RecordDraft, RecordError};
@@ -23,6 +26,99 @@ use super::handles::{self, HandleKind};
 
 /// Most groups open on one device at once.
 pub const MAX_GROUPS: usize = 64;
+/// Most members one group remembers having seen (on records or in handshakes) besides those
+/// connected; past it a new member is neither listed by ENUM_MEMBERS unless connected nor
+/// announced as JOINED.
+pub const MAX_KNOWN_MEMBERS: usize = 1024;
+
+/// PEER_MEMBER_CHANGE_TYPE values the table raises.
+pub mod member_change {
+    /// PEER_MEMBER_CONNECTED.
+    pub const CONNECTED: u32 = 1;
+    /// PEER_MEMBER_DISCONNECTED.
+    pub const DISCONNECTED: u32 = 2;
+    /// PEER_MEMBER_JOINED: the first time this node sees the member (a record it wrote, or a
+    /// handshake).
+    pub const JOINED: u32 = 4;
+}
+
+/// A group event for the open that owns the group (queued only while the open watches it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupNotice {
+    /// A record was added, updated, deleted or expired.
+    RecordChanged {
+        /// The group.
+        group: Handle,
+        /// PEER_RECORD_CHANGE_TYPE.
+        change: u32,
+        /// The record.
+        id: [u8; 16],
+        /// Its type.
+        record_type: [u8; 16],
+    },
+    /// A member connected, disconnected or was seen for the first time.
+    MemberChanged {
+        /// The group.
+        group: Handle,
+        /// [`member_change`].
+        change: u32,
+        /// The member's key.
+        member: MemberKey,
+    },
+    /// The PEER_GROUP_STATUS flags changed.
+    StatusChanged {
+        /// The group.
+        group: Handle,
+        /// The new flags.
+        status: u32,
+    },
+    /// A connection this node started ended before the handshake completed.
+    ConnectionFailed {
+        /// The group.
+        group: Handle,
+        /// The reason.
+        hresult: u32,
+    },
+}
+
+impl GroupNotice {
+    /// The ABI form WAIT_EVENT delivers.
+    pub fn record(&self) -> GroupEventRecord<'_> {
+        match self {
+            Self::RecordChanged { group, change, id, record_type } => {
+                GroupEventRecord::RecordChanged { group: *group, change: *change, id, record_type }
+            }
+            Self::MemberChanged { group, change, member } => {
+                GroupEventRecord::MemberChanged { group: *group, change: *change, member }
+            }
+            Self::StatusChanged { group, status } => {
+                GroupEventRecord::StatusChanged { group: *group, status: *status }
+            }
+            Self::ConnectionFailed { group, hresult } => {
+                GroupEventRecord::ConnectionFailed { group: *group, hresult: *hresult }
+            }
+        }
+    }
+}
+
+/// The members a group has seen, bounded by [`MAX_KNOWN_MEMBERS`].
+#[derive(Debug, Default)]
+struct KnownMembers(BTreeSet<MemberKey>);
+
+impl KnownMembers {
+    /// Remembers `key`; true if it was not known and fits.
+    fn note(&mut self, key: MemberKey) -> bool {
+        if self.0.contains(&key) || self.0.len() >= MAX_KNOWN_MEMBERS {
+            return false;
+        }
+        self.0.insert(key)
+    }
+}
+
+/// PEER_GROUP_STATUS of a member: LISTENING once synchronised, HAS_CONNECTIONS with any.
+fn status_of(member: &Member<Endpoint>) -> u32 {
+    u32::from(member.is_ready()) | if member.connected().next().is_some() { 2 } else { 0 }
+}
 
 /// Why a group request failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +174,68 @@ struct Slot {
     /// The root key, on the member that created the group (only it signs invitations).
     root: Option<GroupRoot>,
     member: Member<Endpoint>,
+    /// This node's member key.
+    local: MemberKey,
+    /// Whether the open watches the group's events (GROUP_WATCH_EVENTS).
+    watched: bool,
+    /// The status last seen (a change raises STATUS_CHANGED).
+    status: u32,
+    /// Members seen on records and in handshakes.
+    known: KnownMembers,
+    /// Connected members by address (so a disconnection names its member).
+    connections: BTreeMap<Endpoint, MemberKey>,
+    /// Addresses this node connected to whose handshake has not completed (so a failure
+    /// raises CONNECTION_FAILED). At most the core's MAX_CONNECTIONS: the core refuses more at
+    /// once, which ends the attempt.
+    dialing: BTreeSet<Endpoint>,
+}
+
+impl Slot {
+    fn new(open: OpenId, root: Option<GroupRoot>, member: Member<Endpoint>, local: MemberKey) -> Self {
+        let mut known = KnownMembers::default();
+        known.note(local);
+        let status = status_of(&member);
+        Self {
+            open,
+            root,
+            member,
+            local,
+            watched: false,
+            status,
+            known,
+            connections: BTreeMap::new(),
+            dialing: BTreeSet::new(),
+        }
+    }
+
+    /// The members to list, in key order after `after`: the known ones and the connected ones,
+    /// this node's own member flagged local and present, connected ones present.
+    fn members(&self, after: Option<&MemberKey>, port: u16) -> Vec<MemberEntry> {
+        let mut keys: BTreeSet<&MemberKey> = self.known.0.iter().collect();
+        keys.extend(self.connections.values());
+        keys.into_iter()
+            .filter(|k| after.is_none_or(|a| *k > a))
+            .take(MAX_MEMBER_PAGE)
+            .map(|key| {
+                let connected = self.connections.iter().find(|(_, k)| *k == key).map(|(e, _)| e);
+                match connected {
+                    _ if *key == self.local => MemberEntry {
+                        key: *key,
+                        flags: MEMBER_PRESENT | MEMBER_LOCAL,
+                        address: [0; 16],
+                        port,
+                    },
+                    Some(e) => MemberEntry {
+                        key: *key,
+                        flags: MEMBER_PRESENT,
+                        address: e.addr.octets(),
+                        port: e.port,
+                    },
+                    None => MemberEntry { key: *key, flags: 0, address: [0; 16], port: 0 },
+                }
+            })
+            .collect()
+    }
 }
 
 /// The groups open on a device.
@@ -86,6 +244,9 @@ pub struct GroupTable {
     slots: Vec<Option<Slot>>,
     generations: Vec<u16>,
     stored: VecDeque<(Handle, Record)>,
+    /// Events of watched groups, for the device to queue on their opens. Drained after every
+    /// call; what one call adds is bounded by the records and connections it touches.
+    notices: VecDeque<(OpenId, GroupNotice)>,
     /// DISCONNECTs of closed groups, still to be sent.
     farewells: VecDeque<GroupOutgoing>,
     /// The port of the socket the groups' datagrams use (reported to CREATE / JOIN).
@@ -197,8 +358,13 @@ impl GroupTable {
                 Ok(GroupResponse::Invitation(&certificate).encode(out)?)
             }
             GroupRequest::Connect { group, address, port } => {
-                let (_, slot) = self.slot(open, group)?;
-                slot.member.connect(Endpoint { addr: (*address).into(), port });
+                let (index, slot) = self.slot(open, group)?;
+                let endpoint = Endpoint { addr: (*address).into(), port };
+                if !slot.connections.contains_key(&endpoint) {
+                    slot.dialing.insert(endpoint);
+                }
+                slot.member.connect(endpoint);
+                self.drain_events(index);
                 Ok(GroupResponse::Done.encode(out)?)
             }
             GroupRequest::Close { group } => {
@@ -257,13 +423,29 @@ impl GroupTable {
                 let (_, slot) = self.slot(open, group)?;
                 let connections = slot.member.connected().count() as u32;
                 let status = GroupStatus {
-                    // PEER_GROUP_STATUS_LISTENING once synchronised, HAS_CONNECTIONS with any.
-                    status: u32::from(slot.member.is_ready()) | if connections > 0 { 2 } else { 0 },
+                    status: status_of(&slot.member),
                     ready: slot.member.is_ready(),
                     connections,
                     records: slot.member.database().live().count() as u32,
                 };
                 Ok(GroupResponse::Status(status).encode(out)?)
+            }
+            GroupRequest::WatchEvents { group, enabled } => {
+                let (_, slot) = self.slot(open, group)?;
+                slot.watched = enabled;
+                Ok(GroupResponse::Done.encode(out)?)
+            }
+            GroupRequest::EnumMembers { group, after } => {
+                let port = self.port;
+                let (_, slot) = self.slot(open, group)?;
+                let entries = slot.members(after, port);
+                let mut bytes = Vec::with_capacity(entries.len() * MEMBER_ENTRY_LEN);
+                for entry in &entries {
+                    let mut encoded = [0u8; MEMBER_ENTRY_LEN];
+                    entry.encode_into(&mut encoded);
+                    bytes.extend_from_slice(&encoded);
+                }
+                Ok(GroupResponse::Members(&bytes).encode(out)?)
             }
         }
     }
@@ -282,7 +464,7 @@ impl GroupTable {
         let invalid = GroupFailure::HResult(hresult::PEER_E_INVALID_CREDENTIAL);
         let credentials = Credentials::new(member_secret, certificate).ok_or(invalid)?;
         let member = Member::new(credentials, ready, random as u32).ok_or(invalid)?;
-        let handle = self.insert(Slot { open, root, member })?;
+        let handle = self.insert(Slot::new(open, root, member, certificate.member))?;
         Ok(GroupResponse::Opened { group: handle, certificate: &certificate.to_bytes(), port: self.port }
             .encode(out)?)
     }
@@ -318,15 +500,23 @@ impl GroupTable {
         let (_, slot) = self.slot(open, group)?;
         slot.member
             .restore(record, now)
-            .map(|_| ())
-            .map_err(|e| GroupFailure::HResult(hresult_of(GroupError::Database(e))))
+            .map_err(|e| GroupFailure::HResult(hresult_of(GroupError::Database(e))))?;
+        slot.known.note(record.creator);
+        slot.known.note(record.certificate.member);
+        Ok(())
     }
 
     /// Marks group `group` of `open` synchronised (reopened from its durable log).
     pub fn mark_ready(&mut self, open: OpenId, group: Handle) -> Result<(), GroupFailure> {
-        let (_, slot) = self.slot(open, group)?;
+        let (index, slot) = self.slot(open, group)?;
         slot.member.mark_ready();
+        self.drain_events(index);
         Ok(())
+    }
+
+    /// The next event of a watched group, with the open to queue it on.
+    pub fn poll_notice(&mut self) -> Option<(OpenId, GroupNotice)> {
+        self.notices.pop_front()
     }
 
     /// Hands a group datagram to the group it names.
@@ -374,17 +564,64 @@ impl GroupTable {
         self.stored.pop_front()
     }
 
+    /// Takes the member's events: stored records go to the host to persist; the rest update the
+    /// members seen and connected and, while the group is watched, become notices in order.
     fn drain_events(&mut self, index: usize) {
-        let Some(handle) = self.handle_of(index) else { return };
+        let Some(group) = self.handle_of(index) else { return };
         let Some(Some(slot)) = self.slots.get_mut(index) else { return };
+        let mut notices = Vec::new();
+        let joined = |member| GroupNotice::MemberChanged { group, change: member_change::JOINED, member };
         while let Some(event) = slot.member.poll_event() {
-            if let GroupEvent::RecordStored(id) = event
-                && let Some(record) = slot.member.database().get(&id)
-            {
-                self.stored.push_back((handle, record.clone()));
+            match event {
+                GroupEvent::RecordStored(id) => {
+                    let Some(record) = slot.member.database().get(&id) else { continue };
+                    self.stored.push_back((group, record.clone()));
+                    for member in [record.creator, record.certificate.member] {
+                        if slot.known.note(member) {
+                            notices.push(joined(member));
+                        }
+                    }
+                }
+                GroupEvent::RecordChanged { change, id, record_type } => {
+                    notices.push(GroupNotice::RecordChanged {
+                        group,
+                        change: change as u32,
+                        id: id.0,
+                        record_type,
+                    });
+                }
+                GroupEvent::MemberConnected { peer, member } => {
+                    slot.dialing.remove(&peer);
+                    slot.connections.insert(peer, member);
+                    if slot.known.note(member) {
+                        notices.push(joined(member));
+                    }
+                    notices.push(GroupNotice::MemberChanged {
+                        group,
+                        change: member_change::CONNECTED,
+                        member,
+                    });
+                }
+                GroupEvent::MemberDisconnected(peer) => {
+                    if let Some(member) = slot.connections.remove(&peer) {
+                        let change = member_change::DISCONNECTED;
+                        notices.push(GroupNotice::MemberChanged { group, change, member });
+                    } else if slot.dialing.remove(&peer) {
+                        let hresult = hresult::PEER_E_CONNECTION_FAILED;
+                        notices.push(GroupNotice::ConnectionFailed { group, hresult });
+                    }
+                }
+                GroupEvent::RecordRefused { .. } | GroupEvent::Synchronised => {}
             }
-            // The other events (record/member changes, synchronised) will feed PeerGroupGetEventData
-            // once the event queue of the open carries group events; not yet.
+        }
+        let status = status_of(&slot.member);
+        if status != slot.status {
+            slot.status = status;
+            notices.push(GroupNotice::StatusChanged { group, status });
+        }
+        if slot.watched {
+            let open = slot.open;
+            self.notices.extend(notices.into_iter().map(|n| (open, n)));
         }
     }
 }
@@ -573,6 +810,239 @@ mod tests {
     #[test]
     fn the_abi_record_payload_limit_is_the_engines() {
         assert_eq!(peerdrt_abi::group::MAX_RECORD_PAYLOAD, peerdrt_core::group::limits::MAX_RECORD_SIZE);
+    }
+
+    /// A creator on `a` and an invited member on `b` (not connected yet).
+    fn two_members(a: &mut GroupTable, b: &mut GroupTable) -> (Handle, Handle) {
+        let created = run(
+            a,
+            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 },
+        )
+        .unwrap();
+        let (group_a, _) = opened(&created, peerdrt_abi::group::GROUP_CREATE);
+        let invitation = run(
+            a,
+            GroupRequest::CreateInvitation {
+                group: group_a,
+                member: &member_key(&[3; 32]),
+                role: 1,
+                lifetime_seconds: 3600,
+            },
+        )
+        .unwrap();
+        let certificate: [u8; CERTIFICATE_LEN] = invitation.try_into().unwrap();
+        let joined =
+            run(b, GroupRequest::Join { member_secret: &[3; 32], certificate: &certificate }).unwrap();
+        (group_a, opened(&joined, peerdrt_abi::group::GROUP_JOIN).0)
+    }
+
+    fn notices(table: &mut GroupTable) -> Vec<GroupNotice> {
+        core::iter::from_fn(|| table.poll_notice())
+            .map(|(open, n)| {
+                assert_eq!(open, OPEN);
+                n
+            })
+            .collect()
+    }
+
+    /// Adds a record with fresh random bits (so every ID differs).
+    fn add(table: &mut GroupTable, group: Handle, data: &[u8], random: u64) -> [u8; 16] {
+        let mut out = vec![0u8; 64];
+        let request = GroupRequest::AddRecord { group, record: fields(b"", data) };
+        let len = table.execute(OPEN, &request, NOW, random, &mut out).unwrap();
+        out[..len].try_into().unwrap()
+    }
+
+    /// Runs the table's timers through `seconds` of peer time, dropping what it sends.
+    fn go_silent(table: &mut GroupTable, seconds: u64) {
+        for step in 1..=seconds * 4 {
+            let now = PeerTime(NOW.0 + step * 250 * PeerTime::TICKS_PER_MILLI);
+            table.handle_timeout(now);
+            while table.poll_transmit(now).is_some() {}
+        }
+    }
+
+    fn watch(table: &mut GroupTable, group: Handle, enabled: bool) {
+        run(table, GroupRequest::WatchEvents { group, enabled }).unwrap();
+    }
+
+    fn connect(table: &mut GroupTable, group: Handle, to: Endpoint) {
+        run(table, GroupRequest::Connect { group, address: &to.addr.octets(), port: to.port }).unwrap();
+    }
+
+    #[test]
+    fn a_watched_group_reports_every_record_change_in_order_and_an_unwatched_one_nothing() {
+        let mut a = GroupTable::new();
+        let created = run(
+            &mut a,
+            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 },
+        )
+        .unwrap();
+        let (group, _) = opened(&created, peerdrt_abi::group::GROUP_CREATE);
+        let unwatched = add(&mut a, group, b"unwatched", 1);
+        assert_eq!(notices(&mut a), vec![], "no events for a group nobody watches");
+
+        watch(&mut a, group, true);
+        let first = add(&mut a, group, b"one", 2);
+        let second = add(&mut a, group, b"two", 3);
+        run(&mut a, GroupRequest::UpdateRecord { group, id: &first, record: fields(b"", b"one again") })
+            .unwrap();
+        run(&mut a, GroupRequest::DeleteRecord { group, id: &first }).unwrap();
+        let change = |change, id| GroupNotice::RecordChanged { group, change, id, record_type: [4; 16] };
+        assert_eq!(
+            notices(&mut a),
+            vec![change(1, first), change(1, second), change(2, first), change(3, first)],
+            "added, added, updated, deleted: each change once, none merged"
+        );
+
+        a.handle_timeout(NOW.plus_seconds(601));
+        assert_eq!(
+            notices(&mut a),
+            vec![change(4, unwatched), change(4, second)],
+            "the live records expire (the deleted one's tombstone goes silently)"
+        );
+        watch(&mut a, group, false);
+        add(&mut a, group, b"after", 4);
+        assert_eq!(notices(&mut a), vec![]);
+    }
+
+    #[test]
+    fn members_are_reported_joined_connected_and_disconnected_by_key() {
+        let (mut a, mut b) = (GroupTable::new(), GroupTable::new());
+        let (group_a, group_b) = two_members(&mut a, &mut b);
+        watch(&mut a, group_a, true);
+        watch(&mut b, group_b, true);
+        connect(&mut b, group_b, endpoint(1));
+        settle(&mut a, &mut b);
+        let (creator, member) = (member_key(&[2; 32]), member_key(&[3; 32]));
+        let m = |group, change, member| GroupNotice::MemberChanged { group, change, member };
+        assert_eq!(
+            notices(&mut a),
+            vec![
+                m(group_a, member_change::JOINED, member),
+                m(group_a, member_change::CONNECTED, member),
+                GroupNotice::StatusChanged { group: group_a, status: 3 },
+            ]
+        );
+        assert_eq!(
+            notices(&mut b),
+            vec![
+                m(group_b, member_change::JOINED, creator),
+                m(group_b, member_change::CONNECTED, creator),
+                GroupNotice::StatusChanged { group: group_b, status: 2 },
+                GroupNotice::StatusChanged { group: group_b, status: 3 },
+            ],
+            "connected, then listening once synchronised"
+        );
+
+        // B goes silent: A declares it lost once its retransmissions run out.
+        let id = add(&mut a, group_a, b"x", 5);
+        go_silent(&mut a, 30);
+        assert_eq!(
+            notices(&mut a),
+            vec![
+                GroupNotice::RecordChanged { group: group_a, change: 1, id, record_type: [4; 16] },
+                m(group_a, member_change::DISCONNECTED, member),
+                GroupNotice::StatusChanged { group: group_a, status: 1 },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_connection_that_never_completes_is_reported_failed() {
+        let (mut a, mut b) = (GroupTable::new(), GroupTable::new());
+        let (_, group_b) = two_members(&mut a, &mut b);
+        watch(&mut b, group_b, true);
+        connect(&mut b, group_b, endpoint(9));
+        go_silent(&mut b, 30);
+        assert_eq!(
+            notices(&mut b),
+            vec![GroupNotice::ConnectionFailed {
+                group: group_b,
+                hresult: hresult::PEER_E_CONNECTION_FAILED
+            }]
+        );
+    }
+
+    fn members(table: &mut GroupTable, group: Handle) -> Vec<MemberEntry> {
+        let page = run(table, GroupRequest::EnumMembers { group, after: None }).unwrap();
+        GroupResponse::decode(peerdrt_abi::group::GROUP_ENUM_MEMBERS, &page).unwrap().members().collect()
+    }
+
+    #[test]
+    fn enum_members_lists_this_member_and_the_connected_ones_present() {
+        let (mut a, mut b) = (GroupTable::new(), GroupTable::new());
+        a.set_port(3601);
+        let (group_a, group_b) = two_members(&mut a, &mut b);
+        let (creator, member) = (member_key(&[2; 32]), member_key(&[3; 32]));
+        let local =
+            MemberEntry { key: creator, flags: MEMBER_PRESENT | MEMBER_LOCAL, address: [0; 16], port: 3601 };
+        assert_eq!(members(&mut a, group_a), vec![local]);
+
+        connect(&mut b, group_b, endpoint(1));
+        settle(&mut a, &mut b);
+        let connected = MemberEntry {
+            key: member,
+            flags: MEMBER_PRESENT,
+            address: endpoint(2).addr.octets(),
+            port: endpoint(2).port,
+        };
+        let mut expected = vec![local, connected];
+        expected.sort_by_key(|e| e.key);
+        assert_eq!(members(&mut a, group_a), expected);
+
+        // B closes: it stays known (it was seen) but is no longer present.
+        run(&mut b, GroupRequest::Close { group: group_b }).unwrap();
+        settle(&mut a, &mut b);
+        let gone = MemberEntry { flags: 0, address: [0; 16], port: 0, ..connected };
+        let mut expected = vec![local, gone];
+        expected.sort_by_key(|e| e.key);
+        assert_eq!(members(&mut a, group_a), expected);
+        let first = expected[0].key;
+        let rest = run(&mut a, GroupRequest::EnumMembers { group: group_a, after: Some(&first) }).unwrap();
+        let rest: Vec<MemberEntry> =
+            GroupResponse::decode(peerdrt_abi::group::GROUP_ENUM_MEMBERS, &rest).unwrap().members().collect();
+        assert_eq!(rest, expected[1..], "the next page starts after the given key");
+    }
+
+    #[test]
+    fn enum_members_pages_hold_max_member_page_entries() {
+        let mut a = GroupTable::new();
+        let created = run(
+            &mut a,
+            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 },
+        )
+        .unwrap();
+        let (group, _) = opened(&created, peerdrt_abi::group::GROUP_CREATE);
+        // This member and MAX_MEMBER_PAGE others seen: one page too many for one page.
+        let slot = a.slots[0].as_mut().unwrap();
+        for n in 0..MAX_MEMBER_PAGE as u8 {
+            slot.known.note([n; 32]);
+        }
+        let first = members(&mut a, group);
+        assert_eq!(first.len(), MAX_MEMBER_PAGE, "a full page");
+        let last = first[MAX_MEMBER_PAGE - 1].key;
+        let rest = run(&mut a, GroupRequest::EnumMembers { group, after: Some(&last) }).unwrap();
+        let rest: Vec<MemberEntry> =
+            GroupResponse::decode(peerdrt_abi::group::GROUP_ENUM_MEMBERS, &rest).unwrap().members().collect();
+        assert_eq!(rest.len(), 1, "the one past the page comes next");
+        assert!(rest[0].key > last);
+    }
+
+    #[test]
+    fn known_members_are_bounded_at_their_limit() {
+        let mut known = KnownMembers::default();
+        let key = |n: usize| {
+            let mut k = [0u8; 32];
+            k[..8].copy_from_slice(&(n as u64).to_le_bytes());
+            k
+        };
+        for n in 0..MAX_KNOWN_MEMBERS {
+            assert!(known.note(key(n)), "member {n} is new");
+        }
+        assert!(!known.note(key(0)), "a known member is not new");
+        assert!(!known.note(key(MAX_KNOWN_MEMBERS)), "one past the limit is not remembered");
+        assert_eq!(known.0.len(), MAX_KNOWN_MEMBERS);
     }
 
     #[test]

@@ -11,8 +11,17 @@
 //!   and reopened (one CLI command after another) keeps its address. A DRT instance's socket is
 //!   not shared: a group must not depend on a cloud being open, and the DRT receive path stays as
 //!   it is (datagrams of the group socket are routed before it).
+//! * **Group events on the open's WAIT_EVENT queue.** While an open watches a group
+//!   (GROUP_WATCH_EVENTS), every event of the group is queued, in order and none merged, on the
+//!   open's queue as a [`GroupEventRecord`], beside any DRT events. At most
+//!   [`GROUP_EVENT_QUEUE_DEPTH`] entries: when a group event finds the queue one short of it, it
+//!   is dropped, and the last place holds an `EventsDropped` record whose count grows with
+//!   every event dropped until the client reads and makes room. So the client keeps the oldest
+//!   events and learns exactly how many followed them unseen.
 
-use peerdrt_abi::group::{self, GroupRequest, status_of_hresult};
+use alloc::vec;
+
+use peerdrt_abi::group::{self, GroupEventRecord, GroupRequest, MAX_GROUP_EVENT_LEN, status_of_hresult};
 use peerdrt_abi::{Handle, status};
 use peerdrt_core::group::record::Record;
 use peerdrt_core::group::time::PeerTime;
@@ -20,11 +29,15 @@ use peerdrt_core::time::Instant;
 use peerdrt_core::wire::Endpoint;
 
 use super::super::group::{GroupFailure, GroupTable};
-use super::{Completion, Device, Outgoing, Platform, TransportId};
+use super::{Completion, Device, MAX_EVENTS_PER_OPEN, Outgoing, Platform, TransportId};
 use crate::engine::OpenId;
 
 /// DRT_GLOBAL_SCOPE: the group socket's scope.
 const GROUP_SCOPE: u32 = 1;
+/// Entries of an open's event queue that group events may fill, the last of them kept for the
+/// `EventsDropped` record (see the module documentation).
+pub const GROUP_EVENT_QUEUE_DEPTH: usize = group::EVENT_QUEUE_DEPTH;
+const _: () = assert!(GROUP_EVENT_QUEUE_DEPTH <= MAX_EVENTS_PER_OPEN && GROUP_EVENT_QUEUE_DEPTH >= 2);
 
 /// The device's groups.
 #[derive(Debug, Default)]
@@ -34,6 +47,8 @@ pub(super) struct Groups {
     socket: Option<(TransportId, u16)>,
     /// The peer clock's anchor: a device instant and the caller's UTC at that instant.
     anchor: Option<(Instant, u64)>,
+    /// Group events dropped for full queues, device-wide.
+    events_dropped: u64,
 }
 
 impl Groups {
@@ -145,6 +160,7 @@ impl Device {
     }
 
     fn queue_group_datagrams(&mut self, peer: PeerTime) {
+        self.queue_group_events();
         let Some((transport, _)) = self.groups.socket else {
             // No socket: nothing can be sent (and no group is open to want to).
             while self.groups.table.poll_transmit(peer).is_some() {}
@@ -153,6 +169,50 @@ impl Device {
         while let Some(out) = self.groups.table.poll_transmit(peer) {
             self.push_outgoing(Outgoing { transport, destination: out.destination, payload: out.bytes });
         }
+    }
+
+    /// Moves the watched groups' events onto their opens' queues.
+    fn queue_group_events(&mut self) {
+        while let Some((open, notice)) = self.groups.table.poll_notice() {
+            self.queue_group_event(open, &notice.record());
+        }
+    }
+
+    /// Queues one group event on `open` under [`GROUP_EVENT_QUEUE_DEPTH`].
+    fn queue_group_event(&mut self, open: OpenId, record: &GroupEventRecord<'_>) {
+        let encode = |record: &GroupEventRecord<'_>| {
+            let mut bytes = vec![0u8; MAX_GROUP_EVENT_LEN];
+            let len = record.encode(&mut bytes).unwrap_or(0);
+            bytes.truncate(len);
+            bytes
+        };
+        let Some(o) = self.open_mut(open) else { return };
+        // A pending wait means an empty queue: the event completes it.
+        if !o.waits.is_empty() || o.events.len() < GROUP_EVENT_QUEUE_DEPTH - 1 {
+            self.deliver(open, encode(record));
+            return;
+        }
+        let dropped = |count| GroupEventRecord::EventsDropped { group: 0, count };
+        let counted = match o.events.back().map(|last| GroupEventRecord::decode(last)) {
+            Some(Ok(GroupEventRecord::EventsDropped { count, .. })) => Some(count.saturating_add(1)),
+            _ => None,
+        };
+        match counted {
+            Some(count) => {
+                if let Some(last) = o.events.back_mut() {
+                    *last = encode(&dropped(count));
+                }
+            }
+            None if o.events.len() < GROUP_EVENT_QUEUE_DEPTH => o.events.push_back(encode(&dropped(1))),
+            // The queue is full of other events: nowhere to count it but the device's counter.
+            None => {}
+        }
+        self.groups.events_dropped += 1;
+    }
+
+    /// Group events dropped for full queues since the device started.
+    pub fn group_events_dropped(&self) -> u64 {
+        self.groups.events_dropped
     }
 
     /// The next record a group stored (added here or received) that the host must make durable;
@@ -183,6 +243,8 @@ impl Device {
 
     /// Marks a group reopened from its durable log synchronised; `false` for a bad handle.
     pub fn mark_group_ready(&mut self, open: OpenId, group: Handle) -> bool {
-        self.groups.table.mark_ready(open, group).is_ok()
+        let ready = self.groups.table.mark_ready(open, group).is_ok();
+        self.queue_group_events();
+        ready
     }
 }

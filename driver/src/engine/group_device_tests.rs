@@ -33,7 +33,9 @@ impl Platform for Fake {
     }
     fn random_seed(&mut self) -> [u8; 32] {
         self.next += 1;
-        [self.next as u8; 32]
+        let mut seed = [self.next as u8; 32];
+        seed[..4].copy_from_slice(&self.next.to_le_bytes());
+        seed
     }
 }
 
@@ -211,4 +213,95 @@ fn timers_run_on_peer_time_anchored_to_the_callers_utc() {
     assert!(deadline > start && deadline.as_millis() <= start.as_millis() + 250);
     b.device.handle_timeout(deadline);
     assert!(b.device.poll_transmit().is_some(), "the HELLO is sent again when its timer is due");
+}
+
+impl Node {
+    /// One WAIT_EVENT: the event's bytes, or `None` if the wait pends (token `token`).
+    fn wait_event(&mut self, now: Instant, token: u64) -> Option<Vec<u8>> {
+        let input = Request::WaitEvent;
+        let mut buf = [0u8; 16];
+        let n = input.encode(&mut buf).unwrap();
+        let mut output = vec![0u8; peerdrt_abi::MAX_EVENT_LEN];
+        let irp = Irp { code: input.code(), input: &buf[..n], output: &mut output, token };
+        match self.device.ioctl(now, self.open, irp, &mut self.fake) {
+            Completion::Complete { status: status::SUCCESS, information } => {
+                output.truncate(information);
+                Some(output)
+            }
+            Completion::Pending => None,
+            other => panic!("WAIT_EVENT failed: {other:?}"),
+        }
+    }
+
+    /// Adds `n` records, each with a fresh ID (the fake's random seed moves on every call).
+    fn add_records(&mut self, now: Instant, group: u64, n: usize) -> Vec<[u8; 16]> {
+        (0..n)
+            .map(|_| {
+                let id = self.call(now, GroupRequest::AddRecord { group, record: fields(b"e") }).unwrap();
+                while self.device.poll_group_stored().is_some() {}
+                id.try_into().unwrap()
+            })
+            .collect()
+    }
+}
+
+fn record_changed(bytes: &[u8]) -> [u8; 16] {
+    match group::GroupEventRecord::decode(bytes) {
+        Ok(group::GroupEventRecord::RecordChanged { change: 1, id, .. }) => *id,
+        other => panic!("expected RECORD_CHANGED/ADDED, got {other:?}"),
+    }
+}
+
+#[test]
+fn group_events_reach_wait_event_in_order_and_complete_a_pending_wait() {
+    let now = Instant::from_millis(1);
+    let mut a = Node::new(4010);
+    let created = a
+        .call(
+            now,
+            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 },
+        )
+        .unwrap();
+    let (group_a, _, _) = opened(&created);
+    assert_eq!(a.wait_event(now, 1), None, "nothing to report: the wait pends");
+    a.call(now, GroupRequest::WatchEvents { group: group_a, enabled: true }).unwrap();
+    let ids = a.add_records(now, group_a, 2);
+    let completed = a.device.poll_wait_completion().expect("the first event completes the pending wait");
+    assert_eq!((completed.token, record_changed(&completed.output)), (1, ids[0]));
+    assert_eq!(record_changed(&a.wait_event(now, 2).unwrap()), ids[1], "the second, not merged");
+    assert_eq!(a.wait_event(now, 3), None);
+}
+
+#[test]
+fn a_full_queue_keeps_the_oldest_events_and_counts_the_dropped_ones_in_its_last_place() {
+    let now = Instant::from_millis(1);
+    let mut a = Node::new(4011);
+    let created = a
+        .call(
+            now,
+            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 },
+        )
+        .unwrap();
+    let (group_a, _, _) = opened(&created);
+    a.call(now, GroupRequest::WatchEvents { group: group_a, enabled: true }).unwrap();
+
+    // Up to the depth: DEPTH - 1 events fill the queue without loss.
+    let kept = a.add_records(now, group_a, GROUP_EVENT_QUEUE_DEPTH - 1);
+    assert_eq!(a.device.group_events_dropped(), 0, "at the depth nothing is dropped");
+    // Past it: two more are dropped and counted in the last place.
+    a.add_records(now, group_a, 2);
+    assert_eq!(a.device.group_events_dropped(), 2);
+
+    for (token, id) in kept.iter().enumerate() {
+        assert_eq!(record_changed(&a.wait_event(now, token as u64).unwrap()), *id, "event {token} in order");
+    }
+    let last = a.wait_event(now, 5000).unwrap();
+    assert_eq!(
+        group::GroupEventRecord::decode(&last),
+        Ok(group::GroupEventRecord::EventsDropped { group: 0, count: 2 })
+    );
+    assert_eq!(a.wait_event(now, 5001), None, "drained");
+    let after = a.add_records(now, group_a, 1);
+    let completed = a.device.poll_wait_completion().unwrap();
+    assert_eq!(record_changed(&completed.output), after[0], "with room again, events flow");
 }

@@ -13,9 +13,10 @@
 //! the identity's membership (certificate, on the creator the root secret, the invitation's
 //! address hints) in the membership store (`group::membership_store`), so a group can be
 //! reopened after PeerGroupClose or a restart of the application; PeerGroupConnect connects to
-//! the hints, or the endpoints of the group's PNRP peer name. Events are watched from the shim
-//! (`group::events`); PeerGroupSearchRecords filters a snapshot with `group::search`. Not
-//! exported: password invitations (see `docs/grouping.md`).
+//! the hints, or the endpoints of the group's PNRP peer name. Events come from the device's
+//! WAIT_EVENT queue through one pump per connection (`group::events`); PeerGroupEnumMembers and
+//! PeerGroupEnumConnections are in `ffi::group_members`; PeerGroupSearchRecords filters a
+//! snapshot with `group::search`. Not exported: password invitations (see `docs/grouping.md`).
 
 #![allow(non_snake_case, non_camel_case_types)]
 
@@ -34,7 +35,7 @@ use crate::device::Device;
 use crate::event::lock;
 use crate::group::client::utc_now;
 use crate::group::client::{GroupCallError, GroupHandle};
-use crate::group::events::{GroupEvent, Interest, Registration};
+use crate::group::events::{EventHub, GroupEvent, Interest, Registration};
 use crate::group::hresult::{
     E_INVALIDARG, E_POINTER, PEER_E_INVALID_CREDENTIAL, PEER_E_INVALID_GROUP, PEER_E_INVALID_SEARCH,
     PEER_E_INVALID_TIME_PERIOD, PEER_E_NO_MEMBER_CONNECTIONS, PEER_E_NOT_INITIALIZED, PEER_S_NO_EVENT_DATA,
@@ -47,10 +48,11 @@ use crate::group::search::{MAX_SEARCH_LEN, Search, attributes_of};
 use crate::group::time::PeerClock;
 use crate::group::types::{
     FILETIME, GUID, HGROUP, HPEERENUM, HPEEREVENT, PEER_DATA, PEER_EVENT_MEMBER_CHANGE_DATA,
-    PEER_EVENT_RECORD_CHANGE_DATA, PEER_GROUP_EVENT_AUTHENTICATION_FAILED, PEER_GROUP_EVENT_DATA,
-    PEER_GROUP_EVENT_MEMBER_CHANGED, PEER_GROUP_EVENT_RECORD_CHANGED, PEER_GROUP_EVENT_REGISTRATION,
-    PEER_GROUP_EVENT_STATUS_CHANGED, PEER_GROUP_GMC_AUTHENTICATION, PEER_GROUP_PROPERTIES,
-    PEER_GROUP_ROLE_ADMIN, PEER_GROUP_ROLE_MEMBER, PEER_RECORD, PEER_VERSION_DATA,
+    PEER_EVENT_RECORD_CHANGE_DATA, PEER_GROUP_EVENT_AUTHENTICATION_FAILED,
+    PEER_GROUP_EVENT_CONNECTION_FAILED, PEER_GROUP_EVENT_DATA, PEER_GROUP_EVENT_MEMBER_CHANGED,
+    PEER_GROUP_EVENT_RECORD_CHANGED, PEER_GROUP_EVENT_REGISTRATION, PEER_GROUP_EVENT_STATUS_CHANGED,
+    PEER_GROUP_GMC_AUTHENTICATION, PEER_GROUP_PROPERTIES, PEER_GROUP_ROLE_ADMIN, PEER_GROUP_ROLE_MEMBER,
+    PEER_RECORD, PEER_VERSION_DATA,
 };
 use crate::group::version::negotiate;
 use crate::hresult::E_UNEXPECTED;
@@ -100,6 +102,8 @@ struct GroupApi {
     enums: HashMap<usize, Enumeration>,
     /// Event registrations: the group's token and the registration.
     events: HashMap<usize, (usize, Registration)>,
+    /// The event pump of `device` (started by the first PeerGroupRegisterEvent).
+    hub: Option<Arc<EventHub>>,
     /// The PNRP session that publishes and resolves group peer names (started on first use).
     pnrp: Option<Pnrp>,
 }
@@ -142,6 +146,17 @@ fn group(h: HGROUP) -> Result<Arc<GroupHandle>> {
     api.groups.get(&(h as usize)).map(|g| g.handle.clone()).ok_or(Error(PEER_E_INVALID_GROUP))
 }
 
+/// The open group behind an HGROUP (for the other `PeerGroup*` modules).
+pub(crate) fn group_handle(h: HGROUP) -> Result<Arc<GroupHandle>> {
+    group(h)
+}
+
+/// The event pump of the connection `g` is open on.
+fn hub(g: &GroupHandle) -> Arc<EventHub> {
+    let mut api = lock(&API);
+    api.hub.get_or_insert_with(|| EventHub::start(g.connection().clone())).clone()
+}
+
 fn membership_of(h: HGROUP) -> Result<Membership> {
     let api = lock(&API);
     if api.startups == 0 {
@@ -172,6 +187,7 @@ fn device() -> Result<Device> {
     }
     let d = Device::open_default().map_err(|_| Error(crate::hresult::E_HANDLE))?;
     api.device = Some(d.clone());
+    api.hub = None;
     Ok(d)
 }
 
@@ -274,6 +290,7 @@ pub extern "system" fn PeerGroupShutdown() -> HRESULT {
             let groups = std::mem::take(&mut api.groups);
             api.enums.clear();
             api.events.clear();
+            api.hub = None;
             let pnrp = api.pnrp.take();
             drop(api);
             drop(groups);
@@ -477,9 +494,12 @@ pub unsafe extern "system" fn PeerGetItemCount(hPeerEnum: HPEERENUM, pCount: *mu
             return Err(Error(E_POINTER));
         }
         let api = lock(&API);
-        let e = api.enums.get(&(hPeerEnum as usize)).ok_or(Error(crate::hresult::E_HANDLE))?;
+        let count = match api.enums.get(&(hPeerEnum as usize)) {
+            Some(e) => (e.records.len() - e.next) as u32,
+            None => super::group_members::item_count(hPeerEnum).ok_or(Error(crate::hresult::E_HANDLE))?,
+        };
         // SAFETY: non-null, writable.
-        unsafe { pCount.write_unaligned((e.records.len() - e.next) as u32) };
+        unsafe { pCount.write_unaligned(count) };
         Ok(())
     })
 }
@@ -497,10 +517,20 @@ pub unsafe extern "system" fn PeerGetNextItem(
         if pCount.is_null() || pppvItems.is_null() {
             return Err(Error(E_POINTER));
         }
-        let mut api = lock(&API);
-        let e = api.enums.get_mut(&(hPeerEnum as usize)).ok_or(Error(crate::hresult::E_HANDLE))?;
         // SAFETY: non-null, readable.
         let wanted = unsafe { pCount.read_unaligned() } as usize;
+        let mut api = lock(&API);
+        let Some(e) = api.enums.get_mut(&(hPeerEnum as usize)) else {
+            drop(api);
+            let (count, block) = super::group_members::next_items(hPeerEnum, wanted)
+                .ok_or(Error(crate::hresult::E_HANDLE))??;
+            // SAFETY: non-null, writable.
+            unsafe {
+                pCount.write_unaligned(count);
+                pppvItems.write_unaligned(block);
+            }
+            return Ok(());
+        };
         let take = wanted.min(e.records.len() - e.next);
         let items = &e.records[e.next..e.next + take];
         let pointers = (take * size_of::<*mut c_void>()).next_multiple_of(8);
@@ -526,7 +556,12 @@ pub unsafe extern "system" fn PeerGetNextItem(
 #[unsafe(no_mangle)]
 pub extern "system" fn PeerEndEnumeration(hPeerEnum: HPEERENUM) -> HRESULT {
     guard(|| {
-        lock(&API).enums.remove(&(hPeerEnum as usize)).map(|_| ()).ok_or(Error(crate::hresult::E_HANDLE))
+        let records = lock(&API).enums.remove(&(hPeerEnum as usize)).is_some();
+        if records || super::group_members::end(hPeerEnum) {
+            Ok(())
+        } else {
+            Err(Error(crate::hresult::E_HANDLE))
+        }
     })
 }
 
@@ -901,8 +936,9 @@ pub unsafe extern "system" fn PeerGroupGetProperties(
 }
 
 /// PeerGroupRegisterEvent: `hEvent` is signalled whenever events of the registered types are
-/// queued; RECORD_CHANGED, MEMBER_CHANGED and STATUS_CHANGED are raised (the other types are
-/// accepted and never raised).
+/// queued; RECORD_CHANGED, MEMBER_CHANGED, STATUS_CHANGED and CONNECTION_FAILED are raised, from
+/// the device's queue (`group::events`), every one in order (the other types are accepted and
+/// never raised).
 /// # Safety
 /// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
 #[unsafe(no_mangle)]
@@ -935,7 +971,7 @@ pub unsafe extern "system" fn PeerGroupRegisterEvent(
             interests.push(Interest { event_type: r.eventType, record_type });
         }
         let signal = super::signal_of(&registry(), hEvent)?.ok_or(Error(crate::hresult::E_HANDLE))?;
-        let registration = Registration::start(g, interests, signal);
+        let registration = call(Registration::start(&hub(&g), g, interests, signal))?;
         let token = registry().token();
         lock(&API).events.insert(token, (hGroup as usize, registration));
         // SAFETY: non-null, writable.
@@ -975,10 +1011,14 @@ pub unsafe extern "system" fn PeerGroupGetEventData(
             unsafe { ppEventData.write_unaligned(std::ptr::null_mut()) };
             return Err(Error(PEER_S_NO_EVENT_DATA));
         };
-        let block = alloc_block(size_of::<PEER_GROUP_EVENT_DATA>())?;
+        let identity: Vec<u16> = match event {
+            GroupEvent::Member { member, .. } => hex(&member).encode_utf16().chain([0]).collect(),
+            _ => Vec::new(),
+        };
+        let block = alloc_block(size_of::<PEER_GROUP_EVENT_DATA>() + identity.len() * 2)?;
         let data = block as *mut PEER_GROUP_EVENT_DATA;
-        // SAFETY: the block is a zeroed, 8-aligned PEER_GROUP_EVENT_DATA; the union's storage is
-        // 48 bytes, larger than every member written into it.
+        // SAFETY: the block is a zeroed, 8-aligned PEER_GROUP_EVENT_DATA followed by room for the
+        // identity; the union's storage is 48 bytes, larger than every member written into it.
         unsafe {
             let union = std::ptr::addr_of_mut!((*data).union) as *mut u8;
             match event {
@@ -997,13 +1037,19 @@ pub unsafe extern "system" fn PeerGroupGetEventData(
                         },
                     );
                 }
-                GroupEvent::Member(change) => {
+                GroupEvent::Member { change, .. } => {
+                    let at = block.add(size_of::<PEER_GROUP_EVENT_DATA>()) as *mut u16;
+                    std::ptr::copy_nonoverlapping(identity.as_ptr(), at, identity.len());
                     (*data).eventType = PEER_GROUP_EVENT_MEMBER_CHANGED;
                     (union as *mut PEER_EVENT_MEMBER_CHANGE_DATA).write(PEER_EVENT_MEMBER_CHANGE_DATA {
                         dwSize: size_of::<PEER_EVENT_MEMBER_CHANGE_DATA>() as u32,
                         changeType: change,
-                        pwzIdentity: std::ptr::null_mut(),
+                        pwzIdentity: at,
                     });
+                }
+                GroupEvent::ConnectionFailed(hresult) => {
+                    (*data).eventType = PEER_GROUP_EVENT_CONNECTION_FAILED;
+                    (union as *mut u32).write(hresult);
                 }
             }
             ppEventData.write_unaligned(data);

@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod group;
+pub mod group_members;
 pub mod pnrp;
 pub mod providers;
 #[cfg(not(windows))]

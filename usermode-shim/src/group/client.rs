@@ -6,7 +6,8 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use peerdrt_abi::group::{
-    self, CERTIFICATE_LEN, GroupRequest, GroupResponse, GroupStatus, MAX_ENUM_PAGE, RecordFields,
+    self, CERTIFICATE_LEN, GroupRequest, GroupResponse, GroupStatus, MAX_ENUM_PAGE, MAX_MEMBER_PAGE,
+    MemberEntry, RecordFields,
 };
 use peerdrt_abi::{Request, status};
 use peerdrt_core::group::record::{Record, RecordView};
@@ -210,6 +211,38 @@ impl GroupHandle {
         match decode(group::GROUP_GET_STATUS, &out)? {
             GroupResponse::Status(s) => Ok(s),
             _ => Err(GroupCallError(status::hresult::E_UNEXPECTED)),
+        }
+    }
+
+    /// The device connection the group is open on (its WAIT_EVENT queue carries the group's
+    /// events while they are watched).
+    pub fn connection(&self) -> &Device {
+        &self.device
+    }
+
+    /// Starts (`true`) or stops queueing the group's events on this connection's WAIT_EVENT.
+    pub fn watch_events(&self, enabled: bool) -> GroupResult<()> {
+        call(&self.device, GroupRequest::WatchEvents { group: self.handle, enabled })?;
+        Ok(())
+    }
+
+    /// The members the node knows (this one, those seen on records or in handshakes, those
+    /// connected), in key order.
+    pub fn members(&self) -> GroupResult<Vec<MemberEntry>> {
+        let mut members: Vec<MemberEntry> = Vec::new();
+        loop {
+            let after = members.last().map(|m| m.key);
+            let out =
+                call(&self.device, GroupRequest::EnumMembers { group: self.handle, after: after.as_ref() })?;
+            let page = decode(group::GROUP_ENUM_MEMBERS, &out)?;
+            if !matches!(page, GroupResponse::Members(_)) {
+                return Err(GroupCallError(status::hresult::E_UNEXPECTED));
+            }
+            let count = page.members().count();
+            members.extend(page.members());
+            if count < MAX_MEMBER_PAGE {
+                return Ok(members);
+            }
         }
     }
 

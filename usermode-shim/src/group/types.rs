@@ -193,7 +193,7 @@ pub struct PEER_EVENT_MEMBER_CHANGE_DATA {
     pub dwSize: u32,
     /// changeType (PEER_MEMBER_*).
     pub changeType: u32,
-    /// pwzIdentity (NULL: peerdrt's device reports member counts, not identities).
+    /// pwzIdentity: the member's key in hex (as PEER_RECORD.pwzCreatorId).
     pub pwzIdentity: PWSTR,
 }
 
@@ -208,6 +208,64 @@ pub struct PEER_GROUP_EVENT_DATA {
     /// dwStatus / recordChangeData / memberChangeData / … .
     pub union: [u64; 6],
 }
+
+/// PEER_ADDRESS: a member's address.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct PEER_ADDRESS {
+    /// dwSize.
+    pub dwSize: u32,
+    /// sin6.
+    pub sin6: crate::ffi::types::SOCKADDR_IN6,
+}
+
+/// PEER_MEMBER (PeerGroupEnumMembers' items).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct PEER_MEMBER {
+    /// dwSize.
+    pub dwSize: u32,
+    /// dwFlags (PEER_MEMBER_PRESENT).
+    pub dwFlags: u32,
+    /// pwzIdentity (peerdrt: the member's key in hex, as in PEER_RECORD.pwzCreatorId).
+    pub pwzIdentity: PWSTR,
+    /// pwzAttributes (NULL: members carry no attributes here).
+    pub pwzAttributes: PWSTR,
+    /// ullNodeId.
+    pub ullNodeId: u64,
+    /// cAddresses.
+    pub cAddresses: u32,
+    /// pAddresses.
+    pub pAddresses: *mut PEER_ADDRESS,
+    /// pCredentialInfo (PEER_CREDENTIAL_INFO*; NULL here).
+    pub pCredentialInfo: *mut c_void,
+}
+
+/// PEER_CONNECTION_INFO (PeerGroupEnumConnections' items).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct PEER_CONNECTION_INFO {
+    /// dwSize.
+    pub dwSize: u32,
+    /// dwFlags (PEER_CONNECTION_NEIGHBOR / PEER_CONNECTION_DIRECT).
+    pub dwFlags: u32,
+    /// ullConnectionId.
+    pub ullConnectionId: u64,
+    /// ullNodeId.
+    pub ullNodeId: u64,
+    /// pwzPeerId (peerdrt: the member's key in hex).
+    pub pwzPeerId: PWSTR,
+    /// address.
+    pub address: PEER_ADDRESS,
+}
+
+/// PEER_CONNECTION_NEIGHBOR.
+pub const PEER_CONNECTION_NEIGHBOR: u32 = 1;
+/// PEER_CONNECTION_DIRECT.
+pub const PEER_CONNECTION_DIRECT: u32 = 2;
+
+/// PEER_MEMBER_PRESENT: PEER_MEMBER.dwFlags and PeerGroupEnumMembers' filter.
+pub const PEER_MEMBER_PRESENT: u32 = 1;
 
 /// PEER_GROUP_VERSION = MAKEWORD(1, 1).
 pub const PEER_GROUP_VERSION: u16 = 0x0101;
@@ -231,6 +289,8 @@ pub const PEER_GROUP_EVENT_INCOMING_DATA: u32 = 6;
 pub const PEER_GROUP_EVENT_MEMBER_CHANGED: u32 = 8;
 /// PEER_GROUP_EVENT_CONNECTION_FAILED.
 pub const PEER_GROUP_EVENT_CONNECTION_FAILED: u32 = 10;
+/// PEER_GROUP_EVENT_CONNECTION_FAILED's reason when a connection attempt ends unanswered.
+pub const PEER_E_CONNECTION_FAILED: u32 = 0x8063_0109;
 /// PEER_GROUP_EVENT_AUTHENTICATION_FAILED.
 pub const PEER_GROUP_EVENT_AUTHENTICATION_FAILED: u32 = 11;
 /// PEER_GROUP_STATUS_LISTENING.
@@ -303,6 +363,20 @@ mod x64 {
     layout!(PEER_EVENT_MEMBER_CHANGE_DATA, 16, 8);
     layout!(PEER_GROUP_EVENT_DATA, 56, 8);
     const _: () = assert!(offset_of!(PEER_GROUP_EVENT_DATA, union) == 8);
+    layout!(PEER_ADDRESS, 32, 4);
+    const _: () = assert!(offset_of!(PEER_ADDRESS, sin6) == 4);
+    layout!(PEER_MEMBER, 56, 8);
+    const _: () = assert!(offset_of!(PEER_MEMBER, pwzIdentity) == 8);
+    const _: () = assert!(offset_of!(PEER_MEMBER, pwzAttributes) == 16);
+    const _: () = assert!(offset_of!(PEER_MEMBER, ullNodeId) == 24);
+    const _: () = assert!(offset_of!(PEER_MEMBER, cAddresses) == 32);
+    const _: () = assert!(offset_of!(PEER_MEMBER, pAddresses) == 40);
+    const _: () = assert!(offset_of!(PEER_MEMBER, pCredentialInfo) == 48);
+    layout!(PEER_CONNECTION_INFO, 64, 8);
+    const _: () = assert!(offset_of!(PEER_CONNECTION_INFO, ullConnectionId) == 8);
+    const _: () = assert!(offset_of!(PEER_CONNECTION_INFO, ullNodeId) == 16);
+    const _: () = assert!(offset_of!(PEER_CONNECTION_INFO, pwzPeerId) == 24);
+    const _: () = assert!(offset_of!(PEER_CONNECTION_INFO, address) == 32);
     const _: () = assert!(offset_of!(PEER_RECORD, dwVersion) == 36);
     const _: () = assert!(offset_of!(PEER_RECORD, pwzCreatorId) == 48);
     const _: () = assert!(offset_of!(PEER_RECORD, ftCreation) == 72);

@@ -311,6 +311,8 @@ fn request_name(r: &Request<'_>) -> &'static str {
         Request::AttachCloud { .. } => "ATTACH_CLOUD",
         Request::DetachCloud { .. } => "DETACH_CLOUD",
         Request::EnumClouds => "ENUM_CLOUDS",
+        Request::Group { request: peerdrt_abi::group::GroupRequest::WatchEvents { .. }, .. } => "GROUP_WATCH_EVENTS",
+        Request::Group { request: peerdrt_abi::group::GroupRequest::EnumMembers { .. }, .. } => "GROUP_ENUM_MEMBERS",
         Request::Group { .. } => "GROUP",
     }
 }
