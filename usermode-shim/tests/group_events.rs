@@ -8,11 +8,9 @@ mod common;
 
 use std::ffi::c_void;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{EXE, bounded, eventually};
+use common::{DaemonProcess, bounded, eventually, narrow, wide};
 use peerdrt_abi::group::{EVENT_QUEUE_DEPTH, GroupEventRecord, RecordFields};
 use peerdrt_abi::{MAX_EVENT_LEN, Request, ioctl, status};
 use peerdrt_core::group::membership::member_key;
@@ -28,36 +26,6 @@ use peerdrt_shim::group::invitation::Invitation;
 use peerdrt_shim::group::membership_store::hex;
 use peerdrt_shim::group::types::*;
 use peerdrt_shim::pnrp::IdentityStore;
-
-fn daemon(socket: &Path) -> Child {
-    let child = Command::new(EXE)
-        .args(["daemon", "--die-with-parent", "--socket"])
-        .arg(socket)
-        .env("PEERDRT_STATE_DIR", socket.with_extension("state"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(eventually(Duration::from_secs(10), || std::os::unix::net::UnixStream::connect(socket).is_ok()));
-    child
-}
-
-fn wide(s: &str) -> Vec<u16> {
-    s.encode_utf16().chain([0]).collect()
-}
-
-unsafe fn narrow(p: *const u16) -> String {
-    let mut units = Vec::new();
-    for i in 0.. {
-        let unit = unsafe { p.add(i).read_unaligned() };
-        if unit == 0 {
-            break;
-        }
-        units.push(unit);
-    }
-    String::from_utf16(&units).unwrap()
-}
 
 const RECORD_TYPE: GUID = GUID { Data1: 0x5eed_0001, Data2: 1, Data3: 2, Data4: [3; 8] };
 
@@ -226,8 +194,8 @@ fn events_come_one_per_change_in_order_and_name_the_member_and_enum_members_list
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let (socket_a, socket_b) = (dir.join("a.sock"), dir.join("b.sock"));
-        let mut node_a = daemon(&socket_a);
-        let mut node_b = daemon(&socket_b);
+        let node_a = DaemonProcess::start(&socket_a, Vec::new);
+        let mut node_b = DaemonProcess::start(&socket_b, Vec::new);
         // SAFETY: the only test of this binary that reads or writes the environment.
         unsafe {
             std::env::set_var("PEERDRT_SOCKET", &socket_a);
@@ -339,8 +307,7 @@ fn events_come_one_per_change_in_order_and_name_the_member_and_enum_members_list
 
             // Node B dies. The creator's next record is not acknowledged; once its
             // retransmissions run out the member is disconnected.
-            let _ = node_b.kill();
-            let _ = node_b.wait();
+            node_b.kill();
             add(group, "after the member died");
             let gone = collect(members_event, member_events, 2, Duration::from_secs(15));
             assert_eq!(
@@ -391,8 +358,7 @@ fn events_come_one_per_change_in_order_and_name_the_member_and_enum_members_list
             assert_eq!(PeerGroupClose(group), 0);
             assert_eq!(PeerGroupShutdown(), 0);
         }
-        let _ = node_a.kill();
-        let _ = node_a.wait();
+        drop(node_a);
         let _ = std::fs::remove_dir_all(&dir);
     });
 }
@@ -413,7 +379,7 @@ fn the_device_queue_keeps_its_oldest_events_and_counts_the_rest_at_and_past_its_
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let socket = dir.join("c.sock");
-        let mut node = daemon(&socket);
+        let node = DaemonProcess::start(&socket, Vec::new);
         let device = Device::connect(&socket).unwrap();
         let group = GroupHandle::create(&device, &[7; 32], &[8; 32], 3600).unwrap();
         group.watch_events(true).unwrap();
@@ -453,8 +419,7 @@ fn the_device_queue_keeps_its_oldest_events_and_counts_the_rest_at_and_past_its_
         group.watch_events(false).unwrap();
         add(depth + 2);
         assert_eq!(wait_event(&device, Duration::from_millis(500)), None, "unwatched: nothing queued");
-        let _ = node.kill();
-        let _ = node.wait();
+        drop(node);
         let _ = std::fs::remove_dir_all(&dir);
     });
 }

@@ -389,16 +389,18 @@ pub fn compile_c(source: &str, out: &Path, defines: &[&str]) {
     assert!(output.status.success(), "{cc} failed:\n{}", String::from_utf8_lossy(&output.stderr));
 }
 
-/// A NUL-terminated UTF-16 string from C.
+/// A NUL-terminated UTF-16 string from C (read unaligned: it may sit anywhere in a block).
 ///
 /// # Safety
 /// `p` points at a NUL-terminated UTF-16 string.
 pub unsafe fn narrow(p: *const u16) -> String {
     let mut units = Vec::new();
-    let mut i = 0;
-    while unsafe { *p.add(i) } != 0 {
-        units.push(unsafe { *p.add(i) });
-        i += 1;
+    for i in 0.. {
+        let unit = unsafe { p.add(i).read_unaligned() };
+        if unit == 0 {
+            break;
+        }
+        units.push(unit);
     }
     String::from_utf16(&units).unwrap()
 }
