@@ -19,3 +19,5 @@ pub mod engine;
 pub mod host;
 #[cfg(windows)]
 pub mod nt;
+#[cfg(not(windows))]
+pub mod store;

@@ -14,8 +14,6 @@
 //! engine entry asserts it is on the worker (debug builds).
 
 pub mod config;
-pub mod group_durability;
-pub mod group_store;
 pub mod pnrp_discovery;
 pub mod queue;
 pub mod server;

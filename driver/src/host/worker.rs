@@ -85,7 +85,7 @@ pub(crate) struct Worker {
     standing: Option<OpenId>,
     standing_ports: Vec<(Handle, u16)>,
     /// The groups' logs: records are made durable before the request that stored them completes.
-    groups: super::group_durability::GroupDurability,
+    groups: crate::store::group_durability::GroupDurability,
 }
 
 fn status_text(status: u32) -> String {
@@ -122,9 +122,9 @@ impl Worker {
             by_open: HashMap::new(),
             standing: None,
             standing_ports: Vec::new(),
-            groups: super::group_durability::GroupDurability::new(super::group_durability::state_dir(
-                &config.socket,
-            )),
+            groups: crate::store::group_durability::GroupDurability::new(
+                crate::store::group_durability::state_dir(&config.socket),
+            ),
         };
         worker.device.set_flood_limits(config.flood_limits);
         if !config.instances.is_empty() {

@@ -341,7 +341,7 @@ mod tests {
             .args([
                 "--ignored",
                 "--exact",
-                "host::group_store::tests::crash_right_after_append",
+                "store::group_store::tests::crash_right_after_append",
                 "--nocapture",
             ])
             .env(CRASH_DIR, dir.path())
