@@ -20,5 +20,4 @@ pub mod engine;
 pub mod host;
 #[cfg(windows)]
 pub mod nt;
-#[cfg(not(windows))]
 pub mod store;
