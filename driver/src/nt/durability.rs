@@ -1,9 +1,9 @@
 //! Group databases in `peerdrt.sys`: the shared [`GroupDurability`] over [`NtDirectory`], in the
 //! driver's state directory, driven from the IOCTL dispatch path and the worker.
 //!
-//! * The state directory is `Parameters\StateDirectory` (REG_SZ or REG_EXPAND_SZ, an absolute NT
-//!   path such as `\??\D:\peerdrt`) or [`DEFAULT_STATE_DIRECTORY`]; the logs are in its `groups`
-//!   subdirectory, created with parents on first use.
+//! * The state directory is `Parameters\StateDirectory` (REG_SZ, or REG_EXPAND_SZ taken as is:
+//!   an absolute NT path such as `\??\D:\peerdrt`) or [`DEFAULT_STATE_DIRECTORY`]; the logs are
+//!   in its `groups` subdirectory, created with parents on first use.
 //! * [`after_ioctl`] runs in IRP_MJ_DEVICE_CONTROL before the IRP completes, under the engine
 //!   lock at PASSIVE_LEVEL: a group just created or joined is replayed from its log, every record
 //!   the request stored is appended and flushed, a closed group's log is closed. A record that
