@@ -4,6 +4,7 @@
 //! * [`engine`]: the platform-neutral device (opens, handle tables, event queues, IOCTL
 //!   dispatch, DRT instances on the sans-IO core), `no_std` + `alloc`;
 //! * `host` (Linux): UDP sockets, receive and worker threads, the Unix-socket device;
+//! * [`store`]: group databases on disk (the log format and its bookkeeping, both platforms);
 //! * `nt` (Windows): the WDM glue (DriverEntry, IRPs, NMR + WSK); built into `peerdrt.sys`.
 
 #![cfg_attr(windows, no_std)]
@@ -19,5 +20,4 @@ pub mod engine;
 pub mod host;
 #[cfg(windows)]
 pub mod nt;
-#[cfg(not(windows))]
 pub mod store;

@@ -29,8 +29,11 @@
 #      violations;
 #   7. again, while the stand-in detaches the provider on its own with the driver busy: new
 #      instances are refused, the busy one closes cleanly, the detach goes the STATUS_PENDING
-#      way, and unload is as clean; at the end no process of the prefix may be left after
-#      `wineserver -k`.
+#      way, and unload is as clean;
+#   8. group durability: a group created through the driver, with a record and one of
+#      MAX_RECORD_SIZE, survives close/reopen and `sc stop` + `sc start`; a damaged log tail is cut
+#      off and the good records restored; zero live allocations at every unload. At the end no
+#      process of the prefix may be left after `wineserver -k`.
 #
 # Environment: LANE_TIMEOUT (seconds, default 1800, builds from scratch included) bounds the whole
 # run; STEP_TIMEOUT (default 180) each Wine command; BUILD_TIMEOUT (default 900) each build;
@@ -445,6 +448,64 @@ stop_driver "$logs/winedevice-detach.log" detach
 check_standin 2
 grep -a "NETIO-STANDIN STATS" "$netio_log" | tail -1 | grep -q "detach_pending=1" \
     || fail "the provider's detach did not go the STATUS_PENDING way"
+
+# ---- 8. group durability: the driver's group logs across restarts ----------------------------
+# The driver keeps each group's records in a checksummed log under its state directory
+# (Parameters\StateDirectory; Wine 8 has no \SystemRoot object link, so the lane names the same
+# place as \??\C:\windows\system32\drivers\peerdrt). A group created through \\.\PeerDrt with
+# a record and one of MAX_RECORD_SIZE survives PeerGroupClose / reopen, then a restart of the
+# driver (sc stop + sc start, in a new session); a log whose tail was damaged while the driver was
+# stopped loses the tail and keeps every good record, and appends go on after it.
+say "group durability: the driver's group logs survive restarts"
+wine_quiet wine reg delete 'HKLM\System\CurrentControlSet\Control\Session Manager\Environment' \
+    /v PEERDRT_NETIO_DETACH_AFTER_MS /f >/dev/null 2>&1 || true
+wine_quiet wine reg add 'HKLM\System\CurrentControlSet\Services\peerdrt\Parameters' /v StateDirectory \
+    /t REG_SZ /d '\??\C:\windows\system32\drivers\peerdrt' /f >/dev/null || fail "could not set Parameters\\StateDirectory"
+groups_dir="$system32/drivers/peerdrt/groups"
+store_step() { # NAME ARGS...: one group-store run of the client
+    local name="$1"
+    shift
+    timeout "$STEP_TIMEOUT" wine "$client" group-store "$@" > "$logs/store-$name.log" 2>>"$logs/wine-commands.log" || true
+    grep -a "^ok: \|^FAIL: " "$logs/store-$name.log" | sed 's/^/  /'
+    grep -aq "^FAIL: " "$logs/store-$name.log" && fail "group-store $name: $(grep -a '^FAIL: ' "$logs/store-$name.log")"
+    grep -aq "^ok: " "$logs/store-$name.log" || fail "group-store $name did not run (see store-$name.log)"
+}
+restart_store_driver() { # FROM TO: stop the driver of session FROM, start it in a new session TO
+    stop_driver "$logs/winedevice-$1.log" "$1"
+    end_session
+    start_session "$logs/winedevice-$2.log"
+    start_driver "$logs/winedevice-$2.log" "$2"
+}
+end_session
+start_session "$logs/winedevice-store1.log"
+start_driver "$logs/winedevice-store1.log" store1
+grep -a "peerdrt: group logs in" "$logs/winedevice-store1.log" | sed 's/^.*peerdrt: /  driver: /' | head -1
+store_step write write
+store_log="$(ls "$groups_dir"/*.log 2>/dev/null | head -1)"
+[ -n "$store_log" ] || fail "the driver wrote no group log under $groups_dir"
+good_size="$(stat -c %s "$store_log")"
+echo "  $(basename "$store_log"): $good_size bytes"
+restart_store_driver store1 store2
+store_step restart check --records 2
+grep -aq "peerdrt: group log $(basename "$store_log"): 2 entries replayed, 2 restored, 0 refused, 0 bytes" \
+    "$logs/winedevice-store2.log" || fail "the driver did not replay the group log after the restart (see winedevice-store2.log)"
+# Damage the tail while the driver is stopped: a frame announcing 300 bytes followed by only 20
+# (an append torn by a crash), then garbage.
+stop_driver "$logs/winedevice-store2.log" store2
+end_session
+printf '\x2c\x01\x00\x00torn-append-checksum-and-twenty-bytes' >> "$store_log"
+head -c 57 /dev/urandom >> "$store_log"
+damaged_size="$(stat -c %s "$store_log")"
+echo "  damaged the log's tail: $good_size -> $damaged_size bytes"
+start_session "$logs/winedevice-store3.log"
+start_driver "$logs/winedevice-store3.log" store3
+store_step torn check --records 2 --add 2
+grep -a "peerdrt: group log " "$logs/winedevice-store3.log" | sed 's/^.*peerdrt: /  driver: /' | head -1
+grep -aq "peerdrt: group log $(basename "$store_log"): 2 entries replayed, 2 restored, 0 refused, $((damaged_size - good_size)) bytes of torn tail cut off" \
+    "$logs/winedevice-store3.log" || fail "the driver did not cut the damaged tail off (see winedevice-store3.log)"
+restart_store_driver store3 store4
+store_step appended check --records 3
+stop_driver "$logs/winedevice-store4.log" store4
 
 # ---- the end: no process of the prefix is left ------------------------------------------------
 say "ending the prefix"

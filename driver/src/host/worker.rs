@@ -26,6 +26,9 @@ use super::udp::{UdpPlatform, endpoint_of};
 use super::{Role, assert_on_worker, set_role};
 use crate::engine::standing::{CloudSpec, NodeKey as StandingKey, StandingSpec, open_standing};
 use crate::engine::{Completion, Device, DeviceStats, Irp, OpenId, Owner, WaitCompletion};
+use crate::store::group_durability::{GroupDurability, Restored, state_dir};
+use crate::store::group_store::StoreError;
+use crate::store::std_file::StdDirectory;
 
 /// Names a device connection.
 pub(crate) type ConnId = u64;
@@ -85,7 +88,7 @@ pub(crate) struct Worker {
     standing: Option<OpenId>,
     standing_ports: Vec<(Handle, u16)>,
     /// The groups' logs: records are made durable before the request that stored them completes.
-    groups: crate::store::group_durability::GroupDurability,
+    groups: GroupDurability<StdDirectory>,
 }
 
 fn status_text(status: u32) -> String {
@@ -122,9 +125,7 @@ impl Worker {
             by_open: HashMap::new(),
             standing: None,
             standing_ports: Vec::new(),
-            groups: crate::store::group_durability::GroupDurability::new(
-                crate::store::group_durability::state_dir(&config.socket),
-            ),
+            groups: GroupDurability::new(StdDirectory::new(state_dir(&config.socket).join("groups"))),
         };
         worker.device.set_flood_limits(config.flood_limits);
         if !config.instances.is_empty() {
@@ -261,7 +262,9 @@ impl Worker {
     /// Sends the engine's datagrams, closes unbound sockets, answers completed waits.
     fn flush(&mut self) {
         // Records received from other members are made durable too (failures are logged).
-        let _ = self.groups.persist(&mut self.device);
+        if let Err(e) = self.groups.persist(&mut self.device) {
+            tracing::error!(error = %e, "group record not made durable");
+        }
         loop {
             let (device, platform) = self.engine();
             let mut sent = false;
@@ -323,10 +326,15 @@ impl Worker {
                     Completion::Complete { status, information } => {
                         let information = information.min(capacity);
                         if status == status::SUCCESS {
-                            self.groups.opened(&mut self.device, now, open, code, &output[..information]);
+                            let opened =
+                                self.groups.opened(&mut self.device, now, open, code, &output[..information]);
+                            log_group_opened(opened);
                         }
                         // Durable before the reply: a record AddRecord reported survives a kill.
                         let persisted = self.groups.persist(&mut self.device);
+                        if let Err(e) = &persisted {
+                            tracing::error!(error = %e, "group record not made durable");
+                        }
                         if status == status::SUCCESS
                             && let Ok(Request::Group { request: GroupRequest::Close { group }, .. }) =
                                 Request::decode(code, &input)
@@ -435,5 +443,22 @@ struct Hex<'a>(&'a [u8]);
 impl std::fmt::Display for Hex<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+/// Logs what [`GroupDurability::opened`] did.
+fn log_group_opened(opened: Option<Result<Restored, StoreError>>) {
+    match opened {
+        Some(Ok(r)) => tracing::info!(
+            log = %r.log,
+            entries = r.entries,
+            restored = r.restored,
+            refused = r.refused,
+            truncated = r.truncated,
+            existed = r.existed,
+            "group log replayed"
+        ),
+        Some(Err(e)) => tracing::error!(error = %e, "group log unusable; the group runs without durability"),
+        None => {}
     }
 }

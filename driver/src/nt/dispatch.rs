@@ -179,6 +179,7 @@ pub unsafe extern "system" fn cleanup(_device: *mut sys::DEVICE_OBJECT, irp: *mu
         with_engine_always(|e| {
             let now = time::now();
             e.device.cleanup(now, open, &mut e.platform);
+            e.groups.open_closed(open);
             super::worker::settle(e, now);
             cancel_open(open);
         });
@@ -196,6 +197,7 @@ pub unsafe extern "system" fn close(_device: *mut sys::DEVICE_OBJECT, irp: *mut 
         with_engine_always(|e| {
             let now = time::now();
             e.device.close(now, open, &mut e.platform);
+            e.groups.open_closed(open);
             e.opens.retain(|o| *o != open);
             super::worker::settle(e, now);
             cancel_open(open);
@@ -261,8 +263,13 @@ pub unsafe extern "system" fn device_control(
         let token = e.next_token;
         e.next_token += 1;
         let now = time::now();
-        let completion =
-            e.device.ioctl(now, open, Irp { code, input: &input, output, token }, &mut e.platform);
+        let completion = e.device.ioctl(
+            now,
+            open,
+            Irp { code, input: &input, output: &mut *output, token },
+            &mut e.platform,
+        );
+        let completion = super::durability::after_ioctl(e, now, open, code, &input, output, completion);
         if completion == Completion::Pending {
             // SAFETY: the IRP is ours until queued.
             unsafe { queue_wait(e, irp, open, token) };

@@ -67,6 +67,8 @@ pub unsafe extern "system" fn driver_entry(
     // SAFETY: as above.
     let pnrp = unsafe { super::pnrp::read_config(registry_path) };
     let cloud = super::pnrp::initial_state(&pnrp);
+    // SAFETY: as above.
+    let groups = unsafe { super::durability::configured(registry_path) };
 
     // 2. State. Everything the callbacks reach lives in this one non-paged block.
     let state = Box::new(Driver {
@@ -78,6 +80,7 @@ pub unsafe extern "system" fn driver_entry(
             next_token: 1,
             pnrp,
             cloud,
+            groups,
         }),
         waits: SpinLock::new(WaitQueue::new()),
         rx: SpinLock::new(RxQueue::new()),
@@ -362,6 +365,7 @@ unsafe extern "system" fn driver_unload(_driver_object: *mut sys::DRIVER_OBJECT)
         for open in core::mem::take(&mut e.opens) {
             e.device.close(now, open, &mut e.platform);
         }
+        e.groups.close_all();
         worker::settle(e, now);
         dispatch::cancel_all();
         e.platform.close_all();

@@ -13,6 +13,8 @@
 //!   sockets.
 //! * [`pnrp`]: the `Global_` PNRP cloud the driver runs once WSK is attached; [`registry`]
 //!   reads its configuration.
+//! * [`durability`]: the group databases, in the driver's state directory (the shared
+//!   [`crate::store`] log over [`file`]'s `Zw*` file routines).
 //! * [`sys`]: the kernel types and imports (peerdrt-nt-sys + raw-dylib, or wdk-sys).
 //!
 //! # Threads, locks and IRQL
@@ -21,6 +23,7 @@
 //! |---|---|---|
 //! | DriverEntry, DriverUnload | PASSIVE | engine |
 //! | IRP_MJ_* dispatch routines (caller's thread) | PASSIVE | engine, then waits |
+//! | group log file I/O (`Zw*File`, from dispatch and the worker) | PASSIVE | engine (held) |
 //! | worker thread | PASSIVE | engine, then waits / rx |
 //! | ClientAttachProvider | PASSIVE | engine |
 //! | ClientDetachProvider, ClientCleanupBindingContext | <= DISPATCH | none (atomics) |
@@ -47,6 +50,8 @@
 
 mod dispatch;
 mod driver;
+mod durability;
+mod file;
 mod log;
 #[cfg(not(feature = "wdk"))]
 mod panic;
@@ -93,6 +98,8 @@ pub(crate) struct Engine {
     pub pnrp: pnrp::PnrpConfig,
     /// And where it is.
     pub cloud: pnrp::CloudState,
+    /// The group logs (records durable before the IRP that stored them completes).
+    pub groups: durability::Groups,
 }
 
 /// The driver's state: one non-paged block from DriverEntry to the end of DriverUnload.

@@ -107,6 +107,75 @@ mod local {
     pub const STATUS_OBJECT_NAME_NOT_FOUND: NTSTATUS = 0xC000_0034u32 as NTSTATUS;
     /// `SECURITY_DESCRIPTOR_MIN_LENGTH` on x64 (the absolute form).
     pub const SECURITY_DESCRIPTOR_MIN_LENGTH: usize = 40;
+
+    // ---- files (ntifs.h / wdm.h): what the group store's Zw* calls take -------------------------
+
+    /// Access rights (winnt.h).
+    pub const GENERIC_READ: ACCESS_MASK = 0x8000_0000;
+    pub const GENERIC_WRITE: ACCESS_MASK = 0x4000_0000;
+    pub const DELETE: ACCESS_MASK = 0x0001_0000;
+    pub const FILE_LIST_DIRECTORY: ACCESS_MASK = 0x0001;
+    pub const FILE_TRAVERSE: ACCESS_MASK = 0x0020;
+    /// `FILE_ALL_ACCESS` (winnt.h).
+    pub const FILE_ALL_ACCESS: ACCESS_MASK = 0x001F_01FF;
+    /// `FILE_ATTRIBUTE_NORMAL`, `FILE_SHARE_READ` (winnt.h).
+    pub const FILE_ATTRIBUTE_NORMAL: ULONG = 0x0000_0080;
+    pub const FILE_SHARE_READ: ULONG = 0x0000_0001;
+    /// CreateDisposition values of `ZwCreateFile` (wdm.h).
+    pub const FILE_OPEN_IF: ULONG = 0x0000_0003;
+    pub const FILE_OVERWRITE_IF: ULONG = 0x0000_0005;
+    /// CreateOptions flags of `ZwCreateFile` (wdm.h).
+    pub const FILE_DIRECTORY_FILE: ULONG = 0x0000_0001;
+    pub const FILE_WRITE_THROUGH: ULONG = 0x0000_0002;
+    pub const FILE_SYNCHRONOUS_IO_NONALERT: ULONG = 0x0000_0020;
+    pub const FILE_NON_DIRECTORY_FILE: ULONG = 0x0000_0040;
+    /// `IoStatusBlock.Information` after `ZwCreateFile` (wdm.h).
+    pub const FILE_CREATED: usize = 0x0000_0002;
+    /// `FILE_INFORMATION_CLASS` values (wdm.h).
+    pub const FileRenameInformation: i32 = 10;
+    pub const FileStandardInformation: i32 = 5;
+    pub const FileEndOfFileInformation: i32 = 20;
+    /// NTSTATUS values the store tells apart (ntstatus.h).
+    pub const STATUS_OBJECT_PATH_NOT_FOUND: NTSTATUS = 0xC000_003Au32 as NTSTATUS;
+    pub const STATUS_END_OF_FILE: NTSTATUS = 0xC000_0011u32 as NTSTATUS;
+    pub const STATUS_OBJECT_NAME_INVALID: NTSTATUS = 0xC000_0033u32 as NTSTATUS;
+
+    /// `FILE_STANDARD_INFORMATION` (wdm.h): 24 bytes on x64.
+    #[repr(C)]
+    pub struct FILE_STANDARD_INFORMATION {
+        pub AllocationSize: LARGE_INTEGER,
+        pub EndOfFile: LARGE_INTEGER,
+        pub NumberOfLinks: ULONG,
+        pub DeletePending: BOOLEAN,
+        pub Directory: BOOLEAN,
+    }
+    const _: () = assert!(core::mem::size_of::<FILE_STANDARD_INFORMATION>() == 24);
+    const _: () = assert!(core::mem::offset_of!(FILE_STANDARD_INFORMATION, EndOfFile) == 8);
+    const _: () = assert!(core::mem::offset_of!(FILE_STANDARD_INFORMATION, NumberOfLinks) == 16);
+
+    /// `FILE_END_OF_FILE_INFORMATION` (ntifs.h): 8 bytes.
+    #[repr(C)]
+    pub struct FILE_END_OF_FILE_INFORMATION {
+        pub EndOfFile: LARGE_INTEGER,
+    }
+    const _: () = assert!(core::mem::size_of::<FILE_END_OF_FILE_INFORMATION>() == 8);
+
+    /// `FILE_RENAME_INFORMATION` (ntifs.h) up to its variable-length `FileName`: the
+    /// `ReplaceIfExists` / `Flags` union (a ULONG since Windows 10 RS1, a BOOLEAN before: the
+    /// first byte either way), `RootDirectory` at 8, `FileNameLength` at 16, `FileName` at 20.
+    #[repr(C)]
+    pub struct FILE_RENAME_INFORMATION {
+        pub ReplaceIfExists: ULONG,
+        pub RootDirectory: HANDLE,
+        pub FileNameLength: ULONG,
+        pub FileName: [u16; 1],
+    }
+    const _: () = assert!(core::mem::size_of::<FILE_RENAME_INFORMATION>() == 24);
+    const _: () = assert!(core::mem::offset_of!(FILE_RENAME_INFORMATION, RootDirectory) == 8);
+    const _: () = assert!(core::mem::offset_of!(FILE_RENAME_INFORMATION, FileNameLength) == 16);
+    const _: () = assert!(core::mem::offset_of!(FILE_RENAME_INFORMATION, FileName) == 20);
+    /// Bytes of [`FILE_RENAME_INFORMATION`] before `FileName`.
+    pub const FILE_RENAME_INFORMATION_HEADER: usize = 20;
 }
 pub use local::*;
 
@@ -233,6 +302,57 @@ kernel_imports!("ntoskrnl.exe", "ntoskrnl", "system" {
         KeyValueInformation: PVOID,
         Length: ULONG,
         ResultLength: PULONG,
+    ) -> NTSTATUS;
+    // Files (the group store, PASSIVE_LEVEL).
+    pub fn ZwCreateFile(
+        FileHandle: PHANDLE,
+        DesiredAccess: ACCESS_MASK,
+        ObjectAttributes: *mut OBJECT_ATTRIBUTES,
+        IoStatusBlock: PIO_STATUS_BLOCK,
+        AllocationSize: PLARGE_INTEGER,
+        FileAttributes: ULONG,
+        ShareAccess: ULONG,
+        CreateDisposition: ULONG,
+        CreateOptions: ULONG,
+        EaBuffer: PVOID,
+        EaLength: ULONG,
+    ) -> NTSTATUS;
+    pub fn ZwReadFile(
+        FileHandle: HANDLE,
+        Event: HANDLE,
+        ApcRoutine: PVOID,
+        ApcContext: PVOID,
+        IoStatusBlock: PIO_STATUS_BLOCK,
+        Buffer: PVOID,
+        Length: ULONG,
+        ByteOffset: PLARGE_INTEGER,
+        Key: PULONG,
+    ) -> NTSTATUS;
+    pub fn ZwWriteFile(
+        FileHandle: HANDLE,
+        Event: HANDLE,
+        ApcRoutine: PVOID,
+        ApcContext: PVOID,
+        IoStatusBlock: PIO_STATUS_BLOCK,
+        Buffer: PVOID,
+        Length: ULONG,
+        ByteOffset: PLARGE_INTEGER,
+        Key: PULONG,
+    ) -> NTSTATUS;
+    pub fn ZwFlushBuffersFile(FileHandle: HANDLE, IoStatusBlock: PIO_STATUS_BLOCK) -> NTSTATUS;
+    pub fn ZwQueryInformationFile(
+        FileHandle: HANDLE,
+        IoStatusBlock: PIO_STATUS_BLOCK,
+        FileInformation: PVOID,
+        Length: ULONG,
+        FileInformationClass: i32,
+    ) -> NTSTATUS;
+    pub fn ZwSetInformationFile(
+        FileHandle: HANDLE,
+        IoStatusBlock: PIO_STATUS_BLOCK,
+        FileInformation: PVOID,
+        Length: ULONG,
+        FileInformationClass: i32,
     ) -> NTSTATUS;
     pub fn KeExpandKernelStackAndCallout(
         Callout: PEXPAND_STACK_CALLOUT,

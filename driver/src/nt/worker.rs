@@ -15,9 +15,10 @@ const MAX_SLEEP_MS: u64 = 1000;
 /// Sleep before retrying when the kernel could not give the engine its stack.
 const RETRY_MS: u64 = 50;
 
-/// After any engine call (engine lock held): tell the engine about cancelled waits, send what it
+/// After any engine call (engine lock held): make the records groups received durable, tell the engine about cancelled waits, send what it
 /// queued, complete finished waits, and close the sockets unbound in the call.
 pub fn settle(e: &mut Engine, _now: peerdrt_core::time::Instant) {
+    super::durability::persist_received(e);
     dispatch::drain_cancelled(e);
     while let Some(out) = e.device.poll_transmit() {
         e.platform.send(out);

@@ -1,69 +1,104 @@
-//! The daemon's group databases on disk: one [`GroupLog`] per group under the state directory.
+//! A node's group databases on disk: one [`GroupLog`] per group in the node's group directory,
+//! the same bookkeeping in `peerdrtd` and in `peerdrt.sys`.
 //!
-//! The worker calls [`GroupDurability::persist`] after every IOCTL *before* it sends the reply,
-//! and after every batch of datagrams: each record a group stored (a local AddRecord /
-//! UpdateRecord / DeleteRecord, or one received from a member) is appended and `fdatasync`ed
-//! first, so a record PeerGroupAddRecord reported survives a kill of the daemon the next instant.
-//! When a group is opened (GROUP_CREATE / GROUP_JOIN) its log is replayed into it
+//! The host calls [`GroupDurability::persist`] after every IOCTL *before* it completes the
+//! request, and after every batch of datagrams: each record a group stored (a local AddRecord /
+//! UpdateRecord / DeleteRecord, or one received from a member) is appended and flushed to the
+//! medium first, so a record PeerGroupAddRecord reported survives a kill of the node the next
+//! instant. When a group is opened (GROUP_CREATE / GROUP_JOIN) its log is replayed into it
 //! ([`GroupDurability::opened`]); a group whose log already existed is reopened as
 //! synchronised (it held a synchronised database when it last ran).
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use alloc::collections::BTreeMap;
+use alloc::string::String;
 
 use peerdrt_abi::Handle;
 use peerdrt_abi::group::{GROUP_CREATE, GROUP_JOIN, GroupResponse};
 use peerdrt_core::time::Instant;
 
+use super::file::LogDirectory;
 use super::group_store::{GroupLog, StoreError};
 use crate::engine::{Device, OpenId};
 
 /// Environment variable naming the daemon's state directory (default: `<device socket>.state`).
+#[cfg(not(windows))]
 pub const STATE_DIR_ENV: &str = "PEERDRT_STATE_DIR";
 
-/// The state directory of a daemon serving `socket`.
-pub fn state_dir(socket: &Path) -> PathBuf {
+/// The state directory of a daemon serving `socket` (its group logs are in `groups` under it).
+#[cfg(not(windows))]
+pub fn state_dir(socket: &std::path::Path) -> std::path::PathBuf {
     match std::env::var_os(STATE_DIR_ENV).filter(|d| !d.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
+        Some(dir) => std::path::PathBuf::from(dir),
         None => {
             let mut dir = socket.as_os_str().to_owned();
             dir.push(".state");
-            PathBuf::from(dir)
+            std::path::PathBuf::from(dir)
         }
     }
 }
 
-/// The log path of the group rooted at `root` under `dir`.
-pub fn log_path(dir: &Path, root: &[u8; 32]) -> PathBuf {
-    let name: String = root.iter().map(|b| format!("{b:02x}")).collect();
-    dir.join("groups").join(format!("{name}.log"))
+/// The log file name of the group rooted at `root`: its key in hex.
+pub fn log_name(root: &[u8; 32]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut name = String::with_capacity(64 + 4);
+    for b in root {
+        name.push(char::from(HEX[usize::from(b >> 4)]));
+        name.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    name.push_str(".log");
+    name
+}
+
+/// What [`GroupDurability::opened`] restored into a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    /// The log's file name.
+    pub log: String,
+    /// Entries replayed.
+    pub entries: usize,
+    /// Records the group took back.
+    pub restored: usize,
+    /// Records it refused (expired, or no longer verifiable).
+    pub refused: usize,
+    /// Bytes of torn or corrupt tail cut off.
+    pub truncated: u64,
+    /// The log already existed (the group is reopened synchronised).
+    pub existed: bool,
 }
 
 /// The open logs, by group root, and which group handle (of which open) writes to which.
 #[derive(Debug)]
-pub struct GroupDurability {
-    dir: PathBuf,
-    logs: HashMap<[u8; 32], GroupLog>,
-    roots: HashMap<Handle, (OpenId, [u8; 32])>,
+pub struct GroupDurability<D: LogDirectory> {
+    dir: D,
+    logs: BTreeMap<[u8; 32], GroupLog<D::File>>,
+    roots: BTreeMap<Handle, (OpenId, [u8; 32])>,
 }
 
-impl GroupDurability {
-    /// Logs under `dir` (created when the first group opens).
-    pub fn new(dir: PathBuf) -> Self {
-        Self { dir, logs: HashMap::new(), roots: HashMap::new() }
+impl<D: LogDirectory> GroupDurability<D> {
+    /// Logs in `dir` (created when the first group opens).
+    pub fn new(dir: D) -> Self {
+        Self { dir, logs: BTreeMap::new(), roots: BTreeMap::new() }
     }
 
     /// After a completed IOCTL `code` of `open` with reply `output`: a group just opened gets its
-    /// log opened and replayed. An error leaves the group open without durability (logged).
-    pub fn opened(&mut self, device: &mut Device, now: Instant, open: OpenId, code: u32, output: &[u8]) {
+    /// log opened and replayed. `None` when the request opened no group; an error leaves the group
+    /// open without durability (the caller logs it).
+    pub fn opened(
+        &mut self,
+        device: &mut Device,
+        now: Instant,
+        open: OpenId,
+        code: u32,
+        output: &[u8],
+    ) -> Option<Result<Restored, StoreError>> {
         if code != GROUP_CREATE && code != GROUP_JOIN {
-            return;
+            return None;
         }
-        let Ok(GroupResponse::Opened { group, .. }) = GroupResponse::decode(code, output) else { return };
-        let Some(root) = device.group_root(open, group) else { return };
-        if let Err(e) = self.replay(device, now, open, group, root) {
-            tracing::error!(error = %e, "group log unusable; the group runs without durability");
-        }
+        let Ok(GroupResponse::Opened { group, .. }) = GroupResponse::decode(code, output) else {
+            return None;
+        };
+        let root = device.group_root(open, group)?;
+        Some(self.replay(device, now, open, group, root))
     }
 
     fn replay(
@@ -73,23 +108,12 @@ impl GroupDurability {
         open: OpenId,
         group: Handle,
         root: [u8; 32],
-    ) -> Result<(), StoreError> {
+    ) -> Result<Restored, StoreError> {
+        let name = log_name(&root);
+        // Another handle may have it open (two opens of one group): read the file again.
+        drop(self.logs.remove(&root));
+        let (log, replay) = GroupLog::open(&mut self.dir, &name, &root)?;
         self.roots.insert(group, (open, root));
-        let path = log_path(&self.dir, &root);
-        let existed = path.exists();
-        let (log, replay) = match self.logs.remove(&root) {
-            // Another handle has it open (two opens of one group): read the file again.
-            Some(log) => {
-                drop(log);
-                GroupLog::open(&path, &root)?
-            }
-            None => {
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)?;
-                }
-                GroupLog::open(&path, &root)?
-            }
-        };
         let (mut restored, mut refused) = (0usize, 0usize);
         for record in &replay.records {
             match device.restore_group_record(now, open, group, record) {
@@ -97,19 +121,18 @@ impl GroupDurability {
                 Err(_) => refused += 1,
             }
         }
-        if existed {
+        if !replay.created {
             device.mark_group_ready(open, group);
         }
-        tracing::info!(
-            log = %path.display(),
-            entries = replay.records.len(),
+        self.logs.insert(root, log);
+        Ok(Restored {
+            log: name,
+            entries: replay.records.len(),
             restored,
             refused,
-            truncated = replay.truncated,
-            "group log replayed"
-        );
-        self.logs.insert(root, log);
-        Ok(())
+            truncated: replay.truncated,
+            existed: !replay.created,
+        })
     }
 
     /// Appends every record the device's groups stored since the last call, each made durable
@@ -121,7 +144,6 @@ impl GroupDurability {
                 continue;
             };
             if let Err(e) = log.append(&record) {
-                tracing::error!(error = %e, "group record not made durable");
                 first_error.get_or_insert(e);
             }
         }
@@ -149,6 +171,12 @@ impl GroupDurability {
     pub fn open_logs(&self) -> usize {
         self.logs.len()
     }
+
+    /// Closes every log (the node is stopping).
+    pub fn close_all(&mut self) {
+        self.roots.clear();
+        self.logs.clear();
+    }
 }
 
 #[cfg(test)]
@@ -160,6 +188,7 @@ mod tests {
 
     use super::*;
     use crate::engine::{Bound, Completion, Irp, Owner, Platform, TransportId};
+    use crate::store::std_file::StdDirectory;
 
     /// 2024-01-01 as a FILETIME.
     const UTC: u64 = 133_485_408_000_000_000;
@@ -177,7 +206,12 @@ mod tests {
     }
 
     /// Runs a group request as the worker does: the IOCTL, then `opened`, `persist`, `closed`.
-    fn run(d: &mut Device, g: &mut GroupDurability, open: OpenId, request: GroupRequest<'_>) -> Vec<u8> {
+    fn run(
+        d: &mut Device,
+        g: &mut GroupDurability<StdDirectory>,
+        open: OpenId,
+        request: GroupRequest<'_>,
+    ) -> Vec<u8> {
         let now = Instant::from_millis(1);
         let r = Request::Group { utc: UTC, request };
         let mut input = vec![0u8; 32 * 1024];
@@ -190,7 +224,9 @@ mod tests {
             panic!("{request:?} failed")
         };
         output.truncate(information);
-        g.opened(d, now, open, r.code(), &output);
+        if let Some(opened) = g.opened(d, now, open, r.code(), &output) {
+            opened.unwrap();
+        }
         g.persist(d).unwrap();
         if r.code() == GROUP_CLOSE
             && let GroupRequest::Close { group } = request
@@ -200,7 +236,7 @@ mod tests {
         output
     }
 
-    fn create(d: &mut Device, g: &mut GroupDurability, open: OpenId) -> Handle {
+    fn create(d: &mut Device, g: &mut GroupDurability<StdDirectory>, open: OpenId) -> Handle {
         let out = run(
             d,
             g,
@@ -216,7 +252,7 @@ mod tests {
     #[test]
     fn records_are_logged_replayed_on_reopen_and_logs_close_with_their_last_handle() {
         let dir = tempfile::tempdir().unwrap();
-        let mut g = GroupDurability::new(dir.path().to_owned());
+        let mut g = GroupDurability::new(StdDirectory::new(dir.path().join("groups")));
         let mut d = Device::new();
         let open = d.open(Owner::default()).unwrap();
         let group = create(&mut d, &mut g, open);
@@ -235,7 +271,7 @@ mod tests {
 
         // A fresh device (a restarted daemon) reopens the group from the log.
         let mut d = Device::new();
-        let mut g = GroupDurability::new(dir.path().to_owned());
+        let mut g = GroupDurability::new(StdDirectory::new(dir.path().join("groups")));
         let open = d.open(Owner::default()).unwrap();
         let group = create(&mut d, &mut g, open);
         let id: [u8; 16] = id.try_into().unwrap();

@@ -5,6 +5,10 @@ use std::net::{Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use peerdrt_abi::group::{
+    GROUP_CREATE, GROUP_ENUM_RECORDS, GROUP_GET_RECORD, GROUP_GET_STATUS, GroupRequest, GroupResponse,
+    MAX_DATA_LEN, MAX_ENUM_PAGE, MAX_RECORD_LEN, RecordFields,
+};
 use peerdrt_abi::status::{self, hresult};
 use peerdrt_abi::{
     EndpointRecord, EventRecord, Handle, KEY_LEN, MAX_EVENT_LEN, OpenInstance, Request, Response,
@@ -198,7 +202,8 @@ impl Device {
     }
 
     fn call(&self, request: &Request<'_>, capacity: usize) -> Result<Reply, Fail> {
-        let mut input = vec![0u8; 16 * 1024];
+        // Room for the largest request (a record of MAX_RECORD_SIZE bytes).
+        let mut input = vec![0u8; 64 * 1024];
         let n = request.encode(&mut input).map_err(|e| format!("encode {request:?}: {e:?}"))?;
         let p = self.start(request.code(), &input[..n], capacity)?;
         self.finish(p, Duration::from_secs(10))
@@ -727,6 +732,194 @@ fn provider_detach() -> Result<(), Fail> {
     Ok(())
 }
 
+// ---- group-store: the driver's group logs across restarts ---------------------------------
+
+/// The group's root and creator secrets: fixed, so that every run of the client opens the same
+/// group (and the driver the same log).
+const STORE_ROOT_SECRET: [u8; 32] = [0x31; 32];
+const STORE_MEMBER_SECRET: [u8; 32] = [0x32; 32];
+/// The record type of the step's records.
+const STORE_RECORD_TYPE: [u8; 16] = [0x51; 16];
+/// The byte the largest record's data is made of.
+const STORE_MAX_BYTE: u8 = 0x5A;
+
+/// The current time as a FILETIME (what the shim passes as `utc`).
+fn filetime_now() -> u64 {
+    let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    (unix.as_secs() + 11_644_473_600) * 10_000_000 + u64::from(unix.subsec_nanos()) / 100
+}
+
+fn small_payload(n: u32) -> Vec<u8> {
+    format!("durable record {n}").into_bytes()
+}
+
+fn group(dev: &Device, request: GroupRequest<'_>, capacity: usize) -> Result<Vec<u8>, Fail> {
+    dev.expect(&Request::Group { utc: filetime_now(), request }, capacity)
+}
+
+/// GROUP_CREATE of the step's group (a fresh group the first time, the same group reopened —
+/// replayed from the driver's log — every later time).
+fn open_store_group(dev: &Device) -> Result<u64, Fail> {
+    let out = group(
+        dev,
+        GroupRequest::Create {
+            root_secret: &STORE_ROOT_SECRET,
+            member_secret: &STORE_MEMBER_SECRET,
+            lifetime_seconds: 86_400,
+        },
+        256,
+    )?;
+    match GroupResponse::decode(GROUP_CREATE, &out) {
+        Ok(GroupResponse::Opened { group, .. }) => Ok(group),
+        other => Err(format!("GROUP_CREATE reply {other:?}")),
+    }
+}
+
+fn add_store_record(dev: &Device, group_handle: u64, data: &[u8]) -> Result<(), Fail> {
+    let expiration = filetime_now() + 3600 * 10_000_000;
+    let record = RecordFields { record_type: STORE_RECORD_TYPE, expiration, flags: 0, attributes: b"", data };
+    group(dev, GroupRequest::AddRecord { group: group_handle, record }, 64).map(drop)
+}
+
+fn store_record_count(dev: &Device, group_handle: u64) -> Result<u32, Fail> {
+    let out = group(dev, GroupRequest::GetStatus { group: group_handle }, 64)?;
+    match GroupResponse::decode(GROUP_GET_STATUS, &out) {
+        Ok(GroupResponse::Status(s)) => Ok(s.records),
+        other => Err(format!("GROUP_GET_STATUS reply {other:?}")),
+    }
+}
+
+/// Every record of the group, in the core's wire form.
+fn store_records(dev: &Device, group_handle: u64) -> Result<Vec<Vec<u8>>, Fail> {
+    let mut ids = Vec::new();
+    let mut after = [0u8; 16];
+    loop {
+        let out = group(
+            dev,
+            GroupRequest::EnumRecords {
+                group: group_handle,
+                record_type: Some(&STORE_RECORD_TYPE),
+                after: &after,
+            },
+            2 + 16 * MAX_ENUM_PAGE,
+        )?;
+        let page = match GroupResponse::decode(GROUP_ENUM_RECORDS, &out) {
+            Ok(GroupResponse::RecordIds(page)) => page.to_vec(),
+            other => return Err(format!("GROUP_ENUM_RECORDS reply {other:?}")),
+        };
+        for id in page.chunks_exact(16) {
+            ids.push(<[u8; 16]>::try_from(id).map_err(|e| e.to_string())?);
+        }
+        match page.chunks_exact(16).last() {
+            Some(last) if page.len() / 16 == MAX_ENUM_PAGE => after.copy_from_slice(last),
+            _ => break,
+        }
+    }
+    let mut records = Vec::new();
+    for id in &ids {
+        let out = group(dev, GroupRequest::GetRecord { group: group_handle, id }, MAX_RECORD_LEN + 64)?;
+        match GroupResponse::decode(GROUP_GET_RECORD, &out) {
+            Ok(GroupResponse::Record(record)) => records.push(record.to_vec()),
+            other => return Err(format!("GROUP_GET_RECORD reply {other:?}")),
+        }
+    }
+    Ok(records)
+}
+
+/// Which of the step's payloads a record carries: `Some(n)` for "durable record n", `None` for
+/// the largest record; an error for anything else.
+fn classify(record: &[u8], smalls: u32) -> Result<Option<u32>, Fail> {
+    let contains = |needle: &[u8]| record.windows(needle.len()).any(|w| w == needle);
+    // Longest first: "durable record 12" also contains "durable record 1".
+    for n in (1..=smalls).rev() {
+        if contains(&small_payload(n)) {
+            return Ok(Some(n));
+        }
+    }
+    if record.iter().filter(|&&b| b == STORE_MAX_BYTE).count() >= MAX_DATA_LEN {
+        return Ok(None);
+    }
+    Err(format!("a record of {} bytes carries none of the step's payloads", record.len()))
+}
+
+/// Checks that the group holds exactly "durable record 1..=smalls" and the largest record.
+fn check_store_records(dev: &Device, group_handle: u64, smalls: u32, step: &str) -> Result<(), Fail> {
+    let count = store_record_count(dev, group_handle)?;
+    let records = store_records(dev, group_handle)?;
+    let mut seen = Vec::new();
+    let mut largest = 0;
+    for record in &records {
+        match classify(record, smalls)? {
+            Some(n) => seen.push(n),
+            None => largest += 1,
+        }
+    }
+    seen.sort_unstable();
+    let expected: Vec<u32> = (1..=smalls).collect();
+    if count as usize != records.len() || seen != expected || largest != 1 {
+        return Err(format!(
+            "{step}: the group holds {count} records (listed {}: small {seen:?}, largest {largest}); \
+             expected small {expected:?} and one of {MAX_DATA_LEN} bytes",
+            records.len()
+        ));
+    }
+    ok(format!(
+        "{step}: {} records (durable record 1..={smalls} and one of MAX_RECORD_SIZE = {MAX_DATA_LEN} bytes)",
+        records.len()
+    ));
+    Ok(())
+}
+
+/// `group-store write`: a new group with a record and one of MAX_RECORD_SIZE, closed and
+/// reopened (PeerGroupClose / PeerGroupOpen: the records come back from the driver's log).
+/// `group-store check --records N [--add K]`: after a restart of the driver, the group holds
+/// "durable record 1..=N-1" and the largest record; then adds "durable record K".
+fn group_store(args: &[String]) -> Result<(), Fail> {
+    let dev = Device::open()?;
+    match args.first().map(String::as_str) {
+        Some("write") => {
+            let g = open_store_group(&dev)?;
+            if store_record_count(&dev, g)? != 0 {
+                return Err("group-store write: the group is not new (a log from an earlier run?)".into());
+            }
+            add_store_record(&dev, g, &small_payload(1))?;
+            add_store_record(&dev, g, &vec![STORE_MAX_BYTE; MAX_DATA_LEN])?;
+            ok(format!("group-store: created, added a record and one of {MAX_DATA_LEN} bytes"));
+            group(&dev, GroupRequest::Close { group: g }, 0)?;
+            let g = open_store_group(&dev)?;
+            check_store_records(&dev, g, 1, "group-store: closed and reopened")?;
+            group(&dev, GroupRequest::Close { group: g }, 0)?;
+            Ok(())
+        }
+        Some("check") => {
+            let mut records = None;
+            let mut add = None;
+            let mut i = 1;
+            while i < args.len() {
+                let value = args.get(i + 1).ok_or_else(|| format!("{} needs a value", args[i]))?;
+                let n: u32 = value.parse().map_err(|_| format!("{}: not a number: {value}", args[i]))?;
+                match args[i].as_str() {
+                    "--records" => records = Some(n),
+                    "--add" => add = Some(n),
+                    other => return Err(format!("group-store check: unknown argument {other}")),
+                }
+                i += 2;
+            }
+            let records = records.ok_or("group-store check needs --records N")?;
+            let smalls = records.checked_sub(1).ok_or("--records counts the largest record too")?;
+            let g = open_store_group(&dev)?;
+            check_store_records(&dev, g, smalls, "group-store: after the restart")?;
+            if let Some(k) = add {
+                add_store_record(&dev, g, &small_payload(k))?;
+                ok(format!("group-store: added durable record {k}"));
+            }
+            group(&dev, GroupRequest::Close { group: g }, 0)?;
+            Ok(())
+        }
+        _ => Err("usage: group-store write | group-store check --records N [--add K]".into()),
+    }
+}
+
 pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -734,12 +927,13 @@ pub fn main() -> ExitCode {
         Some("cloud") => cloud(&args[1..]),
         Some("pnrp") => pnrp(&args[1..]),
         Some("provider-detach") => provider_detach(),
+        Some("group-store") => group_store(&args[1..]),
         Some("hold") => {
             let secs: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
             std::thread::sleep(Duration::from_secs(secs));
             Ok(())
         }
-        _ => Err("usage: peerdrt-wine-client smoke | cloud --key HEX [--port P] [--seed A:P] [--find HEX,..] [--hold S [--hold-until FILE]] [--timeout S] | pnrp --key HEX [--find HEX,..] [--hold S [--hold-until FILE]] [--timeout S] | provider-detach | hold SECS".into()),
+        _ => Err("usage: peerdrt-wine-client smoke | cloud --key HEX [--port P] [--seed A:P] [--find HEX,..] [--hold S [--hold-until FILE]] [--timeout S] | pnrp --key HEX [--find HEX,..] [--hold S [--hold-until FILE]] [--timeout S] | provider-detach | group-store write | group-store check --records N [--add K] | hold SECS".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
