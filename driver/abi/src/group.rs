@@ -34,9 +34,18 @@ pub const GROUP_GET_RECORD: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x828, METHOD_BU
 pub const GROUP_ENUM_RECORDS: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x829, METHOD_BUFFERED, FILE_READ_ACCESS);
 /// PeerGroupGetStatus.
 pub const GROUP_GET_STATUS: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x82A, METHOD_BUFFERED, FILE_READ_ACCESS);
+/// PeerGroupCreate with PEER_GROUP_PASSWORD_AUTHENTICATION: the group's root holder grants
+/// certificates to joiners that prove the password whose verifier this is.
+pub const GROUP_ENABLE_PASSWORD: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x82B, METHOD_BUFFERED, RW);
+/// PeerGroupPasswordJoin: open a group as a password joiner (its certificate comes on connect).
+pub const GROUP_PASSWORD_JOIN: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x82C, METHOD_BUFFERED, RW);
+/// A member's certificate: a password joiner's once granted (PEER_E_GROUP_NOT_READY before,
+/// PEER_E_CONNECTION_NOT_AUTHENTICATED once refused).
+pub const GROUP_GET_CERTIFICATE: u32 =
+    ctl_code(FILE_DEVICE_NETWORK, 0x82D, METHOD_BUFFERED, FILE_READ_ACCESS);
 
 /// Every group control code, in function order.
-pub const ALL: [u32; 11] = [
+pub const ALL: [u32; 14] = [
     GROUP_CREATE,
     GROUP_CREATE_INVITATION,
     GROUP_JOIN,
@@ -48,6 +57,9 @@ pub const ALL: [u32; 11] = [
     GROUP_GET_RECORD,
     GROUP_ENUM_RECORDS,
     GROUP_GET_STATUS,
+    GROUP_ENABLE_PASSWORD,
+    GROUP_PASSWORD_JOIN,
+    GROUP_GET_CERTIFICATE,
 ];
 
 /// Length of an encoded membership certificate (the core's `CERTIFICATE_LEN`).
@@ -166,6 +178,31 @@ pub enum GroupRequest<'a> {
         /// The group.
         group: u64,
     },
+    /// Let the group's root holder grant certificates to password joiners.
+    EnablePassword {
+        /// The group (created here: only the root signs).
+        group: u64,
+        /// The password verifier (public key of the password's key).
+        verifier: &'a [u8; 32],
+        /// Role of the certificates granted: 1 = member, 2 = administrator.
+        role: u8,
+        /// Validity of a granted certificate in seconds of peer time from the grant.
+        lifetime_seconds: u32,
+    },
+    /// Join with a password.
+    PasswordJoin {
+        /// The member's secret key.
+        member_secret: &'a [u8; 32],
+        /// The group root's public key (from the invitation's security properties).
+        group_root: &'a [u8; 32],
+        /// The password's key seed (PBKDF2 of the password, derived in user mode).
+        password_seed: &'a [u8; 32],
+    },
+    /// The member's certificate.
+    GetCertificate {
+        /// The group.
+        group: u64,
+    },
 }
 
 impl<'a> GroupRequest<'a> {
@@ -183,6 +220,9 @@ impl<'a> GroupRequest<'a> {
             Self::GetRecord { .. } => GROUP_GET_RECORD,
             Self::EnumRecords { .. } => GROUP_ENUM_RECORDS,
             Self::GetStatus { .. } => GROUP_GET_STATUS,
+            Self::EnablePassword { .. } => GROUP_ENABLE_PASSWORD,
+            Self::PasswordJoin { .. } => GROUP_PASSWORD_JOIN,
+            Self::GetCertificate { .. } => GROUP_GET_CERTIFICATE,
         }
     }
 
@@ -227,6 +267,21 @@ impl<'a> GroupRequest<'a> {
                 record_type: if r.flag()? { Some(r.array()?) } else { None },
                 after: r.array()?,
             },
+            GROUP_ENABLE_PASSWORD => Self::EnablePassword {
+                group: r.u64()?,
+                verifier: r.array()?,
+                role: match r.u8()? {
+                    role @ (1 | 2) => role,
+                    _ => return Err(AbiError::BadValue),
+                },
+                lifetime_seconds: r.u32()?,
+            },
+            GROUP_PASSWORD_JOIN => Self::PasswordJoin {
+                member_secret: r.array()?,
+                group_root: r.array()?,
+                password_seed: r.array()?,
+            },
+            GROUP_GET_CERTIFICATE => Self::GetCertificate { group: r.u64()? },
             _ => Self::GetStatus { group: r.u64()? },
         };
         r.finish()?;
@@ -259,7 +314,20 @@ impl<'a> GroupRequest<'a> {
                 w.bytes(*address);
                 w.u16(*port);
             }
-            Self::Close { group } | Self::GetStatus { group } => w.u64(*group),
+            Self::Close { group } | Self::GetStatus { group } | Self::GetCertificate { group } => {
+                w.u64(*group)
+            }
+            Self::EnablePassword { group, verifier, role, lifetime_seconds } => {
+                w.u64(*group);
+                w.bytes(*verifier);
+                w.u8(*role);
+                w.u32(*lifetime_seconds);
+            }
+            Self::PasswordJoin { member_secret, group_root, password_seed } => {
+                w.bytes(*member_secret);
+                w.bytes(*group_root);
+                w.bytes(*password_seed);
+            }
             Self::AddRecord { group, record } => {
                 w.u64(*group);
                 write_record_fields(&mut w, record)?;
@@ -313,8 +381,8 @@ pub const CALL_HEADER_LEN: usize = 8;
 /// changed state never fails for want of room to answer).
 pub const fn output_needed(code: u32) -> usize {
     match code {
-        GROUP_CREATE | GROUP_JOIN => 8 + CERTIFICATE_LEN + 2,
-        GROUP_CREATE_INVITATION => CERTIFICATE_LEN,
+        GROUP_CREATE | GROUP_JOIN | GROUP_PASSWORD_JOIN => 8 + CERTIFICATE_LEN + 2,
+        GROUP_CREATE_INVITATION | GROUP_GET_CERTIFICATE => CERTIFICATE_LEN,
         GROUP_ADD_RECORD => 16,
         _ => 0,
     }
@@ -438,10 +506,10 @@ impl<'a> GroupResponse<'a> {
     pub fn decode(code: u32, output: &'a [u8]) -> Result<Self, AbiError> {
         let mut r = Reader::new(output);
         let response = match code {
-            GROUP_CREATE | GROUP_JOIN => {
+            GROUP_CREATE | GROUP_JOIN | GROUP_PASSWORD_JOIN => {
                 Self::Opened { group: r.u64()?, certificate: r.array()?, port: r.u16()? }
             }
-            GROUP_CREATE_INVITATION => Self::Invitation(r.array()?),
+            GROUP_CREATE_INVITATION | GROUP_GET_CERTIFICATE => Self::Invitation(r.array()?),
             GROUP_ADD_RECORD => Self::RecordId(r.array()?),
             GROUP_GET_RECORD => Self::Record(r.blob(MAX_RECORD_LEN)?),
             GROUP_ENUM_RECORDS => {
@@ -457,7 +525,11 @@ impl<'a> GroupResponse<'a> {
                 connections: r.u32()?,
                 records: r.u32()?,
             }),
-            GROUP_CONNECT | GROUP_CLOSE | GROUP_UPDATE_RECORD | GROUP_DELETE_RECORD => Self::Done,
+            GROUP_CONNECT
+            | GROUP_CLOSE
+            | GROUP_UPDATE_RECORD
+            | GROUP_DELETE_RECORD
+            | GROUP_ENABLE_PASSWORD => Self::Done,
             _ => return Err(AbiError::UnknownCode),
         };
         r.finish()?;
@@ -516,6 +588,9 @@ mod tests {
         roundtrip(GroupRequest::EnumRecords { group: 5, record_type: Some(&id), after: &[0; 16] });
         roundtrip(GroupRequest::EnumRecords { group: 5, record_type: None, after: &id });
         roundtrip(GroupRequest::GetStatus { group: 5 });
+        roundtrip(GroupRequest::EnablePassword { group: 5, verifier: &key, role: 1, lifetime_seconds: 60 });
+        roundtrip(GroupRequest::PasswordJoin { member_secret: &key, group_root: &key, password_seed: &key });
+        roundtrip(GroupRequest::GetCertificate { group: 5 });
     }
 
     #[test]
@@ -560,6 +635,9 @@ mod tests {
                 GroupResponse::Status(GroupStatus { status: 3, ready: true, connections: 4, records: 200 }),
             ),
             (GROUP_DELETE_RECORD, GroupResponse::Done),
+            (GROUP_PASSWORD_JOIN, GroupResponse::Opened { group: 9, certificate: &cert, port: 3601 }),
+            (GROUP_GET_CERTIFICATE, GroupResponse::Invitation(&cert)),
+            (GROUP_ENABLE_PASSWORD, GroupResponse::Done),
         ];
         for (code, response) in cases {
             let mut buf = [0u8; 1024];
@@ -617,6 +695,12 @@ pub mod hresult {
     pub const PEER_E_NOT_AUTHORIZED: u32 = 0x8063_2020;
     /// PEER_E_INVALID_RECORD_EXPIRATION.
     pub const PEER_E_INVALID_RECORD_EXPIRATION: u32 = 0x8063_2080;
+    /// PEER_E_CONNECTION_NOT_AUTHENTICATED: a password join was refused.
+    pub const PEER_E_CONNECTION_NOT_AUTHENTICATED: u32 = 0x8063_010A;
+    /// PEER_E_PASSWORD_DOES_NOT_MEET_POLICY.
+    pub const PEER_E_PASSWORD_DOES_NOT_MEET_POLICY: u32 = 0x8063_2021;
+    /// PEER_E_INVITATION_NOT_TRUSTED.
+    pub const PEER_E_INVITATION_NOT_TRUSTED: u32 = 0x8063_0701;
     /// PEER_E_INVALID_CREDENTIAL.
     pub const PEER_E_INVALID_CREDENTIAL: u32 = 0x8063_2082;
     /// PEER_E_GROUP_NOT_READY.

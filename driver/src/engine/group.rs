@@ -12,8 +12,9 @@ use peerdrt_abi::group::{GroupRequest, GroupResponse, GroupStatus, RecordFields,
 use peerdrt_abi::{AbiError, Handle};
 use peerdrt_core::group::database::DbError;
 use peerdrt_core::group::id::{GroupTag, RecordId};
-use peerdrt_core::group::member::{GroupError, GroupEvent, Member};
+use peerdrt_core::group::member::{GroupError, GroupEvent, Member, PasswordJoinState};
 use peerdrt_core::group::membership::{Credentials, GroupRoot, MembershipCertificate, Role, member_key};
+use peerdrt_core::group::password::PasswordGrantor;
 use peerdrt_core::group::record::{Record, RecordDraft, RecordError};
 use peerdrt_core::group::time::PeerTime;
 use peerdrt_core::wire::Endpoint;
@@ -60,6 +61,7 @@ pub fn hresult_of(error: GroupError) -> u32 {
         GroupError::Database(DbError::Expired) => hresult::PEER_E_INVALID_RECORD_EXPIRATION,
         GroupError::Database(DbError::Full) => hresult::E_OUTOFMEMORY,
         GroupError::Decode(_) | GroupError::OtherGroup | GroupError::NotConnected => hresult::E_INVALIDARG,
+        GroupError::PasswordRefused(_) => hresult::PEER_E_CONNECTION_NOT_AUTHENTICATED,
     }
 }
 
@@ -252,6 +254,38 @@ impl GroupTable {
                 ids.truncate(peerdrt_abi::group::MAX_ENUM_PAGE);
                 let bytes: Vec<u8> = ids.iter().flat_map(|id| id.0).collect();
                 Ok(GroupResponse::RecordIds(&bytes).encode(out)?)
+            }
+            GroupRequest::EnablePassword { group, verifier, role, lifetime_seconds } => {
+                let (_, slot) = self.slot(open, group)?;
+                let root = slot.root.clone().ok_or(GroupFailure::HResult(hresult::PEER_E_NOT_AUTHORIZED))?;
+                let role = Role::from_byte(role).ok_or(GroupFailure::Abi(AbiError::BadValue))?;
+                slot.member.enable_password_authentication(PasswordGrantor::new(
+                    root,
+                    *verifier,
+                    role,
+                    lifetime_seconds,
+                ));
+                Ok(GroupResponse::Done.encode(out)?)
+            }
+            GroupRequest::PasswordJoin { member_secret, group_root, password_seed } => {
+                let invalid = GroupFailure::HResult(hresult::PEER_E_INVALID_CREDENTIAL);
+                let member =
+                    Member::new_password_join(member_secret, *group_root, password_seed, random as u32)
+                        .ok_or(invalid)?;
+                let certificate = member.certificate().to_bytes();
+                let handle = self.insert(Slot { open, root: None, member })?;
+                Ok(GroupResponse::Opened { group: handle, certificate: &certificate, port: self.port }
+                    .encode(out)?)
+            }
+            GroupRequest::GetCertificate { group } => {
+                let (_, slot) = self.slot(open, group)?;
+                match slot.member.password_join_state() {
+                    PasswordJoinState::Member => {
+                        Ok(GroupResponse::Invitation(&slot.member.certificate().to_bytes()).encode(out)?)
+                    }
+                    PasswordJoinState::Pending => Err(fail(GroupError::NotReady)),
+                    PasswordJoinState::Refused(reason) => Err(fail(GroupError::PasswordRefused(reason))),
+                }
             }
             GroupRequest::GetStatus { group } => {
                 let (_, slot) = self.slot(open, group)?;

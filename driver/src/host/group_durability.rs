@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use peerdrt_abi::Handle;
-use peerdrt_abi::group::{GROUP_CREATE, GROUP_JOIN, GroupResponse};
+use peerdrt_abi::group::{GROUP_CREATE, GROUP_JOIN, GROUP_PASSWORD_JOIN, GroupResponse};
 use peerdrt_core::time::Instant;
 
 use super::group_store::{GroupLog, StoreError};
@@ -56,7 +56,7 @@ impl GroupDurability {
     /// After a completed IOCTL `code` of `open` with reply `output`: a group just opened gets its
     /// log opened and replayed. An error leaves the group open without durability (logged).
     pub fn opened(&mut self, device: &mut Device, now: Instant, open: OpenId, code: u32, output: &[u8]) {
-        if code != GROUP_CREATE && code != GROUP_JOIN {
+        if code != GROUP_CREATE && code != GROUP_JOIN && code != GROUP_PASSWORD_JOIN {
             return;
         }
         let Ok(GroupResponse::Opened { group, .. }) = GroupResponse::decode(code, output) else { return };

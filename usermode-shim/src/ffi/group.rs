@@ -14,8 +14,12 @@
 //! address hints) in the membership store (`group::membership_store`), so a group can be
 //! reopened after PeerGroupClose or a restart of the application; PeerGroupConnect connects to
 //! the hints, or the endpoints of the group's PNRP peer name. Events are watched from the shim
-//! (`group::events`); PeerGroupSearchRecords filters a snapshot with `group::search`. Not
-//! exported: password invitations (see `docs/grouping.md`).
+//! (`group::events`); PeerGroupSearchRecords filters a snapshot with `group::search`.
+//! Password groups: PeerGroupCreate with PEER_GROUP_PASSWORD_AUTHENTICATION publishes the
+//! group's security properties (a salted PBKDF2 verifier, never the password);
+//! PeerGroupCreatePasswordInvitation hands them out; PeerGroupPasswordJoin derives the
+//! password's key and PeerGroupConnect proves it to the creator, which grants a certificate
+//! (see `docs/grouping.md`, "Password groups").
 
 #![allow(non_snake_case, non_camel_case_types)]
 
@@ -36,10 +40,12 @@ use crate::group::client::utc_now;
 use crate::group::client::{GroupCallError, GroupHandle};
 use crate::group::events::{GroupEvent, Interest, Registration};
 use crate::group::hresult::{
-    E_INVALIDARG, E_POINTER, PEER_E_INVALID_CREDENTIAL, PEER_E_INVALID_GROUP, PEER_E_INVALID_SEARCH,
-    PEER_E_INVALID_TIME_PERIOD, PEER_E_NO_MEMBER_CONNECTIONS, PEER_E_NOT_INITIALIZED, PEER_S_NO_EVENT_DATA,
+    E_INVALIDARG, E_POINTER, PEER_E_GROUP_NOT_READY, PEER_E_INVALID_CREDENTIAL, PEER_E_INVALID_GROUP,
+    PEER_E_INVALID_SEARCH, PEER_E_INVALID_TIME_PERIOD, PEER_E_INVITATION_NOT_TRUSTED,
+    PEER_E_NO_MEMBER_CONNECTIONS, PEER_E_NOT_AUTHORIZED, PEER_E_NOT_INITIALIZED,
+    PEER_E_PASSWORD_DOES_NOT_MEET_POLICY, PEER_S_NO_EVENT_DATA,
 };
-use crate::group::invitation::{Invitation, MAX_INVITATION_UNITS};
+use crate::group::invitation::{Invitation, MAX_INVITATION_UNITS, PasswordInvitation};
 use crate::group::membership_store::{MAX_HINTS, unhex};
 use crate::group::membership_store::{Membership, MembershipStore, group_peer_name, hex};
 use crate::group::record::read_record;
@@ -49,15 +55,17 @@ use crate::group::types::{
     FILETIME, GUID, HGROUP, HPEERENUM, HPEEREVENT, PEER_DATA, PEER_EVENT_MEMBER_CHANGE_DATA,
     PEER_EVENT_RECORD_CHANGE_DATA, PEER_GROUP_EVENT_AUTHENTICATION_FAILED, PEER_GROUP_EVENT_DATA,
     PEER_GROUP_EVENT_MEMBER_CHANGED, PEER_GROUP_EVENT_RECORD_CHANGED, PEER_GROUP_EVENT_REGISTRATION,
-    PEER_GROUP_EVENT_STATUS_CHANGED, PEER_GROUP_GMC_AUTHENTICATION, PEER_GROUP_PROPERTIES,
-    PEER_GROUP_ROLE_ADMIN, PEER_GROUP_ROLE_MEMBER, PEER_RECORD, PEER_VERSION_DATA,
+    PEER_GROUP_EVENT_STATUS_CHANGED, PEER_GROUP_GMC_AUTHENTICATION, PEER_GROUP_PASSWORD_AUTHENTICATION,
+    PEER_GROUP_PROPERTIES, PEER_GROUP_ROLE_ADMIN, PEER_GROUP_ROLE_MEMBER, PEER_RECORD, PEER_VERSION_DATA,
 };
 use crate::group::version::negotiate;
 use crate::hresult::E_UNEXPECTED;
 use crate::hresult::{Error, Result};
 use crate::pnrp::{Addresses, DEFAULT_MAX_ENDPOINTS, IdentityStore, Pnrp, RegistrationInfo};
 use ed25519_dalek::SigningKey;
-use peerdrt_core::group::membership::member_key;
+use peerdrt_core::group::limits::{MAX_PASSWORD_CHARS, PASSWORD_ITERATIONS, PASSWORD_SALT_LEN};
+use peerdrt_core::group::membership::{GroupRoot, Role, member_key};
+use peerdrt_core::group::password::{SECURITY_PROPERTIES_LEN, SecurityProperties, check_policy, derive_seed};
 use peerdrt_core::pnrp::GLOBAL_CLOUD;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -76,6 +84,9 @@ const ROLE_MEMBER: u8 = 1;
 const ROLE_ADMIN: u8 = 2;
 /// Longest identity or classifier read from the caller.
 const MAX_NAME_UNITS: usize = 512;
+/// Longest password read from the caller (UTF-16 units: a character may take two); a longer one
+/// does not meet the policy of at most MAX_PASSWORD_CHARS characters either.
+const MAX_PASSWORD_UNITS: usize = 2 * MAX_PASSWORD_CHARS;
 
 /// A records enumeration: a snapshot and a cursor.
 struct Enumeration {
@@ -324,6 +335,8 @@ pub unsafe extern "system" fn PeerGroupCreate(
         getrandom::getrandom(&mut root).map_err(|_| Error(crate::hresult::E_OUTOFMEMORY))?;
         let lifetime =
             if p.ulMemberDataLifetime == 0 { DEFAULT_LIFETIME_SECONDS } else { p.ulMemberDataLifetime };
+        // SAFETY: the password string is NULL or NUL-terminated per the API contract.
+        let security = unsafe { password_properties(&p, &root)? };
         let g = call(GroupHandle::create(&device()?, &root, &identity.key.to_bytes(), lifetime))?;
         let mut root_public = [0u8; 32];
         root_public.copy_from_slice(&g.certificate[..32]);
@@ -336,8 +349,12 @@ pub unsafe extern "system" fn PeerGroupCreate(
             root: Some(hex(&root)),
             member_lifetime: lifetime,
             hints: Vec::new(),
+            security_properties: security.map(|s| hex(&s.to_bytes())),
+            password_pending: false,
         };
-        if let Err(e) = MembershipStore::open_default().save(&membership) {
+        let saved =
+            enable_password(&g, &membership).and_then(|()| MembershipStore::open_default().save(&membership));
+        if let Err(e) = saved {
             let _ = g.close();
             return Err(e);
         }
@@ -746,6 +763,8 @@ pub unsafe extern "system" fn PeerGroupJoin(
             root: None,
             member_lifetime: DEFAULT_LIFETIME_SECONDS,
             hints: invitation.hints,
+            security_properties: None,
+            password_pending: false,
         };
         if let Err(e) = MembershipStore::open_default().save(&membership) {
             let _ = g.close();
@@ -784,7 +803,12 @@ pub unsafe extern "system" fn PeerGroupOpen(
         let g = match &membership.root {
             Some(root) => {
                 let root = unhex(root).ok_or(Error(E_UNEXPECTED))?;
-                call(GroupHandle::create(&d, &root, &secret, membership.member_lifetime))?
+                let g = call(GroupHandle::create(&d, &root, &secret, membership.member_lifetime))?;
+                if let Err(e) = enable_password(&g, &membership) {
+                    let _ = g.close();
+                    return Err(e);
+                }
+                g
             }
             None => call(GroupHandle::join(&d, &secret, &membership.certificate()?))?,
         };
@@ -822,6 +846,9 @@ pub extern "system" fn PeerGroupConnect(hGroup: HGROUP) -> HRESULT {
         }
         if tried == 0 && m.root.is_none() {
             return Err(Error(PEER_E_NO_MEMBER_CONNECTIONS));
+        }
+        if m.password_pending {
+            await_grant(hGroup, &g, m)?;
         }
         Ok(())
     })
@@ -892,7 +919,8 @@ pub unsafe extern "system" fn PeerGroupGetProperties(
             props.pwzFriendlyName = pointers[4];
             props.ulMemberDataLifetime = m.member_lifetime;
             props.ulPresenceLifetime = DEFAULT_PRESENCE_LIFETIME;
-            props.dwAuthenticationSchemes = PEER_GROUP_GMC_AUTHENTICATION;
+            props.dwAuthenticationSchemes = PEER_GROUP_GMC_AUTHENTICATION
+                | if m.security_properties.is_some() { PEER_GROUP_PASSWORD_AUTHENTICATION } else { 0 };
             (block as *mut PEER_GROUP_PROPERTIES).write(props);
             ppProperties.write_unaligned(block as *mut PEER_GROUP_PROPERTIES);
         }
@@ -1042,6 +1070,182 @@ pub unsafe extern "system" fn PeerGroupSearchRecords(
         lock(&API).enums.insert(token, Enumeration { records, next: 0 });
         // SAFETY: non-null, writable.
         unsafe { phRecordEnum.write_unaligned(token as HPEERENUM) };
+        Ok(())
+    })
+}
+
+/// How long PeerGroupConnect of a password joiner waits for the creator's grant or refusal.
+pub const PASSWORD_GRANT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often PeerGroupConnect looks whether the grant arrived.
+const GRANT_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// The security properties a new group publishes when PEER_GROUP_PROPERTIES asks for password
+/// authentication: PEER_E_PASSWORD_DOES_NOT_MEET_POLICY for an empty or over-long password,
+/// E_INVALIDARG for unknown schemes or a role other than PEER_GROUP_ROLE_ADMIN /
+/// PEER_GROUP_ROLE_MEMBER (a zero GUID means member).
+///
+/// # Safety
+/// `p.pwzGroupPassword` must be NULL or NUL-terminated.
+unsafe fn password_properties(
+    p: &PEER_GROUP_PROPERTIES,
+    root: &[u8; 32],
+) -> Result<Option<SecurityProperties>> {
+    let schemes = p.dwAuthenticationSchemes;
+    if schemes & !(PEER_GROUP_GMC_AUTHENTICATION | PEER_GROUP_PASSWORD_AUTHENTICATION) != 0 {
+        return Err(Error(E_INVALIDARG));
+    }
+    if schemes & PEER_GROUP_PASSWORD_AUTHENTICATION == 0 {
+        return Ok(None);
+    }
+    // SAFETY: per the caller's contract.
+    let password = match unsafe { read_wstr(p.pwzGroupPassword, MAX_PASSWORD_UNITS) } {
+        Ok(units) => String::from_utf16(&units.unwrap_or_default()).map_err(|_| Error(E_INVALIDARG))?,
+        Err(()) => return Err(Error(PEER_E_PASSWORD_DOES_NOT_MEET_POLICY)),
+    };
+    let role = match p.groupPasswordRole {
+        r if r == PEER_GROUP_ROLE_ADMIN => Role::Administrator,
+        r if r == PEER_GROUP_ROLE_MEMBER || r == GUID::default() => Role::Member,
+        _ => return Err(Error(E_INVALIDARG)),
+    };
+    check_policy(&password).map_err(|_| Error(PEER_E_PASSWORD_DOES_NOT_MEET_POLICY))?;
+    let mut salt = [0u8; PASSWORD_SALT_LEN];
+    getrandom::getrandom(&mut salt).map_err(|_| Error(crate::hresult::E_OUTOFMEMORY))?;
+    let seed = derive_seed(&password, &salt, PASSWORD_ITERATIONS)
+        .map_err(|_| Error(PEER_E_PASSWORD_DOES_NOT_MEET_POLICY))?;
+    Ok(Some(SecurityProperties::issue(&GroupRoot::from_secret(root), role, salt, PASSWORD_ITERATIONS, &seed)))
+}
+
+/// Lets the device grant password memberships of a group created here whose membership carries
+/// security properties (nothing to do otherwise).
+fn enable_password(g: &GroupHandle, m: &Membership) -> Result<()> {
+    let Some(text) = &m.security_properties else { return Ok(()) };
+    let bytes: [u8; SECURITY_PROPERTIES_LEN] = unhex(text).ok_or(Error(E_UNEXPECTED))?;
+    let properties = SecurityProperties::from_bytes(&bytes).map_err(|_| Error(E_UNEXPECTED))?;
+    call(g.enable_password(&properties.verifier, properties.role.to_byte(), m.member_lifetime))
+}
+
+/// Waits until the device holds a password joiner's granted certificate, then keeps the
+/// membership (so PeerGroupOpen reopens it as an ordinary member).
+fn await_grant(h: HGROUP, g: &GroupHandle, mut m: Membership) -> Result<()> {
+    let deadline = std::time::Instant::now() + PASSWORD_GRANT_TIMEOUT;
+    let certificate = loop {
+        match g.granted_certificate() {
+            Ok(certificate) => break certificate,
+            Err(GroupCallError(hr))
+                if hr == PEER_E_GROUP_NOT_READY && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(GRANT_POLL_INTERVAL);
+            }
+            Err(GroupCallError(hr)) if hr == PEER_E_GROUP_NOT_READY => {
+                return Err(Error(PEER_E_NO_MEMBER_CONNECTIONS));
+            }
+            Err(e) => return Err(Error(e.0)),
+        }
+    };
+    m.certificate = hex(&certificate);
+    m.password_pending = false;
+    MembershipStore::open_default().save(&m)?;
+    if let Some(open) = lock(&API).groups.get_mut(&(h as usize)) {
+        open.membership = m;
+    }
+    Ok(())
+}
+
+/// PeerGroupCreatePasswordInvitation: the group's security properties and this node's group
+/// socket addresses, for any number of joiners. Only the creator of a group created with
+/// PEER_GROUP_PASSWORD_AUTHENTICATION can issue one (PEER_E_NOT_AUTHORIZED otherwise).
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn PeerGroupCreatePasswordInvitation(
+    hGroup: HGROUP,
+    ppwzInvitation: *mut *mut u16,
+) -> HRESULT {
+    guard(|| {
+        if ppwzInvitation.is_null() {
+            return Err(Error(E_POINTER));
+        }
+        let g = group(hGroup)?;
+        let m = membership_of(hGroup)?;
+        let Some(text) = m.security_properties.as_deref().filter(|_| m.root.is_some()) else {
+            return Err(Error(PEER_E_NOT_AUTHORIZED));
+        };
+        let invitation = PasswordInvitation {
+            group_peer_name: m.group_peer_name.clone(),
+            friendly_name: m.friendly_name.clone(),
+            creator: m.creator.clone(),
+            security_properties: unhex(text).ok_or(Error(E_UNEXPECTED))?,
+            hints: address_hints(g.port, &m.hints),
+        };
+        let block = wide_block(&invitation.encode())?;
+        // SAFETY: non-null, writable.
+        unsafe { ppwzInvitation.write_unaligned(block) };
+        Ok(())
+    })
+}
+
+/// PeerGroupPasswordJoin: `pwzIdentity` (NULL: the default identity) prepares to join with a
+/// password invitation and the password. The invitation's security properties must be signed by
+/// the root its peer name is secured by (PEER_E_INVITATION_NOT_TRUSTED otherwise); the password's
+/// key is derived here, in user mode, and only that key's seed reaches the device. The
+/// certificate is granted on PeerGroupConnect, which fails with
+/// PEER_E_CONNECTION_NOT_AUTHENTICATED for a wrong password; the membership is stored once
+/// granted. A certificate invitation (PeerGroupCreateInvitation's) is E_INVALIDARG here.
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn PeerGroupPasswordJoin(
+    pwzIdentity: *const u16,
+    pwzInvitation: *const u16,
+    pwzPassword: *const u16,
+    pwzCloud: *const u16,
+    phGroup: *mut HGROUP,
+) -> HRESULT {
+    guard(|| {
+        let _ = pwzCloud;
+        if phGroup.is_null() || pwzInvitation.is_null() || pwzPassword.is_null() {
+            return Err(Error(E_POINTER));
+        }
+        // SAFETY: per the API contract.
+        let units =
+            unsafe { read_wstr(pwzInvitation, MAX_INVITATION_UNITS) }.map_err(|_| Error(E_INVALIDARG))?;
+        let text = String::from_utf16(&units.unwrap_or_default()).map_err(|_| Error(E_INVALIDARG))?;
+        let invitation = PasswordInvitation::decode(&text).map_err(|_| Error(E_INVALIDARG))?;
+        // SAFETY: per the API contract.
+        let password = match unsafe { read_wstr(pwzPassword, MAX_PASSWORD_UNITS) } {
+            Ok(units) => String::from_utf16(&units.unwrap_or_default()).map_err(|_| Error(E_INVALIDARG))?,
+            Err(()) => return Err(Error(PEER_E_PASSWORD_DOES_NOT_MEET_POLICY)),
+        };
+        check_policy(&password).map_err(|_| Error(PEER_E_PASSWORD_DOES_NOT_MEET_POLICY))?;
+        let properties = SecurityProperties::from_bytes(&invitation.security_properties)
+            .map_err(|_| Error(PEER_E_INVITATION_NOT_TRUSTED))?;
+        let root = properties.group_root;
+        let classifier = invitation.group_peer_name.split_once('.').map(|(_, c)| c).unwrap_or_default();
+        if properties.check(&root).is_err()
+            || group_peer_name(&root, classifier).ok().as_deref() != Some(invitation.group_peer_name.as_str())
+        {
+            return Err(Error(PEER_E_INVITATION_NOT_TRUSTED));
+        }
+        // SAFETY: per the API contract.
+        let identity = identity_of(unsafe { string(pwzIdentity)? })?;
+        let secret = identity.key.to_bytes();
+        let seed = derive_seed(&password, &properties.salt, properties.iterations)
+            .map_err(|_| Error(PEER_E_INVITATION_NOT_TRUSTED))?;
+        let g = call(GroupHandle::password_join(&device()?, &secret, &root, &seed))?;
+        let membership = Membership {
+            identity: identity.name.clone(),
+            group_peer_name: invitation.group_peer_name,
+            friendly_name: invitation.friendly_name,
+            creator: invitation.creator,
+            certificate: hex(&g.certificate),
+            root: None,
+            member_lifetime: DEFAULT_LIFETIME_SECONDS,
+            hints: invitation.hints,
+            security_properties: None,
+            password_pending: true,
+        };
+        // SAFETY: non-null, writable.
+        unsafe { publish(g, membership, phGroup) };
         Ok(())
     })
 }

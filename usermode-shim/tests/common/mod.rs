@@ -364,3 +364,32 @@ pub fn declared_and_exported(header: &str, wanted: impl Fn(&str) -> bool) -> (Ve
     exported.sort();
     (declared, exported)
 }
+
+/// Compiles `tests/c/<source>` against include/p2p.h and the cdylib, strictly (C11, -Werror),
+/// into `out`.
+pub fn compile_c_program(source: &str, out: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = cdylib_dir();
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let output = Command::new(&cc)
+        .args([
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic-errors",
+            "-D_POSIX_C_SOURCE=200809L",
+            "-I",
+        ])
+        .arg(root.join("include"))
+        .arg(root.join("tests/c").join(source))
+        .arg("-L")
+        .arg(&lib)
+        .arg("-lpeerdrt_shim")
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .arg("-o")
+        .arg(out)
+        .output()
+        .expect("a C compiler (cc)");
+    assert!(output.status.success(), "{cc} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+}

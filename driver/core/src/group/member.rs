@@ -313,8 +313,9 @@ impl<A: Ord + Clone> Member<A> {
     /// Marks the database synchronised: a member reopening a group from its durable log held a
     /// synchronised database when it last ran, so it may read and write at once (as
     /// PeerGroupOpen allows); later connections synchronise the difference as usual.
+    /// A password joiner still waiting for its certificate stays not ready.
     pub fn mark_ready(&mut self) {
-        self.ready = true;
+        self.ready = self.password_join.is_none();
     }
 
     /// The database.
