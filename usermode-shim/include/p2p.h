@@ -199,6 +199,30 @@ typedef struct peer_record_tag {
     PEER_DATA data;
 } PEER_RECORD, *PPEER_RECORD;
 
+/* PeerGroupParseInvitation. pSubjectPublicKey is a CERT_PUBLIC_KEY_INFO* on Windows; peerdrt
+   reports NULL there, and no classifiers. */
+typedef struct peer_invitation_info_tag {
+    DWORD dwSize;
+    DWORD dwFlags;
+    PWSTR pwzCloudName;
+    DWORD dwScope;
+    DWORD dwCloudFlags;
+    PWSTR pwzGroupPeerName;
+    PWSTR pwzIssuerPeerName;
+    PWSTR pwzSubjectPeerName;
+    PWSTR pwzGroupFriendlyName;
+    PWSTR pwzIssuerFriendlyName;
+    PWSTR pwzSubjectFriendlyName;
+    FILETIME ftValidityStart;
+    FILETIME ftValidityEnd;
+    ULONG cRoles;
+    GUID *pRoles;
+    ULONG cClassifiers;
+    PWSTR *ppwzClassifiers;
+    void *pSubjectPublicKey;
+    DWORD authScheme;
+} PEER_INVITATION_INFO, *PPEER_INVITATION_INFO;
+
 typedef struct peer_group_properties_tag {
     DWORD dwSize;
     DWORD dwFlags;
@@ -258,6 +282,7 @@ HRESULT WINAPI PeerGroupCreateInvitation(HGROUP hGroup, PCWSTR pwzIdentityInfo, 
                                          const GUID *pRoles, PWSTR *ppwzInvitation);
 HRESULT WINAPI PeerGroupJoin(PCWSTR pwzIdentity, PCWSTR pwzInvitation, PCWSTR pwzCloud, HGROUP *phGroup);
 HRESULT WINAPI PeerGroupCreatePasswordInvitation(HGROUP hGroup, PWSTR *ppwzInvitation);
+HRESULT WINAPI PeerGroupParseInvitation(PCWSTR pwzInvitation, PPEER_INVITATION_INFO *ppInvitationInfo);
 HRESULT WINAPI PeerGroupPasswordJoin(PCWSTR pwzIdentity, PCWSTR pwzInvitation, PCWSTR pwzPassword, PCWSTR pwzCloud,
                                      HGROUP *phGroup);
 HRESULT WINAPI PeerGroupOpen(PCWSTR pwzIdentity, PCWSTR pwzGroupPeerName, PCWSTR pwzCloud, HGROUP *phGroup);

@@ -259,9 +259,54 @@ fn a_password_joiner_on_another_node_joins_publishes_and_is_verified_and_a_wrong
                 PEER_E_PASSWORD_DOES_NOT_MEET_POLICY
             );
 
+            // PeerGroupParseInvitation: both kinds, checked.
+            let mut info: *mut PEER_INVITATION_INFO = std::ptr::null_mut();
+            assert_eq!(PeerGroupParseInvitation(wide(&text).as_ptr(), &mut info), 0);
+            assert_eq!((*info).dwSize as usize, size_of::<PEER_INVITATION_INFO>());
+            assert_eq!((*info).authScheme, PEER_GROUP_PASSWORD_AUTHENTICATION);
+            assert!(narrow((*info).pwzGroupPeerName).ends_with(".pwchat"));
+            assert_eq!(narrow((*info).pwzCloudName), "Global_");
+            assert!((*info).pwzSubjectPeerName.is_null(), "a password invitation names no invitee");
+            assert_eq!(((*info).cRoles, *(*info).pRoles), (1, PEER_GROUP_ROLE_MEMBER));
+            PeerFreeData(info as *const c_void);
+            assert_eq!(PeerGroupParseInvitation(wide(&certificate_invitation).as_ptr(), &mut info), 0);
+            assert_eq!((*info).authScheme, PEER_GROUP_GMC_AUTHENTICATION);
+            assert_eq!(
+                narrow((*info).pwzIssuerPeerName),
+                IdentityStore::open_default().unwrap().default_identity().unwrap()
+            );
+            assert_eq!(narrow((*info).pwzSubjectPeerName).len(), 64, "the invitee's member key");
+            assert!((*info).ftValidityStart.to_u64() < (*info).ftValidityEnd.to_u64());
+            PeerFreeData(info as *const c_void);
+            assert_eq!(
+                PeerGroupParseInvitation(wide(&altered.to_string()).as_ptr(), &mut info) as u32,
+                PEER_E_INVITATION_NOT_TRUSTED,
+                "an altered verifier"
+            );
+            let mut forged: serde_json::Value = serde_json::from_str(&certificate_invitation).unwrap();
+            let certificate = forged["certificate"].as_str().unwrap().to_owned();
+            let flipped = if &certificate[70..71] == "0" { "1" } else { "0" };
+            forged["certificate"] = format!("{}{flipped}{}", &certificate[..70], &certificate[71..]).into();
+            assert_eq!(
+                PeerGroupParseInvitation(wide(&forged.to_string()).as_ptr(), &mut info) as u32,
+                PEER_E_INVITATION_NOT_TRUSTED,
+                "a certificate altered to name another key"
+            );
+            assert_eq!(
+                PeerGroupParseInvitation(wide("<PeerInvitation/>").as_ptr(), &mut info) as u32,
+                E_INVALIDARG
+            );
+
             // A wrong password on the second node: refused at connect, nothing stored here.
             let lines = run_joiner(&program, &socket_b, &guesser, &text, "wrong horse");
-            assert_eq!(lines, ["joined", &format!("connect {PEER_E_CONNECTION_NOT_AUTHENTICATED:#010x}")]);
+            assert_eq!(
+                lines,
+                [
+                    "parsed scheme 2 roles 1",
+                    "joined",
+                    &format!("connect {PEER_E_CONNECTION_NOT_AUTHENTICATED:#010x}")
+                ]
+            );
             assert_eq!(all_data(group), ["from the creator"]);
 
             // The right password: granted, connected, its record reaches the creator.
@@ -269,6 +314,7 @@ fn a_password_joiner_on_another_node_joins_publishes_and_is_verified_and_a_wrong
             assert_eq!(
                 lines,
                 [
+                    "parsed scheme 2 roles 1",
                     "joined",
                     "connect 0x00000000",
                     "added from the password joiner",

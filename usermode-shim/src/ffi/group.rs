@@ -51,6 +51,7 @@ use crate::group::membership_store::{Membership, MembershipStore, group_peer_nam
 use crate::group::record::read_record;
 use crate::group::search::{MAX_SEARCH_LEN, Search, attributes_of};
 use crate::group::time::PeerClock;
+use crate::group::types::PEER_INVITATION_INFO;
 use crate::group::types::{
     FILETIME, GUID, HGROUP, HPEERENUM, HPEEREVENT, PEER_DATA, PEER_EVENT_MEMBER_CHANGE_DATA,
     PEER_EVENT_RECORD_CHANGE_DATA, PEER_GROUP_EVENT_AUTHENTICATION_FAILED, PEER_GROUP_EVENT_DATA,
@@ -64,7 +65,7 @@ use crate::hresult::{Error, Result};
 use crate::pnrp::{Addresses, DEFAULT_MAX_ENDPOINTS, IdentityStore, Pnrp, RegistrationInfo};
 use ed25519_dalek::SigningKey;
 use peerdrt_core::group::limits::{MAX_PASSWORD_CHARS, PASSWORD_ITERATIONS, PASSWORD_SALT_LEN};
-use peerdrt_core::group::membership::{GroupRoot, Role, member_key};
+use peerdrt_core::group::membership::{GroupRoot, MembershipCertificate, Role, member_key};
 use peerdrt_core::group::password::{SECURITY_PROPERTIES_LEN, SecurityProperties, check_policy, derive_seed};
 use peerdrt_core::pnrp::GLOBAL_CLOUD;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -1246,6 +1247,134 @@ pub unsafe extern "system" fn PeerGroupPasswordJoin(
         };
         // SAFETY: non-null, writable.
         unsafe { publish(g, membership, phGroup) };
+        Ok(())
+    })
+}
+
+/// PNRP_GLOBAL_SCOPE, the scope of the `Global_` cloud reported by PeerGroupParseInvitation.
+const PNRP_GLOBAL_SCOPE: u32 = 1;
+
+/// What PeerGroupParseInvitation reports, checked: the signed part (certificate or security
+/// properties) must be the root's whose key secures the group's peer name.
+struct ParsedInvitation {
+    group_peer_name: String,
+    group_friendly_name: String,
+    issuer: String,
+    subject: Option<String>,
+    validity: (u64, u64),
+    role: Role,
+    scheme: u32,
+}
+
+/// Parses and checks an invitation of either kind: E_INVALIDARG if it is neither,
+/// PEER_E_INVITATION_NOT_TRUSTED if its signed part does not hold.
+fn parse_invitation(text: &str) -> Result<ParsedInvitation> {
+    let untrusted = Error(PEER_E_INVITATION_NOT_TRUSTED);
+    let secured_by = |root: &[u8; 32], name: &str| {
+        let classifier = name.split_once('.').map(|(_, c)| c).unwrap_or_default();
+        group_peer_name(root, classifier).ok().as_deref() == Some(name)
+    };
+    if let Ok(i) = Invitation::decode(text) {
+        let certificate = MembershipCertificate::from_bytes(&i.certificate).map_err(|_| untrusted)?;
+        let root = ed25519_dalek::VerifyingKey::from_bytes(&certificate.group_root).map_err(|_| untrusted)?;
+        // Checked at its first instant: the signature and a non-empty validity period.
+        certificate.check(&root, certificate.valid_from).map_err(|_| untrusted)?;
+        if !secured_by(&certificate.group_root, &i.group_peer_name) {
+            return Err(untrusted);
+        }
+        return Ok(ParsedInvitation {
+            group_peer_name: i.group_peer_name,
+            group_friendly_name: i.friendly_name,
+            issuer: i.creator,
+            subject: Some(hex(&certificate.member)),
+            validity: (certificate.valid_from.0, certificate.valid_until.0),
+            role: certificate.role,
+            scheme: PEER_GROUP_GMC_AUTHENTICATION,
+        });
+    }
+    let i = PasswordInvitation::decode(text).map_err(|_| Error(E_INVALIDARG))?;
+    let properties = SecurityProperties::from_bytes(&i.security_properties).map_err(|_| untrusted)?;
+    if properties.check(&properties.group_root).is_err()
+        || !secured_by(&properties.group_root, &i.group_peer_name)
+    {
+        return Err(untrusted);
+    }
+    Ok(ParsedInvitation {
+        group_peer_name: i.group_peer_name,
+        group_friendly_name: i.friendly_name,
+        issuer: i.creator,
+        subject: None,
+        validity: (0, 0),
+        role: properties.role,
+        scheme: PEER_GROUP_PASSWORD_AUTHENTICATION,
+    })
+}
+
+/// PeerGroupParseInvitation: one PeerFreeData block — PEER_INVITATION_INFO, its role GUID, then
+/// its strings. A certificate invitation's subject is the invitee's member key (64 hex digits,
+/// what PeerGroupCreateInvitation accepts as pwzIdentityInfo) and its validity the
+/// certificate's; a password invitation names no subject and has no validity period (zero
+/// FILETIMEs). No classifiers and no subject public key structure are reported.
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn PeerGroupParseInvitation(
+    pwzInvitation: *const u16,
+    ppInvitationInfo: *mut *mut PEER_INVITATION_INFO,
+) -> HRESULT {
+    guard(|| {
+        if pwzInvitation.is_null() || ppInvitationInfo.is_null() {
+            return Err(Error(E_POINTER));
+        }
+        // SAFETY: per the API contract.
+        let units =
+            unsafe { read_wstr(pwzInvitation, MAX_INVITATION_UNITS) }.map_err(|_| Error(E_INVALIDARG))?;
+        let text = String::from_utf16(&units.unwrap_or_default()).map_err(|_| Error(E_INVALIDARG))?;
+        let parsed = parse_invitation(&text)?;
+        let strings: Vec<Option<Vec<u16>>> = [
+            Some(GLOBAL_CLOUD.to_owned()),
+            Some(parsed.group_peer_name),
+            Some(parsed.issuer),
+            parsed.subject,
+            Some(parsed.group_friendly_name),
+        ]
+        .into_iter()
+        .map(|s| s.map(|s| s.encode_utf16().chain([0]).collect()))
+        .collect();
+        let head = size_of::<PEER_INVITATION_INFO>();
+        let role_at = head.next_multiple_of(align_of::<GUID>());
+        let strings_at = role_at + size_of::<GUID>();
+        let total = strings_at + strings.iter().flatten().map(|s| s.len() * 2).sum::<usize>();
+        let block = alloc_block(total)?;
+        // SAFETY: the block holds the struct, the GUID and every string after them.
+        unsafe {
+            let role = block.add(role_at) as *mut GUID;
+            role.write_unaligned(GUID::from_wire(&parsed.role.guid()));
+            let mut at = block.add(strings_at) as *mut u16;
+            let mut pointers = [std::ptr::null_mut::<u16>(); 5];
+            for (p, s) in pointers.iter_mut().zip(&strings) {
+                if let Some(s) = s {
+                    std::ptr::copy_nonoverlapping(s.as_ptr(), at, s.len());
+                    *p = at;
+                    at = at.add(s.len());
+                }
+            }
+            let mut info: PEER_INVITATION_INFO = std::mem::zeroed();
+            info.dwSize = head as u32;
+            info.pwzCloudName = pointers[0];
+            info.dwScope = PNRP_GLOBAL_SCOPE;
+            info.pwzGroupPeerName = pointers[1];
+            info.pwzIssuerPeerName = pointers[2];
+            info.pwzSubjectPeerName = pointers[3];
+            info.pwzGroupFriendlyName = pointers[4];
+            info.ftValidityStart = FILETIME::from_u64(parsed.validity.0);
+            info.ftValidityEnd = FILETIME::from_u64(parsed.validity.1);
+            info.cRoles = 1;
+            info.pRoles = role;
+            info.authScheme = parsed.scheme;
+            (block as *mut PEER_INVITATION_INFO).write(info);
+            ppInvitationInfo.write_unaligned(block as *mut PEER_INVITATION_INFO);
+        }
         Ok(())
     })
 }

@@ -1,6 +1,6 @@
 /* A password joiner in C against the peerdrt shim (include/p2p.h):
  *   group_password <identity> <password invitation> <password>
- * PeerGroupPasswordJoin, then PeerGroupConnect (prints its HRESULT; stops there when it
+ * PeerGroupParseInvitation (prints the scheme), PeerGroupPasswordJoin, then PeerGroupConnect (prints its HRESULT; stops there when it
  * fails, as for a wrong password), then adds a record once the database is synchronised
  * (prints its data), closes the group and reopens it by its peer name with PeerGroupOpen (the
  * granted membership was stored). Prints one line per step; "OK" at the end. */
@@ -45,6 +45,10 @@ int main(int argc, char **argv) {
     to_w(argv[3], password, 600);
     PEER_VERSION_DATA version;
     CHECK(PeerGroupStartup(PEER_GROUP_VERSION, &version));
+    PPEER_INVITATION_INFO info = NULL;
+    CHECK(PeerGroupParseInvitation(invitation, &info));
+    printf("parsed scheme %lu roles %lu\n", (unsigned long)info->authScheme, (unsigned long)info->cRoles);
+    PeerFreeData(info);
     HGROUP group = NULL;
     CHECK(PeerGroupPasswordJoin(identity, invitation, password, NULL, &group));
     printf("joined\n");
