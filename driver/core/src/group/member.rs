@@ -203,7 +203,7 @@ impl<A> Sync<A> {
 }
 
 /// One member of one group.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Member<A: Ord + Clone> {
     credentials: Credentials,
     root: MemberKey,
