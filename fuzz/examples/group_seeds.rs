@@ -12,6 +12,7 @@ use std::path::Path;
 use peerdrt_core::group::id::{GroupTag, RecordId};
 use peerdrt_core::group::limits::RANGE_FANOUT;
 use peerdrt_core::group::membership::{Credentials, GroupRoot, Role, member_key};
+use peerdrt_core::group::password::{PasswordGrantor, PasswordProof};
 use peerdrt_core::group::range::{Range, RangeDigest};
 use peerdrt_core::group::record::{Record, RecordDraft};
 use peerdrt_core::group::time::PeerTime;
@@ -54,6 +55,15 @@ fn main() {
     record.encode(&mut encoded);
     tombstone.encode(&mut encoded);
 
+    // A password joiner's proof for the grantor the target builds (password key seed [0x77; 32]):
+    // the grant path, not only the refusal.
+    let password_key = ed25519_dalek::SigningKey::from_bytes(&[0x77; 32]);
+    let joiner = ed25519_dalek::SigningKey::from_bytes(&[0x22; 32]);
+    let grantor = PasswordGrantor::new(root.clone(), password_key.verifying_key().to_bytes(), Role::Member, 3600);
+    let joiner_key = joiner.verifying_key().to_bytes();
+    let challenge = grantor.challenge(&joiner_key, &[0x5f; 16], NOW);
+    let proof = PasswordProof::answer(&password_key, &joiner, tag, [0x5f; 16], challenge);
+
     let seeds: Vec<(&str, Body)> = vec![
         ("hello", Body::Hello { certificate, nonce: [0x5e; 16] }),
         ("welcome", Body::Welcome { certificate, nonce: [0x6f; 16], proof: [0x70; 64] }),
@@ -84,11 +94,17 @@ fn main() {
                 gone: Ids::from_encoded(&ids).unwrap(),
             },
         ),
+        ("password-hello", Body::PasswordHello { member: joiner_key, nonce: [0x5f; 16] }),
+        ("password-challenge", Body::PasswordChallenge { nonce: [0x5f; 16], challenge }),
+        ("password-proof", Body::PasswordProof(proof)),
+        ("password-grant", Body::PasswordGrant(certificate)),
+        ("refuse-authentication-failed", Body::Refuse(RefuseReason::AuthenticationFailed)),
     ];
+    let count = seeds.len();
     for (name, body) in seeds {
         let bytes = Message { tag, id: 0x0102_0304, body }.encode();
         assert_eq!(Message::decode(&bytes).map(|m| m.encode()), Ok(bytes.clone()), "{name} decodes");
         fs::write(dir.join(format!("seed-{name}")), &bytes).unwrap();
     }
-    println!("wrote 14 seeds to {}", dir.display());
+    println!("wrote {count} seeds to {}", dir.display());
 }

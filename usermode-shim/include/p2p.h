@@ -148,6 +148,8 @@ typedef PVOID HGROUP, HPEERENUM, HPEEREVENT;
 #define PEER_RECORD_FLAG_DELETED 0x2u
 #define PEER_GROUP_STATUS_LISTENING 0x1u
 #define PEER_GROUP_STATUS_HAS_CONNECTIONS 0x2u
+#define PEER_GROUP_GMC_AUTHENTICATION 0x1u
+#define PEER_GROUP_PASSWORD_AUTHENTICATION 0x2u
 
 #define PEER_GROUP_EVENT_STATUS_CHANGED 1
 #define PEER_GROUP_EVENT_RECORD_CHANGED 3
@@ -178,6 +180,9 @@ typedef PVOID HGROUP, HPEERENUM, HPEEREVENT;
 #define PEER_E_GROUP_NOT_READY            ((HRESULT)0x80632091L)
 #define PEER_E_INVALID_GROUP              ((HRESULT)0x80632093L)
 #define PEER_E_NO_MEMBER_CONNECTIONS      ((HRESULT)0x80632095L)
+#define PEER_E_CONNECTION_NOT_AUTHENTICATED ((HRESULT)0x8063010AL)
+#define PEER_E_PASSWORD_DOES_NOT_MEET_POLICY ((HRESULT)0x80632021L)
+#define PEER_E_INVITATION_NOT_TRUSTED     ((HRESULT)0x80630701L)
 #define PEER_E_INVALID_TIME_PERIOD        ((HRESULT)0x80630705L)
 #define PEER_E_CONNECTION_FAILED          ((HRESULT)0x80630109L)
 
@@ -201,6 +206,30 @@ typedef struct peer_record_tag {
     PEER_DATA securityData;
     PEER_DATA data;
 } PEER_RECORD, *PPEER_RECORD;
+
+/* PeerGroupParseInvitation. pSubjectPublicKey is a CERT_PUBLIC_KEY_INFO* on Windows; peerdrt
+   reports NULL there, and no classifiers. */
+typedef struct peer_invitation_info_tag {
+    DWORD dwSize;
+    DWORD dwFlags;
+    PWSTR pwzCloudName;
+    DWORD dwScope;
+    DWORD dwCloudFlags;
+    PWSTR pwzGroupPeerName;
+    PWSTR pwzIssuerPeerName;
+    PWSTR pwzSubjectPeerName;
+    PWSTR pwzGroupFriendlyName;
+    PWSTR pwzIssuerFriendlyName;
+    PWSTR pwzSubjectFriendlyName;
+    FILETIME ftValidityStart;
+    FILETIME ftValidityEnd;
+    ULONG cRoles;
+    GUID *pRoles;
+    ULONG cClassifiers;
+    PWSTR *ppwzClassifiers;
+    void *pSubjectPublicKey;
+    DWORD authScheme;
+} PEER_INVITATION_INFO, *PPEER_INVITATION_INFO;
 
 typedef struct peer_group_properties_tag {
     DWORD dwSize;
@@ -296,6 +325,10 @@ HRESULT WINAPI PeerGroupCreate(PPEER_GROUP_PROPERTIES pProperties, HGROUP *phGro
 HRESULT WINAPI PeerGroupCreateInvitation(HGROUP hGroup, PCWSTR pwzIdentityInfo, FILETIME *pftExpiration, ULONG cRoles,
                                          const GUID *pRoles, PWSTR *ppwzInvitation);
 HRESULT WINAPI PeerGroupJoin(PCWSTR pwzIdentity, PCWSTR pwzInvitation, PCWSTR pwzCloud, HGROUP *phGroup);
+HRESULT WINAPI PeerGroupCreatePasswordInvitation(HGROUP hGroup, PWSTR *ppwzInvitation);
+HRESULT WINAPI PeerGroupParseInvitation(PCWSTR pwzInvitation, PPEER_INVITATION_INFO *ppInvitationInfo);
+HRESULT WINAPI PeerGroupPasswordJoin(PCWSTR pwzIdentity, PCWSTR pwzInvitation, PCWSTR pwzPassword, PCWSTR pwzCloud,
+                                     HGROUP *phGroup);
 HRESULT WINAPI PeerGroupOpen(PCWSTR pwzIdentity, PCWSTR pwzGroupPeerName, PCWSTR pwzCloud, HGROUP *phGroup);
 HRESULT WINAPI PeerGroupConnect(HGROUP hGroup);
 HRESULT WINAPI PeerGroupClose(HGROUP hGroup);

@@ -39,9 +39,18 @@ pub const GROUP_GET_STATUS: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x82A, METHOD_BU
 pub const GROUP_WATCH_EVENTS: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x82B, METHOD_BUFFERED, RW);
 /// PeerGroupEnumMembers: one page of the members the node knows.
 pub const GROUP_ENUM_MEMBERS: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x82C, METHOD_BUFFERED, FILE_READ_ACCESS);
+/// PeerGroupCreate with PEER_GROUP_PASSWORD_AUTHENTICATION: the group's root holder grants
+/// certificates to joiners that prove the password whose verifier this is.
+pub const GROUP_ENABLE_PASSWORD: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x82D, METHOD_BUFFERED, RW);
+/// PeerGroupPasswordJoin: open a group as a password joiner (its certificate comes on connect).
+pub const GROUP_PASSWORD_JOIN: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x82E, METHOD_BUFFERED, RW);
+/// A member's certificate: a password joiner's once granted (PEER_E_GROUP_NOT_READY before,
+/// PEER_E_CONNECTION_NOT_AUTHENTICATED once refused).
+pub const GROUP_GET_CERTIFICATE: u32 =
+    ctl_code(FILE_DEVICE_NETWORK, 0x82F, METHOD_BUFFERED, FILE_READ_ACCESS);
 
 /// Every group control code, in function order.
-pub const ALL: [u32; 13] = [
+pub const ALL: [u32; 16] = [
     GROUP_CREATE,
     GROUP_CREATE_INVITATION,
     GROUP_JOIN,
@@ -55,6 +64,9 @@ pub const ALL: [u32; 13] = [
     GROUP_GET_STATUS,
     GROUP_WATCH_EVENTS,
     GROUP_ENUM_MEMBERS,
+    GROUP_ENABLE_PASSWORD,
+    GROUP_PASSWORD_JOIN,
+    GROUP_GET_CERTIFICATE,
 ];
 
 /// Length of an encoded membership certificate (the core's `CERTIFICATE_LEN`).
@@ -195,6 +207,31 @@ pub enum GroupRequest<'a> {
         /// The last key of the previous page.
         after: Option<&'a [u8; 32]>,
     },
+    /// Let the group's root holder grant certificates to password joiners.
+    EnablePassword {
+        /// The group (created here: only the root signs).
+        group: u64,
+        /// The password verifier (public key of the password's key).
+        verifier: &'a [u8; 32],
+        /// Role of the certificates granted: 1 = member, 2 = administrator.
+        role: u8,
+        /// Validity of a granted certificate in seconds of peer time from the grant.
+        lifetime_seconds: u32,
+    },
+    /// Join with a password.
+    PasswordJoin {
+        /// The member's secret key.
+        member_secret: &'a [u8; 32],
+        /// The group root's public key (from the invitation's security properties).
+        group_root: &'a [u8; 32],
+        /// The password's key seed (PBKDF2 of the password, derived in user mode).
+        password_seed: &'a [u8; 32],
+    },
+    /// The member's certificate.
+    GetCertificate {
+        /// The group.
+        group: u64,
+    },
 }
 
 impl<'a> GroupRequest<'a> {
@@ -214,6 +251,9 @@ impl<'a> GroupRequest<'a> {
             Self::GetStatus { .. } => GROUP_GET_STATUS,
             Self::WatchEvents { .. } => GROUP_WATCH_EVENTS,
             Self::EnumMembers { .. } => GROUP_ENUM_MEMBERS,
+            Self::EnablePassword { .. } => GROUP_ENABLE_PASSWORD,
+            Self::PasswordJoin { .. } => GROUP_PASSWORD_JOIN,
+            Self::GetCertificate { .. } => GROUP_GET_CERTIFICATE,
         }
     }
 
@@ -262,6 +302,21 @@ impl<'a> GroupRequest<'a> {
             GROUP_ENUM_MEMBERS => {
                 Self::EnumMembers { group: r.u64()?, after: if r.flag()? { Some(r.array()?) } else { None } }
             }
+            GROUP_ENABLE_PASSWORD => Self::EnablePassword {
+                group: r.u64()?,
+                verifier: r.array()?,
+                role: match r.u8()? {
+                    role @ (1 | 2) => role,
+                    _ => return Err(AbiError::BadValue),
+                },
+                lifetime_seconds: r.u32()?,
+            },
+            GROUP_PASSWORD_JOIN => Self::PasswordJoin {
+                member_secret: r.array()?,
+                group_root: r.array()?,
+                password_seed: r.array()?,
+            },
+            GROUP_GET_CERTIFICATE => Self::GetCertificate { group: r.u64()? },
             _ => Self::GetStatus { group: r.u64()? },
         };
         r.finish()?;
@@ -294,7 +349,20 @@ impl<'a> GroupRequest<'a> {
                 w.bytes(*address);
                 w.u16(*port);
             }
-            Self::Close { group } | Self::GetStatus { group } => w.u64(*group),
+            Self::Close { group } | Self::GetStatus { group } | Self::GetCertificate { group } => {
+                w.u64(*group)
+            }
+            Self::EnablePassword { group, verifier, role, lifetime_seconds } => {
+                w.u64(*group);
+                w.bytes(*verifier);
+                w.u8(*role);
+                w.u32(*lifetime_seconds);
+            }
+            Self::PasswordJoin { member_secret, group_root, password_seed } => {
+                w.bytes(*member_secret);
+                w.bytes(*group_root);
+                w.bytes(*password_seed);
+            }
             Self::AddRecord { group, record } => {
                 w.u64(*group);
                 write_record_fields(&mut w, record)?;
@@ -359,8 +427,8 @@ pub const CALL_HEADER_LEN: usize = 8;
 /// changed state never fails for want of room to answer).
 pub const fn output_needed(code: u32) -> usize {
     match code {
-        GROUP_CREATE | GROUP_JOIN => 8 + CERTIFICATE_LEN + 2,
-        GROUP_CREATE_INVITATION => CERTIFICATE_LEN,
+        GROUP_CREATE | GROUP_JOIN | GROUP_PASSWORD_JOIN => 8 + CERTIFICATE_LEN + 2,
+        GROUP_CREATE_INVITATION | GROUP_GET_CERTIFICATE => CERTIFICATE_LEN,
         GROUP_ADD_RECORD => 16,
         _ => 0,
     }
@@ -532,10 +600,10 @@ impl<'a> GroupResponse<'a> {
     pub fn decode(code: u32, output: &'a [u8]) -> Result<Self, AbiError> {
         let mut r = Reader::new(output);
         let response = match code {
-            GROUP_CREATE | GROUP_JOIN => {
+            GROUP_CREATE | GROUP_JOIN | GROUP_PASSWORD_JOIN => {
                 Self::Opened { group: r.u64()?, certificate: r.array()?, port: r.u16()? }
             }
-            GROUP_CREATE_INVITATION => Self::Invitation(r.array()?),
+            GROUP_CREATE_INVITATION | GROUP_GET_CERTIFICATE => Self::Invitation(r.array()?),
             GROUP_ADD_RECORD => Self::RecordId(r.array()?),
             GROUP_GET_RECORD => Self::Record(r.blob(MAX_RECORD_LEN)?),
             GROUP_ENUM_RECORDS => {
@@ -563,9 +631,12 @@ impl<'a> GroupResponse<'a> {
                 }
                 Self::Members(entries)
             }
-            GROUP_CONNECT | GROUP_CLOSE | GROUP_UPDATE_RECORD | GROUP_DELETE_RECORD | GROUP_WATCH_EVENTS => {
-                Self::Done
-            }
+            GROUP_CONNECT
+            | GROUP_CLOSE
+            | GROUP_UPDATE_RECORD
+            | GROUP_DELETE_RECORD
+            | GROUP_WATCH_EVENTS
+            | GROUP_ENABLE_PASSWORD => Self::Done,
             _ => return Err(AbiError::UnknownCode),
         };
         r.finish()?;
@@ -591,7 +662,7 @@ pub const MAX_GROUP_EVENT_LEN: usize = 1 + 8 + 4 + 32;
 const _: () = assert!(MAX_GROUP_EVENT_LEN <= crate::MAX_EVENT_LEN, "a group event fits a WAIT_EVENT reply");
 
 /// A group event delivered by WAIT_EVENT to an open that watches the group
-/// ([`GROUP_WATCH_EVENTS`]). Its first byte (0x41–0x45) is distinct from every DRT
+/// ([`GROUP_WATCH_EVENTS`]). Its first byte (0x41–0x46) is distinct from every DRT
 /// [`crate::EventRecord`] kind; like those, the group's handle follows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupEventRecord<'a> {
@@ -629,6 +700,14 @@ pub enum GroupEventRecord<'a> {
         /// hrConnectionFailedReason.
         hresult: u32,
     },
+    /// PEER_GROUP_EVENT_AUTHENTICATION_FAILED: a password proof failed, this node's at another
+    /// member or another's at this one.
+    AuthenticationFailed {
+        /// The group.
+        group: u64,
+        /// Why (PEER_E_CONNECTION_NOT_AUTHENTICATED).
+        hresult: u32,
+    },
     /// The open's queue was full: `count` group events after the one before this record were
     /// dropped (the queue keeps its oldest events; this record takes its last place).
     EventsDropped {
@@ -645,10 +724,11 @@ impl<'a> GroupEventRecord<'a> {
     const STATUS_CHANGED: u8 = 0x43;
     const CONNECTION_FAILED: u8 = 0x44;
     const EVENTS_DROPPED: u8 = 0x45;
+    const AUTHENTICATION_FAILED: u8 = 0x46;
 
     /// Whether a WAIT_EVENT reply is a group event (by its first byte).
     pub fn is_group_event(bytes: &[u8]) -> bool {
-        matches!(bytes.first(), Some(0x41..=0x45))
+        matches!(bytes.first(), Some(0x41..=0x46))
     }
 
     /// Encodes the record, returning its length.
@@ -678,6 +758,11 @@ impl<'a> GroupEventRecord<'a> {
                 w.u64(*group);
                 w.u32(*hresult);
             }
+            Self::AuthenticationFailed { group, hresult } => {
+                w.u8(Self::AUTHENTICATION_FAILED);
+                w.u64(*group);
+                w.u32(*hresult);
+            }
             Self::EventsDropped { group, count } => {
                 w.u8(Self::EVENTS_DROPPED);
                 w.u64(*group);
@@ -700,6 +785,7 @@ impl<'a> GroupEventRecord<'a> {
             Self::STATUS_CHANGED => Self::StatusChanged { group, status: r.u32()? },
             Self::CONNECTION_FAILED => Self::ConnectionFailed { group, hresult: r.u32()? },
             Self::EVENTS_DROPPED => Self::EventsDropped { group, count: r.u32()? },
+            Self::AUTHENTICATION_FAILED => Self::AuthenticationFailed { group, hresult: r.u32()? },
             _ => return Err(AbiError::BadValue),
         };
         r.finish()?;
@@ -762,6 +848,9 @@ mod tests {
         roundtrip(GroupRequest::WatchEvents { group: 5, enabled: false });
         roundtrip(GroupRequest::EnumMembers { group: 5, after: None });
         roundtrip(GroupRequest::EnumMembers { group: 5, after: Some(&key) });
+        roundtrip(GroupRequest::EnablePassword { group: 5, verifier: &key, role: 1, lifetime_seconds: 60 });
+        roundtrip(GroupRequest::PasswordJoin { member_secret: &key, group_root: &key, password_seed: &key });
+        roundtrip(GroupRequest::GetCertificate { group: 5 });
     }
 
     #[test]
@@ -772,6 +861,10 @@ mod tests {
             GroupEventRecord::StatusChanged { group: 9, status: 3 },
             GroupEventRecord::ConnectionFailed { group: 9, hresult: hresult::PEER_E_CONNECTION_FAILED },
             GroupEventRecord::EventsDropped { group: 0, count: 77 },
+            GroupEventRecord::AuthenticationFailed {
+                group: 9,
+                hresult: hresult::PEER_E_CONNECTION_NOT_AUTHENTICATED,
+            },
         ];
         for event in events {
             let mut buf = [0u8; MAX_GROUP_EVENT_LEN];
@@ -866,6 +959,9 @@ mod tests {
             (GROUP_DELETE_RECORD, GroupResponse::Done),
             (GROUP_WATCH_EVENTS, GroupResponse::Done),
             (GROUP_ENUM_MEMBERS, GroupResponse::Members(&[])),
+            (GROUP_PASSWORD_JOIN, GroupResponse::Opened { group: 9, certificate: &cert, port: 3601 }),
+            (GROUP_GET_CERTIFICATE, GroupResponse::Invitation(&cert)),
+            (GROUP_ENABLE_PASSWORD, GroupResponse::Done),
         ];
         for (code, response) in cases {
             let mut buf = [0u8; 1024];
@@ -923,6 +1019,12 @@ pub mod hresult {
     pub const PEER_E_NOT_AUTHORIZED: u32 = 0x8063_2020;
     /// PEER_E_INVALID_RECORD_EXPIRATION.
     pub const PEER_E_INVALID_RECORD_EXPIRATION: u32 = 0x8063_2080;
+    /// PEER_E_CONNECTION_NOT_AUTHENTICATED: a password join was refused.
+    pub const PEER_E_CONNECTION_NOT_AUTHENTICATED: u32 = 0x8063_010A;
+    /// PEER_E_PASSWORD_DOES_NOT_MEET_POLICY.
+    pub const PEER_E_PASSWORD_DOES_NOT_MEET_POLICY: u32 = 0x8063_2021;
+    /// PEER_E_INVITATION_NOT_TRUSTED.
+    pub const PEER_E_INVITATION_NOT_TRUSTED: u32 = 0x8063_0701;
     /// PEER_E_INVALID_CREDENTIAL.
     pub const PEER_E_INVALID_CREDENTIAL: u32 = 0x8063_2082;
     /// PEER_E_GROUP_NOT_READY.

@@ -15,8 +15,9 @@ use peerdrt_abi::group::{
 use peerdrt_abi::{AbiError, Handle};
 use peerdrt_core::group::database::DbError;
 use peerdrt_core::group::id::{GroupTag, MemberKey, RecordId};
-use peerdrt_core::group::member::{GroupError, GroupEvent, Member};
+use peerdrt_core::group::member::{GroupError, GroupEvent, Member, PasswordJoinState};
 use peerdrt_core::group::membership::{Credentials, GroupRoot, MembershipCertificate, Role, member_key};
+use peerdrt_core::group::password::PasswordGrantor;
 use peerdrt_core::group::record::{Record, RecordDraft, RecordError};
 use peerdrt_core::group::time::PeerTime;
 use peerdrt_core::wire::Endpoint;
@@ -79,6 +80,13 @@ pub enum GroupNotice {
         /// The reason.
         hresult: u32,
     },
+    /// A password proof failed: this joiner's at another member, or a joiner's here.
+    AuthenticationFailed {
+        /// The group.
+        group: Handle,
+        /// The reason.
+        hresult: u32,
+    },
 }
 
 impl GroupNotice {
@@ -96,6 +104,9 @@ impl GroupNotice {
             }
             Self::ConnectionFailed { group, hresult } => {
                 GroupEventRecord::ConnectionFailed { group: *group, hresult: *hresult }
+            }
+            Self::AuthenticationFailed { group, hresult } => {
+                GroupEventRecord::AuthenticationFailed { group: *group, hresult: *hresult }
             }
         }
     }
@@ -156,6 +167,7 @@ pub fn hresult_of(error: GroupError) -> u32 {
         GroupError::Database(DbError::Expired) => hresult::PEER_E_INVALID_RECORD_EXPIRATION,
         GroupError::Database(DbError::Full) => hresult::E_OUTOFMEMORY,
         GroupError::Decode(_) | GroupError::OtherGroup | GroupError::NotConnected => hresult::E_INVALIDARG,
+        GroupError::PasswordRefused(_) => hresult::PEER_E_CONNECTION_NOT_AUTHENTICATED,
     }
 }
 
@@ -419,6 +431,39 @@ impl GroupTable {
                 let bytes: Vec<u8> = ids.iter().flat_map(|id| id.0).collect();
                 Ok(GroupResponse::RecordIds(&bytes).encode(out)?)
             }
+            GroupRequest::EnablePassword { group, verifier, role, lifetime_seconds } => {
+                let (_, slot) = self.slot(open, group)?;
+                let root = slot.root.clone().ok_or(GroupFailure::HResult(hresult::PEER_E_NOT_AUTHORIZED))?;
+                let role = Role::from_byte(role).ok_or(GroupFailure::Abi(AbiError::BadValue))?;
+                slot.member.enable_password_authentication(PasswordGrantor::new(
+                    root,
+                    *verifier,
+                    role,
+                    lifetime_seconds,
+                ));
+                Ok(GroupResponse::Done.encode(out)?)
+            }
+            GroupRequest::PasswordJoin { member_secret, group_root, password_seed } => {
+                let invalid = GroupFailure::HResult(hresult::PEER_E_INVALID_CREDENTIAL);
+                let member =
+                    Member::new_password_join(member_secret, *group_root, password_seed, random as u32)
+                        .ok_or(invalid)?;
+                let certificate = member.certificate().to_bytes();
+                let local = member.key();
+                let handle = self.insert(Slot::new(open, None, member, local))?;
+                Ok(GroupResponse::Opened { group: handle, certificate: &certificate, port: self.port }
+                    .encode(out)?)
+            }
+            GroupRequest::GetCertificate { group } => {
+                let (_, slot) = self.slot(open, group)?;
+                match slot.member.password_join_state() {
+                    PasswordJoinState::Member => {
+                        Ok(GroupResponse::Invitation(&slot.member.certificate().to_bytes()).encode(out)?)
+                    }
+                    PasswordJoinState::Pending => Err(fail(GroupError::NotReady)),
+                    PasswordJoinState::Refused(reason) => Err(fail(GroupError::PasswordRefused(reason))),
+                }
+            }
             GroupRequest::GetStatus { group } => {
                 let (_, slot) = self.slot(open, group)?;
                 let connections = slot.member.connected().count() as u32;
@@ -611,7 +656,14 @@ impl GroupTable {
                         notices.push(GroupNotice::ConnectionFailed { group, hresult });
                     }
                 }
-                GroupEvent::RecordRefused { .. } | GroupEvent::Synchronised => {}
+                GroupEvent::AuthenticationFailed { .. } => {
+                    let hresult = hresult::PEER_E_CONNECTION_NOT_AUTHENTICATED;
+                    notices.push(GroupNotice::AuthenticationFailed { group, hresult });
+                }
+                // The shim reads a granted certificate with GROUP_GET_CERTIFICATE.
+                GroupEvent::RecordRefused { .. }
+                | GroupEvent::Synchronised
+                | GroupEvent::CertificateGranted(_) => {}
             }
         }
         let status = status_of(&slot.member);

@@ -95,7 +95,10 @@ impl Device {
             return Completion::fail(status::BUFFER_TOO_SMALL);
         }
         self.groups.anchor = Some((now, utc));
-        let opens_group = matches!(request, GroupRequest::Create { .. } | GroupRequest::Join { .. });
+        let opens_group = matches!(
+            request,
+            GroupRequest::Create { .. } | GroupRequest::Join { .. } | GroupRequest::PasswordJoin { .. }
+        );
         if opens_group && self.groups.socket.is_none() {
             match platform.bind(0, GROUP_SCOPE, 0) {
                 Ok(bound) => {

@@ -15,6 +15,8 @@ mod device;
 pub mod group;
 #[cfg(test)]
 mod group_device_tests;
+#[cfg(test)]
+mod group_password_tests;
 mod handles;
 pub mod nmr;
 pub mod standing;

@@ -13,7 +13,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 
 use peerdrt_abi::Handle;
-use peerdrt_abi::group::{GROUP_CREATE, GROUP_JOIN, GroupResponse};
+use peerdrt_abi::group::{GROUP_CREATE, GROUP_JOIN, GROUP_PASSWORD_JOIN, GroupResponse};
 use peerdrt_core::time::Instant;
 
 use super::file::LogDirectory;
@@ -91,7 +91,7 @@ impl<D: LogDirectory> GroupDurability<D> {
         code: u32,
         output: &[u8],
     ) -> Option<Result<Restored, StoreError>> {
-        if code != GROUP_CREATE && code != GROUP_JOIN {
+        if code != GROUP_CREATE && code != GROUP_JOIN && code != GROUP_PASSWORD_JOIN {
             return None;
         }
         let Ok(GroupResponse::Opened { group, .. }) = GroupResponse::decode(code, output) else {

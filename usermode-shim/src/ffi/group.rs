@@ -16,7 +16,12 @@
 //! the hints, or the endpoints of the group's PNRP peer name. Events come from the device's
 //! WAIT_EVENT queue through one pump per connection (`group::events`); PeerGroupEnumMembers and
 //! PeerGroupEnumConnections are in `ffi::group_members`; PeerGroupSearchRecords filters a
-//! snapshot with `group::search`. Not exported: password invitations (see `docs/grouping.md`).
+//! snapshot with `group::search`.
+//! Password groups: PeerGroupCreate with PEER_GROUP_PASSWORD_AUTHENTICATION publishes the
+//! group's security properties (a salted PBKDF2 verifier, never the password);
+//! PeerGroupCreatePasswordInvitation hands them out; PeerGroupPasswordJoin derives the
+//! password's key and PeerGroupConnect proves it to the creator, which grants a certificate
+//! (see `docs/grouping.md`, "Password groups").
 
 #![allow(non_snake_case, non_camel_case_types)]
 
@@ -37,29 +42,34 @@ use crate::group::client::utc_now;
 use crate::group::client::{GroupCallError, GroupHandle};
 use crate::group::events::{EventHub, GroupEvent, Interest, Registration};
 use crate::group::hresult::{
-    E_INVALIDARG, E_POINTER, PEER_E_INVALID_CREDENTIAL, PEER_E_INVALID_GROUP, PEER_E_INVALID_SEARCH,
-    PEER_E_INVALID_TIME_PERIOD, PEER_E_NO_MEMBER_CONNECTIONS, PEER_E_NOT_INITIALIZED, PEER_S_NO_EVENT_DATA,
+    E_INVALIDARG, E_POINTER, PEER_E_GROUP_NOT_READY, PEER_E_INVALID_CREDENTIAL, PEER_E_INVALID_GROUP,
+    PEER_E_INVALID_SEARCH, PEER_E_INVALID_TIME_PERIOD, PEER_E_INVITATION_NOT_TRUSTED,
+    PEER_E_NO_MEMBER_CONNECTIONS, PEER_E_NOT_AUTHORIZED, PEER_E_NOT_INITIALIZED,
+    PEER_E_PASSWORD_DOES_NOT_MEET_POLICY, PEER_S_NO_EVENT_DATA,
 };
-use crate::group::invitation::{Invitation, MAX_INVITATION_UNITS};
+use crate::group::invitation::{Invitation, MAX_INVITATION_UNITS, PasswordInvitation};
 use crate::group::membership_store::{MAX_HINTS, unhex};
 use crate::group::membership_store::{Membership, MembershipStore, group_peer_name, hex};
 use crate::group::record::read_record;
 use crate::group::search::{MAX_SEARCH_LEN, Search, attributes_of};
 use crate::group::time::PeerClock;
+use crate::group::types::PEER_INVITATION_INFO;
 use crate::group::types::{
     FILETIME, GUID, HGROUP, HPEERENUM, HPEEREVENT, PEER_DATA, PEER_EVENT_MEMBER_CHANGE_DATA,
     PEER_EVENT_RECORD_CHANGE_DATA, PEER_GROUP_EVENT_AUTHENTICATION_FAILED,
     PEER_GROUP_EVENT_CONNECTION_FAILED, PEER_GROUP_EVENT_DATA, PEER_GROUP_EVENT_MEMBER_CHANGED,
     PEER_GROUP_EVENT_RECORD_CHANGED, PEER_GROUP_EVENT_REGISTRATION, PEER_GROUP_EVENT_STATUS_CHANGED,
-    PEER_GROUP_GMC_AUTHENTICATION, PEER_GROUP_PROPERTIES, PEER_GROUP_ROLE_ADMIN, PEER_GROUP_ROLE_MEMBER,
-    PEER_RECORD, PEER_VERSION_DATA,
+    PEER_GROUP_GMC_AUTHENTICATION, PEER_GROUP_PASSWORD_AUTHENTICATION, PEER_GROUP_PROPERTIES,
+    PEER_GROUP_ROLE_ADMIN, PEER_GROUP_ROLE_MEMBER, PEER_RECORD, PEER_VERSION_DATA,
 };
 use crate::group::version::negotiate;
 use crate::hresult::E_UNEXPECTED;
 use crate::hresult::{Error, Result};
 use crate::pnrp::{Addresses, DEFAULT_MAX_ENDPOINTS, IdentityStore, Pnrp, RegistrationInfo};
 use ed25519_dalek::SigningKey;
-use peerdrt_core::group::membership::member_key;
+use peerdrt_core::group::limits::{MAX_PASSWORD_CHARS, PASSWORD_ITERATIONS, PASSWORD_SALT_LEN};
+use peerdrt_core::group::membership::{GroupRoot, MembershipCertificate, Role, member_key};
+use peerdrt_core::group::password::{SECURITY_PROPERTIES_LEN, SecurityProperties, check_policy, derive_seed};
 use peerdrt_core::pnrp::GLOBAL_CLOUD;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -78,6 +88,9 @@ const ROLE_MEMBER: u8 = 1;
 const ROLE_ADMIN: u8 = 2;
 /// Longest identity or classifier read from the caller.
 const MAX_NAME_UNITS: usize = 512;
+/// Longest password read from the caller (UTF-16 units: a character may take two); a longer one
+/// does not meet the policy of at most MAX_PASSWORD_CHARS characters either.
+const MAX_PASSWORD_UNITS: usize = 2 * MAX_PASSWORD_CHARS;
 
 /// A records enumeration: a snapshot and a cursor.
 struct Enumeration {
@@ -341,6 +354,8 @@ pub unsafe extern "system" fn PeerGroupCreate(
         getrandom::getrandom(&mut root).map_err(|_| Error(crate::hresult::E_OUTOFMEMORY))?;
         let lifetime =
             if p.ulMemberDataLifetime == 0 { DEFAULT_LIFETIME_SECONDS } else { p.ulMemberDataLifetime };
+        // SAFETY: the password string is NULL or NUL-terminated per the API contract.
+        let security = unsafe { password_properties(&p, &root)? };
         let g = call(GroupHandle::create(&device()?, &root, &identity.key.to_bytes(), lifetime))?;
         let mut root_public = [0u8; 32];
         root_public.copy_from_slice(&g.certificate[..32]);
@@ -353,8 +368,12 @@ pub unsafe extern "system" fn PeerGroupCreate(
             root: Some(hex(&root)),
             member_lifetime: lifetime,
             hints: Vec::new(),
+            security_properties: security.map(|s| hex(&s.to_bytes())),
+            password_pending: false,
         };
-        if let Err(e) = MembershipStore::open_default().save(&membership) {
+        let saved =
+            enable_password(&g, &membership).and_then(|()| MembershipStore::open_default().save(&membership));
+        if let Err(e) = saved {
             let _ = g.close();
             return Err(e);
         }
@@ -781,6 +800,8 @@ pub unsafe extern "system" fn PeerGroupJoin(
             root: None,
             member_lifetime: DEFAULT_LIFETIME_SECONDS,
             hints: invitation.hints,
+            security_properties: None,
+            password_pending: false,
         };
         if let Err(e) = MembershipStore::open_default().save(&membership) {
             let _ = g.close();
@@ -819,7 +840,12 @@ pub unsafe extern "system" fn PeerGroupOpen(
         let g = match &membership.root {
             Some(root) => {
                 let root = unhex(root).ok_or(Error(E_UNEXPECTED))?;
-                call(GroupHandle::create(&d, &root, &secret, membership.member_lifetime))?
+                let g = call(GroupHandle::create(&d, &root, &secret, membership.member_lifetime))?;
+                if let Err(e) = enable_password(&g, &membership) {
+                    let _ = g.close();
+                    return Err(e);
+                }
+                g
             }
             None => call(GroupHandle::join(&d, &secret, &membership.certificate()?))?,
         };
@@ -857,6 +883,9 @@ pub extern "system" fn PeerGroupConnect(hGroup: HGROUP) -> HRESULT {
         }
         if tried == 0 && m.root.is_none() {
             return Err(Error(PEER_E_NO_MEMBER_CONNECTIONS));
+        }
+        if m.password_pending {
+            await_grant(hGroup, &g, m)?;
         }
         Ok(())
     })
@@ -927,7 +956,8 @@ pub unsafe extern "system" fn PeerGroupGetProperties(
             props.pwzFriendlyName = pointers[4];
             props.ulMemberDataLifetime = m.member_lifetime;
             props.ulPresenceLifetime = DEFAULT_PRESENCE_LIFETIME;
-            props.dwAuthenticationSchemes = PEER_GROUP_GMC_AUTHENTICATION;
+            props.dwAuthenticationSchemes = PEER_GROUP_GMC_AUTHENTICATION
+                | if m.security_properties.is_some() { PEER_GROUP_PASSWORD_AUTHENTICATION } else { 0 };
             (block as *mut PEER_GROUP_PROPERTIES).write(props);
             ppProperties.write_unaligned(block as *mut PEER_GROUP_PROPERTIES);
         }
@@ -1051,6 +1081,10 @@ pub unsafe extern "system" fn PeerGroupGetEventData(
                     (*data).eventType = PEER_GROUP_EVENT_CONNECTION_FAILED;
                     (union as *mut u32).write(hresult);
                 }
+                GroupEvent::AuthenticationFailed(hresult) => {
+                    (*data).eventType = PEER_GROUP_EVENT_AUTHENTICATION_FAILED;
+                    (union as *mut u32).write(hresult);
+                }
             }
             ppEventData.write_unaligned(data);
         }
@@ -1088,6 +1122,310 @@ pub unsafe extern "system" fn PeerGroupSearchRecords(
         lock(&API).enums.insert(token, Enumeration { records, next: 0 });
         // SAFETY: non-null, writable.
         unsafe { phRecordEnum.write_unaligned(token as HPEERENUM) };
+        Ok(())
+    })
+}
+
+/// How long PeerGroupConnect of a password joiner waits for the creator's grant or refusal.
+pub const PASSWORD_GRANT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often PeerGroupConnect looks whether the grant arrived.
+const GRANT_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// The security properties a new group publishes when PEER_GROUP_PROPERTIES asks for password
+/// authentication: PEER_E_PASSWORD_DOES_NOT_MEET_POLICY for an empty or over-long password,
+/// E_INVALIDARG for unknown schemes or a role other than PEER_GROUP_ROLE_ADMIN /
+/// PEER_GROUP_ROLE_MEMBER (a zero GUID means member).
+///
+/// # Safety
+/// `p.pwzGroupPassword` must be NULL or NUL-terminated.
+unsafe fn password_properties(
+    p: &PEER_GROUP_PROPERTIES,
+    root: &[u8; 32],
+) -> Result<Option<SecurityProperties>> {
+    let schemes = p.dwAuthenticationSchemes;
+    if schemes & !(PEER_GROUP_GMC_AUTHENTICATION | PEER_GROUP_PASSWORD_AUTHENTICATION) != 0 {
+        return Err(Error(E_INVALIDARG));
+    }
+    if schemes & PEER_GROUP_PASSWORD_AUTHENTICATION == 0 {
+        return Ok(None);
+    }
+    // SAFETY: per the caller's contract.
+    let password = match unsafe { read_wstr(p.pwzGroupPassword, MAX_PASSWORD_UNITS) } {
+        Ok(units) => String::from_utf16(&units.unwrap_or_default()).map_err(|_| Error(E_INVALIDARG))?,
+        Err(()) => return Err(Error(PEER_E_PASSWORD_DOES_NOT_MEET_POLICY)),
+    };
+    let role = match p.groupPasswordRole {
+        r if r == PEER_GROUP_ROLE_ADMIN => Role::Administrator,
+        r if r == PEER_GROUP_ROLE_MEMBER || r == GUID::default() => Role::Member,
+        _ => return Err(Error(E_INVALIDARG)),
+    };
+    check_policy(&password).map_err(|_| Error(PEER_E_PASSWORD_DOES_NOT_MEET_POLICY))?;
+    let mut salt = [0u8; PASSWORD_SALT_LEN];
+    getrandom::getrandom(&mut salt).map_err(|_| Error(crate::hresult::E_OUTOFMEMORY))?;
+    let seed = derive_seed(&password, &salt, PASSWORD_ITERATIONS)
+        .map_err(|_| Error(PEER_E_PASSWORD_DOES_NOT_MEET_POLICY))?;
+    Ok(Some(SecurityProperties::issue(&GroupRoot::from_secret(root), role, salt, PASSWORD_ITERATIONS, &seed)))
+}
+
+/// Lets the device grant password memberships of a group created here whose membership carries
+/// security properties (nothing to do otherwise).
+fn enable_password(g: &GroupHandle, m: &Membership) -> Result<()> {
+    let Some(text) = &m.security_properties else { return Ok(()) };
+    let bytes: [u8; SECURITY_PROPERTIES_LEN] = unhex(text).ok_or(Error(E_UNEXPECTED))?;
+    let properties = SecurityProperties::from_bytes(&bytes).map_err(|_| Error(E_UNEXPECTED))?;
+    call(g.enable_password(&properties.verifier, properties.role.to_byte(), m.member_lifetime))
+}
+
+/// Waits until the device holds a password joiner's granted certificate, then keeps the
+/// membership (so PeerGroupOpen reopens it as an ordinary member).
+fn await_grant(h: HGROUP, g: &GroupHandle, mut m: Membership) -> Result<()> {
+    let deadline = std::time::Instant::now() + PASSWORD_GRANT_TIMEOUT;
+    let certificate = loop {
+        match g.granted_certificate() {
+            Ok(certificate) => break certificate,
+            Err(GroupCallError(hr))
+                if hr == PEER_E_GROUP_NOT_READY && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(GRANT_POLL_INTERVAL);
+            }
+            Err(GroupCallError(hr)) if hr == PEER_E_GROUP_NOT_READY => {
+                return Err(Error(PEER_E_NO_MEMBER_CONNECTIONS));
+            }
+            Err(e) => return Err(Error(e.0)),
+        }
+    };
+    m.certificate = hex(&certificate);
+    m.password_pending = false;
+    MembershipStore::open_default().save(&m)?;
+    if let Some(open) = lock(&API).groups.get_mut(&(h as usize)) {
+        open.membership = m;
+    }
+    Ok(())
+}
+
+/// PeerGroupCreatePasswordInvitation: the group's security properties and this node's group
+/// socket addresses, for any number of joiners. Only the creator of a group created with
+/// PEER_GROUP_PASSWORD_AUTHENTICATION can issue one (PEER_E_NOT_AUTHORIZED otherwise).
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn PeerGroupCreatePasswordInvitation(
+    hGroup: HGROUP,
+    ppwzInvitation: *mut *mut u16,
+) -> HRESULT {
+    guard(|| {
+        if ppwzInvitation.is_null() {
+            return Err(Error(E_POINTER));
+        }
+        let g = group(hGroup)?;
+        let m = membership_of(hGroup)?;
+        let Some(text) = m.security_properties.as_deref().filter(|_| m.root.is_some()) else {
+            return Err(Error(PEER_E_NOT_AUTHORIZED));
+        };
+        let invitation = PasswordInvitation {
+            group_peer_name: m.group_peer_name.clone(),
+            friendly_name: m.friendly_name.clone(),
+            creator: m.creator.clone(),
+            security_properties: unhex(text).ok_or(Error(E_UNEXPECTED))?,
+            hints: address_hints(g.port, &m.hints),
+        };
+        let block = wide_block(&invitation.encode())?;
+        // SAFETY: non-null, writable.
+        unsafe { ppwzInvitation.write_unaligned(block) };
+        Ok(())
+    })
+}
+
+/// PeerGroupPasswordJoin: `pwzIdentity` (NULL: the default identity) prepares to join with a
+/// password invitation and the password. The invitation's security properties must be signed by
+/// the root its peer name is secured by (PEER_E_INVITATION_NOT_TRUSTED otherwise); the password's
+/// key is derived here, in user mode, and only that key's seed reaches the device. The
+/// certificate is granted on PeerGroupConnect, which fails with
+/// PEER_E_CONNECTION_NOT_AUTHENTICATED for a wrong password; the membership is stored once
+/// granted. A certificate invitation (PeerGroupCreateInvitation's) is E_INVALIDARG here.
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn PeerGroupPasswordJoin(
+    pwzIdentity: *const u16,
+    pwzInvitation: *const u16,
+    pwzPassword: *const u16,
+    pwzCloud: *const u16,
+    phGroup: *mut HGROUP,
+) -> HRESULT {
+    guard(|| {
+        let _ = pwzCloud;
+        if phGroup.is_null() || pwzInvitation.is_null() || pwzPassword.is_null() {
+            return Err(Error(E_POINTER));
+        }
+        // SAFETY: per the API contract.
+        let units =
+            unsafe { read_wstr(pwzInvitation, MAX_INVITATION_UNITS) }.map_err(|_| Error(E_INVALIDARG))?;
+        let text = String::from_utf16(&units.unwrap_or_default()).map_err(|_| Error(E_INVALIDARG))?;
+        let invitation = PasswordInvitation::decode(&text).map_err(|_| Error(E_INVALIDARG))?;
+        // SAFETY: per the API contract.
+        let password = match unsafe { read_wstr(pwzPassword, MAX_PASSWORD_UNITS) } {
+            Ok(units) => String::from_utf16(&units.unwrap_or_default()).map_err(|_| Error(E_INVALIDARG))?,
+            Err(()) => return Err(Error(PEER_E_PASSWORD_DOES_NOT_MEET_POLICY)),
+        };
+        check_policy(&password).map_err(|_| Error(PEER_E_PASSWORD_DOES_NOT_MEET_POLICY))?;
+        let properties = SecurityProperties::from_bytes(&invitation.security_properties)
+            .map_err(|_| Error(PEER_E_INVITATION_NOT_TRUSTED))?;
+        let root = properties.group_root;
+        let classifier = invitation.group_peer_name.split_once('.').map(|(_, c)| c).unwrap_or_default();
+        if properties.check(&root).is_err()
+            || group_peer_name(&root, classifier).ok().as_deref() != Some(invitation.group_peer_name.as_str())
+        {
+            return Err(Error(PEER_E_INVITATION_NOT_TRUSTED));
+        }
+        // SAFETY: per the API contract.
+        let identity = identity_of(unsafe { string(pwzIdentity)? })?;
+        let secret = identity.key.to_bytes();
+        let seed = derive_seed(&password, &properties.salt, properties.iterations)
+            .map_err(|_| Error(PEER_E_INVITATION_NOT_TRUSTED))?;
+        let g = call(GroupHandle::password_join(&device()?, &secret, &root, &seed))?;
+        let membership = Membership {
+            identity: identity.name.clone(),
+            group_peer_name: invitation.group_peer_name,
+            friendly_name: invitation.friendly_name,
+            creator: invitation.creator,
+            certificate: hex(&g.certificate),
+            root: None,
+            member_lifetime: DEFAULT_LIFETIME_SECONDS,
+            hints: invitation.hints,
+            security_properties: None,
+            password_pending: true,
+        };
+        // SAFETY: non-null, writable.
+        unsafe { publish(g, membership, phGroup) };
+        Ok(())
+    })
+}
+
+/// PNRP_GLOBAL_SCOPE, the scope of the `Global_` cloud reported by PeerGroupParseInvitation.
+const PNRP_GLOBAL_SCOPE: u32 = 1;
+
+/// What PeerGroupParseInvitation reports, checked: the signed part (certificate or security
+/// properties) must be the root's whose key secures the group's peer name.
+struct ParsedInvitation {
+    group_peer_name: String,
+    group_friendly_name: String,
+    issuer: String,
+    subject: Option<String>,
+    validity: (u64, u64),
+    role: Role,
+    scheme: u32,
+}
+
+/// Parses and checks an invitation of either kind: E_INVALIDARG if it is neither,
+/// PEER_E_INVITATION_NOT_TRUSTED if its signed part does not hold.
+fn parse_invitation(text: &str) -> Result<ParsedInvitation> {
+    let untrusted = Error(PEER_E_INVITATION_NOT_TRUSTED);
+    let secured_by = |root: &[u8; 32], name: &str| {
+        let classifier = name.split_once('.').map(|(_, c)| c).unwrap_or_default();
+        group_peer_name(root, classifier).ok().as_deref() == Some(name)
+    };
+    if let Ok(i) = Invitation::decode(text) {
+        let certificate = MembershipCertificate::from_bytes(&i.certificate).map_err(|_| untrusted)?;
+        let root = ed25519_dalek::VerifyingKey::from_bytes(&certificate.group_root).map_err(|_| untrusted)?;
+        // Checked at its first instant: the signature and a non-empty validity period.
+        certificate.check(&root, certificate.valid_from).map_err(|_| untrusted)?;
+        if !secured_by(&certificate.group_root, &i.group_peer_name) {
+            return Err(untrusted);
+        }
+        return Ok(ParsedInvitation {
+            group_peer_name: i.group_peer_name,
+            group_friendly_name: i.friendly_name,
+            issuer: i.creator,
+            subject: Some(hex(&certificate.member)),
+            validity: (certificate.valid_from.0, certificate.valid_until.0),
+            role: certificate.role,
+            scheme: PEER_GROUP_GMC_AUTHENTICATION,
+        });
+    }
+    let i = PasswordInvitation::decode(text).map_err(|_| Error(E_INVALIDARG))?;
+    let properties = SecurityProperties::from_bytes(&i.security_properties).map_err(|_| untrusted)?;
+    if properties.check(&properties.group_root).is_err()
+        || !secured_by(&properties.group_root, &i.group_peer_name)
+    {
+        return Err(untrusted);
+    }
+    Ok(ParsedInvitation {
+        group_peer_name: i.group_peer_name,
+        group_friendly_name: i.friendly_name,
+        issuer: i.creator,
+        subject: None,
+        validity: (0, 0),
+        role: properties.role,
+        scheme: PEER_GROUP_PASSWORD_AUTHENTICATION,
+    })
+}
+
+/// PeerGroupParseInvitation: one PeerFreeData block — PEER_INVITATION_INFO, its role GUID, then
+/// its strings. A certificate invitation's subject is the invitee's member key (64 hex digits,
+/// what PeerGroupCreateInvitation accepts as pwzIdentityInfo) and its validity the
+/// certificate's; a password invitation names no subject and has no validity period (zero
+/// FILETIMEs). No classifiers and no subject public key structure are reported.
+/// # Safety
+/// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn PeerGroupParseInvitation(
+    pwzInvitation: *const u16,
+    ppInvitationInfo: *mut *mut PEER_INVITATION_INFO,
+) -> HRESULT {
+    guard(|| {
+        if pwzInvitation.is_null() || ppInvitationInfo.is_null() {
+            return Err(Error(E_POINTER));
+        }
+        // SAFETY: per the API contract.
+        let units =
+            unsafe { read_wstr(pwzInvitation, MAX_INVITATION_UNITS) }.map_err(|_| Error(E_INVALIDARG))?;
+        let text = String::from_utf16(&units.unwrap_or_default()).map_err(|_| Error(E_INVALIDARG))?;
+        let parsed = parse_invitation(&text)?;
+        let strings: Vec<Option<Vec<u16>>> = [
+            Some(GLOBAL_CLOUD.to_owned()),
+            Some(parsed.group_peer_name),
+            Some(parsed.issuer),
+            parsed.subject,
+            Some(parsed.group_friendly_name),
+        ]
+        .into_iter()
+        .map(|s| s.map(|s| s.encode_utf16().chain([0]).collect()))
+        .collect();
+        let head = size_of::<PEER_INVITATION_INFO>();
+        let role_at = head.next_multiple_of(align_of::<GUID>());
+        let strings_at = role_at + size_of::<GUID>();
+        let total = strings_at + strings.iter().flatten().map(|s| s.len() * 2).sum::<usize>();
+        let block = alloc_block(total)?;
+        // SAFETY: the block holds the struct, the GUID and every string after them.
+        unsafe {
+            let role = block.add(role_at) as *mut GUID;
+            role.write_unaligned(GUID::from_wire(&parsed.role.guid()));
+            let mut at = block.add(strings_at) as *mut u16;
+            let mut pointers = [std::ptr::null_mut::<u16>(); 5];
+            for (p, s) in pointers.iter_mut().zip(&strings) {
+                if let Some(s) = s {
+                    std::ptr::copy_nonoverlapping(s.as_ptr(), at, s.len());
+                    *p = at;
+                    at = at.add(s.len());
+                }
+            }
+            let mut info: PEER_INVITATION_INFO = std::mem::zeroed();
+            info.dwSize = head as u32;
+            info.pwzCloudName = pointers[0];
+            info.dwScope = PNRP_GLOBAL_SCOPE;
+            info.pwzGroupPeerName = pointers[1];
+            info.pwzIssuerPeerName = pointers[2];
+            info.pwzSubjectPeerName = pointers[3];
+            info.pwzGroupFriendlyName = pointers[4];
+            info.ftValidityStart = FILETIME::from_u64(parsed.validity.0);
+            info.ftValidityEnd = FILETIME::from_u64(parsed.validity.1);
+            info.cRoles = 1;
+            info.pRoles = role;
+            info.authScheme = parsed.scheme;
+            (block as *mut PEER_INVITATION_INFO).write(info);
+            ppInvitationInfo.write_unaligned(block as *mut PEER_INVITATION_INFO);
+        }
         Ok(())
     })
 }

@@ -111,6 +111,39 @@ impl GroupHandle {
         opened(device.clone(), group::GROUP_JOIN, &out)
     }
 
+    /// Joins a group with a password: `password_seed` is the password's key seed, derived from
+    /// the invitation's security properties. The returned certificate is a placeholder until
+    /// [`GroupHandle::granted_certificate`] returns the one the root granted on connect.
+    pub fn password_join(
+        device: &Device,
+        member_secret: &[u8; 32],
+        group_root: &[u8; 32],
+        password_seed: &[u8; 32],
+    ) -> GroupResult<Self> {
+        let out = call(device, GroupRequest::PasswordJoin { member_secret, group_root, password_seed })?;
+        opened(device.clone(), group::GROUP_PASSWORD_JOIN, &out)
+    }
+
+    /// Lets this group (created here) grant `role` (1 member, 2 administrator) for
+    /// `lifetime_seconds` to joiners proving the password whose verifier is `verifier`.
+    pub fn enable_password(&self, verifier: &[u8; 32], role: u8, lifetime_seconds: u32) -> GroupResult<()> {
+        call(
+            &self.device,
+            GroupRequest::EnablePassword { group: self.handle, verifier, role, lifetime_seconds },
+        )?;
+        Ok(())
+    }
+
+    /// This member's certificate as the device holds it: a password joiner's once granted
+    /// (PEER_E_GROUP_NOT_READY while waiting, PEER_E_CONNECTION_NOT_AUTHENTICATED once refused).
+    pub fn granted_certificate(&self) -> GroupResult<[u8; CERTIFICATE_LEN]> {
+        let out = call(&self.device, GroupRequest::GetCertificate { group: self.handle })?;
+        match decode(group::GROUP_GET_CERTIFICATE, &out)? {
+            GroupResponse::Invitation(certificate) => Ok(*certificate),
+            _ => Err(GroupCallError(status::hresult::E_UNEXPECTED)),
+        }
+    }
+
     /// Connects to the device at `socket`.
     pub fn device(socket: &Path) -> GroupResult<Device> {
         Ok(Device::connect(socket)?)

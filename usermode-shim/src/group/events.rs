@@ -23,8 +23,8 @@ use peerdrt_abi::{MAX_EVENT_LEN, Request, ioctl, status};
 
 use super::client::{GroupHandle, GroupResult};
 use super::types::{
-    PEER_GROUP_EVENT_CONNECTION_FAILED, PEER_GROUP_EVENT_MEMBER_CHANGED, PEER_GROUP_EVENT_RECORD_CHANGED,
-    PEER_GROUP_EVENT_STATUS_CHANGED,
+    PEER_GROUP_EVENT_AUTHENTICATION_FAILED, PEER_GROUP_EVENT_CONNECTION_FAILED,
+    PEER_GROUP_EVENT_MEMBER_CHANGED, PEER_GROUP_EVENT_RECORD_CHANGED, PEER_GROUP_EVENT_STATUS_CHANGED,
 };
 use crate::device::{self, Device};
 use crate::event::{Signal, lock};
@@ -57,6 +57,9 @@ pub enum GroupEvent {
     },
     /// A connection this node started failed (hrConnectionFailedReason).
     ConnectionFailed(u32),
+    /// A password proof failed, this node's or a joiner's (the reason, as
+    /// hrConnectionFailedReason).
+    AuthenticationFailed(u32),
 }
 
 impl GroupEvent {
@@ -72,6 +75,9 @@ impl GroupEvent {
             GroupEventRecord::StatusChanged { group, status } => (group, GroupEvent::Status(status)),
             GroupEventRecord::ConnectionFailed { group, hresult } => {
                 (group, GroupEvent::ConnectionFailed(hresult))
+            }
+            GroupEventRecord::AuthenticationFailed { group, hresult } => {
+                (group, GroupEvent::AuthenticationFailed(hresult))
             }
             GroupEventRecord::EventsDropped { .. } => return None,
         })
@@ -93,6 +99,7 @@ pub fn wanted(interests: &[Interest], event: &GroupEvent) -> bool {
         GroupEvent::Status(_) => i.event_type == PEER_GROUP_EVENT_STATUS_CHANGED,
         GroupEvent::Member { .. } => i.event_type == PEER_GROUP_EVENT_MEMBER_CHANGED,
         GroupEvent::ConnectionFailed(_) => i.event_type == PEER_GROUP_EVENT_CONNECTION_FAILED,
+        GroupEvent::AuthenticationFailed(_) => i.event_type == PEER_GROUP_EVENT_AUTHENTICATION_FAILED,
         GroupEvent::Record { record_type, .. } => {
             i.event_type == PEER_GROUP_EVENT_RECORD_CHANGED && i.record_type.is_none_or(|t| t == *record_type)
         }

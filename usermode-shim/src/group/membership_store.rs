@@ -46,6 +46,14 @@ pub struct Membership {
     pub member_lifetime: u32,
     /// Other members' group sockets (`addr:port`), from the invitation.
     pub hints: Vec<String>,
+    /// On the creator of a group with password authentication: its security properties
+    /// (root-signed password verifier), hex. Never the password.
+    #[serde(default)]
+    pub security_properties: Option<String>,
+    /// A password joiner whose certificate has not been granted yet (never stored: the membership
+    /// is written once the certificate arrives).
+    #[serde(skip)]
+    pub password_pending: bool,
 }
 
 /// Lower-case hex.
@@ -186,6 +194,8 @@ mod tests {
             root: Some("cd".repeat(32)),
             member_lifetime: 60,
             hints: vec!["127.0.0.1:9".into()],
+            security_properties: None,
+            password_pending: false,
         }
     }
 

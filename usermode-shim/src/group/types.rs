@@ -161,6 +161,50 @@ pub struct PEER_GROUP_PROPERTIES {
     pub groupPasswordRole: GUID,
 }
 
+/// PEER_INVITATION_INFO (PeerGroupParseInvitation).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct PEER_INVITATION_INFO {
+    /// dwSize.
+    pub dwSize: u32,
+    /// dwFlags.
+    pub dwFlags: u32,
+    /// pwzCloudName.
+    pub pwzCloudName: PWSTR,
+    /// dwScope (PNRP_GLOBAL_SCOPE 1).
+    pub dwScope: u32,
+    /// dwCloudFlags.
+    pub dwCloudFlags: u32,
+    /// pwzGroupPeerName.
+    pub pwzGroupPeerName: PWSTR,
+    /// pwzIssuerPeerName.
+    pub pwzIssuerPeerName: PWSTR,
+    /// pwzSubjectPeerName.
+    pub pwzSubjectPeerName: PWSTR,
+    /// pwzGroupFriendlyName.
+    pub pwzGroupFriendlyName: PWSTR,
+    /// pwzIssuerFriendlyName.
+    pub pwzIssuerFriendlyName: PWSTR,
+    /// pwzSubjectFriendlyName.
+    pub pwzSubjectFriendlyName: PWSTR,
+    /// ftValidityStart.
+    pub ftValidityStart: FILETIME,
+    /// ftValidityEnd.
+    pub ftValidityEnd: FILETIME,
+    /// cRoles.
+    pub cRoles: u32,
+    /// pRoles.
+    pub pRoles: *mut GUID,
+    /// cClassifiers.
+    pub cClassifiers: u32,
+    /// ppwzClassifiers.
+    pub ppwzClassifiers: *mut PWSTR,
+    /// pSubjectPublicKey (CERT_PUBLIC_KEY_INFO*).
+    pub pSubjectPublicKey: *mut c_void,
+    /// authScheme (PEER_GROUP_GMC_AUTHENTICATION / PEER_GROUP_PASSWORD_AUTHENTICATION).
+    pub authScheme: u32,
+}
+
 /// PEER_EVENT_RECORD_CHANGE_DATA.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -358,6 +402,10 @@ mod x64 {
     layout!(PEER_VERSION_DATA, 4, 2);
     layout!(PEER_RECORD, 128, 8);
     layout!(PEER_GROUP_PROPERTIES, 96, 8);
+    layout!(PEER_INVITATION_INFO, 136, 8);
+    const _: () = assert!(offset_of!(PEER_INVITATION_INFO, ftValidityStart) == 72);
+    const _: () = assert!(offset_of!(PEER_INVITATION_INFO, pRoles) == 96);
+    const _: () = assert!(offset_of!(PEER_INVITATION_INFO, authScheme) == 128);
     layout!(PEER_EVENT_RECORD_CHANGE_DATA, 40, 4);
     layout!(PEER_GROUP_EVENT_REGISTRATION, 16, 8);
     layout!(PEER_EVENT_MEMBER_CHANGE_DATA, 16, 8);

@@ -60,3 +60,32 @@ pub const MAX_REQUEST_IDS: usize = 64;
 
 /// Most ranges or requests one synchronisation has outstanding at a time.
 pub const MAX_SYNC_OUTSTANDING: usize = 64;
+
+/// Fewest characters of a group password (PEER_E_PASSWORD_DOES_NOT_MEET_POLICY below it: an empty
+/// password protects nothing).
+pub const MIN_PASSWORD_CHARS: usize = 1;
+
+/// Most characters of a group password (PEER_E_PASSWORD_DOES_NOT_MEET_POLICY past it), as long
+/// as PEER_GROUP_PROPERTIES' other strings.
+pub const MAX_PASSWORD_CHARS: usize = 255;
+
+/// Bytes of salt in a group's password verifier.
+pub const PASSWORD_SALT_LEN: usize = 16;
+
+/// PBKDF2-HMAC-SHA256 iterations a creator uses for a new group's password verifier.
+pub const PASSWORD_ITERATIONS: u32 = 100_000;
+
+/// Fewest iterations a verifier may ask for (a cheaper one makes offline guessing cheap).
+pub const MIN_PASSWORD_ITERATIONS: u32 = 10_000;
+
+/// Most iterations a verifier may ask for (bounds the work a joiner does for an invitation).
+pub const MAX_PASSWORD_ITERATIONS: u32 = 10_000_000;
+
+/// Lifetime of a password challenge, in peer-time units (100 ns): 60 s. Challenges are derived
+/// from the root key and the window number, so the granting member keeps no state per joiner;
+/// a proof answers the current window's challenge or the previous one's.
+pub const PASSWORD_CHALLENGE_WINDOW: u64 = 600_000_000;
+
+/// Wrong password proofs a granting member checks per challenge window; past it every proof is
+/// refused unchecked until the next window (bounds online guessing).
+pub const MAX_PASSWORD_FAILURES_PER_WINDOW: u32 = 16;

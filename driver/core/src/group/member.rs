@@ -15,7 +15,7 @@
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 
-use ed25519_dalek::VerifyingKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 
 use super::channel::Channel;
 use super::database::{Applied, Change, DbError, RecordDb};
@@ -23,9 +23,10 @@ use super::handshake::{self, Nonce, PROOF_LEN, Side};
 use super::id::{GroupTag, MemberKey, RecordId, RecordType};
 use super::limits::{
     LEAF_RECORDS, MAX_ABSTRACTS, MAX_CONNECTIONS, MAX_MESSAGE_LEN, MAX_RANGE_DEPTH, MAX_REQUEST_IDS,
-    MAX_SYNC_OUTSTANDING, RANGE_FANOUT,
+    MAX_SYNC_OUTSTANDING, MAX_TRANSMISSIONS, RANGE_FANOUT, RETRANSMIT_INTERVAL,
 };
-use super::membership::{Credentials, MembershipCertificate, MembershipError};
+use super::membership::{Credentials, MembershipCertificate, MembershipError, Role};
+use super::password::{PasswordGrantor, PasswordProof};
 use super::range::Range;
 use super::record::{Record, RecordDraft, RecordError, RecordView};
 use super::time::PeerTime;
@@ -54,6 +55,8 @@ pub enum GroupError {
     OtherGroup,
     /// A message from an address with no connection.
     NotConnected,
+    /// A password join was refused (wrong password, or no password authentication there).
+    PasswordRefused(RefuseReason),
 }
 
 /// What the host and the application hear about.
@@ -88,6 +91,54 @@ pub enum GroupEvent<A> {
     MemberDisconnected(A),
     /// The database finished its first synchronisation: the group is ready.
     Synchronised,
+    /// A password joiner was refused by this member (wrong password…), or this password joiner
+    /// was refused by the member at `peer` (PEER_GROUP_EVENT_AUTHENTICATION_FAILED).
+    AuthenticationFailed {
+        /// The other side.
+        peer: A,
+        /// Why.
+        reason: RefuseReason,
+    },
+    /// This password joiner received its membership certificate: the host keeps it, so the
+    /// group can be reopened as an ordinary member.
+    CertificateGranted(MembershipCertificate),
+}
+
+/// Where a password join stands ([`Member::password_join_state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordJoinState {
+    /// Not a password join, or the certificate was granted: an ordinary member.
+    Member,
+    /// Waiting for a grant.
+    Pending,
+    /// The last member asked refused, for this reason, and no grant came.
+    Refused(RefuseReason),
+}
+
+/// One password HELLO under way.
+#[derive(Debug, Clone)]
+struct PasswordAttempt {
+    nonce: Nonce,
+    /// When to send the HELLO (again); `None`: at the next poll.
+    due: Option<PeerTime>,
+    transmissions: u32,
+}
+
+/// A member that joined with a password and holds no certificate yet.
+#[derive(Clone)]
+struct PasswordJoin<A> {
+    key: SigningKey,
+    attempts: BTreeMap<A, PasswordAttempt>,
+    refused: Option<RefuseReason>,
+}
+
+impl<A: core::fmt::Debug> core::fmt::Debug for PasswordJoin<A> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PasswordJoin")
+            .field("attempts", &self.attempts)
+            .field("refused", &self.refused)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Counters of what this member sent.
@@ -152,7 +203,7 @@ impl<A> Sync<A> {
 }
 
 /// One member of one group.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Member<A: Ord + Clone> {
     credentials: Credentials,
     root: MemberKey,
@@ -167,6 +218,10 @@ pub struct Member<A: Ord + Clone> {
     next_id: u32,
     nonces: u64,
     stats: Stats,
+    /// On the root's holder of a group with password authentication.
+    grantor: Option<PasswordGrantor>,
+    /// On a password joiner until its certificate is granted.
+    password_join: Option<PasswordJoin<A>>,
 }
 
 impl<A: Ord + Clone> Member<A> {
@@ -190,7 +245,64 @@ impl<A: Ord + Clone> Member<A> {
             next_id: id_seed,
             nonces: u64::from(id_seed) << 32,
             stats: Stats::default(),
+            grantor: None,
+            password_join: None,
         })
+    }
+
+    /// A member of the group rooted at `group_root` that joins with a password
+    /// (PeerGroupPasswordJoin): `password_seed` is the password's key seed
+    /// ([`super::password::derive_seed`] with the group's security properties). Until a member
+    /// holding the root grants a certificate, [`Member::connect`] runs the password exchange and
+    /// every record operation is PEER_E_GROUP_NOT_READY.
+    pub fn new_password_join(
+        member_secret: &[u8; 32],
+        group_root: MemberKey,
+        password_seed: &[u8; 32],
+        id_seed: u32,
+    ) -> Option<Self> {
+        let member = super::membership::member_key(member_secret);
+        // A placeholder that proves nothing: valid for no instant and signed by no one.
+        let placeholder = MembershipCertificate {
+            group_root,
+            member,
+            role: Role::Member,
+            valid_from: PeerTime(0),
+            valid_until: PeerTime(0),
+            signature: [0; 64],
+        };
+        let mut this = Self::new(Credentials::new(member_secret, placeholder)?, false, id_seed)?;
+        this.password_join = Some(PasswordJoin {
+            key: SigningKey::from_bytes(password_seed),
+            attempts: BTreeMap::new(),
+            refused: None,
+        });
+        Some(this)
+    }
+
+    /// Lets this member grant certificates to password joiners (it must hold the group root the
+    /// grantor signs with).
+    pub fn enable_password_authentication(&mut self, grantor: PasswordGrantor) {
+        self.grantor = Some(grantor);
+    }
+
+    /// Whether this member grants password memberships.
+    pub fn grants_passwords(&self) -> bool {
+        self.grantor.is_some()
+    }
+
+    /// Where a password join stands.
+    pub fn password_join_state(&self) -> PasswordJoinState {
+        match &self.password_join {
+            None => PasswordJoinState::Member,
+            Some(PasswordJoin { refused: Some(reason), .. }) => PasswordJoinState::Refused(*reason),
+            Some(_) => PasswordJoinState::Pending,
+        }
+    }
+
+    /// This member's certificate (a placeholder until a password join is granted).
+    pub fn certificate(&self) -> MembershipCertificate {
+        self.credentials.certificate
     }
 
     /// Loads a record from durable storage (verified like any other).
@@ -201,8 +313,9 @@ impl<A: Ord + Clone> Member<A> {
     /// Marks the database synchronised: a member reopening a group from its durable log held a
     /// synchronised database when it last ran, so it may read and write at once (as
     /// PeerGroupOpen allows); later connections synchronise the difference as usual.
+    /// A password joiner still waiting for its certificate stays not ready.
     pub fn mark_ready(&mut self) {
-        self.ready = true;
+        self.ready = self.password_join.is_none();
     }
 
     /// The database.
@@ -346,8 +459,21 @@ impl<A: Ord + Clone> Member<A> {
 
     // ---- connections ----
 
-    /// Connects to the member at `peer` (PeerGroupConnect / ConnectByAddress): sends HELLO.
+    /// Connects to the member at `peer` (PeerGroupConnect / ConnectByAddress): sends HELLO, or
+    /// PASSWORD_HELLO while a password join waits for its certificate.
     pub fn connect(&mut self, peer: A) {
+        if let Some(join) = self.password_join.as_mut() {
+            if join.attempts.len() >= MAX_CONNECTIONS && !join.attempts.contains_key(&peer) {
+                self.events.push_back(GroupEvent::MemberDisconnected(peer));
+                return;
+            }
+            self.nonces = self.nonces.wrapping_add(1);
+            let nonce = handshake::nonce(&self.credentials.signing_key, self.nonces);
+            if let Some(join) = self.password_join.as_mut() {
+                join.attempts.insert(peer, PasswordAttempt { nonce, due: None, transmissions: 0 });
+            }
+            return;
+        }
         if self.peers.len() >= MAX_CONNECTIONS && !self.peers.contains_key(&peer) {
             self.events.push_back(GroupEvent::MemberDisconnected(peer));
             return;
@@ -434,6 +560,7 @@ impl<A: Ord + Clone> Member<A> {
 
     /// The next datagram to send at `now`, with its destination.
     pub fn poll_transmit(&mut self, now: PeerTime) -> Option<(A, Vec<u8>)> {
+        self.queue_password_hellos(now);
         let next = self.outbox.pop_front().or_else(|| {
             self.peers.iter_mut().find_map(|(a, p)| p.channel.poll(now).map(|t| (a.clone(), t.bytes)))
         })?;
@@ -450,7 +577,114 @@ impl<A: Ord + Clone> Member<A> {
     /// When [`Member::handle_timeout`] (and then [`Member::poll_transmit`]) is next needed.
     pub fn next_timeout(&self) -> Option<PeerTime> {
         let channels = self.peers.values().filter_map(|p| p.channel.next_timeout());
-        channels.chain(self.db.next_expiration()).min()
+        let hellos = self.password_join.iter().flat_map(|j| j.attempts.values().filter_map(|a| a.due));
+        channels.chain(hellos).chain(self.db.next_expiration()).min()
+    }
+
+    /// Sends the password HELLOs due at `now`; an attempt sent [`MAX_TRANSMISSIONS`] times
+    /// without a grant is given up (MemberDisconnected).
+    fn queue_password_hellos(&mut self, now: PeerTime) {
+        let Some(join) = self.password_join.as_mut() else { return };
+        let member = self.credentials.certificate.member;
+        let mut given_up = Vec::new();
+        for (peer, attempt) in join.attempts.iter_mut() {
+            if attempt.due.is_some_and(|due| due > now) {
+                continue;
+            }
+            if attempt.transmissions >= MAX_TRANSMISSIONS {
+                given_up.push(peer.clone());
+                continue;
+            }
+            attempt.transmissions += 1;
+            attempt.due = Some(now.plus_ticks(RETRANSMIT_INTERVAL));
+            let body = Body::PasswordHello { member, nonce: attempt.nonce };
+            self.outbox.push_back((peer.clone(), Message { tag: self.tag, id: 0, body }.encode()));
+        }
+        for peer in given_up {
+            join.attempts.remove(&peer);
+            self.events.push_back(GroupEvent::MemberDisconnected(peer));
+        }
+    }
+
+    /// PASSWORD_HELLO on the granting side: a challenge, or a refusal when this member grants
+    /// nothing.
+    fn on_password_hello(&mut self, from: A, member: MemberKey, nonce: Nonce, now: PeerTime) {
+        match &self.grantor {
+            Some(grantor) => {
+                let challenge = grantor.challenge(&member, &nonce, now);
+                self.send_now(&from, Body::PasswordChallenge { nonce, challenge });
+            }
+            None => self.send_now(&from, Body::Refuse(RefuseReason::NoPasswordAuthentication)),
+        }
+    }
+
+    /// PASSWORD_CHALLENGE on the joining side: answer it with the password's key.
+    fn on_password_challenge(&mut self, from: A, nonce: Nonce, challenge: Nonce, now: PeerTime) {
+        let Some(join) = self.password_join.as_mut() else { return };
+        let Some(attempt) = join.attempts.get_mut(&from).filter(|a| a.nonce == nonce) else { return };
+        // Give the answer one retransmission interval before the HELLO is repeated.
+        attempt.due = Some(now.plus_ticks(RETRANSMIT_INTERVAL));
+        let proof =
+            PasswordProof::answer(&join.key, &self.credentials.signing_key, self.tag, nonce, challenge);
+        self.send_now(&from, Body::PasswordProof(proof));
+    }
+
+    /// PASSWORD_PROOF on the granting side: a certificate, or AuthenticationFailed.
+    fn on_password_proof(&mut self, from: A, proof: &PasswordProof, now: PeerTime) -> Result<(), GroupError> {
+        let tag = self.tag;
+        let Some(grantor) = self.grantor.as_mut() else {
+            self.send_now(&from, Body::Refuse(RefuseReason::NoPasswordAuthentication));
+            return Err(GroupError::PasswordRefused(RefuseReason::NoPasswordAuthentication));
+        };
+        match grantor.grant(tag, proof, now) {
+            Ok(certificate) => {
+                self.send_now(&from, Body::PasswordGrant(certificate));
+                Ok(())
+            }
+            Err(_) => {
+                let reason = RefuseReason::AuthenticationFailed;
+                self.send_now(&from, Body::Refuse(reason));
+                self.events.push_back(GroupEvent::AuthenticationFailed { peer: from, reason });
+                Err(GroupError::PasswordRefused(reason))
+            }
+        }
+    }
+
+    /// PASSWORD_GRANT on the joining side: becomes an ordinary member and connects as one to
+    /// every member it was trying.
+    fn on_password_grant(
+        &mut self,
+        from: A,
+        certificate: MembershipCertificate,
+        now: PeerTime,
+    ) -> Result<(), GroupError> {
+        let Some(join) = self.password_join.as_ref() else { return Ok(()) };
+        if !join.attempts.contains_key(&from) {
+            return Err(GroupError::NotConnected);
+        }
+        if certificate.member != self.credentials.certificate.member {
+            return Err(GroupError::NotMember(MembershipError::Malformed));
+        }
+        self.check_peer_certificate(&certificate, now).map_err(GroupError::NotMember)?;
+        let peers: Vec<A> = join.attempts.keys().cloned().collect();
+        self.password_join = None;
+        self.credentials.certificate = certificate;
+        self.events.push_back(GroupEvent::CertificateGranted(certificate));
+        for peer in peers {
+            self.connect(peer);
+        }
+        Ok(())
+    }
+
+    /// A REFUSE of a password attempt: the attempt ends.
+    fn on_password_refused(&mut self, from: &A, reason: RefuseReason) -> bool {
+        let Some(join) = self.password_join.as_mut() else { return false };
+        if join.attempts.remove(from).is_none() {
+            return false;
+        }
+        join.refused = Some(reason);
+        self.events.push_back(GroupEvent::AuthenticationFailed { peer: from.clone(), reason });
+        true
     }
 
     /// Advances to `now`: expires records, declares silent members lost.
@@ -479,6 +713,7 @@ impl<A: Ord + Clone> Member<A> {
                 }
                 return Ok(());
             }
+            Body::Refuse(reason) if self.on_password_refused(&from, reason) => return Ok(()),
             Body::Refuse(_) | Body::Disconnect => {
                 if self.peers.contains_key(&from) {
                     self.lost(from);
@@ -488,6 +723,16 @@ impl<A: Ord + Clone> Member<A> {
             Body::Hello { certificate, nonce } => {
                 return self.on_hello(from, message.id, certificate, nonce, now);
             }
+            Body::PasswordHello { member, nonce } => {
+                self.on_password_hello(from, member, nonce, now);
+                return Ok(());
+            }
+            Body::PasswordChallenge { nonce, challenge } => {
+                self.on_password_challenge(from, nonce, challenge, now);
+                return Ok(());
+            }
+            Body::PasswordProof(proof) => return self.on_password_proof(from, &proof, now),
+            Body::PasswordGrant(certificate) => return self.on_password_grant(from, certificate, now),
             _ => {}
         }
         let Some(peer) = self.peers.get_mut(&from) else {
@@ -541,7 +786,14 @@ impl<A: Ord + Clone> Member<A> {
                 self.on_records(&from, records, gone, now);
                 Ok(())
             }
-            Body::Ack(_) | Body::Refuse(_) | Body::Disconnect | Body::Hello { .. } => Ok(()),
+            Body::Ack(_)
+            | Body::Refuse(_)
+            | Body::Disconnect
+            | Body::Hello { .. }
+            | Body::PasswordHello { .. }
+            | Body::PasswordChallenge { .. }
+            | Body::PasswordProof(_)
+            | Body::PasswordGrant(_) => Ok(()),
         }
     }
 

@@ -156,6 +156,7 @@ pub fn member_key(secret: &[u8; 32]) -> MemberKey {
 }
 
 /// The group root: the creator's key that signs invitations.
+#[derive(Clone)]
 pub struct GroupRoot {
     key: SigningKey,
 }
@@ -180,6 +181,17 @@ impl GroupRoot {
     /// The group's tag on the wire.
     pub fn tag(&self) -> GroupTag {
         GroupTag::of_root(&self.public_key())
+    }
+
+    /// The root's signature over `message` (security properties; certificates use
+    /// [`Self::invite`]).
+    pub(crate) fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
+    }
+
+    /// The root's secret key bytes (keys the stateless password challenges).
+    pub(crate) fn secret(&self) -> [u8; 32] {
+        self.key.to_bytes()
     }
 
     /// Issues a membership certificate (an invitation) for `member`.

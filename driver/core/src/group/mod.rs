@@ -6,6 +6,7 @@
 //! * [`database`]: the newest version of every record, tombstones, expiry, range digests;
 //! * [`range`]: hashed ranges of the ID space for synchronisation;
 //! * [`handshake`]: proof of key possession when members connect;
+//! * [`password`]: password authentication (security properties, challenge, proof, grant);
 //! * [`channel`]: acknowledged, retransmitted delivery to one member;
 //! * [`member`]: one member's state machine (connections, flooding, synchronisation);
 //! * [`wire`]: the message codec.
@@ -21,6 +22,7 @@ pub mod id;
 pub mod limits;
 pub mod member;
 pub mod membership;
+pub mod password;
 pub mod range;
 pub mod record;
 pub mod time;

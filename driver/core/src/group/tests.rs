@@ -234,6 +234,18 @@ fn every_message_survives_encode_and_decode() {
             records: Records::from_encoded(&encoded_records).unwrap(),
             gone: Ids::from_encoded(&ids).unwrap(),
         },
+        Body::Refuse(super::wire::RefuseReason::AuthenticationFailed),
+        Body::Refuse(super::wire::RefuseReason::NoPasswordAuthentication),
+        Body::PasswordHello { member: alice.member(), nonce: [1; 16] },
+        Body::PasswordChallenge { nonce: [1; 16], challenge: [2; 16] },
+        Body::PasswordProof(super::password::PasswordProof {
+            member: alice.member(),
+            nonce: [1; 16],
+            challenge: [2; 16],
+            password_signature: [3; 64],
+            member_signature: [4; 64],
+        }),
+        Body::PasswordGrant(alice.certificate),
     ];
     for body in bodies {
         let message = Message { tag, id: 5, body };
@@ -424,4 +436,113 @@ mod convergence {
             prop_assert!(members[0].is_idle() && members[1].is_idle());
         }
     }
+}
+
+/// A creator whose group admits password joiners as plain members, and the password's
+/// security properties.
+fn password_group(password: &str) -> (GroupRoot, super::password::SecurityProperties, Member<usize>) {
+    use super::password::{PasswordGrantor, SecurityProperties, derive_seed};
+    let root = root();
+    let salt = [7; PASSWORD_SALT_LEN];
+    let seed = derive_seed(password, &salt, MIN_PASSWORD_ITERATIONS).unwrap();
+    let properties = SecurityProperties::issue(&root, Role::Member, salt, MIN_PASSWORD_ITERATIONS, &seed);
+    let mut creator = Member::new(credentials(&root, 2, Role::Administrator), true, 1).unwrap();
+    creator.enable_password_authentication(PasswordGrantor::new(
+        root.clone(),
+        properties.verifier,
+        Role::Member,
+        3600,
+    ));
+    (root, properties, creator)
+}
+
+fn password_joiner(
+    properties: &super::password::SecurityProperties,
+    password: &str,
+    secret: u8,
+) -> Member<usize> {
+    let seed = super::password::derive_seed(password, &properties.salt, properties.iterations).unwrap();
+    Member::new_password_join(&[secret; 32], properties.group_root, &seed, 77).unwrap()
+}
+
+#[test]
+fn a_password_joiner_earns_a_certificate_and_its_records_verify_everywhere() {
+    use super::member::PasswordJoinState;
+    let (root, properties, creator) = password_group("open sesame");
+    let joiner = password_joiner(&properties, "open sesame", 3);
+    let mut members = [creator, joiner];
+    assert_eq!(members[1].password_join_state(), PasswordJoinState::Pending);
+    assert_eq!(members[1].add_record(draft(b"early"), 1, NOW), Err(GroupError::NotReady));
+    members[1].connect(0);
+    settle(&mut members, NOW);
+    assert_eq!(members[1].password_join_state(), PasswordJoinState::Member);
+    let certificate = members[1].certificate();
+    assert_eq!(certificate.role, Role::Member);
+    let root_key = ed25519_dalek::VerifyingKey::from_bytes(&root.public_key()).unwrap();
+    assert_eq!(certificate.check(&root_key, NOW), Ok(()), "an ordinary root-signed certificate");
+    assert!(events(&mut members[1]).contains(&GroupEvent::CertificateGranted(certificate)));
+    assert!(members[1].is_ready(), "connected and synchronised as a member");
+    let record = members[1].add_record(draft(b"from the password joiner"), 5, NOW).unwrap();
+    settle(&mut members, NOW);
+    assert_eq!(members[0].record(&record.id), Ok(&record));
+    // A third member that never saw the password verifies the joiner's record from the root alone.
+    let mut third = db(&root);
+    assert!(matches!(third.apply(&record.view(), NOW), Ok(Applied::Stored(_))));
+}
+
+#[test]
+fn a_wrong_password_is_refused_and_its_records_enter_no_database() {
+    use super::member::PasswordJoinState;
+    use super::wire::RefuseReason;
+    let (_, properties, creator) = password_group("right");
+    let joiner = password_joiner(&properties, "wrong", 3);
+    let mut members = [creator, joiner];
+    members[1].connect(0);
+    settle(&mut members, NOW);
+    assert_eq!(
+        members[1].password_join_state(),
+        PasswordJoinState::Refused(RefuseReason::AuthenticationFailed)
+    );
+    let reason = RefuseReason::AuthenticationFailed;
+    assert!(events(&mut members[0]).contains(&GroupEvent::AuthenticationFailed { peer: 1, reason }));
+    assert!(events(&mut members[1]).contains(&GroupEvent::AuthenticationFailed { peer: 0, reason }));
+    assert_eq!(members[0].connected().count(), 0);
+    assert_eq!(members[1].add_record(draft(b"sneaky"), 1, NOW), Err(GroupError::NotReady));
+    members[1].mark_ready();
+    assert!(!members[1].is_ready(), "a durable log does not make a refused joiner ready");
+    assert_eq!(members[0].database().len(), 0);
+}
+
+#[test]
+fn a_group_without_password_authentication_refuses_password_joiners() {
+    use super::member::PasswordJoinState;
+    use super::wire::RefuseReason;
+    let (_, properties, _) = password_group("pw");
+    let plain = Member::new(credentials(&root(), 2, Role::Administrator), true, 1).unwrap();
+    let mut members = [plain, password_joiner(&properties, "pw", 3)];
+    members[1].connect(0);
+    settle(&mut members, NOW);
+    assert_eq!(
+        members[1].password_join_state(),
+        PasswordJoinState::Refused(RefuseReason::NoPasswordAuthentication)
+    );
+}
+
+#[test]
+fn an_unanswered_password_hello_is_repeated_then_given_up() {
+    let (_, properties, _) = password_group("pw");
+    let mut joiner = password_joiner(&properties, "pw", 3);
+    joiner.connect(9);
+    let mut now = NOW;
+    let mut sent = 0u32;
+    for _ in 0..2 * MAX_TRANSMISSIONS {
+        joiner.handle_timeout(now);
+        sent += core::iter::from_fn(|| joiner.poll_transmit(now)).count() as u32;
+        match joiner.next_timeout() {
+            Some(due) => now = due,
+            None => break,
+        }
+    }
+    assert_eq!(sent, MAX_TRANSMISSIONS);
+    assert!(events(&mut joiner).contains(&GroupEvent::MemberDisconnected(9)));
 }

@@ -15,6 +15,7 @@ use super::handshake::{Nonce, PROOF_LEN};
 use super::id::{GroupTag, RecordId, SyncKey};
 use super::limits::{MAX_ABSTRACTS, MAX_MESSAGE_LEN, MAX_RANGE_DEPTH, MAX_REQUEST_IDS, RANGE_FANOUT};
 use super::membership::{CERTIFICATE_LEN, MembershipCertificate};
+use super::password::{PASSWORD_PROOF_LEN, PasswordProof};
 use super::range::{Range, RangeDigest};
 use super::record::{RecordError, RecordView};
 use super::time::PeerTime;
@@ -60,6 +61,11 @@ pub enum RefuseReason {
     NotMember = 1,
     /// The refusing member has [`super::limits::MAX_CONNECTIONS`] connections.
     Full = 2,
+    /// A password proof did not hold (wrong password, stale challenge, too many failures).
+    AuthenticationFailed = 3,
+    /// The refusing member grants no password memberships (the group has no password
+    /// authentication, or this member does not hold the root).
+    NoPasswordAuthentication = 4,
 }
 
 /// One record's place in the sync order: its ID, version and modification time.
@@ -250,6 +256,24 @@ pub enum Body<'a> {
         /// IDs not held (expired meanwhile).
         gone: Ids<'a>,
     },
+    /// A password joiner asks for a challenge (see [`super::password`]).
+    PasswordHello {
+        /// The joiner's member key.
+        member: super::id::MemberKey,
+        /// The joiner's nonce.
+        nonce: Nonce,
+    },
+    /// The granting member's challenge for that HELLO.
+    PasswordChallenge {
+        /// The joiner's nonce, echoed.
+        nonce: Nonce,
+        /// The challenge to sign.
+        challenge: Nonce,
+    },
+    /// The joiner's answer.
+    PasswordProof(PasswordProof),
+    /// The certificate the root issued for the joiner.
+    PasswordGrant(MembershipCertificate),
 }
 
 impl Body<'_> {
@@ -269,13 +293,26 @@ impl Body<'_> {
             Body::Request(_) => 0x0a,
             Body::Flood(_) => 0x0b,
             Body::Records { .. } => 0x0c,
+            Body::PasswordHello { .. } => 0x0e,
+            Body::PasswordChallenge { .. } => 0x0f,
+            Body::PasswordProof(_) => 0x10,
+            Body::PasswordGrant(_) => 0x11,
         }
     }
 
-    /// Whether the message is acknowledged and retransmitted (everything but ACK, REFUSE and
-    /// DISCONNECT).
+    /// Whether the message is acknowledged and retransmitted (everything but ACK, REFUSE,
+    /// DISCONNECT and the password exchange, which the joiner repeats from its HELLO).
     pub fn is_reliable(&self) -> bool {
-        !matches!(self, Body::Ack(_) | Body::Refuse(_) | Body::Disconnect)
+        !matches!(
+            self,
+            Body::Ack(_)
+                | Body::Refuse(_)
+                | Body::Disconnect
+                | Body::PasswordHello { .. }
+                | Body::PasswordChallenge { .. }
+                | Body::PasswordProof(_)
+                | Body::PasswordGrant(_)
+        )
     }
 }
 
@@ -337,6 +374,16 @@ impl<'a> Message<'a> {
                 out.extend_from_slice(&(gone.len() as u16).to_be_bytes());
                 out.extend_from_slice(gone.0);
             }
+            Body::PasswordHello { member, nonce } => {
+                out.extend_from_slice(member);
+                out.extend_from_slice(nonce);
+            }
+            Body::PasswordChallenge { nonce, challenge } => {
+                out.extend_from_slice(nonce);
+                out.extend_from_slice(challenge);
+            }
+            Body::PasswordProof(proof) => out.extend_from_slice(&proof.to_bytes()),
+            Body::PasswordGrant(certificate) => out.extend_from_slice(&certificate.to_bytes()),
         }
         out
     }
@@ -363,6 +410,8 @@ impl<'a> Message<'a> {
             0x03 => Body::Refuse(match r.u8()? {
                 1 => RefuseReason::NotMember,
                 2 => RefuseReason::Full,
+                3 => RefuseReason::AuthenticationFailed,
+                4 => RefuseReason::NoPasswordAuthentication,
                 _ => return Err(DecodeError::InvalidField),
             }),
             0x04 => Body::Disconnect,
@@ -404,6 +453,10 @@ impl<'a> Message<'a> {
                 r = Reader::new(rest);
                 Body::Records { records, gone: ids(&mut r)? }
             }
+            0x0e => Body::PasswordHello { member: r.array()?, nonce: r.array()? },
+            0x0f => Body::PasswordChallenge { nonce: r.array()?, challenge: r.array()? },
+            0x10 => Body::PasswordProof(PasswordProof::from_bytes(&r.array::<PASSWORD_PROOF_LEN>()?)),
+            0x11 => Body::PasswordGrant(certificate(&mut r)?),
             other => return Err(DecodeError::UnknownType(other)),
         };
         if !r.rest().is_empty() {
