@@ -59,7 +59,12 @@ pub fn hresult_of(error: GroupError) -> u32 {
         },
         GroupError::Database(DbError::Expired) => hresult::PEER_E_INVALID_RECORD_EXPIRATION,
         GroupError::Database(DbError::Full) => hresult::E_OUTOFMEMORY,
-        GroupError::Decode(_) | GroupError::OtherGroup | GroupError::NotConnected => hresult::E_INVALIDARG,
+        GroupError::ClockSkew => hresult::PEER_E_INVALID_TIME_PERIOD,
+        GroupError::Decode(_)
+        | GroupError::OtherGroup
+        | GroupError::NotConnected
+        | GroupError::Seal(_)
+        | GroupError::Unsealed => hresult::E_INVALIDARG,
     }
 }
 
@@ -198,7 +203,7 @@ impl GroupTable {
             }
             GroupRequest::Connect { group, address, port } => {
                 let (_, slot) = self.slot(open, group)?;
-                slot.member.connect(Endpoint { addr: (*address).into(), port });
+                slot.member.connect(Endpoint { addr: (*address).into(), port }, now);
                 Ok(GroupResponse::Done.encode(out)?)
             }
             GroupRequest::Close { group } => {
@@ -281,7 +286,8 @@ impl GroupTable {
     ) -> Result<usize, GroupFailure> {
         let invalid = GroupFailure::HResult(hresult::PEER_E_INVALID_CREDENTIAL);
         let credentials = Credentials::new(member_secret, certificate).ok_or(invalid)?;
-        let member = Member::new(credentials, ready, random as u32).ok_or(invalid)?;
+        let mut member = Member::new(credentials, ready, random as u32).ok_or(invalid)?;
+        member.add_entropy(&random.to_le_bytes());
         let handle = self.insert(Slot { open, root, member })?;
         Ok(GroupResponse::Opened { group: handle, certificate: &certificate.to_bytes(), port: self.port }
             .encode(out)?)

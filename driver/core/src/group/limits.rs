@@ -60,3 +60,12 @@ pub const MAX_REQUEST_IDS: usize = 64;
 
 /// Most ranges or requests one synchronisation has outstanding at a time.
 pub const MAX_SYNC_OUTSTANDING: usize = 64;
+
+/// Counters of sealed frames remembered per connection and direction (`session.rs`): a frame
+/// reordered by fewer than this many newer ones is accepted once; an older one is refused.
+pub const REPLAY_WINDOW: u64 = 64;
+
+/// Largest difference between two members' peer times, in 100-ns units (5 minutes), at which
+/// they still connect; past it the connection is refused (PEER_E_INVALID_TIME_PERIOD). Within
+/// it, a member adopts the peer time of the first member it connects to (`time.rs`).
+pub const MAX_CLOCK_SKEW: u64 = 5 * 60 * 10_000_000;

@@ -6,6 +6,7 @@
 //! * [`database`]: the newest version of every record, tombstones, expiry, range digests;
 //! * [`range`]: hashed ranges of the ID space for synchronisation;
 //! * [`handshake`]: proof of key possession when members connect;
+//! * [`session`]: sealed (encrypted, authenticated, replay-checked) traffic between members;
 //! * [`channel`]: acknowledged, retransmitted delivery to one member;
 //! * [`member`]: one member's state machine (connections, flooding, synchronisation);
 //! * [`wire`]: the message codec.
@@ -23,6 +24,7 @@ pub mod member;
 pub mod membership;
 pub mod range;
 pub mod record;
+pub mod session;
 pub mod time;
 pub mod wire;
 
