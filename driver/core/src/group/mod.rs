@@ -29,4 +29,6 @@ pub mod time;
 pub mod wire;
 
 #[cfg(test)]
+mod connection_tests;
+#[cfg(test)]
 mod tests;
