@@ -1,6 +1,9 @@
 //! Group messages on arbitrary bytes: decoding never panics, a decoded message re-encodes to
 //! the same bytes, a decoded record goes through verification, and a member fed the datagram
-//! keeps its invariants (nothing unverified enters its database).
+//! keeps its invariants (nothing unverified enters its database). Sealed frames: the parser
+//! never panics, opening under a fixed session key never panics, what opens decodes like any
+//! clear message and seals back to a frame that opens to it again; a frame accepted once is
+//! refused the second time.
 
 #![no_main]
 
@@ -11,6 +14,7 @@ use peerdrt_core::group::attributes;
 use peerdrt_core::group::member::Member;
 use peerdrt_core::group::membership::{Credentials, GroupRoot, Role, member_key};
 use peerdrt_core::group::time::PeerTime;
+use peerdrt_core::group::session::{SealError, SealedFrame, Session, SessionKeys};
 use peerdrt_core::group::wire::{Body, Message};
 
 const NOW: PeerTime = PeerTime(133_000_000_000_000_000);
@@ -26,7 +30,24 @@ fn credentials() -> &'static Credentials {
     })
 }
 
+/// The key the seeds' sealed frames use (`fuzz/examples/group_seeds.rs`).
+pub const SEED_KEY: [u8; 32] = [0x5c; 32];
+
+fn sealed_frames(data: &[u8]) {
+    let Ok(frame) = SealedFrame::decode(data) else { return };
+    assert_eq!(&data[4..12], &frame.tag.0);
+    let mut session = Session::new(&SessionKeys { send: SEED_KEY, receive: SEED_KEY });
+    let Ok(clear) = session.open(&frame) else { return };
+    assert_eq!(session.open(&frame), Err(SealError::Replayed), "a frame opens once");
+    let _ = Message::decode(&clear);
+    let resealed = session.seal(&clear).expect("an opened frame's message seals again");
+    let mut peer = Session::new(&SessionKeys { send: SEED_KEY, receive: SEED_KEY });
+    let reopened = SealedFrame::decode(&resealed).and_then(|f| peer.open(&f));
+    assert_eq!(reopened, Ok(clear));
+}
+
 fuzz_target!(|data: &[u8]| {
+    sealed_frames(data);
     if let Ok(text) = core::str::from_utf8(data) {
         let _ = attributes::validate(text);
     }
@@ -41,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(records.iter().count(), records.len());
         }
         // Let the sender be connected so every body reaches its handler.
-        member.connect(7);
+        member.connect(7, NOW);
     }
     let _ = member.handle_datagram(7, data, NOW);
     for record in member.database().all() {

@@ -370,6 +370,9 @@ pub struct GroupStatus {
     pub connections: u32,
     /// Live records.
     pub records: u32,
+    /// Peer time minus the caller's UTC, in 100-ns units: the offset the member agreed with the
+    /// group when it connected (PeerGroupUniversalTimeToPeerTime adds it).
+    pub peer_time_offset: i64,
 }
 
 /// A group response.
@@ -428,6 +431,7 @@ impl<'a> GroupResponse<'a> {
                 w.flag(s.ready);
                 w.u32(s.connections);
                 w.u32(s.records);
+                w.u64(s.peer_time_offset as u64);
             }
             Self::Done => {}
         }
@@ -456,6 +460,7 @@ impl<'a> GroupResponse<'a> {
                 ready: r.flag()?,
                 connections: r.u32()?,
                 records: r.u32()?,
+                peer_time_offset: r.u64()? as i64,
             }),
             GROUP_CONNECT | GROUP_CLOSE | GROUP_UPDATE_RECORD | GROUP_DELETE_RECORD => Self::Done,
             _ => return Err(AbiError::UnknownCode),
@@ -557,7 +562,13 @@ mod tests {
             (GROUP_ENUM_RECORDS, GroupResponse::RecordIds(&[5; 32])),
             (
                 GROUP_GET_STATUS,
-                GroupResponse::Status(GroupStatus { status: 3, ready: true, connections: 4, records: 200 }),
+                GroupResponse::Status(GroupStatus {
+                    status: 3,
+                    ready: true,
+                    connections: 4,
+                    records: 200,
+                    peer_time_offset: -900_000_000,
+                }),
             ),
             (GROUP_DELETE_RECORD, GroupResponse::Done),
         ];

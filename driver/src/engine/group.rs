@@ -267,6 +267,7 @@ impl GroupTable {
                     ready: slot.member.is_ready(),
                     connections,
                     records: slot.member.database().live().count() as u32,
+                    peer_time_offset: slot.member.clock().offset(),
                 };
                 Ok(GroupResponse::Status(status).encode(out)?)
             }
@@ -495,7 +496,13 @@ mod tests {
         let status = run(&mut b, GroupRequest::GetStatus { group: group_b }).unwrap();
         assert_eq!(
             GroupResponse::decode(peerdrt_abi::group::GROUP_GET_STATUS, &status),
-            Ok(GroupResponse::Status(GroupStatus { status: 3, ready: true, connections: 1, records: 1 }))
+            Ok(GroupResponse::Status(GroupStatus {
+                status: 3,
+                ready: true,
+                connections: 1,
+                records: 1,
+                peer_time_offset: 0
+            }))
         );
         let record = run(&mut b, GroupRequest::GetRecord { group: group_b, id: &id }).unwrap();
         let GroupResponse::Record(bytes) =
@@ -535,7 +542,13 @@ mod tests {
         let status = run(&mut a, GroupRequest::GetStatus { group: group_a }).unwrap();
         assert_eq!(
             GroupResponse::decode(peerdrt_abi::group::GROUP_GET_STATUS, &status),
-            Ok(GroupResponse::Status(GroupStatus { status: 1, ready: true, connections: 0, records: 1 }))
+            Ok(GroupResponse::Status(GroupStatus {
+                status: 1,
+                ready: true,
+                connections: 0,
+                records: 1,
+                peer_time_offset: 0
+            }))
         );
     }
 

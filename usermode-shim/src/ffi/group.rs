@@ -142,6 +142,16 @@ fn group(h: HGROUP) -> Result<Arc<GroupHandle>> {
     api.groups.get(&(h as usize)).map(|g| g.handle.clone()).ok_or(Error(PEER_E_INVALID_GROUP))
 }
 
+/// The group's peer clock: the offset its member agreed when it connected. Peer time cannot be
+/// computed before the database is synchronised (PEER_E_GROUP_NOT_READY, as the reference says).
+fn peer_clock(group: &GroupHandle) -> Result<PeerClock> {
+    let status = call(group.status())?;
+    if !status.ready {
+        return Err(Error(crate::group::hresult::PEER_E_GROUP_NOT_READY));
+    }
+    Ok(PeerClock { offset: status.peer_time_offset })
+}
+
 fn membership_of(h: HGROUP) -> Result<Membership> {
     let api = lock(&API);
     if api.startups == 0 {
@@ -546,7 +556,8 @@ pub unsafe extern "system" fn PeerGroupGetStatus(hGroup: HGROUP, pdwStatus: *mut
     })
 }
 
-/// PeerGroupUniversalTimeToPeerTime (peer time is the callers' UTC: no offset is negotiated).
+/// PeerGroupUniversalTimeToPeerTime: UTC plus the offset the member agreed with the group when
+/// it connected (the device reports it with the group's status).
 /// # Safety
 /// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
 #[unsafe(no_mangle)]
@@ -559,10 +570,10 @@ pub unsafe extern "system" fn PeerGroupUniversalTimeToPeerTime(
         if pftUniversalTime.is_null() || pftPeerTime.is_null() {
             return Err(Error(E_POINTER));
         }
-        group(hGroup)?;
+        let clock = peer_clock(&*group(hGroup)?)?;
         // SAFETY: non-null, readable / writable.
         unsafe {
-            let peer = PeerClock::default().to_peer_time(pftUniversalTime.read_unaligned());
+            let peer = clock.to_peer_time(pftUniversalTime.read_unaligned());
             pftPeerTime.write_unaligned(FILETIME::from_u64(peer.0));
         }
         Ok(())
@@ -582,11 +593,11 @@ pub unsafe extern "system" fn PeerGroupPeerTimeToUniversalTime(
         if pftPeerTime.is_null() || pftUniversalTime.is_null() {
             return Err(Error(E_POINTER));
         }
-        group(hGroup)?;
+        let clock = peer_clock(&*group(hGroup)?)?;
         // SAFETY: non-null, readable / writable.
         unsafe {
             let peer = peerdrt_core::group::time::PeerTime(pftPeerTime.read_unaligned().to_u64());
-            pftUniversalTime.write_unaligned(PeerClock::default().to_universal_time(peer));
+            pftUniversalTime.write_unaligned(clock.to_universal_time(peer));
         }
         Ok(())
     })
