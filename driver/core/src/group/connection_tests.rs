@@ -74,7 +74,8 @@ impl Path {
                     moved = true;
                     self.wire.push((from, to, bytes.clone()));
                     if tap(from, to, &mut bytes) {
-                        self.deliver(from, to, &bytes);
+                        // Refusals are recorded in `refusals`.
+                        let _ = self.deliver(from, to, &bytes);
                     }
                 }
             }
