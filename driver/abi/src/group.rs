@@ -34,9 +34,12 @@ pub const GROUP_GET_RECORD: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x828, METHOD_BU
 pub const GROUP_ENUM_RECORDS: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x829, METHOD_BUFFERED, FILE_READ_ACCESS);
 /// PeerGroupGetStatus.
 pub const GROUP_GET_STATUS: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x82A, METHOD_BUFFERED, FILE_READ_ACCESS);
+/// PeerGroupDelete: the node forgets a group that no handle has open (peerdrtd removes its
+/// durable log), so it cannot be reopened from this node.
+pub const GROUP_DELETE: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x82B, METHOD_BUFFERED, RW);
 
 /// Every group control code, in function order.
-pub const ALL: [u32; 11] = [
+pub const ALL: [u32; 12] = [
     GROUP_CREATE,
     GROUP_CREATE_INVITATION,
     GROUP_JOIN,
@@ -48,6 +51,7 @@ pub const ALL: [u32; 11] = [
     GROUP_GET_RECORD,
     GROUP_ENUM_RECORDS,
     GROUP_GET_STATUS,
+    GROUP_DELETE,
 ];
 
 /// Length of an encoded membership certificate (the core's `CERTIFICATE_LEN`).
@@ -166,6 +170,11 @@ pub enum GroupRequest<'a> {
         /// The group.
         group: u64,
     },
+    /// Forget the group rooted at `root` (no handle may have it open).
+    Delete {
+        /// The group root's public key.
+        root: &'a [u8; 32],
+    },
 }
 
 impl<'a> GroupRequest<'a> {
@@ -183,6 +192,7 @@ impl<'a> GroupRequest<'a> {
             Self::GetRecord { .. } => GROUP_GET_RECORD,
             Self::EnumRecords { .. } => GROUP_ENUM_RECORDS,
             Self::GetStatus { .. } => GROUP_GET_STATUS,
+            Self::Delete { .. } => GROUP_DELETE,
         }
     }
 
@@ -227,6 +237,7 @@ impl<'a> GroupRequest<'a> {
                 record_type: if r.flag()? { Some(r.array()?) } else { None },
                 after: r.array()?,
             },
+            GROUP_DELETE => Self::Delete { root: r.array()? },
             _ => Self::GetStatus { group: r.u64()? },
         };
         r.finish()?;
@@ -273,6 +284,7 @@ impl<'a> GroupRequest<'a> {
                 w.u64(*group);
                 w.bytes(*id);
             }
+            Self::Delete { root } => w.bytes(*root),
             Self::EnumRecords { group, record_type, after } => {
                 w.u64(*group);
                 w.flag(record_type.is_some());
@@ -462,7 +474,9 @@ impl<'a> GroupResponse<'a> {
                 records: r.u32()?,
                 peer_time_offset: r.u64()? as i64,
             }),
-            GROUP_CONNECT | GROUP_CLOSE | GROUP_UPDATE_RECORD | GROUP_DELETE_RECORD => Self::Done,
+            GROUP_CONNECT | GROUP_CLOSE | GROUP_UPDATE_RECORD | GROUP_DELETE_RECORD | GROUP_DELETE => {
+                Self::Done
+            }
             _ => return Err(AbiError::UnknownCode),
         };
         r.finish()?;
@@ -517,6 +531,7 @@ mod tests {
         roundtrip(GroupRequest::AddRecord { group: 5, record: fields });
         roundtrip(GroupRequest::UpdateRecord { group: 5, id: &id, record: fields });
         roundtrip(GroupRequest::DeleteRecord { group: 5, id: &id });
+        roundtrip(GroupRequest::Delete { root: &[0x3c; 32] });
         roundtrip(GroupRequest::GetRecord { group: 5, id: &id });
         roundtrip(GroupRequest::EnumRecords { group: 5, record_type: Some(&id), after: &[0; 16] });
         roundtrip(GroupRequest::EnumRecords { group: 5, record_type: None, after: &id });
@@ -620,6 +635,8 @@ pub mod hresult {
     pub const PEER_E_INVALID_ATTRIBUTES: u32 = 0x8063_0602;
     /// PEER_E_INVALID_SEARCH.
     pub const PEER_E_INVALID_SEARCH: u32 = 0x8063_0601;
+    /// PEER_E_GROUP_IN_USE.
+    pub const PEER_E_GROUP_IN_USE: u32 = 0x8063_2092;
     /// PEER_E_INVALID_TIME_PERIOD.
     pub const PEER_E_INVALID_TIME_PERIOD: u32 = 0x8063_0705;
     /// PEER_E_INVALID_RECORD.

@@ -258,6 +258,14 @@ impl GroupTable {
                 let bytes: Vec<u8> = ids.iter().flat_map(|id| id.0).collect();
                 Ok(GroupResponse::RecordIds(&bytes).encode(out)?)
             }
+            GroupRequest::Delete { root } => {
+                // Only a group no handle has open may be forgotten; the host then removes its
+                // durable log (peerdrtd: `host/group_durability.rs`).
+                if self.slots.iter().flatten().any(|slot| slot.member.group_root() == *root) {
+                    return Err(GroupFailure::HResult(hresult::PEER_E_GROUP_IN_USE));
+                }
+                Ok(GroupResponse::Done.encode(out)?)
+            }
             GroupRequest::GetStatus { group } => {
                 let (_, slot) = self.slot(open, group)?;
                 let connections = slot.member.connected().count() as u32;

@@ -838,8 +838,9 @@ pub extern "system" fn PeerGroupConnect(hGroup: HGROUP) -> HRESULT {
     })
 }
 
-/// PeerGroupDelete: forgets `pwzIdentity`'s membership of the group (it can no longer be
-/// opened). The node keeps the group's log until it is compacted away.
+/// PeerGroupDelete: the node forgets the group — peerdrtd removes its durable log
+/// (PEER_E_GROUP_IN_USE while a handle has it open) — and `pwzIdentity`'s membership of it is
+/// removed, so it can no longer be opened.
 /// # Safety
 /// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
 #[unsafe(no_mangle)]
@@ -857,7 +858,15 @@ pub unsafe extern "system" fn PeerGroupDelete(
         // SAFETY: per the API contract.
         let (identity, name) = unsafe { (string(pwzIdentity)?, string(pwzGroupPeerName)?) };
         let identity = identity_of(identity)?;
-        MembershipStore::open_default().delete(&identity.name, &name.ok_or(Error(E_INVALIDARG))?)
+        let name = name.ok_or(Error(E_INVALIDARG))?;
+        let store = MembershipStore::open_default();
+        let certificate = store.load(&identity.name, &name)?.certificate()?;
+        let root = peerdrt_core::group::membership::MembershipCertificate::from_bytes(&certificate)
+            .map_err(|_| Error(PEER_E_INVALID_CREDENTIAL))?
+            .group_root;
+        // The node forgets the group (its log) first: refused while a handle has it open.
+        call(GroupHandle::delete_group(&device()?, &root))?;
+        store.delete(&identity.name, &name)
     })
 }
 
