@@ -15,6 +15,7 @@ use peerdrt_core::group::membership::{Credentials, GroupRoot, Role, member_key};
 use peerdrt_core::group::password::{PasswordGrantor, PasswordProof};
 use peerdrt_core::group::range::{Range, RangeDigest};
 use peerdrt_core::group::record::{Record, RecordDraft};
+use peerdrt_core::group::session::{Session, SessionKeys};
 use peerdrt_core::group::time::PeerTime;
 use peerdrt_core::group::wire::{Abstract, Abstracts, Body, Ids, Message, Records, RefuseReason};
 
@@ -65,8 +66,12 @@ fn main() {
     let proof = PasswordProof::answer(&password_key, &joiner, tag, [0x5f; 16], challenge);
 
     let seeds: Vec<(&str, Body)> = vec![
-        ("hello", Body::Hello { certificate, nonce: [0x5e; 16] }),
-        ("welcome", Body::Welcome { certificate, nonce: [0x6f; 16], proof: [0x70; 64] }),
+        ("hello", Body::Hello { certificate, nonce: [0x5e; 16], ephemeral: [0x09; 32], clock: NOW }),
+        (
+            "welcome",
+            Body::Welcome { certificate, nonce: [0x6f; 16], ephemeral: [0x0a; 32], clock: NOW, proof: [0x70; 64] },
+        ),
+        ("refuse-clock-skew", Body::Refuse(RefuseReason::ClockSkew)),
         ("proof", Body::Proof([0x71; 64])),
         ("refuse", Body::Refuse(RefuseReason::NotMember)),
         ("disconnect", Body::Disconnect),
@@ -100,11 +105,18 @@ fn main() {
         ("password-grant", Body::PasswordGrant(certificate)),
         ("refuse-authentication-failed", Body::Refuse(RefuseReason::AuthenticationFailed)),
     ];
+    // Sealed frames under the target's fixed key (SEED_KEY), so the fuzzer reaches the inner
+    // decoder through the opening.
+    let mut session = Session::new(&SessionKeys { send: [0x5c; 32], receive: [0x5c; 32] });
     let count = seeds.len();
     for (name, body) in seeds {
         let bytes = Message { tag, id: 0x0102_0304, body }.encode();
         assert_eq!(Message::decode(&bytes).map(|m| m.encode()), Ok(bytes.clone()), "{name} decodes");
         fs::write(dir.join(format!("seed-{name}")), &bytes).unwrap();
+        if !Message::decode(&bytes).unwrap().body.is_handshake() {
+            let sealed = session.seal(&bytes).unwrap();
+            fs::write(dir.join(format!("seed-sealed-{name}")), &sealed).unwrap();
+        }
     }
-    println!("wrote {count} seeds to {}", dir.display());
+    println!("wrote {count} clear seeds and their sealed frames to {}", dir.display());
 }

@@ -2,7 +2,9 @@
 //! the same bytes, a decoded record goes through verification, and a member fed the datagram
 //! keeps its invariants (nothing unverified enters its database). The member grants password
 //! memberships, and a password joiner is fed the datagram too, so every password message
-//! reaches a handler.
+//! reaches a handler. Sealed frames: the parser never panics, opening under a fixed session key
+//! never panics, what opens decodes like any clear message and seals back to a frame that opens
+//! to it again; a frame accepted once is refused the second time.
 
 #![no_main]
 
@@ -14,6 +16,7 @@ use peerdrt_core::group::member::Member;
 use peerdrt_core::group::membership::{Credentials, GroupRoot, Role, member_key};
 use peerdrt_core::group::password::{PasswordGrantor, verifier_of};
 use peerdrt_core::group::time::PeerTime;
+use peerdrt_core::group::session::{SealError, SealedFrame, Session, SessionKeys};
 use peerdrt_core::group::wire::{Body, Message};
 
 const NOW: PeerTime = PeerTime(133_000_000_000_000_000);
@@ -53,9 +56,24 @@ fn members() -> &'static (Member<u8>, Member<u8>) {
             .expect("a valid root");
         (member, joiner)
     })
+/// The key the seeds' sealed frames use (`fuzz/examples/group_seeds.rs`).
+pub const SEED_KEY: [u8; 32] = [0x5c; 32];
+
+fn sealed_frames(data: &[u8]) {
+    let Ok(frame) = SealedFrame::decode(data) else { return };
+    assert_eq!(&data[4..12], &frame.tag.0);
+    let mut session = Session::new(&SessionKeys { send: SEED_KEY, receive: SEED_KEY });
+    let Ok(clear) = session.open(&frame) else { return };
+    assert_eq!(session.open(&frame), Err(SealError::Replayed), "a frame opens once");
+    let _ = Message::decode(&clear);
+    let resealed = session.seal(&clear).expect("an opened frame's message seals again");
+    let mut peer = Session::new(&SessionKeys { send: SEED_KEY, receive: SEED_KEY });
+    let reopened = SealedFrame::decode(&resealed).and_then(|f| peer.open(&f));
+    assert_eq!(reopened, Ok(clear));
 }
 
 fuzz_target!(|data: &[u8]| {
+    sealed_frames(data);
     if let Ok(text) = core::str::from_utf8(data) {
         let _ = attributes::validate(text);
     }
@@ -78,7 +96,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(records.iter().count(), records.len());
         }
         // Let the sender be connected so every body reaches its handler.
-        member.connect(7);
+        member.connect(7, NOW);
     }
     let _ = member.handle_datagram(7, data, NOW);
     for record in member.database().all() {

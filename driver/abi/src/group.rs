@@ -48,9 +48,12 @@ pub const GROUP_PASSWORD_JOIN: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x82E, METHOD
 /// PEER_E_CONNECTION_NOT_AUTHENTICATED once refused).
 pub const GROUP_GET_CERTIFICATE: u32 =
     ctl_code(FILE_DEVICE_NETWORK, 0x82F, METHOD_BUFFERED, FILE_READ_ACCESS);
+/// PeerGroupDelete: the node forgets a group that no handle has open (peerdrtd removes its
+/// durable log), so it cannot be reopened from this node.
+pub const GROUP_DELETE: u32 = ctl_code(FILE_DEVICE_NETWORK, 0x830, METHOD_BUFFERED, RW);
 
 /// Every group control code, in function order.
-pub const ALL: [u32; 16] = [
+pub const ALL: [u32; 17] = [
     GROUP_CREATE,
     GROUP_CREATE_INVITATION,
     GROUP_JOIN,
@@ -67,6 +70,7 @@ pub const ALL: [u32; 16] = [
     GROUP_ENABLE_PASSWORD,
     GROUP_PASSWORD_JOIN,
     GROUP_GET_CERTIFICATE,
+    GROUP_DELETE,
 ];
 
 /// Length of an encoded membership certificate (the core's `CERTIFICATE_LEN`).
@@ -232,6 +236,11 @@ pub enum GroupRequest<'a> {
         /// The group.
         group: u64,
     },
+    /// Forget the group rooted at `root` (no handle may have it open).
+    Delete {
+        /// The group root's public key.
+        root: &'a [u8; 32],
+    },
 }
 
 impl<'a> GroupRequest<'a> {
@@ -254,6 +263,7 @@ impl<'a> GroupRequest<'a> {
             Self::EnablePassword { .. } => GROUP_ENABLE_PASSWORD,
             Self::PasswordJoin { .. } => GROUP_PASSWORD_JOIN,
             Self::GetCertificate { .. } => GROUP_GET_CERTIFICATE,
+            Self::Delete { .. } => GROUP_DELETE,
         }
     }
 
@@ -317,6 +327,7 @@ impl<'a> GroupRequest<'a> {
                 password_seed: r.array()?,
             },
             GROUP_GET_CERTIFICATE => Self::GetCertificate { group: r.u64()? },
+            GROUP_DELETE => Self::Delete { root: r.array()? },
             _ => Self::GetStatus { group: r.u64()? },
         };
         r.finish()?;
@@ -376,6 +387,7 @@ impl<'a> GroupRequest<'a> {
                 w.u64(*group);
                 w.bytes(*id);
             }
+            Self::Delete { root } => w.bytes(*root),
             Self::EnumRecords { group, record_type, after } => {
                 w.u64(*group);
                 w.flag(record_type.is_some());
@@ -484,6 +496,9 @@ pub struct GroupStatus {
     pub connections: u32,
     /// Live records.
     pub records: u32,
+    /// Peer time minus the caller's UTC, in 100-ns units: the offset the member agreed with the
+    /// group when it connected (PeerGroupUniversalTimeToPeerTime adds it).
+    pub peer_time_offset: i64,
 }
 
 /// A group response.
@@ -577,6 +592,7 @@ impl<'a> GroupResponse<'a> {
                 w.flag(s.ready);
                 w.u32(s.connections);
                 w.u32(s.records);
+                w.u64(s.peer_time_offset as u64);
             }
             Self::Members(entries) => {
                 if !entries.len().is_multiple_of(MEMBER_ENTRY_LEN)
@@ -618,6 +634,7 @@ impl<'a> GroupResponse<'a> {
                 ready: r.flag()?,
                 connections: r.u32()?,
                 records: r.u32()?,
+                peer_time_offset: r.u64()? as i64,
             }),
             GROUP_ENUM_MEMBERS => {
                 let count = usize::from(r.u16()?);
@@ -636,7 +653,8 @@ impl<'a> GroupResponse<'a> {
             | GROUP_UPDATE_RECORD
             | GROUP_DELETE_RECORD
             | GROUP_WATCH_EVENTS
-            | GROUP_ENABLE_PASSWORD => Self::Done,
+            | GROUP_ENABLE_PASSWORD
+            | GROUP_DELETE => Self::Done,
             _ => return Err(AbiError::UnknownCode),
         };
         r.finish()?;
@@ -840,6 +858,7 @@ mod tests {
         roundtrip(GroupRequest::AddRecord { group: 5, record: fields });
         roundtrip(GroupRequest::UpdateRecord { group: 5, id: &id, record: fields });
         roundtrip(GroupRequest::DeleteRecord { group: 5, id: &id });
+        roundtrip(GroupRequest::Delete { root: &[0x3c; 32] });
         roundtrip(GroupRequest::GetRecord { group: 5, id: &id });
         roundtrip(GroupRequest::EnumRecords { group: 5, record_type: Some(&id), after: &[0; 16] });
         roundtrip(GroupRequest::EnumRecords { group: 5, record_type: None, after: &id });
@@ -954,7 +973,13 @@ mod tests {
             (GROUP_ENUM_RECORDS, GroupResponse::RecordIds(&[5; 32])),
             (
                 GROUP_GET_STATUS,
-                GroupResponse::Status(GroupStatus { status: 3, ready: true, connections: 4, records: 200 }),
+                GroupResponse::Status(GroupStatus {
+                    status: 3,
+                    ready: true,
+                    connections: 4,
+                    records: 200,
+                    peer_time_offset: -900_000_000,
+                }),
             ),
             (GROUP_DELETE_RECORD, GroupResponse::Done),
             (GROUP_WATCH_EVENTS, GroupResponse::Done),
@@ -1011,6 +1036,8 @@ pub mod hresult {
     pub const PEER_E_INVALID_ATTRIBUTES: u32 = 0x8063_0602;
     /// PEER_E_INVALID_SEARCH.
     pub const PEER_E_INVALID_SEARCH: u32 = 0x8063_0601;
+    /// PEER_E_GROUP_IN_USE.
+    pub const PEER_E_GROUP_IN_USE: u32 = 0x8063_2092;
     /// PEER_E_INVALID_TIME_PERIOD.
     pub const PEER_E_INVALID_TIME_PERIOD: u32 = 0x8063_0705;
     /// PEER_E_INVALID_RECORD.

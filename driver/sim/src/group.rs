@@ -10,7 +10,6 @@ use peerdrt_core::group::member::{GroupError, GroupEvent, Member};
 use peerdrt_core::group::membership::{Credentials, GroupRoot, Role, member_key};
 use peerdrt_core::group::record::{Record, RecordDraft};
 use peerdrt_core::group::time::PeerTime;
-use peerdrt_core::group::wire::{Body, Message};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -151,7 +150,8 @@ impl GroupSim {
 
     /// Member `from` connects to member `to`.
     pub fn connect(&mut self, from: usize, to: usize) {
-        self.members[from].connect(to);
+        let now = self.now;
+        self.members[from].connect(to, now);
     }
 
     /// Every member connects to every member with a lower index, member 1 first, so that each
@@ -211,6 +211,14 @@ impl GroupSim {
 
     /// Delivers `bytes` to member `to` as if member `from` had sent it (a forger on the path).
     pub fn inject(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
+        self.schedule(from, to, bytes);
+    }
+
+    /// Delivers `clear` (an encoded message) to member `to`, sealed by member `from` over its
+    /// connection to `to`: a member misbehaving inside its own session. Panics if the two are
+    /// not connected.
+    pub fn inject_sealed(&mut self, from: usize, to: usize, clear: &[u8]) {
+        let bytes = self.members[from].seal_to(&to, clear).expect("the two members are connected");
         self.schedule(from, to, bytes);
     }
 
@@ -280,15 +288,14 @@ impl GroupSim {
         let received = &mut self.received[to];
         received.datagrams += 1;
         received.bytes += bytes.len() as u64;
-        received.records += match Message::decode(&bytes).map(|m| m.body) {
-            Ok(Body::Flood(_)) => 1,
-            Ok(Body::Records { records, .. }) => records.len() as u64,
-            _ => 0,
-        };
+        // Datagrams between connected members are sealed: the member counts the records it
+        // opened.
+        let records_before = self.members[to].stats().records_received;
         let now = self.now;
         if let Err(error) = self.members[to].handle_datagram(from, &bytes, now) {
             self.refused.push(error);
         }
+        self.received[to].records += self.members[to].stats().records_received - records_before;
         self.collect(to);
     }
 

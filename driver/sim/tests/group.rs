@@ -149,8 +149,9 @@ fn unauthorised_and_forged_records_are_refused_by_every_member() {
     for (n, bad) in [&unauthorised, &altered, &foreign].into_iter().enumerate() {
         for to in 0..MEMBERS {
             let from = if to == 2 { 3 } else { 2 };
+            // Sent by a member over its own sealed connection, as a dishonest member would.
             let bytes = flood(&sim, 0xdead_0000 + n as u32, bad);
-            sim.inject(from, to, bytes);
+            sim.inject_sealed(from, to, &bytes);
         }
     }
     sim.settle();
@@ -175,7 +176,12 @@ fn unauthorised_and_forged_records_are_refused_by_every_member() {
     let hello = Message {
         tag: GroupTag::of_root(&group_root),
         id: 1,
-        body: Body::Hello { certificate: outsider.certificate, nonce: [1; 16] },
+        body: Body::Hello {
+            certificate: outsider.certificate,
+            nonce: [1; 16],
+            ephemeral: [9; 32],
+            clock: sim.now(),
+        },
     }
     .encode();
     sim.inject(4, 0, hello);

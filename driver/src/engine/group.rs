@@ -166,8 +166,13 @@ pub fn hresult_of(error: GroupError) -> u32 {
         },
         GroupError::Database(DbError::Expired) => hresult::PEER_E_INVALID_RECORD_EXPIRATION,
         GroupError::Database(DbError::Full) => hresult::E_OUTOFMEMORY,
-        GroupError::Decode(_) | GroupError::OtherGroup | GroupError::NotConnected => hresult::E_INVALIDARG,
         GroupError::PasswordRefused(_) => hresult::PEER_E_CONNECTION_NOT_AUTHENTICATED,
+        GroupError::ClockSkew => hresult::PEER_E_INVALID_TIME_PERIOD,
+        GroupError::Decode(_)
+        | GroupError::OtherGroup
+        | GroupError::NotConnected
+        | GroupError::Seal(_)
+        | GroupError::Unsealed => hresult::E_INVALIDARG,
     }
 }
 
@@ -375,7 +380,7 @@ impl GroupTable {
                 if !slot.connections.contains_key(&endpoint) {
                     slot.dialing.insert(endpoint);
                 }
-                slot.member.connect(endpoint);
+                slot.member.connect(endpoint, now);
                 self.drain_events(index);
                 Ok(GroupResponse::Done.encode(out)?)
             }
@@ -445,9 +450,10 @@ impl GroupTable {
             }
             GroupRequest::PasswordJoin { member_secret, group_root, password_seed } => {
                 let invalid = GroupFailure::HResult(hresult::PEER_E_INVALID_CREDENTIAL);
-                let member =
+                let mut member =
                     Member::new_password_join(member_secret, *group_root, password_seed, random as u32)
                         .ok_or(invalid)?;
+                member.add_entropy(&random.to_le_bytes());
                 let certificate = member.certificate().to_bytes();
                 let local = member.key();
                 let handle = self.insert(Slot::new(open, None, member, local))?;
@@ -464,6 +470,14 @@ impl GroupTable {
                     PasswordJoinState::Refused(reason) => Err(fail(GroupError::PasswordRefused(reason))),
                 }
             }
+            GroupRequest::Delete { root } => {
+                // Only a group no handle has open may be forgotten; the host then removes its
+                // durable log (peerdrtd: `host/group_durability.rs`).
+                if self.slots.iter().flatten().any(|slot| slot.member.group_root() == *root) {
+                    return Err(GroupFailure::HResult(hresult::PEER_E_GROUP_IN_USE));
+                }
+                Ok(GroupResponse::Done.encode(out)?)
+            }
             GroupRequest::GetStatus { group } => {
                 let (_, slot) = self.slot(open, group)?;
                 let connections = slot.member.connected().count() as u32;
@@ -472,6 +486,7 @@ impl GroupTable {
                     ready: slot.member.is_ready(),
                     connections,
                     records: slot.member.database().live().count() as u32,
+                    peer_time_offset: slot.member.clock().offset(),
                 };
                 Ok(GroupResponse::Status(status).encode(out)?)
             }
@@ -508,7 +523,8 @@ impl GroupTable {
     ) -> Result<usize, GroupFailure> {
         let invalid = GroupFailure::HResult(hresult::PEER_E_INVALID_CREDENTIAL);
         let credentials = Credentials::new(member_secret, certificate).ok_or(invalid)?;
-        let member = Member::new(credentials, ready, random as u32).ok_or(invalid)?;
+        let mut member = Member::new(credentials, ready, random as u32).ok_or(invalid)?;
+        member.add_entropy(&random.to_le_bytes());
         let handle = self.insert(Slot::new(open, root, member, certificate.member))?;
         Ok(GroupResponse::Opened { group: handle, certificate: &certificate.to_bytes(), port: self.port }
             .encode(out)?)
@@ -778,7 +794,13 @@ mod tests {
         let status = run(&mut b, GroupRequest::GetStatus { group: group_b }).unwrap();
         assert_eq!(
             GroupResponse::decode(peerdrt_abi::group::GROUP_GET_STATUS, &status),
-            Ok(GroupResponse::Status(GroupStatus { status: 3, ready: true, connections: 1, records: 1 }))
+            Ok(GroupResponse::Status(GroupStatus {
+                status: 3,
+                ready: true,
+                connections: 1,
+                records: 1,
+                peer_time_offset: 0
+            }))
         );
         let record = run(&mut b, GroupRequest::GetRecord { group: group_b, id: &id }).unwrap();
         let GroupResponse::Record(bytes) =
@@ -818,7 +840,13 @@ mod tests {
         let status = run(&mut a, GroupRequest::GetStatus { group: group_a }).unwrap();
         assert_eq!(
             GroupResponse::decode(peerdrt_abi::group::GROUP_GET_STATUS, &status),
-            Ok(GroupResponse::Status(GroupStatus { status: 1, ready: true, connections: 0, records: 1 }))
+            Ok(GroupResponse::Status(GroupStatus {
+                status: 1,
+                ready: true,
+                connections: 0,
+                records: 1,
+                peer_time_offset: 0
+            }))
         );
     }
 

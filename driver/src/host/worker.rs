@@ -341,6 +341,15 @@ impl Worker {
                         {
                             self.groups.closed(group);
                         }
+                        // PeerGroupDelete: the group's log goes before the reply.
+                        let persisted = match Request::decode(code, &input) {
+                            Ok(Request::Group { request: GroupRequest::Delete { root }, .. })
+                                if status == status::SUCCESS =>
+                            {
+                                persisted.and(self.groups.deleted(root).map(|_| ()))
+                            }
+                            _ => persisted,
+                        };
                         match persisted {
                             Ok(()) => Completion::Complete { status, information },
                             Err(_) => {

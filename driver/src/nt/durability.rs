@@ -92,6 +92,13 @@ pub fn after_ioctl(
     {
         e.groups.closed(group);
     }
+    // PeerGroupDelete: the group's log goes before the IRP completes.
+    let persisted = match Request::decode(code, input) {
+        Ok(Request::Group { request: GroupRequest::Delete { root }, .. }) if done == status::SUCCESS => {
+            persisted.and(e.groups.deleted(root).map(|_| ()))
+        }
+        _ => persisted,
+    };
     match persisted {
         Ok(()) => Completion::Complete { status: done, information },
         Err(error) => {

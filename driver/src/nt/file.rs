@@ -314,6 +314,27 @@ impl LogDirectory for NtDirectory {
         self.open_file(name)
     }
 
+    fn remove(&mut self, name: &str) -> Result<bool, FileError> {
+        // Opened for deletion and closed: the file goes with the last handle (no other is open:
+        // the caller closed the group's log first).
+        let opened = create(
+            &self.join(name),
+            sys::DELETE,
+            sys::FILE_OPEN,
+            sys::FILE_NON_DIRECTORY_FILE | sys::FILE_DELETE_ON_CLOSE,
+        );
+        match opened {
+            Ok((mut handle, _)) => {
+                close(&mut handle);
+                Ok(true)
+            }
+            Err(FileError(sys::STATUS_OBJECT_NAME_NOT_FOUND | sys::STATUS_OBJECT_PATH_NOT_FOUND)) => {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     fn replace(&mut self, file: &mut NtFile, name: &str, contents: &[u8]) -> Result<(), FileError> {
         let target = self.join(name);
         let mut temporary_name = alloc::string::String::from(name);

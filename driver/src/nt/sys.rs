@@ -122,6 +122,7 @@ mod local {
     pub const FILE_ATTRIBUTE_NORMAL: ULONG = 0x0000_0080;
     pub const FILE_SHARE_READ: ULONG = 0x0000_0001;
     /// CreateDisposition values of `ZwCreateFile` (wdm.h).
+    pub const FILE_OPEN: ULONG = 0x0000_0001;
     pub const FILE_OPEN_IF: ULONG = 0x0000_0003;
     pub const FILE_OVERWRITE_IF: ULONG = 0x0000_0005;
     /// CreateOptions flags of `ZwCreateFile` (wdm.h).
@@ -129,6 +130,7 @@ mod local {
     pub const FILE_WRITE_THROUGH: ULONG = 0x0000_0002;
     pub const FILE_SYNCHRONOUS_IO_NONALERT: ULONG = 0x0000_0020;
     pub const FILE_NON_DIRECTORY_FILE: ULONG = 0x0000_0040;
+    pub const FILE_DELETE_ON_CLOSE: ULONG = 0x0000_1000;
     /// `IoStatusBlock.Information` after `ZwCreateFile` (wdm.h).
     pub const FILE_CREATED: usize = 0x0000_0002;
     /// `FILE_INFORMATION_CLASS` values (wdm.h).

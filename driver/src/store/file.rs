@@ -45,4 +45,7 @@ pub trait LogDirectory {
     /// file is written and flushed, then renamed over `name` and the rename flushed; `file` is
     /// then the new file. After a crash `name` holds either the old or the new contents.
     fn replace(&mut self, file: &mut Self::File, name: &str, contents: &[u8]) -> Result<(), FileError>;
+    /// Deletes `name` (not open), the deletion on the medium when this returns; `false` when
+    /// there was no such file.
+    fn remove(&mut self, name: &str) -> Result<bool, FileError>;
 }

@@ -167,6 +167,16 @@ impl<D: LogDirectory> GroupDurability<D> {
         self.logs.retain(|root, _| roots.values().any(|(_, r)| r == root));
     }
 
+    /// The group rooted at `root` was deleted (GROUP_DELETE, which the device refuses while a
+    /// handle has the group open): its log is removed, so the node keeps nothing of it. Whether a
+    /// log existed.
+    pub fn deleted(&mut self, root: &[u8; 32]) -> Result<bool, StoreError> {
+        self.logs.remove(root);
+        self.roots.retain(|_, (_, r)| r != root);
+        // The removal itself is durable before PeerGroupDelete returns.
+        Ok(self.dir.remove(&log_name(root))?)
+    }
+
     /// Group logs open.
     pub fn open_logs(&self) -> usize {
         self.logs.len()
@@ -233,7 +243,23 @@ mod tests {
         {
             g.closed(group);
         }
+        if let GroupRequest::Delete { root } = request {
+            g.deleted(root).unwrap();
+        }
         output
+    }
+
+    /// Runs a request expected to fail; its completion status.
+    fn refused(d: &mut Device, open: OpenId, request: GroupRequest<'_>) -> u32 {
+        let r = Request::Group { utc: UTC, request };
+        let mut input = vec![0u8; 1024];
+        let n = r.encode(&mut input).unwrap();
+        let mut output = vec![0u8; 1024];
+        let irp = Irp { code: r.code(), input: &input[..n], output: &mut output, token: 1 };
+        match d.ioctl(Instant::from_millis(1), open, irp, &mut Fake) {
+            Completion::Complete { status, .. } => status,
+            other => panic!("{other:?}"),
+        }
     }
 
     fn create(d: &mut Device, g: &mut GroupDurability<StdDirectory>, open: OpenId) -> Handle {
@@ -279,5 +305,45 @@ mod tests {
         assert!(out.windows(4).any(|w| w == b"kept"), "the record was replayed");
         g.open_closed(open);
         assert_eq!(g.open_logs(), 0, "closing the open closes its groups' logs");
+    }
+
+    #[test]
+    fn a_deleted_group_leaves_no_log_and_nothing_of_it_is_replayed_when_opened_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut g = GroupDurability::new(StdDirectory::new(dir.path().join("groups")));
+        let mut d = Device::new();
+        let open = d.open(Owner::default()).unwrap();
+        let group = create(&mut d, &mut g, open);
+        let root = d.group_root(open, group).unwrap();
+        let fields = RecordFields {
+            record_type: [3; 16],
+            expiration: UTC + 600 * 10_000_000,
+            flags: 0,
+            attributes: b"",
+            data: b"gone",
+        };
+        let id = run(&mut d, &mut g, open, GroupRequest::AddRecord { group, record: fields });
+        let path = dir.path().join("groups").join(log_name(&root));
+        assert!(path.exists());
+
+        // While a handle has the group open, it cannot be deleted.
+        let in_use = refused(&mut d, open, GroupRequest::Delete { root: &root });
+        assert_eq!(peerdrt_abi::status::to_hresult(in_use), peerdrt_abi::group::hresult::PEER_E_GROUP_IN_USE);
+        assert!(path.exists(), "nothing removed");
+
+        run(&mut d, &mut g, open, GroupRequest::Close { group });
+        run(&mut d, &mut g, open, GroupRequest::Delete { root: &root });
+        assert!(!path.exists(), "the node's log of the group is gone");
+        assert!(!g.deleted(&root).unwrap(), "deleting again finds nothing");
+
+        // Opened again from this node, the group has nothing of its old database.
+        let group = create(&mut d, &mut g, open);
+        let id: [u8; 16] = id.try_into().unwrap();
+        let missing = refused(&mut d, open, GroupRequest::GetRecord { group, id: &id });
+        assert_eq!(
+            peerdrt_abi::status::to_hresult(missing),
+            peerdrt_abi::group::hresult::PEER_E_RECORD_NOT_FOUND,
+            "the deleted record is not replayed"
+        );
     }
 }

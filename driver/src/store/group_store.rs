@@ -425,6 +425,9 @@ mod tests {
             *file.data.borrow_mut() = contents.to_vec();
             Ok(())
         }
+        fn remove(&mut self, name: &str) -> io::Result<bool> {
+            Ok(self.files.remove(name).is_some())
+        }
     }
 
     #[test]

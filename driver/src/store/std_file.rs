@@ -87,4 +87,15 @@ impl LogDirectory for StdDirectory {
         *file = StdFile { file: reopened, len: contents.len() as u64 };
         Ok(())
     }
+
+    fn remove(&mut self, name: &str) -> io::Result<bool> {
+        match fs::remove_file(self.dir.join(name)) {
+            Ok(()) => {
+                self.sync()?;
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
 }

@@ -170,6 +170,16 @@ fn hub(g: &GroupHandle) -> Arc<EventHub> {
     api.hub.get_or_insert_with(|| EventHub::start(g.connection().clone())).clone()
 }
 
+/// The group's peer clock: the offset its member agreed when it connected. Peer time cannot be
+/// computed before the database is synchronised (PEER_E_GROUP_NOT_READY, as the reference says).
+fn peer_clock(group: &GroupHandle) -> Result<PeerClock> {
+    let status = call(group.status())?;
+    if !status.ready {
+        return Err(Error(crate::group::hresult::PEER_E_GROUP_NOT_READY));
+    }
+    Ok(PeerClock { offset: status.peer_time_offset })
+}
+
 fn membership_of(h: HGROUP) -> Result<Membership> {
     let api = lock(&API);
     if api.startups == 0 {
@@ -600,7 +610,8 @@ pub unsafe extern "system" fn PeerGroupGetStatus(hGroup: HGROUP, pdwStatus: *mut
     })
 }
 
-/// PeerGroupUniversalTimeToPeerTime (peer time is the callers' UTC: no offset is negotiated).
+/// PeerGroupUniversalTimeToPeerTime: UTC plus the offset the member agreed with the group when
+/// it connected (the device reports it with the group's status).
 /// # Safety
 /// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
 #[unsafe(no_mangle)]
@@ -613,10 +624,10 @@ pub unsafe extern "system" fn PeerGroupUniversalTimeToPeerTime(
         if pftUniversalTime.is_null() || pftPeerTime.is_null() {
             return Err(Error(E_POINTER));
         }
-        group(hGroup)?;
+        let clock = peer_clock(&*group(hGroup)?)?;
         // SAFETY: non-null, readable / writable.
         unsafe {
-            let peer = PeerClock::default().to_peer_time(pftUniversalTime.read_unaligned());
+            let peer = clock.to_peer_time(pftUniversalTime.read_unaligned());
             pftPeerTime.write_unaligned(FILETIME::from_u64(peer.0));
         }
         Ok(())
@@ -636,11 +647,11 @@ pub unsafe extern "system" fn PeerGroupPeerTimeToUniversalTime(
         if pftPeerTime.is_null() || pftUniversalTime.is_null() {
             return Err(Error(E_POINTER));
         }
-        group(hGroup)?;
+        let clock = peer_clock(&*group(hGroup)?)?;
         // SAFETY: non-null, readable / writable.
         unsafe {
             let peer = peerdrt_core::group::time::PeerTime(pftPeerTime.read_unaligned().to_u64());
-            pftUniversalTime.write_unaligned(PeerClock::default().to_universal_time(peer));
+            pftUniversalTime.write_unaligned(clock.to_universal_time(peer));
         }
         Ok(())
     })
@@ -891,8 +902,9 @@ pub extern "system" fn PeerGroupConnect(hGroup: HGROUP) -> HRESULT {
     })
 }
 
-/// PeerGroupDelete: forgets `pwzIdentity`'s membership of the group (it can no longer be
-/// opened). The node keeps the group's log until it is compacted away.
+/// PeerGroupDelete: the node forgets the group — peerdrtd removes its durable log
+/// (PEER_E_GROUP_IN_USE while a handle has it open) — and `pwzIdentity`'s membership of it is
+/// removed, so it can no longer be opened.
 /// # Safety
 /// Every pointer must be NULL or valid for the reads and writes p2p.h documents for it.
 #[unsafe(no_mangle)]
@@ -910,7 +922,15 @@ pub unsafe extern "system" fn PeerGroupDelete(
         // SAFETY: per the API contract.
         let (identity, name) = unsafe { (string(pwzIdentity)?, string(pwzGroupPeerName)?) };
         let identity = identity_of(identity)?;
-        MembershipStore::open_default().delete(&identity.name, &name.ok_or(Error(E_INVALIDARG))?)
+        let name = name.ok_or(Error(E_INVALIDARG))?;
+        let store = MembershipStore::open_default();
+        let certificate = store.load(&identity.name, &name)?.certificate()?;
+        let root = peerdrt_core::group::membership::MembershipCertificate::from_bytes(&certificate)
+            .map_err(|_| Error(PEER_E_INVALID_CREDENTIAL))?
+            .group_root;
+        // The node forgets the group (its log) first: refused while a handle has it open.
+        call(GroupHandle::delete_group(&device()?, &root))?;
+        store.delete(&identity.name, &name)
     })
 }
 

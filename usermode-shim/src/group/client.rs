@@ -89,6 +89,12 @@ fn opened(device: Device, code: u32, bytes: &[u8]) -> GroupResult<GroupHandle> {
 }
 
 impl GroupHandle {
+    /// Makes the node forget the group rooted at `root` (PeerGroupDelete): peerdrtd removes its
+    /// durable log. Refused with PEER_E_GROUP_IN_USE while any handle has the group open.
+    pub fn delete_group(device: &Device, root: &[u8; 32]) -> GroupResult<()> {
+        call(device, GroupRequest::Delete { root }).map(|_| ())
+    }
+
     /// Creates a group rooted at `root_secret` with this member (`member_secret`) as its
     /// administrator, valid `lifetime_seconds`.
     pub fn create(

@@ -1,8 +1,8 @@
 //! Peer time (PeerGroupUniversalTimeToPeerTime / PeerGroupPeerTimeToUniversalTime).
 //!
-//! Peer time is UTC corrected by a group-wide offset. The offset is not negotiated yet (the
-//! engine's WELCOME carries no time), so it is zero and the conversions are identities on the
-//! FILETIME value; the functions exist so callers and the record rules use the right domain.
+//! Peer time is UTC corrected by a group-wide offset: a member adopts the peer time of the first
+//! member it connects to (the WELCOME carries it, `peerdrt_core::group::time`), and the device
+//! reports the offset with the group's status.
 
 use super::types::FILETIME;
 use peerdrt_core::group::time::PeerTime;

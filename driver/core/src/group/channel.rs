@@ -52,6 +52,15 @@ impl Channel {
         self.in_flight.retain(|m| m.id != id);
     }
 
+    /// The member acknowledged message `id` through a path that may only acknowledge some
+    /// messages (a clear ACK only acknowledges a handshake message): `id` is acknowledged only if
+    /// its encoding satisfies `may`. Whether it was.
+    pub fn acknowledge_if(&mut self, id: u32, may: impl Fn(&[u8]) -> bool) -> bool {
+        let before = self.in_flight.len();
+        self.in_flight.retain(|m| m.id != id || !may(&m.bytes));
+        self.in_flight.len() != before
+    }
+
     /// Records a received message ID; `true` if it was already received (a retransmission).
     pub fn is_duplicate(&mut self, id: u32) -> bool {
         if self.seen.contains(&id) {
@@ -144,6 +153,19 @@ mod tests {
         channel.acknowledge(0);
         assert!(channel.poll(T0).is_some(), "an acknowledgement opens the window");
         assert!(channel.send(u32::MAX, vec![]).is_ok());
+    }
+
+    #[test]
+    fn a_restricted_acknowledgement_only_removes_what_it_may() {
+        let mut channel = Channel::default();
+        channel.send(1, vec![0xaa]).unwrap();
+        channel.send(2, vec![0xbb]).unwrap();
+        while channel.poll(T0).is_some() {}
+        assert!(!channel.acknowledge_if(1, |bytes| bytes == [0xbb]), "message 1 may not be acknowledged so");
+        assert!(channel.acknowledge_if(2, |bytes| bytes == [0xbb]));
+        assert!(!channel.is_idle(), "message 1 is still in flight");
+        channel.acknowledge(1);
+        assert!(channel.is_idle());
     }
 
     #[test]

@@ -89,3 +89,11 @@ pub const PASSWORD_CHALLENGE_WINDOW: u64 = 600_000_000;
 /// Wrong password proofs a granting member checks per challenge window; past it every proof is
 /// refused unchecked until the next window (bounds online guessing).
 pub const MAX_PASSWORD_FAILURES_PER_WINDOW: u32 = 16;
+/// Counters of sealed frames remembered per connection and direction (`session.rs`): a frame
+/// reordered by fewer than this many newer ones is accepted once; an older one is refused.
+pub const REPLAY_WINDOW: u64 = 64;
+
+/// Largest difference between two members' peer times, in 100-ns units (5 minutes), at which
+/// they still connect; past it the connection is refused (PEER_E_INVALID_TIME_PERIOD). Within
+/// it, a member adopts the peer time of the first member it connects to (`time.rs`).
+pub const MAX_CLOCK_SKEW: u64 = 5 * 60 * 10_000_000;

@@ -1,10 +1,17 @@
 //! One member's replication state machine: connections to other members, flooding of records
 //! with acknowledgement and retransmission, and synchronisation by hashed ranges on connect.
 //!
-//! Sans-IO: datagrams and the peer time go in ([`Member::handle_datagram`],
+//! Sans-IO: datagrams and the host's clock go in ([`Member::handle_datagram`],
 //! [`Member::handle_timeout`]), datagrams and events come out ([`Member::poll_transmit`],
 //! [`Member::poll_event`]). `A` is whatever the host uses to address a member (a socket address,
-//! a simulator index).
+//! a simulator index). Every `now` a method takes is the host's clock (its UTC as a FILETIME);
+//! the member turns it into the group's peer time with the offset it learned when it connected
+//! ([`PeerClock`]), and [`Member::next_timeout`] answers on the host's clock.
+//!
+//! Connections: HELLO / WELCOME / PROOF ([`handshake`]) prove both keys, agree a session key
+//! per direction and exchange peer times; after that every message between the two members is
+//! sealed ([`super::session`]) and a clear one is refused, except the handshake's own messages
+//! and the clear ACKs that acknowledge them.
 //!
 //! Synchronisation (the connecting side drives it, one conversation at a time):
 //! SOLICIT_HASH(range) → HASHES(children digests); for each child whose digest differs, either
@@ -16,10 +23,13 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
 
 use super::channel::Channel;
 use super::database::{Applied, Change, DbError, RecordDb};
-use super::handshake::{self, Nonce, PROOF_LEN, Side};
+use super::handshake::{
+    self, Contribution, ENTROPY_LEN, Ephemeral, Nonce, PROOF_LEN, Side, Transcript, TranscriptHash,
+};
 use super::id::{GroupTag, MemberKey, RecordId, RecordType};
 use super::limits::{
     LEAF_RECORDS, MAX_ABSTRACTS, MAX_CONNECTIONS, MAX_MESSAGE_LEN, MAX_RANGE_DEPTH, MAX_REQUEST_IDS,
@@ -29,7 +39,8 @@ use super::membership::{Credentials, MembershipCertificate, MembershipError, Rol
 use super::password::{PasswordGrantor, PasswordProof};
 use super::range::Range;
 use super::record::{Record, RecordDraft, RecordError, RecordView};
-use super::time::PeerTime;
+use super::session::{Rejects, SealError, SealedFrame, Session};
+use super::time::{PeerClock, PeerTime};
 use super::wire::{Abstract, Abstracts, Body, DecodeError, HEADER_LEN, Ids, Message, Records, RefuseReason};
 
 /// Why an operation or an incoming datagram failed.
@@ -57,6 +68,13 @@ pub enum GroupError {
     NotConnected,
     /// A password join was refused (wrong password, or no password authentication there).
     PasswordRefused(RefuseReason),
+    /// A sealed frame was refused (malformed, wrong key, tampered, replayed, too old).
+    Seal(SealError),
+    /// A clear message from a member whose messages must be sealed.
+    Unsealed,
+    /// The two members' peer times differ by more than
+    /// [`MAX_CLOCK_SKEW`](super::limits::MAX_CLOCK_SKEW) (PEER_E_INVALID_TIME_PERIOD).
+    ClockSkew,
 }
 
 /// What the host and the application hear about.
@@ -158,14 +176,18 @@ pub struct Stats {
     pub sync_bytes: u64,
     /// Records refused from other members.
     pub records_refused: u64,
+    /// Records that arrived in FLOOD and RECORDS messages (duplicates included).
+    pub records_received: u64,
+    /// Datagrams refused by the sealing layer, by reason.
+    pub rejects: Rejects,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum PeerState {
-    /// HELLO sent with this nonce, no WELCOME yet.
-    Connecting(Nonce),
-    /// HELLO received and WELCOME sent with this nonce; waiting for the member's PROOF.
-    Authenticating(MemberKey, Nonce),
+    /// HELLO sent with this contribution (its secrets are those of `counter`), no WELCOME yet.
+    Connecting { counter: u64, hello: Contribution },
+    /// HELLO received and WELCOME sent; waiting for the member's PROOF over this transcript.
+    Authenticating(MemberKey, TranscriptHash),
     /// Certificates exchanged, keys proven.
     Connected(MemberKey),
 }
@@ -174,6 +196,14 @@ enum PeerState {
 struct Peer {
     state: PeerState,
     channel: Channel,
+    /// The sealing keys, from the moment this side has them (WELCOME sent or received).
+    session: Option<Session>,
+}
+
+impl Peer {
+    fn new(state: PeerState) -> Self {
+        Self { state, channel: Channel::default(), session: None }
+    }
 }
 
 /// The work of one synchronisation conversation.
@@ -217,6 +247,8 @@ pub struct Member<A: Ord + Clone> {
     ready: bool,
     next_id: u32,
     nonces: u64,
+    entropy: [u8; ENTROPY_LEN],
+    clock: PeerClock,
     stats: Stats,
     /// On the root's holder of a group with password authentication.
     grantor: Option<PasswordGrantor>,
@@ -228,7 +260,8 @@ impl<A: Ord + Clone> Member<A> {
     /// A member of the group rooted at `root`. `ready` is true for the group's creator (its
     /// database is the group's) and for a member reopening a database it had synchronised;
     /// a joining member is not ready until its first synchronisation ends. `id_seed` starts the
-    /// message IDs (random per start, so a restarted member is not taken for its old self).
+    /// message IDs (random per start, so a restarted member is not taken for its old self); the
+    /// host should also hand in entropy ([`Member::add_entropy`]) for the handshake's secrets.
     pub fn new(credentials: Credentials, ready: bool, id_seed: u32) -> Option<Self> {
         let root = credentials.certificate.group_root;
         Some(Self {
@@ -244,6 +277,8 @@ impl<A: Ord + Clone> Member<A> {
             ready,
             next_id: id_seed,
             nonces: u64::from(id_seed) << 32,
+            entropy: [0; ENTROPY_LEN],
+            clock: PeerClock::default(),
             stats: Stats::default(),
             grantor: None,
             password_join: None,
@@ -305,8 +340,33 @@ impl<A: Ord + Clone> Member<A> {
         self.credentials.certificate
     }
 
+    /// Mixes `seed` (random bytes from the host) into the entropy the handshake's nonces and
+    /// ephemeral secrets are derived from, so they are fresh across runs.
+    pub fn add_entropy(&mut self, seed: &[u8]) {
+        let mut hasher = Sha256::new();
+        hasher.update(self.entropy);
+        hasher.update(seed);
+        self.entropy = hasher.finalize().into();
+    }
+
+    /// The offset from the host's clock to the group's peer time.
+    pub fn clock(&self) -> PeerClock {
+        self.clock
+    }
+
+    /// PeerGroupUniversalTimeToPeerTime: the peer time at host clock reading `utc`.
+    pub fn peer_time(&self, utc: PeerTime) -> PeerTime {
+        self.clock.peer_time(utc)
+    }
+
+    /// PeerGroupPeerTimeToUniversalTime: the host clock reading at peer time `peer`.
+    pub fn universal_time(&self, peer: PeerTime) -> PeerTime {
+        self.clock.universal_time(peer)
+    }
+
     /// Loads a record from durable storage (verified like any other).
     pub fn restore(&mut self, record: &Record, now: PeerTime) -> Result<Applied, DbError> {
+        let now = self.clock.peer_time(now);
         self.db.apply(&record.view(), now)
     }
 
@@ -354,7 +414,7 @@ impl<A: Ord + Clone> Member<A> {
     pub fn connected(&self) -> impl Iterator<Item = (&A, &MemberKey)> {
         self.peers.iter().filter_map(|(a, p)| match &p.state {
             PeerState::Connected(key) => Some((a, key)),
-            PeerState::Connecting(_) | PeerState::Authenticating(..) => None,
+            PeerState::Connecting { .. } | PeerState::Authenticating(..) => None,
         })
     }
 
@@ -378,6 +438,7 @@ impl<A: Ord + Clone> Member<A> {
         random: u64,
         now: PeerTime,
     ) -> Result<Record, GroupError> {
+        let now = self.clock.peer_time(now);
         self.check_local(now)?;
         let record =
             Record::create(&self.credentials, &self.root, draft, random, now).map_err(GroupError::Record)?;
@@ -391,6 +452,7 @@ impl<A: Ord + Clone> Member<A> {
         draft: RecordDraft,
         now: PeerTime,
     ) -> Result<Record, GroupError> {
+        let now = self.clock.peer_time(now);
         self.check_local(now)?;
         let current = self.db.get_live(id).ok_or(GroupError::NotFound)?;
         if current.record_type != draft.record_type {
@@ -402,6 +464,7 @@ impl<A: Ord + Clone> Member<A> {
 
     /// Deletes a live record (a tombstone replaces it until its expiration).
     pub fn delete_record(&mut self, id: &RecordId, now: PeerTime) -> Result<Record, GroupError> {
+        let now = self.clock.peer_time(now);
         self.check_local(now)?;
         let current = self.db.get_live(id).ok_or(GroupError::NotFound)?;
         let tombstone = current.tombstone(&self.credentials, &self.root, now).map_err(GroupError::Record)?;
@@ -459,16 +522,16 @@ impl<A: Ord + Clone> Member<A> {
 
     // ---- connections ----
 
-    /// Connects to the member at `peer` (PeerGroupConnect / ConnectByAddress): sends HELLO, or
-    /// PASSWORD_HELLO while a password join waits for its certificate.
-    pub fn connect(&mut self, peer: A) {
+    /// Connects to the member at `peer` (PeerGroupConnect / ConnectByAddress) at host clock
+    /// `now`: sends HELLO, or PASSWORD_HELLO while a password join waits for its certificate.
+    pub fn connect(&mut self, peer: A, now: PeerTime) {
         if let Some(join) = self.password_join.as_mut() {
             if join.attempts.len() >= MAX_CONNECTIONS && !join.attempts.contains_key(&peer) {
                 self.events.push_back(GroupEvent::MemberDisconnected(peer));
                 return;
             }
             self.nonces = self.nonces.wrapping_add(1);
-            let nonce = handshake::nonce(&self.credentials.signing_key, self.nonces);
+            let nonce = handshake::nonce(&self.credentials.signing_key, &self.entropy, self.nonces);
             if let Some(join) = self.password_join.as_mut() {
                 join.attempts.insert(peer, PasswordAttempt { nonce, due: None, transmissions: 0 });
             }
@@ -478,23 +541,31 @@ impl<A: Ord + Clone> Member<A> {
             self.events.push_back(GroupEvent::MemberDisconnected(peer));
             return;
         }
-        let nonce = self.fresh_nonce();
-        self.peers
-            .insert(peer.clone(), Peer { state: PeerState::Connecting(nonce), channel: Channel::default() });
+        let (counter, hello) = self.contribution(self.clock.peer_time(now));
+        self.peers.insert(peer.clone(), Peer::new(PeerState::Connecting { counter, hello }));
         let certificate = self.credentials.certificate;
-        self.send_reliable(&peer, Body::Hello { certificate, nonce });
+        let Contribution { nonce, ephemeral, clock, .. } = hello;
+        self.send_reliable(&peer, Body::Hello { certificate, nonce, ephemeral, clock });
     }
 
-    fn fresh_nonce(&mut self) -> Nonce {
+    /// A fresh nonce and ephemeral key (from the returned counter) and our peer time `clock`.
+    fn contribution(&mut self, clock: PeerTime) -> (u64, Contribution) {
         self.nonces = self.nonces.wrapping_add(1);
-        handshake::nonce(&self.credentials.signing_key, self.nonces)
+        let key = &self.credentials.signing_key;
+        let secret = handshake::ephemeral_secret(key, &self.entropy, self.nonces);
+        let contribution = Contribution {
+            member: self.credentials.member(),
+            nonce: handshake::nonce(key, &self.entropy, self.nonces),
+            ephemeral: handshake::ephemeral_public(&secret),
+            clock,
+        };
+        (self.nonces, contribution)
     }
 
     /// Closes the connection to `peer`, telling it.
     pub fn disconnect(&mut self, peer: &A) {
-        if self.peers.remove(peer).is_some() {
-            let bytes = Message { tag: self.tag, id: 0, body: Body::Disconnect }.encode();
-            self.outbox.push_back((peer.clone(), bytes));
+        if self.peers.contains_key(peer) {
+            self.send_now(peer, Body::Disconnect);
             self.lost(peer.clone());
         }
     }
@@ -551,18 +622,50 @@ impl<A: Ord + Clone> Member<A> {
         }
     }
 
+    /// Sends an unreliable message at once: sealed to a member we hold keys for, unless it
+    /// belongs to the handshake.
     fn send_now(&mut self, peer: &A, body: Body<'_>) {
+        let clear = body.is_handshake();
         let bytes = Message { tag: self.tag, id: 0, body }.encode();
+        self.push_out(peer, bytes, clear);
+    }
+
+    /// Acknowledges message `id`; the acknowledgement of a handshake message travels in the
+    /// clear (the other side may not hold the keys yet).
+    fn send_ack(&mut self, peer: &A, id: u32, of_handshake: bool) {
+        let bytes = Message { tag: self.tag, id: 0, body: Body::Ack(id) }.encode();
+        self.push_out(peer, bytes, of_handshake);
+    }
+
+    fn push_out(&mut self, peer: &A, bytes: Vec<u8>, clear: bool) {
+        let bytes = match self.peers.get_mut(peer).and_then(|p| p.session.as_mut()) {
+            Some(session) if !clear => match session.seal(&bytes) {
+                Ok(sealed) => sealed,
+                // Never sent in the clear instead.
+                Err(_) => return,
+            },
+            _ => bytes,
+        };
         self.outbox.push_back((peer.clone(), bytes));
     }
 
     // ---- I/O ----
 
-    /// The next datagram to send at `now`, with its destination.
+    /// The next datagram to send at host clock `now`, with its destination. Reliable messages are
+    /// sealed as they leave, so every retransmission has a counter of its own.
     pub fn poll_transmit(&mut self, now: PeerTime) -> Option<(A, Vec<u8>)> {
         self.queue_password_hellos(now);
         let next = self.outbox.pop_front().or_else(|| {
-            self.peers.iter_mut().find_map(|(a, p)| p.channel.poll(now).map(|t| (a.clone(), t.bytes)))
+            self.peers.iter_mut().find_map(|(a, p)| {
+                let bytes = p.channel.poll(now)?.bytes;
+                if bytes.get(3).is_some_and(|kind| Body::is_handshake_type(*kind)) {
+                    return Some((a.clone(), bytes));
+                }
+                // Only connected members have reliable messages outside the handshake, and
+                // they hold keys; a message that cannot be sealed is never sent in the clear.
+                let sealed = p.session.as_mut()?.seal(&bytes).ok()?;
+                Some((a.clone(), sealed))
+            })
         })?;
         self.stats.datagrams += 1;
         self.stats.bytes += next.1.len() as u64;
@@ -574,11 +677,14 @@ impl<A: Ord + Clone> Member<A> {
         self.events.pop_front()
     }
 
-    /// When [`Member::handle_timeout`] (and then [`Member::poll_transmit`]) is next needed.
+    /// When [`Member::handle_timeout`] (and then [`Member::poll_transmit`]) is next needed, on
+    /// the host's clock.
     pub fn next_timeout(&self) -> Option<PeerTime> {
         let channels = self.peers.values().filter_map(|p| p.channel.next_timeout());
+        let expiration = self.db.next_expiration().map(|peer| self.clock.universal_time(peer));
+        // Password HELLOs are due on the host's clock.
         let hellos = self.password_join.iter().flat_map(|j| j.attempts.values().filter_map(|a| a.due));
-        channels.chain(hellos).chain(self.db.next_expiration()).min()
+        channels.chain(hellos).chain(expiration).min()
     }
 
     /// Sends the password HELLOs due at `now`; an attempt sent [`MAX_TRANSMISSIONS`] times
@@ -618,7 +724,8 @@ impl<A: Ord + Clone> Member<A> {
         }
     }
 
-    /// PASSWORD_CHALLENGE on the joining side: answer it with the password's key.
+    /// PASSWORD_CHALLENGE on the joining side at host clock `now`: answer it with the password's
+    /// key.
     fn on_password_challenge(&mut self, from: A, nonce: Nonce, challenge: Nonce, now: PeerTime) {
         let Some(join) = self.password_join.as_mut() else { return };
         let Some(attempt) = join.attempts.get_mut(&from).filter(|a| a.nonce == nonce) else { return };
@@ -650,13 +757,14 @@ impl<A: Ord + Clone> Member<A> {
         }
     }
 
-    /// PASSWORD_GRANT on the joining side: becomes an ordinary member and connects as one to
-    /// every member it was trying.
+    /// PASSWORD_GRANT on the joining side at peer time `now` (host clock `local`): becomes an
+    /// ordinary member and connects as one to every member it was trying.
     fn on_password_grant(
         &mut self,
         from: A,
         certificate: MembershipCertificate,
         now: PeerTime,
+        local: PeerTime,
     ) -> Result<(), GroupError> {
         let Some(join) = self.password_join.as_ref() else { return Ok(()) };
         if !join.attempts.contains_key(&from) {
@@ -671,7 +779,7 @@ impl<A: Ord + Clone> Member<A> {
         self.credentials.certificate = certificate;
         self.events.push_back(GroupEvent::CertificateGranted(certificate));
         for peer in peers {
-            self.connect(peer);
+            self.connect(peer, local);
         }
         Ok(())
     }
@@ -687,9 +795,9 @@ impl<A: Ord + Clone> Member<A> {
         true
     }
 
-    /// Advances to `now`: expires records, declares silent members lost.
+    /// Advances to host clock `now`: expires records (in peer time), declares silent members lost.
     pub fn handle_timeout(&mut self, now: PeerTime) {
-        for (id, record_type) in self.db.expire(now) {
+        for (id, record_type) in self.db.expire(self.clock.peer_time(now)) {
             self.events.push_back(GroupEvent::RecordChanged { change: Change::Expired, id, record_type });
         }
         let dead: Vec<A> =
@@ -699,13 +807,64 @@ impl<A: Ord + Clone> Member<A> {
         }
     }
 
-    /// Handles one datagram from `from`. Errors leave the state as it was (apart from the
-    /// acknowledgement of a well-formed reliable message).
+    /// Seals an encoded message to connected member `peer` as this member's next datagram to it
+    /// would be. For tests that play a member misbehaving inside its own connection (a forged
+    /// record sent over a genuine session); the engine itself never needs it.
+    pub fn seal_to(&mut self, peer: &A, clear: &[u8]) -> Result<Vec<u8>, GroupError> {
+        let session =
+            self.peers.get_mut(peer).and_then(|p| p.session.as_mut()).ok_or(GroupError::NotConnected)?;
+        session.seal(clear).map_err(GroupError::Seal)
+    }
+
+    /// Opens a sealed frame from `from` into the clear message it carries.
+    fn open(&mut self, from: &A, bytes: &[u8]) -> Result<Vec<u8>, GroupError> {
+        let frame = match SealedFrame::decode(bytes) {
+            Ok(frame) => frame,
+            Err(error) => {
+                self.stats.rejects.count(error);
+                return Err(GroupError::Seal(error));
+            }
+        };
+        if frame.tag != self.tag {
+            return Err(GroupError::OtherGroup);
+        }
+        let Some(peer) = self.peers.get_mut(from) else {
+            // A member that still thinks it is connected (we restarted or dropped it): tell it.
+            self.send_now(from, Body::Disconnect);
+            return Err(GroupError::NotConnected);
+        };
+        let Some(session) = peer.session.as_mut() else { return Err(GroupError::NotConnected) };
+        session.open(&frame).map_err(|error| {
+            self.stats.rejects.count(error);
+            GroupError::Seal(error)
+        })
+    }
+
+    /// Handles one datagram from `from` at host clock `now`. Errors leave the state as it was
+    /// (apart from the acknowledgement of a well-formed reliable message and the counters of
+    /// refused datagrams).
     pub fn handle_datagram(&mut self, from: A, bytes: &[u8], now: PeerTime) -> Result<(), GroupError> {
+        let local = now;
+        let now = self.clock.peer_time(local);
+        let opened;
+        let (bytes, sealed) = if SealedFrame::is_sealed(bytes) {
+            opened = self.open(&from, bytes)?;
+            (opened.as_slice(), true)
+        } else {
+            (bytes, false)
+        };
         let message = Message::decode(bytes).map_err(GroupError::Decode)?;
         if message.tag != self.tag {
             return Err(GroupError::OtherGroup);
         }
+        if !sealed {
+            self.check_clear(&from, &message.body)?;
+        }
+        self.stats.records_received += match &message.body {
+            Body::Flood(_) => 1,
+            Body::Records { records, .. } => records.len() as u64,
+            _ => 0,
+        };
         match message.body {
             Body::Ack(id) => {
                 if let Some(peer) = self.peers.get_mut(&from) {
@@ -714,25 +873,35 @@ impl<A: Ord + Clone> Member<A> {
                 return Ok(());
             }
             Body::Refuse(reason) if self.on_password_refused(&from, reason) => return Ok(()),
-            Body::Refuse(_) | Body::Disconnect => {
+            Body::Refuse(reason) => {
+                if self.peers.contains_key(&from) {
+                    self.lost(from);
+                    if reason == RefuseReason::ClockSkew {
+                        return Err(GroupError::ClockSkew);
+                    }
+                }
+                return Ok(());
+            }
+            Body::Disconnect => {
                 if self.peers.contains_key(&from) {
                     self.lost(from);
                 }
                 return Ok(());
             }
-            Body::Hello { certificate, nonce } => {
-                return self.on_hello(from, message.id, certificate, nonce, now);
+            Body::Hello { certificate, nonce, ephemeral, clock } => {
+                let hello = Contribution { member: certificate.member, nonce, ephemeral, clock };
+                return self.on_hello(from, message.id, certificate, hello, now);
             }
             Body::PasswordHello { member, nonce } => {
                 self.on_password_hello(from, member, nonce, now);
                 return Ok(());
             }
             Body::PasswordChallenge { nonce, challenge } => {
-                self.on_password_challenge(from, nonce, challenge, now);
+                self.on_password_challenge(from, nonce, challenge, local);
                 return Ok(());
             }
             Body::PasswordProof(proof) => return self.on_password_proof(from, &proof, now),
-            Body::PasswordGrant(certificate) => return self.on_password_grant(from, certificate, now),
+            Body::PasswordGrant(certificate) => return self.on_password_grant(from, certificate, now, local),
             _ => {}
         }
         let Some(peer) = self.peers.get_mut(&from) else {
@@ -747,13 +916,13 @@ impl<A: Ord + Clone> Member<A> {
             return Err(GroupError::NotConnected);
         }
         let duplicate = peer.channel.is_duplicate(message.id);
-        self.send_now(&from, Body::Ack(message.id));
+        self.send_ack(&from, message.id, handshake);
         if duplicate {
             return Ok(());
         }
         match message.body {
-            Body::Welcome { certificate, nonce, proof } => {
-                self.on_welcome(from, certificate, nonce, &proof, now)
+            Body::Welcome { certificate, nonce, ephemeral, clock, proof } => {
+                self.on_welcome(from, certificate, (nonce, ephemeral, clock), &proof, local)
             }
             Body::Proof(proof) => self.on_proof(from, &proof),
             Body::SolicitHash(range) => {
@@ -806,27 +975,54 @@ impl<A: Ord + Clone> Member<A> {
         certificate.check(&root, now)
     }
 
+    /// A clear message from `from`: handshake messages are welcome, anything else only from a
+    /// member we hold no keys for (and then it goes through the usual checks). A clear ACK may
+    /// acknowledge a handshake message; a clear REFUSE cannot end an established connection.
+    fn check_clear(&mut self, from: &A, body: &Body<'_>) -> Result<(), GroupError> {
+        let Some(peer) = self.peers.get_mut(from) else { return Ok(()) };
+        let allowed = match body {
+            Body::Refuse(_) => !matches!(peer.state, PeerState::Connected(_)),
+            Body::Ack(id) => {
+                peer.session.is_none()
+                    || peer.channel.acknowledge_if(*id, |bytes| {
+                        bytes.get(3).is_some_and(|kind| Body::is_handshake_type(*kind))
+                    })
+            }
+            body if body.is_handshake() => true,
+            _ => peer.session.is_none(),
+        };
+        if allowed {
+            return Ok(());
+        }
+        self.stats.rejects.unsealed += 1;
+        Err(GroupError::Unsealed)
+    }
+
     fn on_hello(
         &mut self,
         from: A,
         id: u32,
         certificate: MembershipCertificate,
-        their_nonce: Nonce,
+        hello: Contribution,
         now: PeerTime,
     ) -> Result<(), GroupError> {
         if let Err(error) = self.check_peer_certificate(&certificate, now) {
             self.send_now(&from, Body::Refuse(RefuseReason::NotMember));
             return Err(GroupError::NotMember(error));
         }
+        if PeerClock::check(now, hello.clock).is_err() {
+            self.send_now(&from, Body::Refuse(RefuseReason::ClockSkew));
+            return Err(GroupError::ClockSkew);
+        }
         let own_key = self.key();
         if let Some(peer) = self.peers.get_mut(&from) {
             if peer.channel.is_duplicate(id) {
-                self.send_now(&from, Body::Ack(id));
+                self.send_ack(&from, id, true);
                 return Ok(());
             }
-            if matches!(peer.state, PeerState::Connecting(_)) && own_key < certificate.member {
+            if matches!(peer.state, PeerState::Connecting { .. }) && own_key < certificate.member {
                 // Both sides connect at once: the smaller key stays the connecting side.
-                self.send_now(&from, Body::Ack(id));
+                self.send_ack(&from, id, true);
                 return Ok(());
             }
             if matches!(peer.state, PeerState::Connected(_)) {
@@ -838,26 +1034,33 @@ impl<A: Ord + Clone> Member<A> {
             self.send_now(&from, Body::Refuse(RefuseReason::Full));
             return Ok(());
         }
-        let nonce = self.fresh_nonce();
-        let proof = handshake::prove(&self.credentials.signing_key, self.tag, Side::Welcome, &their_nonce);
-        let peer = self
-            .peers
-            .entry(from.clone())
-            .or_insert_with(|| Peer { state: PeerState::Connecting(nonce), channel: Channel::default() });
+        let (counter, welcome) = self.contribution(now);
+        let transcript = Transcript { tag: self.tag, connecting: hello, accepting: welcome }.hash();
+        let secret = handshake::ephemeral_secret(&self.credentials.signing_key, &self.entropy, counter);
+        let Some(keys) = handshake::session_keys(&secret, &hello.ephemeral, &transcript, Side::Welcome)
+        else {
+            self.send_now(&from, Body::Refuse(RefuseReason::NotMember));
+            return Err(GroupError::BadProof);
+        };
+        let proof = handshake::prove(&self.credentials.signing_key, Side::Welcome, &transcript);
+        let peer =
+            self.peers.entry(from.clone()).or_insert_with(|| Peer::new(PeerState::Connected(hello.member)));
         let _ = peer.channel.is_duplicate(id);
-        peer.state = PeerState::Authenticating(certificate.member, nonce);
-        self.send_now(&from, Body::Ack(id));
+        peer.state = PeerState::Authenticating(certificate.member, transcript);
+        peer.session = Some(Session::new(&keys));
+        self.send_ack(&from, id, true);
         let own = self.credentials.certificate;
-        self.send_reliable(&from, Body::Welcome { certificate: own, nonce, proof });
+        let Contribution { nonce, ephemeral, clock, .. } = welcome;
+        self.send_reliable(&from, Body::Welcome { certificate: own, nonce, ephemeral, clock, proof });
         Ok(())
     }
 
     fn on_proof(&mut self, from: A, proof: &[u8; PROOF_LEN]) -> Result<(), GroupError> {
         let Some(peer) = self.peers.get_mut(&from) else { return Err(GroupError::NotConnected) };
-        let PeerState::Authenticating(member, nonce) = peer.state else {
+        let PeerState::Authenticating(member, transcript) = peer.state else {
             return Err(GroupError::NotConnected);
         };
-        if !handshake::check(&member, self.tag, Side::Connect, &nonce, proof) {
+        if !handshake::check(&member, Side::Connect, &transcript, proof) {
             self.send_now(&from, Body::Refuse(RefuseReason::NotMember));
             self.lost(from);
             return Err(GroupError::BadProof);
@@ -867,28 +1070,47 @@ impl<A: Ord + Clone> Member<A> {
         Ok(())
     }
 
+    /// The WELCOME: checks the proof over the transcript, learns the peer time (host clock
+    /// `local`), checks the certificate, derives the session keys and answers PROOF.
     fn on_welcome(
         &mut self,
         from: A,
         certificate: MembershipCertificate,
-        their_nonce: Nonce,
+        (nonce, ephemeral, clock): (Nonce, Ephemeral, PeerTime),
         proof: &[u8; PROOF_LEN],
-        now: PeerTime,
+        local: PeerTime,
     ) -> Result<(), GroupError> {
-        let Some(PeerState::Connecting(our_nonce)) = self.peers.get(&from).map(|p| p.state.clone()) else {
+        let Some(PeerState::Connecting { counter, hello }) = self.peers.get(&from).map(|p| p.state.clone())
+        else {
             return Err(GroupError::NotConnected);
         };
+        let welcome = Contribution { member: certificate.member, nonce, ephemeral, clock };
+        let transcript = Transcript { tag: self.tag, connecting: hello, accepting: welcome }.hash();
+        if !handshake::check(&certificate.member, Side::Welcome, &transcript, proof) {
+            self.lost(from);
+            return Err(GroupError::BadProof);
+        }
+        // The clock is authenticated now: learn the group's peer time before checking the
+        // certificate against it.
+        if self.clock.learn(hello.clock, self.clock.peer_time(local), clock).is_err() {
+            self.send_now(&from, Body::Refuse(RefuseReason::ClockSkew));
+            self.lost(from);
+            return Err(GroupError::ClockSkew);
+        }
+        let now = self.clock.peer_time(local);
         if let Err(error) = self.check_peer_certificate(&certificate, now) {
             self.lost(from);
             return Err(GroupError::NotMember(error));
         }
-        if !handshake::check(&certificate.member, self.tag, Side::Welcome, &our_nonce, proof) {
+        let secret = handshake::ephemeral_secret(&self.credentials.signing_key, &self.entropy, counter);
+        let Some(keys) = handshake::session_keys(&secret, &ephemeral, &transcript, Side::Connect) else {
             self.lost(from);
             return Err(GroupError::BadProof);
-        }
-        let answer = handshake::prove(&self.credentials.signing_key, self.tag, Side::Connect, &their_nonce);
+        };
+        let answer = handshake::prove(&self.credentials.signing_key, Side::Connect, &transcript);
         let Some(peer) = self.peers.get_mut(&from) else { return Err(GroupError::NotConnected) };
         peer.state = PeerState::Connected(certificate.member);
+        peer.session = Some(Session::new(&keys));
         self.send_reliable(&from, Body::Proof(answer));
         self.events.push_back(GroupEvent::MemberConnected { peer: from.clone(), member: certificate.member });
         if !self.sync_queue.contains(&from) {

@@ -7,6 +7,7 @@
 //! * [`range`]: hashed ranges of the ID space for synchronisation;
 //! * [`handshake`]: proof of key possession when members connect;
 //! * [`password`]: password authentication (security properties, challenge, proof, grant);
+//! * [`session`]: sealed (encrypted, authenticated, replay-checked) traffic between members;
 //! * [`channel`]: acknowledged, retransmitted delivery to one member;
 //! * [`member`]: one member's state machine (connections, flooding, synchronisation);
 //! * [`wire`]: the message codec.
@@ -25,8 +26,11 @@ pub mod membership;
 pub mod password;
 pub mod range;
 pub mod record;
+pub mod session;
 pub mod time;
 pub mod wire;
 
+#[cfg(test)]
+mod connection_tests;
 #[cfg(test)]
 mod tests;

@@ -218,8 +218,15 @@ fn every_message_survives_encode_and_decode() {
     record.encode(&mut encoded_records);
     let child = Range::ROOT.child(3).unwrap();
     let bodies = [
-        Body::Hello { certificate: alice.certificate, nonce: [6; 16] },
-        Body::Welcome { certificate: alice.certificate, nonce: [7; 16], proof: [8; 64] },
+        Body::Hello { certificate: alice.certificate, nonce: [6; 16], ephemeral: [10; 32], clock: NOW },
+        Body::Welcome {
+            certificate: alice.certificate,
+            nonce: [7; 16],
+            ephemeral: [11; 32],
+            clock: NOW,
+            proof: [8; 64],
+        },
+        Body::Refuse(super::wire::RefuseReason::ClockSkew),
         Body::Proof([9; 64]),
         Body::Refuse(super::wire::RefuseReason::Full),
         Body::Disconnect,
@@ -275,7 +282,7 @@ fn decode_limits_hold_at_their_edges() {
     assert!(Abstracts::from_encoded(&Abstracts::encode(&items)).is_none());
 
     let mut long = vec![0u8; MAX_MESSAGE_LEN + 1];
-    long[..3].copy_from_slice(b"PG\x01");
+    long[..3].copy_from_slice(b"PG\x02");
     assert_eq!(Message::decode(&long), Err(DecodeError::TooLong));
     long.truncate(MAX_MESSAGE_LEN);
     assert_ne!(Message::decode(&long), Err(DecodeError::TooLong));
@@ -323,7 +330,7 @@ fn a_joiner_is_not_ready_until_synchronised_then_has_every_record() {
     let joiner = Member::new(credentials(&root, 3, Role::Member), false, 2000).unwrap();
     let mut members = [creator, joiner];
     assert_eq!(members[1].add_record(draft(b"early"), 1, NOW), Err(GroupError::NotReady));
-    members[1].connect(0);
+    members[1].connect(0, NOW);
     settle(&mut members, NOW);
     assert!(members[1].is_ready());
     assert!(events(&mut members[1]).contains(&GroupEvent::Synchronised));
@@ -343,7 +350,7 @@ fn a_non_member_is_refused_at_the_door() {
     let outsider = Member::new(outsider_creds, false, 2).unwrap();
     creator.add_record(draft(b"secret"), 1, NOW).unwrap();
     let mut members = [creator, outsider];
-    members[1].connect(0);
+    members[1].connect(0, NOW);
     settle(&mut members, NOW);
     assert!(!members[1].is_ready());
     assert!(members[1].database().is_empty());
@@ -359,7 +366,7 @@ fn a_copied_certificate_without_its_key_never_connects() {
     let impostor =
         Credentials { signing_key: SigningKey::from_bytes(&[66; 32]), certificate: genuine.certificate };
     let mut members = [creator, Member::new(impostor, false, 2).unwrap()];
-    members[1].connect(0);
+    members[1].connect(0, NOW);
     settle(&mut members, NOW);
     assert_eq!(members[0].connected().count(), 0, "the creator dropped the impostor");
     assert!(members[1].database().is_empty(), "and sent it nothing");
@@ -427,7 +434,7 @@ mod convergence {
                 if let Some(r) = on_b { b.restore(r, NOW).unwrap(); }
             }
             let mut members = [a, b];
-            members[0].connect(1);
+            members[0].connect(1, NOW);
             settle(&mut members, NOW);
             let held = |m: &Member<usize>| m.database().all().cloned().collect::<Vec<_>>();
             prop_assert_eq!(held(&members[0]), held(&members[1]));
@@ -473,7 +480,7 @@ fn a_password_joiner_earns_a_certificate_and_its_records_verify_everywhere() {
     let mut members = [creator, joiner];
     assert_eq!(members[1].password_join_state(), PasswordJoinState::Pending);
     assert_eq!(members[1].add_record(draft(b"early"), 1, NOW), Err(GroupError::NotReady));
-    members[1].connect(0);
+    members[1].connect(0, NOW);
     settle(&mut members, NOW);
     assert_eq!(members[1].password_join_state(), PasswordJoinState::Member);
     let certificate = members[1].certificate();
@@ -497,7 +504,7 @@ fn a_wrong_password_is_refused_and_its_records_enter_no_database() {
     let (_, properties, creator) = password_group("right");
     let joiner = password_joiner(&properties, "wrong", 3);
     let mut members = [creator, joiner];
-    members[1].connect(0);
+    members[1].connect(0, NOW);
     settle(&mut members, NOW);
     assert_eq!(
         members[1].password_join_state(),
@@ -520,7 +527,7 @@ fn a_group_without_password_authentication_refuses_password_joiners() {
     let (_, properties, _) = password_group("pw");
     let plain = Member::new(credentials(&root(), 2, Role::Administrator), true, 1).unwrap();
     let mut members = [plain, password_joiner(&properties, "pw", 3)];
-    members[1].connect(0);
+    members[1].connect(0, NOW);
     settle(&mut members, NOW);
     assert_eq!(
         members[1].password_join_state(),
@@ -532,7 +539,7 @@ fn a_group_without_password_authentication_refuses_password_joiners() {
 fn an_unanswered_password_hello_is_repeated_then_given_up() {
     let (_, properties, _) = password_group("pw");
     let mut joiner = password_joiner(&properties, "pw", 3);
-    joiner.connect(9);
+    joiner.connect(9, NOW);
     let mut now = NOW;
     let mut sent = 0u32;
     for _ in 0..2 * MAX_TRANSMISSIONS {

@@ -6,12 +6,16 @@
 //! header: magic "PG"(2) version(1) type(1) group tag(8) message id(4)     (big-endian)
 //! ```
 //!
+//! Between connected members every message but the handshake's travels inside a sealed frame
+//! (type 0x0e, [`super::session`]), which this codec does not decode: the member opens the frame
+//! and decodes the clear message it carries.
+//!
 //! Decoding borrows from the datagram, never panics and allocates nothing; every count is
 //! bounded by a named limit before anything is read.
 
 use alloc::vec::Vec;
 
-use super::handshake::{Nonce, PROOF_LEN};
+use super::handshake::{Ephemeral, Nonce, PROOF_LEN};
 use super::id::{GroupTag, RecordId, SyncKey};
 use super::limits::{MAX_ABSTRACTS, MAX_MESSAGE_LEN, MAX_RANGE_DEPTH, MAX_REQUEST_IDS, RANGE_FANOUT};
 use super::membership::{CERTIFICATE_LEN, MembershipCertificate};
@@ -22,8 +26,9 @@ use super::time::PeerTime;
 
 /// The first two bytes of every group message.
 pub const MAGIC: [u8; 2] = *b"PG";
-/// The protocol version byte.
-pub const VERSION: u8 = 1;
+/// The protocol version byte (2: handshakes agree session keys and clocks, and connected
+/// members seal every message, `session.rs`).
+pub const VERSION: u8 = 2;
 /// Length of the message header.
 pub const HEADER_LEN: usize = 16;
 /// Length of one encoded [`Abstract`].
@@ -66,6 +71,9 @@ pub enum RefuseReason {
     /// The refusing member grants no password memberships (the group has no password
     /// authentication, or this member does not hold the root).
     NoPasswordAuthentication = 4,
+    /// The two members' peer times differ by more than
+    /// [`super::limits::MAX_CLOCK_SKEW`] (PEER_E_INVALID_TIME_PERIOD).
+    ClockSkew = 5,
 }
 
 /// One record's place in the sync order: its ID, version and modification time.
@@ -203,23 +211,33 @@ impl<'a> Records<'a> {
 /// A message body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body<'a> {
-    /// A member asks to connect, showing its certificate and a nonce to sign.
+    /// A member asks to connect, showing its certificate, a nonce, its ephemeral key and its
+    /// peer time.
     Hello {
         /// The connecting member's certificate.
         certificate: MembershipCertificate,
-        /// The nonce the accepting member signs.
+        /// Its nonce (in the transcript both sides sign).
         nonce: Nonce,
+        /// Its ephemeral X25519 public key.
+        ephemeral: Ephemeral,
+        /// Its peer time when it connected.
+        clock: PeerTime,
     },
-    /// The answer: the accepting member's certificate, its nonce, its proof.
+    /// The answer: the accepting member's certificate, nonce, ephemeral key, peer time, and its
+    /// signature over the handshake's transcript.
     Welcome {
         /// The accepting member's certificate.
         certificate: MembershipCertificate,
-        /// The nonce the connecting member signs.
+        /// Its nonce.
         nonce: Nonce,
-        /// The accepting member's signature over the HELLO's nonce.
+        /// Its ephemeral X25519 public key.
+        ephemeral: Ephemeral,
+        /// Its peer time when it answered.
+        clock: PeerTime,
+        /// Its signature over the transcript (`handshake::Transcript`).
         proof: [u8; PROOF_LEN],
     },
-    /// The connecting member's signature over the WELCOME's nonce.
+    /// The connecting member's signature over the transcript.
     Proof([u8; PROOF_LEN]),
     /// The connection is refused.
     Refuse(RefuseReason),
@@ -293,11 +311,24 @@ impl Body<'_> {
             Body::Request(_) => 0x0a,
             Body::Flood(_) => 0x0b,
             Body::Records { .. } => 0x0c,
-            Body::PasswordHello { .. } => 0x0e,
-            Body::PasswordChallenge { .. } => 0x0f,
-            Body::PasswordProof(_) => 0x10,
-            Body::PasswordGrant(_) => 0x11,
+            // 0x0e is a sealed frame (`session.rs`).
+            Body::PasswordHello { .. } => 0x0f,
+            Body::PasswordChallenge { .. } => 0x10,
+            Body::PasswordProof(_) => 0x11,
+            Body::PasswordGrant(_) => 0x12,
         }
+    }
+
+    /// Whether the message travels in the clear: the handshake (HELLO, WELCOME, PROOF, REFUSE)
+    /// and the password exchange (a joiner shares no keys yet; its messages are signed). Every
+    /// other message between connected members is sealed.
+    pub fn is_handshake(&self) -> bool {
+        Self::is_handshake_type(self.type_byte())
+    }
+
+    /// [`Body::is_handshake`] by the type byte of an encoded message.
+    pub fn is_handshake_type(kind: u8) -> bool {
+        matches!(kind, 0x01 | 0x02 | 0x0d | 0x03 | 0x0f..=0x12)
     }
 
     /// Whether the message is acknowledged and retransmitted (everything but ACK, REFUSE,
@@ -337,13 +368,17 @@ impl<'a> Message<'a> {
         out.extend_from_slice(&self.tag.0);
         out.extend_from_slice(&self.id.to_be_bytes());
         match &self.body {
-            Body::Hello { certificate, nonce } => {
+            Body::Hello { certificate, nonce, ephemeral, clock } => {
                 out.extend_from_slice(&certificate.to_bytes());
                 out.extend_from_slice(nonce);
+                out.extend_from_slice(ephemeral);
+                out.extend_from_slice(&clock.0.to_be_bytes());
             }
-            Body::Welcome { certificate, nonce, proof } => {
+            Body::Welcome { certificate, nonce, ephemeral, clock, proof } => {
                 out.extend_from_slice(&certificate.to_bytes());
                 out.extend_from_slice(nonce);
+                out.extend_from_slice(ephemeral);
+                out.extend_from_slice(&clock.0.to_be_bytes());
                 out.extend_from_slice(proof);
             }
             Body::Proof(proof) => out.extend_from_slice(proof),
@@ -404,14 +439,26 @@ impl<'a> Message<'a> {
             MembershipCertificate::from_bytes(r.take(CERTIFICATE_LEN)?).map_err(|_| DecodeError::InvalidField)
         };
         let body = match kind {
-            0x01 => Body::Hello { certificate: certificate(&mut r)?, nonce: r.array()? },
-            0x02 => Body::Welcome { certificate: certificate(&mut r)?, nonce: r.array()?, proof: r.array()? },
+            0x01 => Body::Hello {
+                certificate: certificate(&mut r)?,
+                nonce: r.array()?,
+                ephemeral: r.array()?,
+                clock: PeerTime(r.u64()?),
+            },
+            0x02 => Body::Welcome {
+                certificate: certificate(&mut r)?,
+                nonce: r.array()?,
+                ephemeral: r.array()?,
+                clock: PeerTime(r.u64()?),
+                proof: r.array()?,
+            },
             0x0d => Body::Proof(r.array()?),
             0x03 => Body::Refuse(match r.u8()? {
                 1 => RefuseReason::NotMember,
                 2 => RefuseReason::Full,
                 3 => RefuseReason::AuthenticationFailed,
                 4 => RefuseReason::NoPasswordAuthentication,
+                5 => RefuseReason::ClockSkew,
                 _ => return Err(DecodeError::InvalidField),
             }),
             0x04 => Body::Disconnect,
@@ -453,10 +500,10 @@ impl<'a> Message<'a> {
                 r = Reader::new(rest);
                 Body::Records { records, gone: ids(&mut r)? }
             }
-            0x0e => Body::PasswordHello { member: r.array()?, nonce: r.array()? },
-            0x0f => Body::PasswordChallenge { nonce: r.array()?, challenge: r.array()? },
-            0x10 => Body::PasswordProof(PasswordProof::from_bytes(&r.array::<PASSWORD_PROOF_LEN>()?)),
-            0x11 => Body::PasswordGrant(certificate(&mut r)?),
+            0x0f => Body::PasswordHello { member: r.array()?, nonce: r.array()? },
+            0x10 => Body::PasswordChallenge { nonce: r.array()?, challenge: r.array()? },
+            0x11 => Body::PasswordProof(PasswordProof::from_bytes(&r.array::<PASSWORD_PROOF_LEN>()?)),
+            0x12 => Body::PasswordGrant(certificate(&mut r)?),
             other => return Err(DecodeError::UnknownType(other)),
         };
         if !r.rest().is_empty() {
