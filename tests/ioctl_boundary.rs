@@ -1521,7 +1521,17 @@ struct Known {
     instance: Handle,
     registration: Handle,
     search: Handle,
+    attachment: Handle,
+    attached_registration: Handle,
+    group: Handle,
+    record: [u8; 16],
     seed: EndpointRecord,
+}
+
+/// Now as a FILETIME (what the shim puts in front of every group request).
+fn utc_now() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    116_444_736_000_000_000 + since.as_nanos() as u64 / 100
 }
 
 /// One hammer: a mix of its own well-formed work (an instance, registrations, searches) and
@@ -1536,11 +1546,23 @@ fn hammer(socket: &std::path::Path, index: usize, known: Known) -> usize {
     for round in 0..ROUNDS {
         let key: KeyBytes = std::array::from_fn(|i| (rng.next() as u8) ^ i as u8);
         let own = mine.get(rng.below(mine.len().max(1))).copied().unwrap_or(0);
-        let theirs = [known.instance, known.registration, known.search][rng.below(3)];
+        let theirs = [
+            known.instance,
+            known.registration,
+            known.search,
+            known.attachment,
+            known.attached_registration,
+            known.group,
+        ][rng.below(6)];
         let handle = [own, theirs, rng.next(), 0][rng.below(4)];
         let seeds = [known.seed];
         let mut seed_buf = [0u8; ENDPOINT_LEN];
-        let request = match rng.below(12) {
+        let secret: [u8; 32] = std::array::from_fn(|i| (index * 31 + round + i) as u8);
+        let id = [known.record, key[..16].try_into().unwrap()][rng.below(2)];
+        let fields =
+            RecordFields { expiration: utc_now() + 600 * 10_000_000, ..record_fields(b"hammer's record") };
+        let group = |request| Request::Group { utc: utc_now(), request };
+        let request = match rng.below(22) {
             0 if round % 50 == 0 => open_request(encode_endpoints(&seeds, &mut seed_buf).unwrap()),
             1 => Request::RegisterKey { instance: handle, key: &key, app_data: b"hammer", credential: None },
             2 => Request::UpdateKey { registration: handle, app_data: b"hammer again" },
@@ -1550,24 +1572,57 @@ fn hammer(socket: &std::path::Path, index: usize, known: Known) -> usize {
             6 => Request::EndSearch { search: handle },
             7 => Request::GetSearchPath { search: handle },
             8 if rng.below(20) == 0 => Request::CloseInstance { instance: handle },
+            9 => Request::AttachCloud { name: ["Global_", "LinkLocal_x"][rng.below(2)] },
+            10 => Request::DetachCloud { attachment: handle },
+            11 => Request::EnumClouds,
+            // Few enough creates that the device's group table (MAX_GROUPS) never fills.
+            12 if round % 600 == 0 => group(GroupRequest::Create {
+                root_secret: &secret,
+                member_secret: &secret,
+                lifetime_seconds: 600,
+            }),
+            13 => group(GroupRequest::AddRecord { group: handle, record: fields }),
+            14 => group(GroupRequest::UpdateRecord { group: handle, id: &id, record: fields }),
+            15 => group(GroupRequest::DeleteRecord { group: handle, id: &id }),
+            16 => group(GroupRequest::GetRecord { group: handle, id: &id }),
+            17 => group(GroupRequest::EnumRecords { group: handle, record_type: None, after: &[0; 16] }),
+            18 => group(GroupRequest::GetStatus { group: handle }),
+            19 => group(GroupRequest::CreateInvitation {
+                group: handle,
+                member: &key,
+                role: 2,
+                lifetime_seconds: 60,
+            }),
+            20 if rng.below(10) == 0 => group(GroupRequest::Close { group: handle }),
             _ => Request::QueryInstance { instance: handle },
         };
-        let names_handle = !matches!(request, Request::OpenInstance(_));
+        let names_handle = !matches!(
+            request,
+            Request::OpenInstance(_)
+                | Request::AttachCloud { .. }
+                | Request::EnumClouds
+                | Request::Group { request: GroupRequest::Create { .. }, .. }
+        );
         let mut input = encode(&request);
         let mut code = request.code();
         match rng.below(6) {
             0 => input.truncate(rng.below(input.len())),
             1 => {
-                let at = rng.below(input.len());
+                // Anywhere but a group request's UTC (a known gap: it moves every open's
+                // group clock).
+                let keep = header_at(code);
+                let at = keep + rng.below(input.len() - keep);
                 input[at] = rng.next() as u8;
             }
             2 => input.push(rng.next() as u8),
             3 if rng.below(4) == 0 => {
-                code = ioctl::ALL[rng.below(ioctl::ALL.len())] ^ (rng.next() as u32 & 0x3)
+                let codes: Vec<u32> = all_codes().into_iter().collect();
+                code = codes[rng.below(codes.len())] ^ (rng.next() as u32 & 0x3)
             }
             _ => {}
         }
-        let capacity = [0, 7, 29, 64, MAX_EVENT_LEN - 1, MAX_OUTPUT_CAPACITY][rng.below(6)];
+        let capacity =
+            [0, 7, 29, 64, group::CERTIFICATE_LEN, MAX_EVENT_LEN - 1, MAX_OUTPUT_CAPACITY][rng.below(7)];
         let reply = c.call_raw(code, &input, capacity);
         answered += 1;
         assert!(
@@ -1579,7 +1634,7 @@ fn hammer(socket: &std::path::Path, index: usize, known: Known) -> usize {
         if exact && names_handle && theirs == handle && handle != own {
             // Refused for the handle, or earlier for an output buffer too small for the answer.
             assert!(
-                matches!(reply.status, status::INVALID_HANDLE | status::BUFFER_TOO_SMALL),
+                matches!(reply.status, status::INVALID_HANDLE | INVALID_GROUP | status::BUFFER_TOO_SMALL),
                 "hammer {index} used the victim's handle: {request:?} -> {:#x}",
                 reply.status
             );
@@ -1591,6 +1646,9 @@ fn hammer(socket: &std::path::Path, index: usize, known: Known) -> usize {
                 Ok(Response::Search { search }) => mine.push(search),
                 _ => {}
             }
+            if let Ok(GroupResponse::Opened { group, .. }) = GroupResponse::decode(code, &reply.output) {
+                mine.push(group);
+            }
         }
     }
     answered
@@ -1599,7 +1657,9 @@ fn hammer(socket: &std::path::Path, index: usize, known: Known) -> usize {
 #[test]
 fn many_opens_hammering_the_daemon_neither_stop_it_serving_nor_touch_each_other() {
     let dir = tempfile::tempdir().unwrap();
-    let mut daemon = support::Daemon::start(dir.path(), "d", &[], &[]);
+    let pnrp_port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut daemon =
+        support::Daemon::start(dir.path(), "d", &[], &["--pnrp-port".into(), pnrp_port.to_string()]);
     let deadline = WallClock::now() + Duration::from_secs(60);
 
     // The victim: an instance, two keys, a search left running.
@@ -1622,8 +1682,57 @@ fn many_opens_hammering_the_daemon_neither_stop_it_serving_nor_touch_each_other(
     }
     let info_before = victim.query(vi).unwrap();
     assert_eq!(info_before.registrations, 2);
+    // Its attachment to the Global_ cloud with a key, and a group with a record.
+    let attach = victim.call(&Request::AttachCloud { name: "Global_" }, 10);
+    let Ok(Response::Instance { instance: va, .. }) = Response::decode(pnrp::ATTACH_CLOUD, &attach.output)
+    else {
+        panic!("ATTACH_CLOUD: {attach:?}")
+    };
+    let pnrp_key = [0x9A; KEY_LEN];
+    let var = victim.register(va, &pnrp_key, b"victim's name");
+    let create =
+        GroupRequest::Create { root_secret: &[0x91; 32], member_secret: &[0x92; 32], lifetime_seconds: 3600 };
+    let reply = victim.call(&Request::Group { utc: utc_now(), request: create }, 1024);
+    let Ok(GroupResponse::Opened { group: vg, .. }) =
+        GroupResponse::decode(group::GROUP_CREATE, &reply.output)
+    else {
+        panic!("GROUP_CREATE: {reply:?}")
+    };
+    let fields =
+        RecordFields { expiration: utc_now() + 3600 * 10_000_000, ..record_fields(b"victim's record") };
+    let reply = victim.call(
+        &Request::Group { utc: utc_now(), request: GroupRequest::AddRecord { group: vg, record: fields } },
+        16,
+    );
+    let record: [u8; 16] = reply.output.try_into().expect("ADD_RECORD answers an ID");
+    let group_view = |victim: &mut support::Client| {
+        [
+            GroupRequest::GetStatus { group: vg },
+            GroupRequest::EnumRecords { group: vg, record_type: None, after: &[0; 16] },
+            GroupRequest::GetRecord { group: vg, id: &record },
+        ]
+        .map(|request| victim.call(&Request::Group { utc: utc_now(), request }, 64 * 1024))
+    };
+    let group_before = group_view(&mut victim);
+    assert!(group_before.iter().all(|r| r.status == status::SUCCESS), "{group_before:?}");
+    // The searcher finds the victim's name through an attachment of its own.
+    let attach = searcher.call(&Request::AttachCloud { name: "Global_" }, 10);
+    let Ok(Response::Instance { instance: sa, .. }) = Response::decode(pnrp::ATTACH_CLOUD, &attach.output)
+    else {
+        panic!("ATTACH_CLOUD: {attach:?}")
+    };
+    assert_eq!(searcher.search_with(sa, &pnrp_key, 3000, true).as_deref(), Some(&b"victim's name"[..]));
 
-    let known = Known { instance: vi, registration: r1, search: vs, seed };
+    let known = Known {
+        instance: vi,
+        registration: r1,
+        search: vs,
+        attachment: va,
+        attached_registration: var,
+        group: vg,
+        record,
+        seed,
+    };
     let socket = daemon.socket.clone();
     let hammers: Vec<_> = (0..HAMMERS)
         .map(|i| {
@@ -1669,6 +1778,12 @@ fn many_opens_hammering_the_daemon_neither_stop_it_serving_nor_touch_each_other(
         assert!(WallClock::now() < until, "the update never reached the searcher");
     }
     assert_eq!(searcher.search(si, &KEY_B, 3000).as_deref(), Some(&b"victim two"[..]));
+    // Its group and its PNRP name, likewise.
+    assert_eq!(group_view(&mut victim), group_before, "the victim's group changed");
+    assert_eq!(searcher.search_with(sa, &pnrp_key, 3000, true).as_deref(), Some(&b"victim's name"[..]));
+    let update =
+        victim.call(&Request::UpdateKey { registration: var, app_data: b"victim's name, updated" }, 0);
+    assert_eq!(update.status, status::SUCCESS);
 }
 
 // ----- device-wide and per-node quotas through IOCTLs --------------------------------------------
