@@ -1212,3 +1212,7 @@ fn encode_event(route: &Route, event: &Event) -> Option<Vec<u8>> {
     buf.truncate(len);
     Some(buf)
 }
+
+#[cfg(test)]
+#[path = "outbox_tests.rs"]
+mod outbox_tests;
