@@ -27,4 +27,6 @@ pub mod time;
 pub mod wire;
 
 #[cfg(test)]
+mod limit_tests;
+#[cfg(test)]
 mod tests;
