@@ -97,8 +97,8 @@ fn a_member_holds_max_connections_and_refuses_one_past_it_both_ways() {
         }))
         .collect();
     // MAX_CONNECTIONS members connect to the hub: all are taken.
-    for i in 1..=MAX_CONNECTIONS {
-        members[i].connect(0);
+    for member in &mut members[1..=MAX_CONNECTIONS] {
+        member.connect(0);
     }
     settle(&mut members, NOW);
     assert_eq!(members[0].connected().count(), MAX_CONNECTIONS);
