@@ -546,6 +546,23 @@ mod tests {
     }
 
     #[test]
+    fn a_record_reply_holds_max_record_len_and_is_refused_one_past_it() {
+        let record = [0x5Au8; MAX_RECORD_LEN + 1];
+        let mut buf = [0u8; MAX_RECORD_LEN + 8];
+        let len = GroupResponse::Record(&record[..MAX_RECORD_LEN]).encode(&mut buf).unwrap();
+        assert_eq!(len, 2 + MAX_RECORD_LEN);
+        assert_eq!(
+            GroupResponse::decode(GROUP_GET_RECORD, &buf[..len]),
+            Ok(GroupResponse::Record(&record[..MAX_RECORD_LEN]))
+        );
+        assert_eq!(GroupResponse::Record(&record).encode(&mut buf), Err(AbiError::BadValue));
+        // A reply claiming one byte more is refused by the shim's decoder.
+        buf[..2].copy_from_slice(&(MAX_RECORD_LEN as u16 + 1).to_le_bytes());
+        buf[2 + MAX_RECORD_LEN] = 0x5A;
+        assert_eq!(GroupResponse::decode(GROUP_GET_RECORD, &buf[..len + 1]), Err(AbiError::BadValue));
+    }
+
+    #[test]
     fn every_response_survives_encode_and_decode() {
         let cert = [9u8; CERTIFICATE_LEN];
         let id = [3u8; 16];
