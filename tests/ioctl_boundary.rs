@@ -1786,6 +1786,49 @@ fn many_opens_hammering_the_daemon_neither_stop_it_serving_nor_touch_each_other(
     assert_eq!(update.status, status::SUCCESS);
 }
 
+#[test]
+fn a_client_that_stops_reading_stalls_only_its_own_connection_and_gets_every_answer_later() {
+    use peerdrt::host::server::{MAX_IN_FLIGHT_PER_CONNECTION, WRITE_TIMEOUT};
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = support::Daemon::start(dir.path(), "d", &[], &[]);
+    // A group record of 16 KiB: its GET_RECORD answers are large enough that the unread ones
+    // fill the socket buffer, so the daemon's writer blocks and its reader stops after
+    // MAX_IN_FLIGHT_PER_CONNECTION requests of this connection.
+    let mut slow = daemon.client();
+    let create =
+        GroupRequest::Create { root_secret: &[0xA1; 32], member_secret: &[0xA2; 32], lifetime_seconds: 3600 };
+    let reply = slow.call(&Request::Group { utc: utc_now(), request: create }, 1024);
+    let Ok(GroupResponse::Opened { group, .. }) = GroupResponse::decode(group::GROUP_CREATE, &reply.output)
+    else {
+        panic!("GROUP_CREATE: {reply:?}")
+    };
+    let data = vec![0xD7; group::MAX_DATA_LEN];
+    let fields = RecordFields { expiration: utc_now() + 3600 * 10_000_000, ..record_fields(&data) };
+    let add = Request::Group { utc: utc_now(), request: GroupRequest::AddRecord { group, record: fields } };
+    let id: [u8; 16] = slow.call(&add, 16).output.try_into().expect("ADD_RECORD answers an ID");
+    let get = encode(&Request::Group { utc: utc_now(), request: GroupRequest::GetRecord { group, id: &id } });
+    let requests = 8 * MAX_IN_FLIGHT_PER_CONNECTION;
+    let ids: Vec<u64> =
+        (0..requests).map(|_| slow.send(group::GROUP_GET_RECORD, &get, MAX_OUTPUT_CAPACITY)).collect();
+    // Meanwhile (well within WRITE_TIMEOUT, after which the daemon would drop the silent
+    // client), other opens are served as usual.
+    let started = WallClock::now();
+    let mut other = daemon.client();
+    let (instance, _) = other.open_instance(&[]);
+    for _ in 0..50 {
+        assert!(other.query(instance).is_ok(), "another open was not served");
+    }
+    assert!(started.elapsed() < WRITE_TIMEOUT / 2, "too slow to tell");
+    // Then every answer arrives, whole and in turn.
+    let mut first = None;
+    for id in ids {
+        let reply = slow.recv(id, support::REPLY_TIMEOUT).expect("an answer was lost");
+        assert_eq!(reply.status, status::SUCCESS);
+        assert!(reply.output.len() > group::MAX_DATA_LEN);
+        assert_eq!(&reply.output, first.get_or_insert_with(|| reply.output.clone()));
+    }
+}
+
 // ----- device-wide and per-node quotas through IOCTLs --------------------------------------------
 
 #[test]
