@@ -1,5 +1,6 @@
 //! Bounds of the grouping engine that `tests.rs` does not hold at their edge: the database's
-//! record count and a member's connections, each at its limit and one past it.
+//! record count, a member's connections, the size of a range listed rather than split, and the
+//! solicits one synchronisation has outstanding, each at its limit and one past it.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -7,11 +8,13 @@ use alloc::vec::Vec;
 use ed25519_dalek::SigningKey;
 
 use super::database::{Applied, Change, DbError, RecordDb};
-use super::limits::{MAX_CONNECTIONS, MAX_RECORDS};
+use super::limits::{LEAF_RECORDS, MAX_CONNECTIONS, MAX_RECORDS, MAX_SYNC_OUTSTANDING, RANGE_FANOUT};
 use super::member::{GroupEvent, Member};
 use super::membership::{Credentials, GroupRoot, Role};
+use super::range::Range;
 use super::record::{Record, RecordDraft};
 use super::time::PeerTime;
+use super::wire::{Body, Message};
 
 const NOW: PeerTime = PeerTime(133_000_000_000_000_000);
 
@@ -122,4 +125,79 @@ fn a_member_holds_max_connections_and_refuses_one_past_it_both_ways() {
     settle(&mut members, NOW);
     assert_eq!(members[0].connected().count(), MAX_CONNECTIONS);
     assert!(members[late].is_ready(), "the newcomer synchronised");
+}
+
+/// A creator whose root range has 16 children: child 0 holds exactly `LEAF_RECORDS` records and
+/// each other child one more, spread over all 16 of its own children.
+fn creator_with_ranges_around_leaf_records() -> (Member<usize>, usize) {
+    let root = root();
+    let mut creator = Member::new(credentials(&root, 2, Role::Administrator), true, 1).unwrap();
+    let mut added = 0;
+    for child in 0..RANGE_FANOUT as u64 {
+        let count = if child == 0 { LEAF_RECORDS } else { LEAF_RECORDS + 1 } as u64;
+        for i in 0..count {
+            // The random half leads the sync key: its first nibble picks the child, the second
+            // the grandchild.
+            let random = child << 60 | (i % RANGE_FANOUT as u64) << 56 | i;
+            creator.add_record(draft(&i.to_be_bytes()), random, NOW).unwrap();
+            added += 1;
+        }
+    }
+    (creator, added)
+}
+
+#[test]
+fn ranges_of_leaf_records_are_listed_and_larger_ones_split_with_max_sync_outstanding_solicits_at_once() {
+    let (creator, added) = creator_with_ranges_around_leaf_records();
+    let joiner = Member::new(credentials(&root(), 40, Role::Member), false, 2).unwrap();
+    let mut members = [creator, joiner];
+    members[1].connect(0);
+    // Deliver everything except the creator's ADVERTISE answers, which are held back: the
+    // joiner's synchronisation then waits on every SOLICIT_ABSTRACTS it sends.
+    let mut held = Vec::new();
+    let mut hashes_asked = Vec::new();
+    let mut abstracts_asked = alloc::collections::BTreeSet::new();
+    loop {
+        let mut moved = false;
+        while let Some((to, bytes)) = members[1].poll_transmit(NOW) {
+            match Message::decode(&bytes).map(|m| m.body) {
+                Ok(Body::SolicitHash(range)) => hashes_asked.push(range),
+                Ok(Body::SolicitAbstracts(range)) => {
+                    abstracts_asked.insert(range);
+                }
+                _ => {}
+            }
+            let _ = members[to].handle_datagram(1, &bytes, NOW);
+            moved = true;
+        }
+        while let Some((to, bytes)) = members[0].poll_transmit(NOW) {
+            if matches!(Message::decode(&bytes).map(|m| m.body), Ok(Body::Advertise { .. })) {
+                held.push(bytes);
+            } else {
+                let _ = members[to].handle_datagram(0, &bytes, NOW);
+            }
+            moved = true;
+        }
+        if !moved {
+            break;
+        }
+    }
+    // LEAF_RECORDS records in child 0: listed; LEAF_RECORDS + 1 in the others: split.
+    let child = |digit| Range::ROOT.child(digit).unwrap();
+    assert!(abstracts_asked.contains(&child(0)), "a range of LEAF_RECORDS records is listed");
+    assert!(!hashes_asked.contains(&child(0)));
+    for digit in 1..RANGE_FANOUT as u8 {
+        assert!(hashes_asked.contains(&child(digit)), "a range of LEAF_RECORDS + 1 records is split");
+        assert!(!abstracts_asked.contains(&child(digit)));
+    }
+    // 1 + 15 × 16 ranges are to be listed; MAX_SYNC_OUTSTANDING of them are asked for at once.
+    assert_eq!(abstracts_asked.len(), MAX_SYNC_OUTSTANDING);
+    assert!(!members[1].is_ready());
+    // Released, the held answers complete the synchronisation.
+    for bytes in held {
+        let _ = members[1].handle_datagram(0, &bytes, NOW);
+    }
+    settle(&mut members, NOW);
+    assert!(members[1].is_ready());
+    assert_eq!(members[1].database().len(), added);
 }
