@@ -18,9 +18,9 @@ const VERSION: ProtocolVersion = ProtocolVersion::new(6, 0x65);
 const MEMORY_BOUND: usize = 64 * 1024 * 1024;
 /// Most operations one input runs; the rest of a longer input is ignored. Without a cap,
 /// libFuzzer grows scripts to thousands of operations and the target slows to about 2,200
-/// executions per second; 64 operations still reach every table's bound (a timer tick moves the
-/// clock up to 5.1 s, a datagram carries up to 255 bytes), and deeper states come from the
-/// corpus, not from longer scripts.
+/// executions per second. 64 operations still reach every message handler and timer (a tick
+/// moves the clock up to 5.1 s, a datagram carries up to 255 bytes); the tables' bounds, which
+/// take thousands of inputs to fill, are held by the node's unit and `node_bounds` tests.
 const MAX_OPS: usize = 64;
 
 fn peer(b: u8) -> Endpoint {
