@@ -10,7 +10,9 @@
 # the logs and the grown corpora; default a fresh temporary directory, kept; a corpus already
 # there is continued), ASAN_OPTIONS (default quarantine_size_mb=0: the quarantine only serves
 # use-after-free detection, which safe Rust does not need — peerdrt-core and peerdrt-abi forbid
-# unsafe code — and with it half of the reassembly target's time went to clearing fresh pages).
+# unsafe code — and with it half of the reassembly target's time went to clearing fresh pages),
+# FUZZ_ARGS (extra libFuzzer flags for every target, e.g. "-entropic=0": on node_inputs, whose
+# inputs each touch ~10,000 features, libFuzzer's entropic schedule took ~40% of the time).
 
 set -uo pipefail
 
@@ -24,6 +26,7 @@ mkdir -p "$out"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-quarantine_size_mb=0}"
 
 fuzz=(cargo +nightly fuzz)
+read -r -a extra <<<"${FUZZ_ARGS:-}"
 if [[ $# -gt 0 ]]; then
     targets=("$@")
 else
@@ -40,7 +43,7 @@ for target in "${targets[@]}"; do
     start=$(date +%s)
     "${fuzz[@]}" run --fuzz-dir "$fuzz_dir" -s "$sanitizer" "$target" "$corpus" -- \
         -runs="$runs" -max_total_time="$max_seconds" -print_final_stats=1 \
-        -artifact_prefix="$out/artifacts/$target/" >"$log" 2>&1
+        -artifact_prefix="$out/artifacts/$target/" "${extra[@]}" >"$log" 2>&1
     rc=$?
     elapsed=$(($(date +%s) - start))
     execs=$(sed -n 's/^stat::number_of_executed_units:[[:space:]]*//p' "$log" | tail -n 1)

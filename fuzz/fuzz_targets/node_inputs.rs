@@ -16,6 +16,12 @@ use peerdrt_core::wire::*;
 const VERSION: ProtocolVersion = ProtocolVersion::new(6, 0x65);
 /// Far above what the bounded tables can hold for the inputs a run can feed.
 const MEMORY_BOUND: usize = 64 * 1024 * 1024;
+/// Most operations one input runs; the rest of a longer input is ignored. Without a cap,
+/// libFuzzer grows scripts to thousands of operations and the target slows to about 2,200
+/// executions per second. 64 operations still reach every message handler and timer (a tick
+/// moves the clock up to 5.1 s, a datagram carries up to 255 bytes); the tables' bounds, which
+/// take thousands of inputs to fill, are held by the node's unit and `node_bounds` tests.
+const MAX_OPS: usize = 64;
 
 fn peer(b: u8) -> Endpoint {
     Endpoint { addr: Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, u16::from(b % 8) + 1), port: 3540 }
@@ -46,7 +52,12 @@ fuzz_target!(|data: &[u8]| {
     let mut searches = Vec::new();
     let mut input = data;
     let mut buf = [0u8; 2048];
+    let mut ops = 0;
     while let Some((&op, rest)) = input.split_first() {
+        if ops == MAX_OPS {
+            break;
+        }
+        ops += 1;
         input = rest;
         let arg = |i: &mut &[u8]| -> u8 {
             let (b, r) = i.split_first().map(|(b, r)| (*b, r)).unwrap_or((0, &[]));

@@ -267,11 +267,23 @@ impl Client {
 
     /// One exact search with a `timeout_ms` budget: the app data of the match, if any.
     pub fn search(&mut self, instance: Handle, key: &KeyBytes, timeout_ms: u32) -> Option<Vec<u8>> {
+        self.search_with(instance, key, timeout_ms, false)
+    }
+
+    /// [`Client::search`], also matching keys registered on the searching node itself (by
+    /// other opens attached to the same cloud, for instance).
+    pub fn search_with(
+        &mut self,
+        instance: Handle,
+        key: &KeyBytes,
+        timeout_ms: u32,
+        allow_current_instance_match: bool,
+    ) -> Option<Vec<u8>> {
         let request = Request::StartSearch(StartSearch {
             instance,
             key,
             iterative: false,
-            allow_current_instance_match: false,
+            allow_current_instance_match,
             any_match_in_range: false,
             max_endpoints: 1,
             range: None,

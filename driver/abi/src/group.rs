@@ -435,6 +435,9 @@ const _: () =
 /// Bytes of the caller's UTC in front of every group request.
 pub const CALL_HEADER_LEN: usize = 8;
 
+/// Length of a GROUP_GET_STATUS reply: status, ready, connections, records, peer-time offset.
+pub const STATUS_REPLY_LEN: usize = 4 + 1 + 4 + 4 + 8;
+
 /// Output space each group code needs, checked before any state changes (so a request that
 /// changed state never fails for want of room to answer).
 pub const fn output_needed(code: u32) -> usize {
@@ -959,6 +962,23 @@ mod tests {
         assert_eq!(GroupResponse::RecordIds(&ids).encode(&mut buf), Err(AbiError::BadValue));
         buf[..2].copy_from_slice(&((MAX_ENUM_PAGE + 1) as u16).to_le_bytes());
         assert_eq!(GroupResponse::decode(GROUP_ENUM_RECORDS, &buf[..2 + ids.len()]), Err(AbiError::BadValue));
+    }
+
+    #[test]
+    fn a_record_reply_holds_max_record_len_and_is_refused_one_past_it() {
+        let record = [0x5Au8; MAX_RECORD_LEN + 1];
+        let mut buf = [0u8; MAX_RECORD_LEN + 8];
+        let len = GroupResponse::Record(&record[..MAX_RECORD_LEN]).encode(&mut buf).unwrap();
+        assert_eq!(len, 2 + MAX_RECORD_LEN);
+        assert_eq!(
+            GroupResponse::decode(GROUP_GET_RECORD, &buf[..len]),
+            Ok(GroupResponse::Record(&record[..MAX_RECORD_LEN]))
+        );
+        assert_eq!(GroupResponse::Record(&record).encode(&mut buf), Err(AbiError::BadValue));
+        // A reply claiming one byte more is refused by the shim's decoder.
+        buf[..2].copy_from_slice(&(MAX_RECORD_LEN as u16 + 1).to_le_bytes());
+        buf[2 + MAX_RECORD_LEN] = 0x5A;
+        assert_eq!(GroupResponse::decode(GROUP_GET_RECORD, &buf[..len + 1]), Err(AbiError::BadValue));
     }
 
     #[test]

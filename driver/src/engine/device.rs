@@ -1213,3 +1213,7 @@ fn encode_event(route: &Route, event: &Event) -> Option<Vec<u8>> {
     buf.truncate(len);
     Some(buf)
 }
+
+#[cfg(test)]
+#[path = "outbox_tests.rs"]
+mod outbox_tests;

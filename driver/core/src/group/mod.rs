@@ -33,4 +33,6 @@ pub mod wire;
 #[cfg(test)]
 mod connection_tests;
 #[cfg(test)]
+mod limit_tests;
+#[cfg(test)]
 mod tests;
