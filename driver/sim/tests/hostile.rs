@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use peerdrt_core::drt::search::SearchSettings;
 use peerdrt_sim::adversary::HostileCloud;
 use peerdrt_sim::hostile::Attack;
 use rand::SeedableRng;
@@ -17,7 +18,7 @@ fn run(attack: Attack, fraction: f64, seed: u64) -> (f64, usize) {
     let mut cloud =
         HostileCloud::build(seed, N, fraction, attack, Duration::from_millis(20), Duration::from_secs(30));
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let outcome = cloud.measure(SEARCHES, &mut rng);
+    let outcome = cloud.measure(SEARCHES, &mut rng, SearchSettings::new(1).expect("in range"));
     (outcome.rate(), outcome.forged)
 }
 

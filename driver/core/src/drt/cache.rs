@@ -5,7 +5,15 @@
 //! [`ENTRIES_PER_LEVEL`] per level, so a node knows the whole ring coarsely and its own
 //! neighbourhood finely, and a search needs O(log N) hops. The [`LEAF_SET_SIDE`] nearest keys on
 //! each side of every local key are never evicted for room. Only entries whose node answered
-//! from the claimed address (a verified round trip) are ever inserted.
+//! from the claimed address (a verified round trip) are ever inserted: a route entry heard from
+//! a third party (in a FLOOD, SOLICIT or LOOKUP answer) is a candidate until it answers.
+//!
+//! Admission against Sybils: one globally routable address holds at most
+//! [`MAX_ENTRIES_PER_ADDRESS`] entries and one /24 (IPv4) or /48 (IPv6) prefix at most
+//! [`MAX_PREFIX_ENTRIES_PER_LEVEL`] per level; and a full level keeps its old contacts (as
+//! Kademlia does): a newcomer takes the place of a live entry only in a leaf set or an empty
+//! stretch of the level, and then the youngest goes; a stale entry is probed (see
+//! [`RouteCache::replacement_probe`]) and replaced only once it fails to answer.
 
 use alloc::vec::Vec;
 use core::net::Ipv6Addr;
@@ -25,9 +33,14 @@ pub const MAX_CACHE_ENTRIES: usize = 512;
 /// registering many keys cannot crowd a cache: an eclipse defence). Local addresses are exempt:
 /// see [`address_limit_applies`].
 pub const MAX_ENTRIES_PER_ADDRESS: usize = 3;
+/// Entries one globally routable /24 (IPv4) or /48 (IPv6) may hold in one cache level (so one
+/// network's many addresses cannot crowd a level either). Local addresses are exempt, as for
+/// [`MAX_ENTRIES_PER_ADDRESS`].
+pub const MAX_PREFIX_ENTRIES_PER_LEVEL: usize = 4;
 /// Entries the table grows by when full.
 const CACHE_GROWTH: usize = 8;
-/// An entry is replaced for room only if it was verified at least this long before the newcomer.
+/// An entry not heard from for this long before a newcomer arrives is stale: it is probed, and
+/// replaced only if the probe fails.
 pub const REPLACEMENT_AGE: Duration = Duration::from_secs(30);
 
 /// One verified route.
@@ -41,6 +54,8 @@ pub struct CacheEntry {
     pub version: ProtocolVersion,
     /// When it last answered.
     pub verified_at: Instant,
+    /// When it first answered (how long it has been known: old contacts are kept).
+    pub since: Instant,
     /// Smoothed round-trip time, if measured.
     pub srtt: Option<Duration>,
     /// Round-trip variation.
@@ -62,6 +77,7 @@ impl CacheEntry {
             endpoint,
             version,
             verified_at: now,
+            since: now,
             srtt: rtt,
             rttvar: rtt.map_or(Duration::ZERO, |r| r / 2),
             level: 0,
@@ -166,44 +182,75 @@ impl RouteCache {
         }
         entry.level = self.level_of(&entry.key);
         let level = entry.level;
+        if let Some(prefix) = routable_prefix(&entry.endpoint.addr)
+            && self
+                .entries
+                .iter()
+                .filter(|e| e.level == level && routable_prefix(&e.endpoint.addr) == Some(prefix))
+                .count()
+                >= MAX_PREFIX_ENTRIES_PER_LEVEL
+        {
+            return Inserted::Refused;
+        }
         let at_level = self.entries.iter().filter(|e| e.level == level).count();
         if at_level < ENTRIES_PER_LEVEL && self.entries.len() < MAX_CACHE_ENTRIES {
             self.push(entry);
             return Inserted::Added;
         }
-        // Full: a newcomer in a leaf set always gets in; otherwise it replaces the stalest
-        // unprotected entry of its level if that one is clearly older.
-        let joins_leaf_set = self.would_be_leaf(&entry.key);
-        let protected = self.leaf_keys();
-        let victim = self
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.level == level || at_level < ENTRIES_PER_LEVEL)
-            .filter(|(_, e)| !protected.contains(&e.key))
-            .min_by_key(|(_, e)| e.verified_at)
-            .map(|(i, e)| (i, e.verified_at));
-        match victim {
-            Some((i, verified_at))
-                if joins_leaf_set || entry.verified_at.saturating_since(verified_at) >= REPLACEMENT_AGE =>
-            {
-                self.entries[i] = entry;
-                Inserted::Added
-            }
-            _ if joins_leaf_set && self.entries.len() < MAX_CACHE_ENTRIES => {
-                self.push(entry);
-                Inserted::Added
-            }
-            _ => match self.crowded_victim(level, &entry.key, &protected) {
-                // Keep each level spread over its range: a newcomer in an empty stretch
-                // replaces the entry with the nearest neighbour.
+        // Full: a newcomer in a leaf set always gets in, in place of a stale entry of its level
+        // if there is one, else of the youngest; anywhere else the old contacts stay (a stale
+        // one is probed by the node and goes if it does not answer).
+        if self.would_be_leaf(&entry.key) {
+            let protected = self.leaf_keys();
+            let now = entry.verified_at;
+            let victim = self
+                .entries
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.level == level || at_level < ENTRIES_PER_LEVEL)
+                .filter(|(_, e)| !protected.contains(&e.key))
+                .min_by_key(|(_, e)| {
+                    let fresh = now.saturating_since(e.verified_at) < REPLACEMENT_AGE;
+                    (fresh, core::cmp::Reverse(e.since))
+                })
+                .map(|(i, _)| i);
+            return match victim {
                 Some(i) => {
                     self.entries[i] = entry;
                     Inserted::Added
                 }
+                None if self.entries.len() < MAX_CACHE_ENTRIES => {
+                    self.push(entry);
+                    Inserted::Added
+                }
                 None => Inserted::Refused,
-            },
+            };
         }
+        let protected = self.leaf_keys();
+        match self.crowded_victim(level, &entry.key, &protected) {
+            // Keep each level spread over its range: a newcomer in an empty stretch replaces
+            // the younger of the two closest entries.
+            Some(i) => {
+                self.entries[i] = entry;
+                Inserted::Added
+            }
+            None => Inserted::Refused,
+        }
+    }
+
+    /// The entry a refused newcomer `key` verified at `now` would replace if it were gone: the
+    /// stalest unprotected entry of the newcomer's level, if not heard from for
+    /// [`REPLACEMENT_AGE`]. The node probes it; if it does not answer it is removed, and the
+    /// next newcomer gets in.
+    pub fn replacement_probe(&self, key: &Key, now: Instant) -> Option<(Key, Endpoint)> {
+        let level = self.level_of(key);
+        let protected = self.leaf_keys();
+        self.entries
+            .iter()
+            .filter(|e| e.level == level && !protected.contains(&e.key))
+            .filter(|e| now.saturating_since(e.verified_at) >= REPLACEMENT_AGE)
+            .min_by_key(|e| e.verified_at)
+            .map(|e| (e.key, e.endpoint))
     }
 
     /// Grows the table a little at a time: doubling a 64-entry table would waste 6 KiB.
@@ -214,8 +261,9 @@ impl RouteCache {
         self.entries.push(entry);
     }
 
-    /// The unprotected entry of `level` closest to another entry of the level, if `key` would
-    /// sit farther from its nearest neighbour than that entry does.
+    /// The unprotected entry of `level` closest to another entry of the level (of two such, the
+    /// younger: old contacts stay), if `key` would sit farther from its nearest neighbour than
+    /// that entry does.
     fn crowded_victim(&self, level: u8, key: &Key, protected: &[Key]) -> Option<usize> {
         let at_level: Vec<usize> =
             (0..self.entries.len()).filter(|&i| self.entries[i].level == level).collect();
@@ -226,7 +274,7 @@ impl RouteCache {
             .iter()
             .filter(|&&i| !protected.contains(&self.entries[i].key))
             .filter_map(|&i| nearest(&self.entries[i].key, i).map(|d| (i, d)))
-            .min_by_key(|(_, d)| *d)?;
+            .min_by_key(|&(i, d)| (d, core::cmp::Reverse(self.entries[i].since)))?;
         let room = nearest(key, victim)?;
         (room > crowding).then_some(victim)
     }
@@ -353,6 +401,25 @@ fn update_rtt(entry: &mut CacheEntry, sample: Duration) {
             entry.srtt = Some((srtt * 7 + sample) / 8);
         }
     }
+}
+
+/// The /24 (IPv4-mapped) or /48 (IPv6) prefix of `addr` that [`MAX_PREFIX_ENTRIES_PER_LEVEL`]
+/// counts, for a globally routable address (`None` for a local one, see
+/// [`address_limit_applies`]).
+pub fn routable_prefix(addr: &Ipv6Addr) -> Option<[u8; 6]> {
+    if !address_limit_applies(addr) {
+        return None;
+    }
+    let mut prefix = [0u8; 6];
+    match addr.to_ipv4_mapped() {
+        // A leading 4 keeps IPv4 prefixes apart from IPv6 ones.
+        Some(v4) => {
+            prefix[0] = 4;
+            prefix[1..4].copy_from_slice(&v4.octets()[..3]);
+        }
+        None => prefix.copy_from_slice(&addr.octets()[..6]),
+    }
+    Some(prefix)
 }
 
 /// Whether [`MAX_ENTRIES_PER_ADDRESS`] holds for `addr`. Many nodes legitimately share one
