@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
+use peerdrt_core::drt::search::SearchSettings;
 use peerdrt_core::drt::security::{
     BoxedProvider, Certificate, DerivedKeyProvider, Identity, KeyCredential, SecurityMode,
 };
-use peerdrt_core::drt::search::SearchSettings;
 use peerdrt_core::drt::*;
 use peerdrt_core::wire::{Endpoint, Key};
 use rand::seq::SliceRandom;

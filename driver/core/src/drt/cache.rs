@@ -457,6 +457,129 @@ mod tests {
         assert_eq!(cache.insert(entry(50, Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2))), Inserted::Added);
     }
 
+    const V: ProtocolVersion = ProtocolVersion::new(6, 0x65);
+
+    /// A level-0 key (far from the all-zero anchor), `i` apart from its neighbours.
+    fn far_key(i: u8) -> Key {
+        let mut key = [0x11; 32];
+        key[0] = 0x20 + i;
+        key
+    }
+
+    fn at(addr: Ipv6Addr, key: Key, t: u64) -> CacheEntry {
+        CacheEntry::new(key, Endpoint { addr, port: 4000 }, V, Instant(t), None)
+    }
+
+    #[test]
+    fn one_routable_48_holds_max_prefix_entries_per_level_entries_in_a_level() {
+        let mut cache = RouteCache::new([0; 32]);
+        let in_prefix = |i: u16| Ipv6Addr::new(0x2001, 0xdb8, 7, i, 0, 0, 0, 1);
+        for i in 0..MAX_PREFIX_ENTRIES_PER_LEVEL as u16 {
+            assert_eq!(cache.insert(at(in_prefix(i), far_key(4 * i as u8), 0)), Inserted::Added);
+        }
+        assert_eq!(cache.insert(at(in_prefix(99), far_key(60), 0)), Inserted::Refused);
+        // Another /48 is another party; another level of the same /48 has its own count.
+        assert_eq!(
+            cache.insert(at(Ipv6Addr::new(0x2001, 0xdb8, 8, 0, 0, 0, 0, 1), far_key(60), 0)),
+            Inserted::Added
+        );
+        let mut deep = [0u8; 32];
+        deep[3] = 1;
+        assert_eq!(cache.insert(at(in_prefix(99), deep, 0)), Inserted::Added);
+    }
+
+    #[test]
+    fn one_routable_ipv4_24_holds_max_prefix_entries_per_level_entries_in_a_level() {
+        let mut cache = RouteCache::new([0; 32]);
+        let in_prefix = |i: u8| core::net::Ipv4Addr::new(8, 8, 8, i).to_ipv6_mapped();
+        for i in 0..MAX_PREFIX_ENTRIES_PER_LEVEL as u8 {
+            assert_eq!(cache.insert(at(in_prefix(i), far_key(4 * i), 0)), Inserted::Added);
+        }
+        assert_eq!(cache.insert(at(in_prefix(99), far_key(60), 0)), Inserted::Refused);
+        let next = core::net::Ipv4Addr::new(8, 8, 9, 1).to_ipv6_mapped();
+        assert_eq!(cache.insert(at(next, far_key(60), 0)), Inserted::Added);
+    }
+
+    #[test]
+    fn local_addresses_have_no_prefix_and_a_prefix_limit_is_no_lower_than_the_address_limit() {
+        const { assert!(MAX_PREFIX_ENTRIES_PER_LEVEL >= MAX_ENTRIES_PER_ADDRESS) };
+        for addr in [
+            Ipv6Addr::LOCALHOST,
+            Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1),
+            core::net::Ipv4Addr::new(127, 0, 0, 1).to_ipv6_mapped(),
+            core::net::Ipv4Addr::new(10, 1, 2, 3).to_ipv6_mapped(),
+        ] {
+            assert_eq!(routable_prefix(&addr), None, "{addr}");
+        }
+        let v4 = core::net::Ipv4Addr::new(8, 8, 8, 8).to_ipv6_mapped();
+        let v6 = Ipv6Addr::new(0x2001, 0xdb8, 7, 0, 0, 0, 0, 1);
+        assert_ne!(routable_prefix(&v4), routable_prefix(&v6));
+    }
+
+    /// A cache whose level 0 is full of `ENTRIES_PER_LEVEL` live entries spread evenly, all
+    /// first verified at 0 and last at `last_heard`.
+    fn full_level(last_heard: u64) -> RouteCache {
+        let mut cache = RouteCache::new([0; 32]);
+        for i in 0..ENTRIES_PER_LEVEL as u16 {
+            let addr = Ipv6Addr::new(0x2001, 0xdb8, 100 + i, 0, 0, 0, 0, 1);
+            let mut entry = at(addr, far_key(3 * i as u8), 0);
+            entry.verified_at = Instant(last_heard + u64::from(i));
+            assert_eq!(cache.insert(entry), Inserted::Added);
+        }
+        cache
+    }
+
+    #[test]
+    fn a_full_level_keeps_its_old_contacts_and_names_the_stalest_for_a_probe_only_once_stale() {
+        let newcomer_addr = Ipv6Addr::new(0x2001, 0xdb8, 999, 0, 0, 0, 0, 1);
+        // Right next to an entry: no empty stretch to fill.
+        let mut crowding = far_key(3);
+        crowding[31] ^= 1;
+        let stale_at = REPLACEMENT_AGE.as_millis() as u64;
+        for now in [stale_at - 1, stale_at, 10 * stale_at] {
+            let mut cache = full_level(0);
+            assert_eq!(cache.insert(at(newcomer_addr, crowding, now)), Inserted::Refused, "at {now} ms");
+            let probe = cache.replacement_probe(&crowding, Instant(now));
+            if now < stale_at {
+                assert_eq!(probe, None, "nothing stale at {now} ms");
+            } else {
+                // The stalest (last heard at 0) is probed; gone, it makes room for the newcomer.
+                let (key, endpoint) = probe.expect("a stale entry");
+                assert_eq!(key, far_key(0));
+                assert!(cache.remove(&key, &endpoint));
+                assert_eq!(cache.insert(at(newcomer_addr, crowding, now)), Inserted::Added);
+            }
+        }
+    }
+
+    #[test]
+    fn a_newcomer_in_an_empty_stretch_replaces_the_younger_of_the_two_closest_entries() {
+        let mut cache = full_level(0);
+        // Two entries close together, the old one first verified at 0 and a young one now.
+        let old = far_key(30);
+        let mut young = old;
+        young[31] ^= 1;
+        let young_addr = Ipv6Addr::new(0x2001, 0xdb8, 500, 0, 0, 0, 0, 1);
+        assert!(cache.remove(
+            &far_key(33),
+            &Endpoint { addr: Ipv6Addr::new(0x2001, 0xdb8, 111, 0, 0, 0, 0, 1), port: 4000 }
+        ));
+        assert_eq!(cache.insert(at(young_addr, young, 5)), Inserted::Added);
+        assert!(
+            cache
+                .get(&old, &Endpoint { addr: Ipv6Addr::new(0x2001, 0xdb8, 110, 0, 0, 0, 0, 1), port: 4000 })
+                .is_some()
+        );
+        // A newcomer far from everything (past the last entry) takes the young one's place.
+        let lonely = far_key(0x5F);
+        assert_eq!(
+            cache.insert(at(Ipv6Addr::new(0x2001, 0xdb8, 600, 0, 0, 0, 0, 1), lonely, 6)),
+            Inserted::Added
+        );
+        assert!(cache.entries().iter().all(|e| e.key != young), "the young one went");
+        assert!(cache.entries().iter().any(|e| e.key == old), "the old contact stayed");
+    }
+
     #[test]
     fn nodes_sharing_a_local_address_are_not_limited() {
         let mut cache = RouteCache::new([0; 32]);

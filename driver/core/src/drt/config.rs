@@ -24,7 +24,7 @@ pub const MAX_PENDING_VERIFICATIONS: usize = 32;
 /// answer names up to [`MAX_REQUEST_KEYS`] of them). Only a verified source's route entries are
 /// followed at all, so a spoofer cannot aim them; a hostile peer can aim at most this many, then
 /// [`THIRD_PARTY_PROBE_RATE`] per second, each an INQUIRE sent at most [`RETRIES`] + 1 times.
-pub const THIRD_PARTY_PROBE_BURST: u32 = 32;
+pub const THIRD_PARTY_PROBE_BURST: u32 = 24;
 /// Verifications per second towards third parties once [`THIRD_PARTY_PROBE_BURST`] is spent.
 pub const THIRD_PARTY_PROBE_RATE: u32 = 4;
 /// Most SOLICIT conversations remembered (the oldest goes).

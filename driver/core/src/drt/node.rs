@@ -698,7 +698,8 @@ impl Node {
                 let p = &mut self.pending[i];
                 if !p.retransmitted {
                     // Its first timeout passed: it no longer holds back its search.
-                    if let Purpose2::Lookup { search, key } | Purpose2::Inquire { search, key, .. } = p.purpose
+                    if let Purpose2::Lookup { search, key } | Purpose2::Inquire { search, key, .. } =
+                        p.purpose
                         && let Some(s) = self.searches.iter_mut().find(|s| s.id == search)
                     {
                         s.first_timeout(&key, &p.peer);
@@ -1813,3 +1814,7 @@ mod amplification_tests;
 #[cfg(test)]
 #[path = "recycle_tests.rs"]
 mod recycle_tests;
+
+#[cfg(test)]
+#[path = "admission_tests.rs"]
+mod admission_tests;

@@ -722,12 +722,90 @@ mod tests {
                 Step::Lookup(i) => {
                     lookups += 1;
                     s.candidates[i].asked = Asked::Yes;
-                    s.request_done(true);
+                    let (key, endpoint) = (s.candidates[i].key, s.candidates[i].endpoint);
+                    s.request_done(&key, &endpoint, true);
                 }
                 Step::Finish => break,
                 other => panic!("unexpected {other:?}"),
             }
         }
         assert_eq!(lookups, usize::from(MAX_DEAD_END_DETOURS));
+    }
+
+    #[test]
+    fn a_search_runs_one_to_max_disjoint_paths_and_no_other_number() {
+        assert_eq!(SearchSettings::new(0), Err(DrtError::InvalidArgument));
+        assert_eq!(SearchSettings::new(1).map(|s| s.disjoint_paths()), Ok(1));
+        assert_eq!(
+            SearchSettings::new(MAX_DISJOINT_PATHS).map(|s| s.disjoint_paths()),
+            Ok(MAX_DISJOINT_PATHS)
+        );
+        assert_eq!(SearchSettings::new(MAX_DISJOINT_PATHS + 1), Err(DrtError::InvalidArgument));
+        assert_eq!(SearchSettings::default().disjoint_paths(), DEFAULT_DISJOINT_PATHS);
+        const { assert!(2 * MAX_DISJOINT_PATHS as usize <= SEED_CANDIDATES) };
+    }
+
+    /// A search with `paths` paths seeded with eight candidates, farthest first.
+    fn with_paths(paths: u8) -> Search {
+        let mut s = search();
+        s.paths = paths;
+        for i in 0..SEED_CANDIDATES as u8 {
+            s.add_candidate(key(0x10 + i), ep(u16::from(i) + 1));
+        }
+        s.assign_paths();
+        s
+    }
+
+    #[test]
+    fn the_starting_nodes_are_dealt_round_the_paths_nearest_first() {
+        let s = with_paths(3);
+        let mut by_distance: Vec<&Candidate> = s.candidates.iter().collect();
+        by_distance.sort_by_key(|c| c.dist);
+        let paths: Vec<u8> = by_distance.iter().map(|c| c.path).collect();
+        assert_eq!(paths, [0, 1, 2, 0, 1, 2, 0, 1]);
+    }
+
+    #[test]
+    fn each_path_sends_its_first_lookup_at_once_and_one_path_runs_one_hop_at_a_time() {
+        for paths in 1..=MAX_DISJOINT_PATHS {
+            let mut s = with_paths(paths);
+            let mut asked = Vec::new();
+            while let Step::Lookup(i) = s.next_step() {
+                asked.push(s.candidates[i].path);
+            }
+            asked.sort();
+            assert_eq!(asked, (0..paths).collect::<Vec<u8>>(), "{paths} paths");
+        }
+    }
+
+    #[test]
+    fn a_node_on_one_path_is_never_asked_on_another() {
+        let mut s = with_paths(2);
+        let (on_0, on_1) = (
+            s.candidates.iter().find(|c| c.path == 0).unwrap().endpoint,
+            s.candidates.iter().find(|c| c.path == 1).unwrap().endpoint,
+        );
+        // Path 1's node names a node path 0 already has: refused; a new node joins path 1.
+        assert!(s.add_referred(key(0x70), on_0, on_1).is_none());
+        let i = s.add_referred(key(0x71), ep(50), on_1).unwrap();
+        assert_eq!(s.candidates[i].path, 1);
+        // And path 0 may not have it now.
+        assert!(s.add_referred(key(0x72), ep(50), on_0).is_none());
+        // With one path, the same referrals are all taken.
+        let mut one = with_paths(1);
+        assert!(one.add_referred(key(0x70), on_0, on_1).is_some());
+    }
+
+    #[test]
+    fn a_node_that_knew_nothing_closer_is_not_asked_again() {
+        let mut s = search();
+        let i = s.add_candidate(key(0x7F), ep(1)).unwrap();
+        assert_eq!(s.next_step(), Step::Lookup(i));
+        s.candidates[i].asked = Asked::Yes;
+        s.candidates[i].exhausted = true;
+        s.request_done(&key(0x7F), &ep(1), true);
+        // The flagged path grows; an answered best node would be asked again, this one is not.
+        s.visit(ep(9));
+        assert_eq!(s.next_step(), Step::Finish);
     }
 }

@@ -158,16 +158,16 @@ fn hostile_section(args: &Args) {
     for &attack in &args.attacks {
         for fraction in FRACTIONS {
             let wall = WallInstant::now();
-            let mut cloud = HostileCloud::build(args.seed, args.n, fraction, attack, SPACING, SETTLE);
-            let share = if attack == Attack::Eclipse {
-                format!("{:.0}%", cloud.victim_cache_hostile_share() * 100.0)
-            } else {
-                "–".into()
-            };
+            let mut share = "–".to_string();
             print!("| {} | {:.0}% |", attack.name(), fraction * 100.0);
             let mut forged = 0;
             for &d in &args.paths {
-                // The same searches, from the same cloud state, for every d.
+                // The same cloud (same seed) and the same searches for every d; a fresh build
+                // each time, since a search leaves its searcher's cache warmer for the next.
+                let mut cloud = HostileCloud::build(args.seed, args.n, fraction, attack, SPACING, SETTLE);
+                if attack == Attack::Eclipse {
+                    share = format!("{:.0}%", cloud.victim_cache_hostile_share() * 100.0);
+                }
                 let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ 0x5EA);
                 let settings = SearchSettings::new(d).expect("checked by the argument parser");
                 let outcome = cloud.measure(args.searches, &mut rng, settings);
