@@ -1150,6 +1150,26 @@ impl Node {
         for entry in self.cache.closest_n(&search.target, super::search::SEED_CANDIDATES) {
             search.add_candidate(entry.key, entry.endpoint);
         }
+        if allow_local && search.exact_only() {
+            // A reserve from elsewhere on the ring: the nearest entry of each shared-prefix
+            // length not seeded yet.
+            let mut taken = [false; 257];
+            let mut reserve = 0;
+            for entry in self.cache.closest_n(&search.target, self.cache.len()) {
+                let bits = common_prefix_bits(&entry.key, &search.target) as usize;
+                if reserve >= super::search::RESERVE_CANDIDATES {
+                    break;
+                }
+                if taken[bits.min(256)] || search.candidates.iter().any(|c| c.endpoint == entry.endpoint) {
+                    taken[bits.min(256)] = true;
+                    continue;
+                }
+                taken[bits.min(256)] = true;
+                if search.add_candidate(entry.key, entry.endpoint).is_some() {
+                    reserve += 1;
+                }
+            }
+        }
         if allow_local && search.info.allow_current_instance_match {
             for reg in &self.registrations {
                 if let Some(i) = search.add_candidate(reg.key, self.local) {

@@ -25,6 +25,11 @@ pub const MAX_SEARCH_REQUESTS: u32 = 96;
 pub const MAX_ASKS_PER_NODE: u8 = 3;
 /// Cache entries a search starts from.
 pub const SEED_CANDIDATES: usize = 8;
+/// Further cache entries an application's exact search keeps in reserve, the nearest of each
+/// length of prefix shared with the target: if every nearest entry is hostile (a Sybil cluster
+/// around the target fills that part of the cache), the detours start from other parts of the
+/// ring. They are asked only after the greedy paths dead-end.
+pub const RESERVE_CANDIDATES: usize = 8;
 /// INQUIREs sent to one node for its record before giving up on it (each with its retries).
 pub const MAX_FETCHES_PER_NODE: u8 = 3;
 /// LOOKUPs an exact search sends off its greedy path once that path dead-ends (a node that
