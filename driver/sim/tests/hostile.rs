@@ -23,8 +23,11 @@ const MIN_SUCCESS_SYBIL_10_PERCENT: f64 = 0.97;
 /// of the cloud tries to eclipse, with [`PATHS`] paths (measured at seed 5: 100 % and 100 %).
 const MIN_SUCCESS_POISON_OR_ECLIPSE_20_PERCENT: f64 = 0.97;
 /// Mean datagrams an honest exact search may cost with the default paths (the project's goal
-/// per exact search; measured at seed 5, N = 200: 11.2).
+/// per exact search; measured at seed 5, N = 200: 6.7).
 const MAX_DATAGRAMS_PER_SEARCH: f64 = 20.0;
+/// Mean datagrams an honest exact search may cost with [`PATHS`] paths (measured at seed 5,
+/// N = 200: 16.1).
+const MAX_DATAGRAMS_WITH_3_PATHS: f64 = 24.0;
 
 fn measure(attack: Attack, fraction: f64, seed: u64, paths: u8) -> Outcome {
     let mut cloud =
@@ -90,16 +93,13 @@ fn with_a_fifth_of_the_cloud_poisoning_routes_or_eclipsing_and_3_disjoint_paths_
 }
 
 #[test]
-fn an_honest_search_with_the_default_disjoint_paths_stays_within_the_datagram_goal() {
-    let outcome = measure(Attack::RoutePoisoning, 0.0, 5, DEFAULT_DISJOINT_PATHS);
-    eprintln!(
-        "honest, d = {DEFAULT_DISJOINT_PATHS}: {:.1} datagrams per search",
-        outcome.datagrams_per_search()
-    );
-    assert_eq!(outcome.rate(), 1.0);
-    assert!(
-        outcome.datagrams_per_search() <= MAX_DATAGRAMS_PER_SEARCH,
-        "{:.1}",
-        outcome.datagrams_per_search()
-    );
+fn an_honest_search_stays_within_the_datagram_goal_with_the_default_paths_and_with_3() {
+    for (paths, most) in
+        [(DEFAULT_DISJOINT_PATHS, MAX_DATAGRAMS_PER_SEARCH), (PATHS, MAX_DATAGRAMS_WITH_3_PATHS)]
+    {
+        let outcome = measure(Attack::RoutePoisoning, 0.0, 5, paths);
+        eprintln!("honest, d = {paths}: {:.1} datagrams per search", outcome.datagrams_per_search());
+        assert_eq!(outcome.rate(), 1.0, "d = {paths}");
+        assert!(outcome.datagrams_per_search() <= most, "d = {paths}: {:.1}", outcome.datagrams_per_search());
+    }
 }
