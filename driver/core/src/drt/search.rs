@@ -50,7 +50,7 @@ pub const MAX_FLAGGED_PATH: usize = 22;
 /// Disjoint lookup paths an application's exact search runs unless the node is set otherwise
 /// (see [`SearchSettings`]). One: each extra path costs about 7–9 datagrams per search in an
 /// honest cloud of 1,000 (`drt-adversity-bench --hostile`), and pays off only under attack, so
-/// a cloud that expects hostile peers sets more (3 measured best against a Sybil cluster).
+/// a cloud that expects hostile peers sets more (3 is what `docs/hostile-peers.md` measures).
 pub const DEFAULT_DISJOINT_PATHS: u8 = 1;
 /// Most disjoint lookup paths one search may run: each path starts from at least two of the
 /// [`SEED_CANDIDATES`] cache entries, and all share the search's [`MAX_SEARCH_REQUESTS`].
