@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
+use peerdrt_core::drt::search::SearchSettings;
 use peerdrt_core::drt::security::{
     BoxedProvider, Certificate, DerivedKeyProvider, Identity, KeyCredential, SecurityMode,
 };
@@ -70,9 +71,16 @@ pub struct Outcome {
     pub forged: usize,
     /// Latency of each successful search.
     pub latencies: Vec<Duration>,
+    /// Datagrams the searching nodes sent and received during the searches.
+    pub datagrams: u64,
 }
 
 impl Outcome {
+    /// Mean datagrams per search.
+    pub fn datagrams_per_search(&self) -> f64 {
+        if self.searches == 0 { 0.0 } else { self.datagrams as f64 / self.searches as f64 }
+    }
+
     /// Success rate in [0, 1].
     pub fn rate(&self) -> f64 {
         if self.searches == 0 { 0.0 } else { self.succeeded as f64 / self.searches as f64 }
@@ -180,8 +188,8 @@ impl HostileCloud {
 
     /// Runs `count` honest searches the attack aims at: searches for the Sybil cluster's key,
     /// searches from the eclipsed node, otherwise searches for random honest keys from random
-    /// honest nodes.
-    pub fn measure(&mut self, count: usize, rng: &mut ChaCha8Rng) -> Outcome {
+    /// honest nodes. The searching nodes run their searches with `settings`.
+    pub fn measure(&mut self, count: usize, rng: &mut ChaCha8Rng, settings: SearchSettings) -> Outcome {
         let mut outcome = Outcome::default();
         let honest_nodes: Vec<usize> = self.honest.iter().map(|(n, _, _)| *n).collect();
         for _ in 0..count {
@@ -201,11 +209,13 @@ impl HostileCloud {
             if from == owner {
                 continue;
             }
+            self.sim.with_node(from, |n| n.set_search_settings(settings));
             let out = self
                 .sim
                 .search(from, key, SearchInfo::exact(), HOSTILE_SEARCH_TIMEOUT)
                 .expect("search starts");
             outcome.searches += 1;
+            outcome.datagrams += out.datagrams;
             outcome.forged += out.results.iter().filter(|r| r.key != key || r.app_data != data).count();
             if matches!(&out.results[..], [r] if r.key == key && r.app_data == data) {
                 outcome.succeeded += 1;

@@ -43,10 +43,12 @@ impl Default for Network {
 /// The protocol version the simulated cloud speaks (the SDK sample's 6.101).
 pub const SIM_VERSION: ProtocolVersion = ProtocolVersion::new(6, 0x65);
 
-/// The endpoint of simulated node `index`.
+/// The endpoint of simulated node `index`: each node in its own routable /48, as independent
+/// hosts on the Internet are (the route cache limits the entries of one /48 in each level, see
+/// `cache::MAX_PREFIX_ENTRIES_PER_LEVEL`).
 pub fn endpoint(index: usize) -> Endpoint {
     let i = index as u32;
-    Endpoint { addr: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, (i >> 16) as u16, i as u16), port: 3540 }
+    Endpoint { addr: Ipv6Addr::new(0x2001, 0xdb8, i as u16, (i >> 16) as u16, 0, 0, 0, 1), port: 3540 }
 }
 
 #[derive(Debug)]

@@ -19,6 +19,14 @@ pub const MAX_SEARCHES: usize = 128;
 pub const MAX_PENDING: usize = 1024;
 /// Most cache candidates being verified at once.
 pub const MAX_PENDING_VERIFICATIONS: usize = 32;
+/// Verifications a node may start towards *third parties* — endpoints named in a FLOOD or
+/// SOLICIT route entry other than the datagram's source — in one burst (a bootstrap REQUEST's
+/// answer names up to [`MAX_REQUEST_KEYS`] of them). Only a verified source's route entries are
+/// followed at all, so a spoofer cannot aim them; a hostile peer can aim at most this many, then
+/// [`THIRD_PARTY_PROBE_RATE`] per second, each an INQUIRE sent at most [`RETRIES`] + 1 times.
+pub const THIRD_PARTY_PROBE_BURST: u32 = 24;
+/// Verifications per second towards third parties once [`THIRD_PARTY_PROBE_BURST`] is spent.
+pub const THIRD_PARTY_PROBE_RATE: u32 = 4;
 /// Most SOLICIT conversations remembered (the oldest goes).
 pub const MAX_CONVERSATIONS: usize = 64;
 /// Most datagrams waiting to be sent (further ones are dropped and counted).

@@ -18,8 +18,8 @@ use sha1::{Digest, Sha1};
 use super::cache::{CacheEntry, Inserted, RouteCache};
 use super::config::*;
 use super::keyspace::{common_prefix_bits, distance};
-use super::rate::RateLimiter;
-use super::search::{Asked, Fetch, Purpose, Search, Step};
+use super::rate::{RateLimiter, TokenBucket};
+use super::search::{Asked, Fetch, Purpose, Search, SearchSettings, Step};
 use super::security::{BoxedProvider, KeyCredential};
 use super::types::*;
 use super::verified::{Deferral, DeferredRequests, MAX_PENDING_CHALLENGES, VerifiedSources};
@@ -55,6 +55,9 @@ pub struct Stats {
     pub rate_limited: u64,
     /// Datagrams not sent because they would have exceeded an unverified source's byte budget.
     pub amplification_refused: u64,
+    /// Route entries naming a third party not verified: the source was unverified, or the
+    /// third-party probe budget was spent.
+    pub third_party_refused: u64,
     /// Requests from unverified sources held back until a challenge was answered.
     pub deferred: u64,
     /// SOLICITs sent to re-contact seeds or lost peers (partition detection).
@@ -160,6 +163,10 @@ pub struct Node {
     /// Buffers of sent datagrams given back by the host ([`Node::recycle`]), reused by
     /// [`Node::encode`] so that answering allocates nothing in steady state.
     buffers: Vec<Vec<u8>>,
+    /// How application searches run (disjoint paths).
+    search_settings: SearchSettings,
+    /// Verifications towards third parties (see [`THIRD_PARTY_PROBE_BURST`]).
+    third_party_probes: TokenBucket,
 }
 
 /// What partition detection remembers between maintenance rounds.
@@ -257,6 +264,8 @@ impl Node {
             reply_budget: None,
             partition: PartitionWatch::default(),
             buffers: Vec::new(),
+            search_settings: SearchSettings::default(),
+            third_party_probes: TokenBucket::new(THIRD_PARTY_PROBE_BURST, THIRD_PARTY_PROBE_RATE, Instant(0)),
         })
     }
 
@@ -280,6 +289,16 @@ impl Node {
     /// The route cache.
     pub fn cache(&self) -> &RouteCache {
         &self.cache
+    }
+
+    /// How application searches run.
+    pub fn search_settings(&self) -> SearchSettings {
+        self.search_settings
+    }
+
+    /// Sets how application searches started from now on run (disjoint paths).
+    pub fn set_search_settings(&mut self, settings: SearchSettings) {
+        self.search_settings = settings;
     }
 
     /// Counters.
@@ -466,7 +485,13 @@ impl Node {
         }
         let id = SearchId(self.next_handle());
         let mut search = Search::new(id, Purpose::App, target, info, now.saturating_add(timeout), self.local);
+        // Exact and any-in-range searches run disjoint paths; a nearest or range search asks
+        // every node around its target anyway, and an iterative one goes hop by hop.
+        if (search.exact_only() || search.info.any_match_in_range) && !search.info.iterative {
+            search.paths = self.search_settings.disjoint_paths();
+        }
         self.seed_search(&mut search, true);
+        search.assign_paths();
         // This instance's own matches need no network: exact ones are reported at once.
         if search.exact_only() || search.info.any_match_in_range {
             let local: Vec<SearchResult> = search
@@ -673,10 +698,11 @@ impl Node {
                 let p = &mut self.pending[i];
                 if !p.retransmitted {
                     // Its first timeout passed: it no longer holds back its search.
-                    if let Purpose2::Lookup { search, .. } | Purpose2::Inquire { search, .. } = p.purpose
+                    if let Purpose2::Lookup { search, key } | Purpose2::Inquire { search, key, .. } =
+                        p.purpose
                         && let Some(s) = self.searches.iter_mut().find(|s| s.id == search)
                     {
-                        s.active = s.active.saturating_sub(1);
+                        s.first_timeout(&key, &p.peer);
                     }
                 }
                 let p = &mut self.pending[i];
@@ -1124,6 +1150,26 @@ impl Node {
         for entry in self.cache.closest_n(&search.target, super::search::SEED_CANDIDATES) {
             search.add_candidate(entry.key, entry.endpoint);
         }
+        if allow_local && search.exact_only() {
+            // A reserve from elsewhere on the ring: the nearest entry of each shared-prefix
+            // length not seeded yet.
+            let mut taken = [false; 257];
+            let mut reserve = 0;
+            for entry in self.cache.closest_n(&search.target, self.cache.len()) {
+                let bits = common_prefix_bits(&entry.key, &search.target) as usize;
+                if reserve >= super::search::RESERVE_CANDIDATES {
+                    break;
+                }
+                if taken[bits.min(256)] || search.candidates.iter().any(|c| c.endpoint == entry.endpoint) {
+                    taken[bits.min(256)] = true;
+                    continue;
+                }
+                taken[bits.min(256)] = true;
+                if search.add_candidate(entry.key, entry.endpoint).is_some() {
+                    reserve += 1;
+                }
+            }
+        }
         if allow_local && search.info.allow_current_instance_match {
             for reg in &self.registrations {
                 if let Some(i) = search.add_candidate(reg.key, self.local) {
@@ -1160,13 +1206,36 @@ impl Node {
         self.send_request(now, endpoint, Purpose2::Verify { key, nonce, version }, id, message);
     }
 
-    /// A route entry heard of: verify it unless it is known.
-    fn consider(&mut self, now: Instant, entry: &RouteEntry<'_>) {
+    /// A route entry heard from `from`: verify it unless it is known. An entry naming another
+    /// endpoint than its source (a third party) is followed only from a verified source and
+    /// within the third-party probe budget, so nobody can aim this node's INQUIREs at a
+    /// victim faster than [`THIRD_PARTY_PROBE_RATE`].
+    fn consider(&mut self, now: Instant, from: Endpoint, entry: &RouteEntry<'_>) {
         let Some(endpoint) = endpoint_of(entry) else { return };
         if endpoint == self.local || self.cache.get(entry.key, &endpoint).is_some() {
             return;
         }
+        if endpoint != from && (!self.is_verified(&from, now) || !self.third_party_probes.take(now)) {
+            self.stats.third_party_refused += 1;
+            return;
+        }
         self.verify(now, *entry.key, endpoint, entry.version);
+    }
+
+    /// Caches a node whose record just verified. If its level is full of live old contacts it
+    /// stays out, and the stalest of them (if stale) is probed: should it not answer, it goes,
+    /// and the next newcomer gets its place (Kademlia's rule: old contacts are kept).
+    fn admit(&mut self, now: Instant, entry: CacheEntry) {
+        let (key, version) = (entry.key, entry.version);
+        match self.cache.insert(entry) {
+            Inserted::Added => self.cache_dirty = true,
+            Inserted::Refreshed => {}
+            Inserted::Refused => {
+                if let Some((old_key, old_endpoint)) = self.cache.replacement_probe(&key, now) {
+                    self.verify(now, old_key, old_endpoint, version);
+                }
+            }
+        }
     }
 
     fn give_up(&mut self, now: Instant, p: Pending) {
@@ -1186,7 +1255,7 @@ impl Node {
                 }
                 let is_lookup = matches!(p.purpose, Purpose2::Lookup { .. });
                 if let Some(s) = self.searches.iter_mut().find(|s| s.id == search) {
-                    s.request_done(!p.retransmitted);
+                    s.request_done(&key, &p.peer, !p.retransmitted);
                     let nearness = common_prefix_bits(&key, &s.target);
                     s.referral_failed(&key, &p.peer, false);
                     if let Some(c) = s.candidates.iter_mut().find(|c| c.key == key && c.endpoint == p.peer) {
@@ -1276,7 +1345,7 @@ impl Node {
         let s = &mut self.searches[index];
         s.visit(endpoint);
         if !sent {
-            s.request_done(true);
+            s.request_done(&key, &endpoint, true);
             s.candidates[candidate].asked = Asked::Failed;
         }
     }
@@ -1296,7 +1365,7 @@ impl Node {
         });
         if !self.send_request(now, endpoint, Purpose2::Inquire { search, key, nonce }, id, message) {
             let s = &mut self.searches[index];
-            s.request_done(true);
+            s.request_done(&key, &endpoint, true);
             s.candidates[candidate].fetch = Fetch::Failed;
         }
     }
@@ -1397,7 +1466,7 @@ impl Node {
         });
         self.queue(Transmit { destination: from, payload: reply });
         if let Some(entry) = &m.route_entry {
-            self.consider(now, entry);
+            self.consider(now, from, entry);
         }
     }
 
@@ -1486,7 +1555,7 @@ impl Node {
                 self.cache_dirty = true;
             }
         } else if let Some(entry) = &m.route_entry {
-            self.consider(now, entry);
+            self.consider(now, from, entry);
         } else if m.no_ack && self.reply_allowance(&from).is_some() {
             // A knock: an unverified source asks to be challenged (its SOLICIT is too small to
             // pay for the challenge).
@@ -1636,9 +1705,7 @@ impl Node {
                             .is_ok_and(|r| !r.revoked)
                     });
                 if ok {
-                    if self.cache.insert(CacheEntry::new(key, from, version, now, rtt)) == Inserted::Added {
-                        self.cache_dirty = true;
-                    }
+                    self.admit(now, CacheEntry::new(key, from, version, now, rtt));
                 } else if self.cache.remove(&key, &from) {
                     self.cache_dirty = true;
                 }
@@ -1647,7 +1714,7 @@ impl Node {
                 let version = buffer.route_entry.as_ref().map_or(self.version, |e| e.version);
                 let Some(index) = self.searches.iter().position(|s| s.id == search) else { return };
                 let s = &mut self.searches[index];
-                s.request_done(!p.retransmitted);
+                s.request_done(&key, &from, !p.retransmitted);
                 let nearness = common_prefix_bits(&key, &s.target);
                 let Some(ci) = s.candidates.iter().position(|c| c.key == key && c.endpoint == from) else {
                     return;
@@ -1673,6 +1740,8 @@ impl Node {
                     latency,
                 });
                 let next = buffer.route_entry.as_ref().and_then(|e| endpoint_of(e).map(|ep| (*e.key, ep)));
+                // No route: it knows nothing closer, and a longer flagged path will not change it.
+                s.candidates[ci].exhausted = next.is_none();
                 if let Some((next_key, next_endpoint)) = next
                     && (next_endpoint != self.local || s.info.allow_current_instance_match)
                 {
@@ -1701,15 +1770,13 @@ impl Node {
                 let valid = !buffer.flags.not_found && opened.is_some_and(|r| !r.revoked);
                 let version = buffer.route_entry.as_ref().map_or(self.version, |e| e.version);
                 if valid {
-                    if self.cache.insert(CacheEntry::new(key, from, version, now, rtt)) == Inserted::Added {
-                        self.cache_dirty = true;
-                    }
+                    self.admit(now, CacheEntry::new(key, from, version, now, rtt));
                 } else if self.cache.remove(&key, &from) {
                     self.cache_dirty = true;
                 }
                 let Some(index) = self.searches.iter().position(|s| s.id == search) else { return };
                 let s = &mut self.searches[index];
-                s.request_done(!p.retransmitted);
+                s.request_done(&key, &from, !p.retransmitted);
                 let nearness = common_prefix_bits(&key, &s.target);
                 let Some(ci) = s.candidates.iter().position(|c| c.key == key && c.endpoint == from) else {
                     return;
@@ -1767,3 +1834,7 @@ mod amplification_tests;
 #[cfg(test)]
 #[path = "recycle_tests.rs"]
 mod recycle_tests;
+
+#[cfg(test)]
+#[path = "admission_tests.rs"]
+mod admission_tests;

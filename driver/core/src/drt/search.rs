@@ -9,7 +9,7 @@
 use alloc::vec::Vec;
 
 use super::keyspace::{U256, distance};
-use super::types::{MatchType, PathEntry, SearchId, SearchInfo, SearchResult};
+use super::types::{DrtError, MatchType, PathEntry, SearchId, SearchInfo, SearchResult};
 use crate::time::Instant;
 use crate::wire::{Endpoint, Key};
 
@@ -25,6 +25,11 @@ pub const MAX_SEARCH_REQUESTS: u32 = 96;
 pub const MAX_ASKS_PER_NODE: u8 = 3;
 /// Cache entries a search starts from.
 pub const SEED_CANDIDATES: usize = 8;
+/// Further cache entries an application's exact search keeps in reserve, the nearest of each
+/// length of prefix shared with the target: if every nearest entry is hostile (a Sybil cluster
+/// around the target fills that part of the cache), the detours start from other parts of the
+/// ring. They are asked only after the greedy paths dead-end.
+pub const RESERVE_CANDIDATES: usize = 8;
 /// INQUIREs sent to one node for its record before giving up on it (each with its retries).
 pub const MAX_FETCHES_PER_NODE: u8 = 3;
 /// LOOKUPs an exact search sends off its greedy path once that path dead-ends (a node that
@@ -42,6 +47,47 @@ pub const MAX_FAILED_REFERRALS: u8 = 2;
 pub const MAX_DISTRUSTED: usize = 32;
 /// Endpoints in a LOOKUP's flagged path.
 pub const MAX_FLAGGED_PATH: usize = 22;
+/// Disjoint lookup paths an application's exact search runs unless the node is set otherwise
+/// (see [`SearchSettings`]). One: each extra path costs about 7–9 datagrams per search in an
+/// honest cloud of 1,000 (`drt-adversity-bench --hostile`), and pays off only under attack, so
+/// a cloud that expects hostile peers sets more (3 is what `docs/hostile-peers.md` measures).
+pub const DEFAULT_DISJOINT_PATHS: u8 = 1;
+/// Most disjoint lookup paths one search may run: each path starts from at least two of the
+/// [`SEED_CANDIDATES`] cache entries, and all share the search's [`MAX_SEARCH_REQUESTS`].
+pub const MAX_DISJOINT_PATHS: u8 = 4;
+
+/// How a node runs the searches its application starts.
+///
+/// With `d` disjoint paths (in the spirit of S/Kademlia), an exact search splits the cache
+/// entries it starts from over `d` paths; a node a path learns of joins that path, and a node
+/// is asked on one path only, so a hostile node on one path cannot steer the others. The
+/// results are the union: the key is found if any path reaches a node whose record verifies.
+/// Nearest, range and iterative searches, and the node's own maintenance, run one path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchSettings {
+    disjoint_paths: u8,
+}
+
+impl SearchSettings {
+    /// Settings with `disjoint_paths` paths (1..=[`MAX_DISJOINT_PATHS`]).
+    pub fn new(disjoint_paths: u8) -> Result<Self, DrtError> {
+        if !(1..=MAX_DISJOINT_PATHS).contains(&disjoint_paths) {
+            return Err(DrtError::InvalidArgument);
+        }
+        Ok(Self { disjoint_paths })
+    }
+
+    /// Disjoint paths of an exact search.
+    pub fn disjoint_paths(&self) -> u8 {
+        self.disjoint_paths
+    }
+}
+
+impl Default for SearchSettings {
+    fn default() -> Self {
+        Self { disjoint_paths: DEFAULT_DISJOINT_PATHS }
+    }
+}
 
 /// Where a candidate stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +140,13 @@ pub struct Candidate {
     pub referrer: Option<Endpoint>,
     /// Its referrals that failed.
     pub failed_referrals: u8,
+    /// The disjoint path it belongs to (0 when the search runs one path).
+    pub path: u8,
+    /// Its requests whose first timeout has not passed.
+    pub active: u8,
+    /// It answered a LOOKUP with no route (it knows nothing closer): asking it again with a
+    /// longer flagged path cannot change that.
+    pub exhausted: bool,
 }
 
 /// Who started a search.
@@ -159,6 +212,10 @@ pub struct Search {
     pub detours: u8,
     /// Endpoints whose answers this search no longer trusts.
     pub distrusted: Vec<Endpoint>,
+    /// Disjoint lookup paths (1: one path).
+    pub paths: u8,
+    /// The path whose turn it is to send.
+    next_path: u8,
 }
 
 impl Search {
@@ -189,6 +246,8 @@ impl Search {
             fetch_results: true,
             detours: 0,
             distrusted: Vec::new(),
+            paths: 1,
+            next_path: 0,
         }
     }
 
@@ -201,14 +260,22 @@ impl Search {
     }
 
     /// Adds a node; returns its index unless it is known already or the list is full of closer
-    /// ones.
+    /// ones. It joins path 0 (see [`Search::assign_paths`]).
     pub fn add_candidate(&mut self, key: Key, endpoint: Endpoint) -> Option<usize> {
+        self.add_in_path(key, endpoint, 0)
+    }
+
+    /// Adds a node to disjoint path `path`, unless another path has it.
+    fn add_in_path(&mut self, key: Key, endpoint: Endpoint, path: u8) -> Option<usize> {
         if self.candidates.iter().any(|c| c.key == key && c.endpoint == endpoint)
             || self.distrusted.contains(&endpoint)
+            || (self.paths > 1 && self.candidates.iter().any(|c| c.endpoint == endpoint && c.path != path))
             || self
                 .candidates
                 .iter()
-                .filter(|c| c.key == key && c.asked != Asked::Failed && c.fetch != Fetch::Failed)
+                .filter(|c| {
+                    c.key == key && c.path == path && c.asked != Asked::Failed && c.fetch != Fetch::Failed
+                })
                 .count()
                 >= MAX_ENDPOINTS_PER_KEY
         {
@@ -240,16 +307,32 @@ impl Search {
             reported: false,
             referrer: None,
             failed_referrals: 0,
+            path,
+            active: 0,
+            exhausted: false,
         });
         Some(self.candidates.len() - 1)
     }
 
-    /// Adds a node named by `referrer`'s LOOKUP answer (ignored if `referrer` is distrusted).
+    /// Splits the candidates known so far (the cache entries the search starts from) over its
+    /// paths: nearest to path 0, next to path 1, and so on round the paths.
+    pub fn assign_paths(&mut self) {
+        let mut order: Vec<usize> = (0..self.candidates.len()).collect();
+        order.sort_by_key(|&i| self.candidates[i].dist);
+        let paths = self.paths.max(1);
+        for (rank, i) in order.into_iter().enumerate() {
+            self.candidates[i].path = (rank % usize::from(paths)) as u8;
+        }
+    }
+
+    /// Adds a node named by `referrer`'s LOOKUP answer to `referrer`'s path (ignored if
+    /// `referrer` is distrusted, or if another path has the node).
     pub fn add_referred(&mut self, key: Key, endpoint: Endpoint, referrer: Endpoint) -> Option<usize> {
         if self.distrusted.contains(&referrer) {
             return None;
         }
-        let i = self.add_candidate(key, endpoint)?;
+        let path = self.candidates.iter().find(|c| c.endpoint == referrer).map_or(0, |c| c.path);
+        let i = self.add_in_path(key, endpoint, path)?;
         self.candidates[i].referrer = Some(referrer);
         Some(i)
     }
@@ -331,7 +414,7 @@ impl Search {
         if self.done {
             return Step::Finish;
         }
-        if self.waiting || self.outstanding >= MAX_SEARCH_IN_FLIGHT {
+        if self.waiting || self.outstanding >= self.in_flight_limit() {
             return Step::Wait;
         }
         if self.requests >= MAX_SEARCH_REQUESTS {
@@ -349,66 +432,13 @@ impl Search {
                 return self.start_fetch(i);
             }
         }
-        let best_asked = self.candidates.iter().filter(|c| c.asked == Asked::Yes).map(|c| c.dist).min();
-        let radius = self.radius();
-        let visited = self.visited.len();
-        // One request at a time while each answer gets closer; several around the target.
-        let near = |c: &Candidate| radius.is_some_and(|r| c.dist <= r);
-        let closer = |c: &Candidate| best_asked.is_none_or(|b| c.dist < b);
-        // Re-ask an answered node once the flagged path has grown (its next answer skips the
-        // nodes visited since): around the target, or the best node so far when the hop it
-        // pointed to stalled or failed.
-        let reask = |c: &Candidate| {
-            c.asked == Asked::Yes
-                && c.endpoint != self.visited[0]
-                && c.asks < MAX_ASKS_PER_NODE
-                && c.visited_at_ask < visited
-                && (near(c) || Some(c.dist) == best_asked)
-        };
-        // Once a hop has failed, the routes through it are stale: any other known node may
-        // know a way round, so none is left unasked.
-        let failed = self.candidates.iter().any(|c| c.asked == Asked::Failed);
-        // An exact search whose greedy path ended without its target tries other routes.
-        let dead_end = self.exact_only()
-            && self.detours < MAX_DEAD_END_DETOURS
-            && !self
-                .candidates
-                .iter()
-                .any(|c| c.key == self.target && c.asked != Asked::Failed && c.fetch != Fetch::Failed);
-        let detour = self.active == 0 && (failed || dead_end);
-        let next = self
-            .closest(|_, c| c.asked == Asked::No && (closer(c) || near(c)))
-            .or_else(|| self.closest(|_, c| reask(c)))
-            .or_else(|| {
-                if !detour {
-                    return None;
-                }
-                let i = self.closest(|_, c| c.asked == Asked::No)?;
-                if !failed {
-                    self.detours += 1;
-                }
-                Some(i)
-            });
-        if let Some(i) = next {
-            // Hops that get closer go one at a time (fewest datagrams); around the target, and
-            // past a stalled request, several may be outstanding.
-            let c = &self.candidates[i];
-            let limit = if self.info.iterative || !near(c) { 1 } else { self.routing_limit() };
-            if self.active < limit && self.info.iterative && self.purpose == Purpose::App && !c.reported {
-                // Each hop is shown before it is taken (DRT_MATCH_INTERMEDIATE).
-                self.candidates[i].reported = true;
-                self.waiting = true;
-                return Step::Intermediate(i);
-            }
-            if self.active < limit {
-                let c = &mut self.candidates[i];
-                c.asked = Asked::Pending;
-                c.asks += 1;
-                c.visited_at_ask = visited;
-                self.outstanding += 1;
-                self.active += 1;
-                self.requests += 1;
-                return Step::Lookup(i);
+        // Each path takes its turn; a path with nothing to send leaves the turn to the next.
+        let paths = self.paths.max(1);
+        for turn in 0..paths {
+            let path = (self.next_path + turn) % paths;
+            if let Some(step) = self.path_step(path) {
+                self.next_path = (path + 1) % paths;
+                return step;
             }
         }
         if self.outstanding > 0 {
@@ -434,9 +464,89 @@ impl Search {
         Step::Finish
     }
 
+    /// Requests outstanding at once: [`MAX_SEARCH_IN_FLIGHT`], and one more per extra path.
+    fn in_flight_limit(&self) -> usize {
+        MAX_SEARCH_IN_FLIGHT + usize::from(self.paths.max(1)) - 1
+    }
+
+    /// The next LOOKUP (or iterative hop report) of disjoint path `path`, if it has one to send.
+    fn path_step(&mut self, path: u8) -> Option<Step> {
+        let on_path = |c: &Candidate| c.path == path;
+        let best_asked =
+            self.candidates.iter().filter(|c| on_path(c) && c.asked == Asked::Yes).map(|c| c.dist).min();
+        let radius = self.radius();
+        let visited = self.visited.len();
+        // One request at a time while each answer gets closer; several around the target.
+        let near = |c: &Candidate| radius.is_some_and(|r| c.dist <= r);
+        let closer = |c: &Candidate| best_asked.is_none_or(|b| c.dist < b);
+        // Re-ask an answered node once the flagged path has grown (its next answer skips the
+        // nodes visited since): around the target, or the best node so far when the hop it
+        // pointed to stalled or failed. A node that knew nothing closer is not asked again.
+        let reask = |c: &Candidate| {
+            c.asked == Asked::Yes
+                && !c.exhausted
+                && c.endpoint != self.visited[0]
+                && c.asks < MAX_ASKS_PER_NODE
+                && c.visited_at_ask < visited
+                && (near(c) || Some(c.dist) == best_asked)
+        };
+        // Once a hop has failed, the routes through it are stale: any other known node may
+        // know a way round, so none is left unasked.
+        let failed = self.candidates.iter().any(|c| on_path(c) && c.asked == Asked::Failed);
+        // An exact search whose greedy path ended without its target tries other routes.
+        let dead_end = self.exact_only()
+            && self.detours < MAX_DEAD_END_DETOURS
+            && !self
+                .candidates
+                .iter()
+                .any(|c| c.key == self.target && c.asked != Asked::Failed && c.fetch != Fetch::Failed);
+        let active: usize = if self.paths > 1 {
+            self.candidates.iter().filter(|c| on_path(c)).map(|c| usize::from(c.active)).sum()
+        } else {
+            self.active
+        };
+        let detour = active == 0 && (failed || dead_end);
+        let i = self
+            .closest(|_, c| on_path(c) && c.asked == Asked::No && (closer(c) || near(c)))
+            .or_else(|| self.closest(|_, c| on_path(c) && reask(c)))
+            .or_else(|| {
+                if !detour {
+                    return None;
+                }
+                let i = self.closest(|_, c| on_path(c) && c.asked == Asked::No)?;
+                if !failed {
+                    self.detours += 1;
+                }
+                Some(i)
+            })?;
+        // Hops that get closer go one at a time (fewest datagrams); around the target, and
+        // past a stalled request, several may be outstanding.
+        let c = &self.candidates[i];
+        let limit = if self.info.iterative || !near(c) { 1 } else { self.routing_limit() };
+        if active >= limit {
+            return None;
+        }
+        if self.info.iterative && self.purpose == Purpose::App && !c.reported {
+            // Each hop is shown before it is taken (DRT_MATCH_INTERMEDIATE).
+            self.candidates[i].reported = true;
+            self.waiting = true;
+            return Some(Step::Intermediate(i));
+        }
+        let c = &mut self.candidates[i];
+        c.asked = Asked::Pending;
+        c.asks += 1;
+        c.visited_at_ask = visited;
+        c.active += 1;
+        self.outstanding += 1;
+        self.active += 1;
+        self.requests += 1;
+        Some(Step::Lookup(i))
+    }
+
     fn start_fetch(&mut self, i: usize) -> Step {
         self.candidates[i].fetch = Fetch::Pending;
         self.candidates[i].fetches += 1;
+        self.candidates[i].active += 1;
         self.outstanding += 1;
         self.active += 1;
         self.requests += 1;
@@ -490,12 +600,21 @@ impl Search {
         }
     }
 
-    /// A request finished (answered or given up); `first_try_pending` says whether it was still
-    /// counted as active.
-    pub fn request_done(&mut self, still_active: bool) {
+    /// A request to `key` at `endpoint` finished (answered or given up); `still_active` says
+    /// whether its first timeout had not passed yet.
+    pub fn request_done(&mut self, key: &Key, endpoint: &Endpoint, still_active: bool) {
         self.outstanding = self.outstanding.saturating_sub(1);
         if still_active {
-            self.active = self.active.saturating_sub(1);
+            self.first_timeout(key, endpoint);
+        }
+    }
+
+    /// The first timeout of a request to `key` at `endpoint` passed: it no longer holds back
+    /// its path (it stays outstanding until answered or given up).
+    pub fn first_timeout(&mut self, key: &Key, endpoint: &Endpoint) {
+        self.active = self.active.saturating_sub(1);
+        if let Some(c) = self.candidates.iter_mut().find(|c| c.key == *key && c.endpoint == *endpoint) {
+            c.active = c.active.saturating_sub(1);
         }
     }
 
@@ -610,12 +729,90 @@ mod tests {
                 Step::Lookup(i) => {
                     lookups += 1;
                     s.candidates[i].asked = Asked::Yes;
-                    s.request_done(true);
+                    let (key, endpoint) = (s.candidates[i].key, s.candidates[i].endpoint);
+                    s.request_done(&key, &endpoint, true);
                 }
                 Step::Finish => break,
                 other => panic!("unexpected {other:?}"),
             }
         }
         assert_eq!(lookups, usize::from(MAX_DEAD_END_DETOURS));
+    }
+
+    #[test]
+    fn a_search_runs_one_to_max_disjoint_paths_and_no_other_number() {
+        assert_eq!(SearchSettings::new(0), Err(DrtError::InvalidArgument));
+        assert_eq!(SearchSettings::new(1).map(|s| s.disjoint_paths()), Ok(1));
+        assert_eq!(
+            SearchSettings::new(MAX_DISJOINT_PATHS).map(|s| s.disjoint_paths()),
+            Ok(MAX_DISJOINT_PATHS)
+        );
+        assert_eq!(SearchSettings::new(MAX_DISJOINT_PATHS + 1), Err(DrtError::InvalidArgument));
+        assert_eq!(SearchSettings::default().disjoint_paths(), DEFAULT_DISJOINT_PATHS);
+        const { assert!(2 * MAX_DISJOINT_PATHS as usize <= SEED_CANDIDATES) };
+    }
+
+    /// A search with `paths` paths seeded with eight candidates, farthest first.
+    fn with_paths(paths: u8) -> Search {
+        let mut s = search();
+        s.paths = paths;
+        for i in 0..SEED_CANDIDATES as u8 {
+            s.add_candidate(key(0x10 + i), ep(u16::from(i) + 1));
+        }
+        s.assign_paths();
+        s
+    }
+
+    #[test]
+    fn the_starting_nodes_are_dealt_round_the_paths_nearest_first() {
+        let s = with_paths(3);
+        let mut by_distance: Vec<&Candidate> = s.candidates.iter().collect();
+        by_distance.sort_by_key(|c| c.dist);
+        let paths: Vec<u8> = by_distance.iter().map(|c| c.path).collect();
+        assert_eq!(paths, [0, 1, 2, 0, 1, 2, 0, 1]);
+    }
+
+    #[test]
+    fn each_path_sends_its_first_lookup_at_once_and_one_path_runs_one_hop_at_a_time() {
+        for paths in 1..=MAX_DISJOINT_PATHS {
+            let mut s = with_paths(paths);
+            let mut asked = Vec::new();
+            while let Step::Lookup(i) = s.next_step() {
+                asked.push(s.candidates[i].path);
+            }
+            asked.sort();
+            assert_eq!(asked, (0..paths).collect::<Vec<u8>>(), "{paths} paths");
+        }
+    }
+
+    #[test]
+    fn a_node_on_one_path_is_never_asked_on_another() {
+        let mut s = with_paths(2);
+        let (on_0, on_1) = (
+            s.candidates.iter().find(|c| c.path == 0).unwrap().endpoint,
+            s.candidates.iter().find(|c| c.path == 1).unwrap().endpoint,
+        );
+        // Path 1's node names a node path 0 already has: refused; a new node joins path 1.
+        assert!(s.add_referred(key(0x70), on_0, on_1).is_none());
+        let i = s.add_referred(key(0x71), ep(50), on_1).unwrap();
+        assert_eq!(s.candidates[i].path, 1);
+        // And path 0 may not have it now.
+        assert!(s.add_referred(key(0x72), ep(50), on_0).is_none());
+        // With one path, the same referrals are all taken.
+        let mut one = with_paths(1);
+        assert!(one.add_referred(key(0x70), on_0, on_1).is_some());
+    }
+
+    #[test]
+    fn a_node_that_knew_nothing_closer_is_not_asked_again() {
+        let mut s = search();
+        let i = s.add_candidate(key(0x7F), ep(1)).unwrap();
+        assert_eq!(s.next_step(), Step::Lookup(i));
+        s.candidates[i].asked = Asked::Yes;
+        s.candidates[i].exhausted = true;
+        s.request_done(&key(0x7F), &ep(1), true);
+        // The flagged path grows; an answered best node would be asked again, this one is not.
+        s.visit(ep(9));
+        assert_eq!(s.next_step(), Step::Finish);
     }
 }

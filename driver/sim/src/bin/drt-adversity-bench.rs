@@ -2,12 +2,14 @@
 //! N = 1,000, and a node's memory under floods of every message type. Prints Markdown tables.
 //!
 //! Run: `cargo run --release -p peerdrt-sim --bin drt-adversity-bench -- [--hostile] [--faults]
-//! [--floods] [--n N] [--searches K] [--seed S]` (no section flag: all three).
+//! [--floods] [--n N] [--searches K] [--seed S] [--paths 1,3] [--attacks poison,sybil,eclipse]`
+//! (no section flag: all three).
 
 use std::net::Ipv6Addr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant as WallInstant};
 
+use peerdrt_core::drt::search::{MAX_DISJOINT_PATHS, SearchSettings};
 use peerdrt_core::drt::*;
 use peerdrt_core::wire::*;
 use peerdrt_sim::adversary::{HostileCloud, Outcome};
@@ -35,6 +37,7 @@ const USAGE: &str = "\
 drt-adversity-bench: hostile peers, faults and floods in the DRT simulator
 
 USAGE: drt-adversity-bench [--hostile] [--faults] [--floods] [--n N] [--searches K] [--seed S]
+                           [--paths D,D,..] [--attacks NAME,..]
 
   --hostile      success of honest searches against the fraction of hostile nodes, per attack
   --faults       loss, jitter, duplication, partitions and churn at N = 1000
@@ -42,7 +45,11 @@ USAGE: drt-adversity-bench [--hostile] [--faults] [--floods] [--n N] [--searches
                  (no section flag: all three)
   --n N          cloud size of the hostile runs (default 1000)
   --searches K   searches per table row (default 500)
-  --seed S       simulation seed (default 1)";
+  --seed S       simulation seed (default 1)
+  --paths D,..   disjoint lookup paths of the honest searches, one table column group each
+                 (default 1,3; each 1..=4)
+  --attacks A,.. attacks of the hostile table: spoofed, forged, replay, poison, sybil,
+                 eclipse (default all)";
 
 struct Args {
     hostile: bool,
@@ -51,10 +58,33 @@ struct Args {
     n: usize,
     searches: usize,
     seed: u64,
+    paths: Vec<u8>,
+    attacks: Vec<Attack>,
+}
+
+fn attack_named(name: &str) -> Option<Attack> {
+    Some(match name {
+        "spoofed" => Attack::SpoofedAuthority,
+        "forged" => Attack::ForgedRegistration,
+        "replay" => Attack::Replay,
+        "poison" => Attack::RoutePoisoning,
+        "sybil" => Attack::Sybil,
+        "eclipse" => Attack::Eclipse,
+        _ => return None,
+    })
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { hostile: false, faults: false, floods: false, n: 1000, searches: 500, seed: 1 };
+    let mut args = Args {
+        hostile: false,
+        faults: false,
+        floods: false,
+        n: 1000,
+        searches: 500,
+        seed: 1,
+        paths: vec![1, 3],
+        attacks: Attack::ALL.to_vec(),
+    };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -67,6 +97,20 @@ fn parse_args() -> Result<Args, String> {
                 args.searches = value("--searches")?.parse().map_err(|_| "--searches: a number")?
             }
             "--seed" => args.seed = value("--seed")?.parse().map_err(|_| "--seed: a number")?,
+            "--paths" => {
+                args.paths = value("--paths")?
+                    .split(',')
+                    .map(|d| d.parse::<u8>().ok().filter(|d| (1..=MAX_DISJOINT_PATHS).contains(d)))
+                    .collect::<Option<_>>()
+                    .ok_or("--paths: numbers from 1 to 4, comma-separated")?
+            }
+            "--attacks" => {
+                args.attacks = value("--attacks")?
+                    .split(',')
+                    .map(attack_named)
+                    .collect::<Option<_>>()
+                    .ok_or("--attacks: spoofed, forged, replay, poison, sybil or eclipse")?
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -101,35 +145,68 @@ fn latency_cells(outcome: &Outcome) -> String {
 
 fn hostile_section(args: &Args) {
     println!(
-        "## Honest exact searches against hostile nodes (N = {}, {} searches per row)\n",
-        args.n, args.searches
+        "## Honest exact searches against hostile nodes (N = {}, {} searches per row, seed {})\n",
+        args.n, args.searches, args.seed
     );
-    println!(
-        "| attack | hostile | success | forged results | p50 ms | p99 ms | hostile share of victim cache | wall s |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    for attack in Attack::ALL {
+    let groups: Vec<String> = args.paths.iter().map(|d| format!("d = {d}")).collect();
+    print!("| attack | hostile |");
+    for g in &groups {
+        print!(" success {g} | datagrams/search {g} | p50 / p99 ms {g} |");
+    }
+    println!(" forged results | hostile share of victim cache | wall s |");
+    println!("|---|---:|{}---:|---:|---:|", "---:|---:|---:|".repeat(groups.len()));
+    for &attack in &args.attacks {
         for fraction in FRACTIONS {
             let wall = WallInstant::now();
-            let mut cloud = HostileCloud::build(args.seed, args.n, fraction, attack, SPACING, SETTLE);
-            let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ 0x5EA);
-            let outcome = cloud.measure(args.searches, &mut rng);
-            let share = if attack == Attack::Eclipse {
-                format!("{:.0}%", cloud.victim_cache_hostile_share() * 100.0)
-            } else {
-                "–".into()
-            };
-            println!(
-                "| {} | {:.0}% | {:.1}% | {} | {} | {} | {:.1} |",
-                attack.name(),
-                fraction * 100.0,
-                outcome.rate() * 100.0,
-                outcome.forged,
-                latency_cells(&outcome),
-                share,
-                wall.elapsed().as_secs_f64()
-            );
+            let mut share = "–".to_string();
+            print!("| {} | {:.0}% |", attack.name(), fraction * 100.0);
+            let mut forged = 0;
+            for &d in &args.paths {
+                // The same cloud (same seed) and the same searches for every d; a fresh build
+                // each time, since a search leaves its searcher's cache warmer for the next.
+                let mut cloud = HostileCloud::build(args.seed, args.n, fraction, attack, SPACING, SETTLE);
+                if attack == Attack::Eclipse {
+                    share = format!("{:.0}%", cloud.victim_cache_hostile_share() * 100.0);
+                }
+                let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ 0x5EA);
+                let settings = SearchSettings::new(d).expect("checked by the argument parser");
+                let outcome = cloud.measure(args.searches, &mut rng, settings);
+                forged += outcome.forged;
+                let mut l = outcome.latencies.clone();
+                l.sort();
+                print!(
+                    " {:.1}% | {:.1} | {} / {} |",
+                    outcome.rate() * 100.0,
+                    outcome.datagrams_per_search(),
+                    ms(percentile(&l, 0.5)),
+                    ms(percentile(&l, 0.99))
+                );
+            }
+            println!(" {forged} | {share} | {:.1} |", wall.elapsed().as_secs_f64());
         }
+    }
+    println!();
+}
+
+/// Datagrams per exact search in an honest cloud of `args.n`, for each number of paths.
+fn cost_section(args: &Args) {
+    println!(
+        "## Cost of disjoint paths: honest cloud of {}, {} exact searches per row\n",
+        args.n, args.searches
+    );
+    println!("| disjoint paths d | success | datagrams/search | p50 ms | p99 ms |");
+    println!("|---:|---:|---:|---:|---:|");
+    for d in 1..=MAX_DISJOINT_PATHS {
+        // A fresh cloud per row: a search leaves its searcher's cache warmer for the next.
+        let mut cloud = HostileCloud::build(args.seed, args.n, 0.0, Attack::RoutePoisoning, SPACING, SETTLE);
+        let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ 0xC057);
+        let outcome = cloud.measure(args.searches, &mut rng, SearchSettings::new(d).expect("in range"));
+        println!(
+            "| {d} | {:.1}% | {:.1} | {} |",
+            outcome.rate() * 100.0,
+            outcome.datagrams_per_search(),
+            latency_cells(&outcome)
+        );
     }
     println!();
 }
@@ -396,6 +473,7 @@ fn main() -> ExitCode {
         floods_section(&args);
     }
     if args.hostile {
+        cost_section(&args);
         hostile_section(&args);
     }
     if args.faults {
