@@ -254,6 +254,9 @@ pub struct Member<A: Ord + Clone> {
     grantor: Option<PasswordGrantor>,
     /// On a password joiner until its certificate is granted.
     password_join: Option<PasswordJoin<A>>,
+    /// Tests: the clear message of every sealed datagram sent ([`Member::clear_view`]).
+    #[cfg(test)]
+    sealed_clear: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 impl<A: Ord + Clone> Member<A> {
@@ -282,6 +285,8 @@ impl<A: Ord + Clone> Member<A> {
             stats: Stats::default(),
             grantor: None,
             password_join: None,
+            #[cfg(test)]
+            sealed_clear: BTreeMap::new(),
         })
     }
 
@@ -640,7 +645,11 @@ impl<A: Ord + Clone> Member<A> {
     fn push_out(&mut self, peer: &A, bytes: Vec<u8>, clear: bool) {
         let bytes = match self.peers.get_mut(peer).and_then(|p| p.session.as_mut()) {
             Some(session) if !clear => match session.seal(&bytes) {
-                Ok(sealed) => sealed,
+                Ok(sealed) => {
+                    #[cfg(test)]
+                    self.sealed_clear.insert(sealed.clone(), bytes.clone());
+                    sealed
+                }
                 // Never sent in the clear instead.
                 Err(_) => return,
             },
@@ -664,12 +673,20 @@ impl<A: Ord + Clone> Member<A> {
                 // Only connected members have reliable messages outside the handshake, and
                 // they hold keys; a message that cannot be sealed is never sent in the clear.
                 let sealed = p.session.as_mut()?.seal(&bytes).ok()?;
+                #[cfg(test)]
+                self.sealed_clear.insert(sealed.clone(), bytes);
                 Some((a.clone(), sealed))
             })
         })?;
         self.stats.datagrams += 1;
         self.stats.bytes += next.1.len() as u64;
         Some(next)
+    }
+
+    /// Tests: the clear message of a datagram this member sent (itself if it was not sealed).
+    #[cfg(test)]
+    pub(crate) fn clear_view(&self, datagram: &[u8]) -> Vec<u8> {
+        self.sealed_clear.get(datagram).cloned().unwrap_or_else(|| datagram.to_vec())
     }
 
     /// The next event.
