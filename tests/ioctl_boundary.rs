@@ -1,5 +1,5 @@
 //! The IOCTL boundary: every control code — DRT (0x800–0x80A), PNRP (0x810–0x812) and
-//! grouping (0x820–0x82A) — with truncated, oversized, misaligned, wrong-version and
+//! grouping (0x820–0x830) — with truncated, oversized, misaligned, wrong-version and
 //! wrong-handle inputs, and output buffers one byte short, gets a defined status and leaves what
 //! another open holds exactly as it was; many opens hammering a real `peerdrtd` at once never
 //! stop it serving a well-behaved client.
