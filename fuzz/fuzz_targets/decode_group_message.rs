@@ -56,6 +56,8 @@ fn members() -> &'static (Member<u8>, Member<u8>) {
             .expect("a valid root");
         (member, joiner)
     })
+}
+
 /// The key the seeds' sealed frames use (`fuzz/examples/group_seeds.rs`).
 pub const SEED_KEY: [u8; 32] = [0x5c; 32];
 
@@ -80,7 +82,7 @@ fuzz_target!(|data: &[u8]| {
     let (granting, pending) = members();
     let mut member = granting.clone();
     let mut joiner = pending.clone();
-    joiner.connect(7);
+    joiner.connect(7, NOW);
     while joiner.poll_transmit(NOW).is_some() {}
     let _ = joiner.handle_datagram(7, data, NOW);
     while joiner.poll_transmit(NOW).is_some() {}
