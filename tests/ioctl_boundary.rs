@@ -122,6 +122,10 @@ impl Platform for NoNetwork {
         self.draws = self.draws.wrapping_add(1);
         std::array::from_fn(|i| if i % 2 == 0 { self.next_id as u8 } else { self.draws })
     }
+    /// The platform's clock reads the tests' UTC.
+    fn utc_now(&mut self) -> Option<u64> {
+        Some(UTC)
+    }
 }
 
 /// The PNRP cloud every bench publishes: a standing instance of the device's own open.
@@ -1123,14 +1127,10 @@ fn another_opens_a_closed_a_wrong_kind_or_a_garbage_group_is_an_invalid_group() 
     b.victim_intact(&before);
 }
 
-/// KNOWN GAP (reproducer): every group request carries its caller's UTC, and the device anchors
-/// the one peer clock all groups' timers run on to the latest caller's UTC
-/// (`engine::group_device::Device::group_ioctl`). An attacker claiming a time far ahead makes
-/// the next timer expire the victim's records: its GET_RECORD then answers
-/// PEER_E_RECORD_NOT_FOUND. The fix (a clock per open, or a UTC the platform supplies) is the
-/// engine's, not this test's; see docs/security.md.
+/// Every group request carries its caller's UTC; the device's peer clock, which all groups'
+/// timers run on, follows the platform's clock instead (`Platform::utc_now`), so an attacker
+/// claiming a time far ahead (or the epoch) cannot expire the victim's records.
 #[test]
-#[ignore = "known gap: a caller's UTC moves every open's group clock (docs/security.md)"]
 fn a_callers_utc_does_not_move_another_opens_group_clock() {
     // An attacker claiming a time centuries ahead (or the epoch) must not expire the victim's
     // records or otherwise change its group.

@@ -74,6 +74,13 @@ pub trait Platform {
     fn unbind(&mut self, id: TransportId);
     /// 32 bytes from the platform's random source (BCryptGenRandom / getrandom).
     fn random_seed(&mut self) -> [u8; 32];
+    /// The platform's UTC as a FILETIME (100 ns since 1601), if it has a clock. Group requests
+    /// carry their caller's UTC too, but the peer clock every open's groups run on must not move
+    /// because one caller claims another time: with a platform clock the caller's is ignored.
+    /// `None` (the default): the caller's UTC is used.
+    fn utc_now(&mut self) -> Option<u64> {
+        None
+    }
 }
 
 /// The adapter's name for a pending wait-for-event request (an IRP, a frame on a connection).

@@ -94,6 +94,9 @@ impl Device {
         if output.len() < group::output_needed(request.code()) {
             return Completion::fail(status::BUFFER_TOO_SMALL);
         }
+        // The platform's clock when it has one: a caller's claimed time must not move the peer
+        // clock other opens' groups run on.
+        let utc = platform.utc_now().unwrap_or(utc);
         self.groups.anchor = Some((now, utc));
         let opens_group = matches!(
             request,

@@ -407,6 +407,13 @@ impl Platform for UdpPlatform {
         }
     }
 
+    fn utc_now(&mut self) -> Option<u64> {
+        // FILETIME: 100 ns units since 1601-01-01, 11,644,473,600 s before the Unix epoch.
+        let since_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?;
+        let ticks = since_unix.as_nanos() / 100 + 11_644_473_600 * 10_000_000;
+        u64::try_from(ticks).ok()
+    }
+
     fn random_seed(&mut self) -> [u8; 32] {
         let mut seed = [0u8; 32];
         if let Err(e) = getrandom::fill(&mut seed) {

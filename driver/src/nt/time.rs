@@ -59,3 +59,34 @@ pub fn now() -> Instant {
     let frequency = FREQUENCY.load(Ordering::Acquire);
     Instant::from_millis((u128::from(ticks) * 1000 / u128::from(frequency)) as u64)
 }
+
+type QuerySystemTime = unsafe extern "system" fn(*mut sys::LARGE_INTEGER);
+
+/// `KeQuerySystemTimePrecise` once resolved (0: not yet; `usize::MAX`: not exported, as in
+/// Wine builds without it).
+static SYSTEM_TIME: AtomicUsize = AtomicUsize::new(0);
+
+const SYSTEM_TIME_NAME: [u16; 24] = super::utf16("KeQuerySystemTimePrecise");
+
+/// The system's UTC as a FILETIME, from `KeQuerySystemTimePrecise` (Windows 8 and later), or
+/// `None` where the routine is missing. PASSIVE_LEVEL (the lookup); the query itself runs at any
+/// IRQL.
+pub fn utc() -> Option<u64> {
+    let mut routine = SYSTEM_TIME.load(Ordering::Acquire);
+    if routine == 0 {
+        let found = super::system_routine(&SYSTEM_TIME_NAME);
+        routine = if found.is_null() { usize::MAX } else { found as usize };
+        SYSTEM_TIME.store(routine, Ordering::Release);
+    }
+    if routine == usize::MAX {
+        return None;
+    }
+    // SAFETY: the address MmGetSystemRoutineAddress returned for KeQuerySystemTimePrecise.
+    let f: QuerySystemTime = unsafe { core::mem::transmute(routine) };
+    let mut now = sys::LARGE_INTEGER { QuadPart: 0 };
+    // SAFETY: writes the current system time.
+    unsafe { f(&mut now) };
+    // SAFETY: reading the 64-bit member of a plain union.
+    let ticks = unsafe { now.QuadPart };
+    u64::try_from(ticks).ok().filter(|&t| t != 0)
+}

@@ -864,6 +864,10 @@ impl Platform for WskPlatform {
         self.retiring.push(socket);
     }
 
+    fn utc_now(&mut self) -> Option<u64> {
+        time::utc()
+    }
+
     fn random_seed(&mut self) -> [u8; 32] {
         // Seed material for the DRT node's ChaCha generator (message nonces, jitter), not key
         // material: the kernel's RtlRandomEx stream, keyed and mixed with the performance
