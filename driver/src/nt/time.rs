@@ -9,6 +9,7 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use peerdrt_core::time::Instant;
 
+use super::log::log;
 use super::sys;
 
 type QueryPerformanceCounter = unsafe extern "system" fn(*mut sys::LARGE_INTEGER) -> sys::LARGE_INTEGER;
@@ -29,6 +30,7 @@ pub fn init() -> Result<(), sys::NTSTATUS> {
     let (counter, frequency) = read();
     FREQUENCY.store(frequency.max(1), Ordering::Release);
     ORIGIN.store(counter, Ordering::Release);
+    init_system_time();
     Ok(())
 }
 
@@ -62,26 +64,40 @@ pub fn now() -> Instant {
 
 type QuerySystemTime = unsafe extern "system" fn(*mut sys::LARGE_INTEGER);
 
-/// `KeQuerySystemTimePrecise` once resolved (0: not yet; `usize::MAX`: not exported, as in
-/// Wine builds without it).
+/// The system-time routine resolved by [`init`]: `KeQuerySystemTimePrecise` (Windows 8 and
+/// later), else `KeQuerySystemTime` (Wine 8 exports only this one; x64 wdm.h inlines it as a
+/// read of KUSER_SHARED_DATA, which Wine's driver host does not map), else 0.
 static SYSTEM_TIME: AtomicUsize = AtomicUsize::new(0);
 
-const SYSTEM_TIME_NAME: [u16; 24] = super::utf16("KeQuerySystemTimePrecise");
+const PRECISE_NAME: [u16; 24] = super::utf16("KeQuerySystemTimePrecise");
+const SYSTEM_TIME_NAME: [u16; 17] = super::utf16("KeQuerySystemTime");
+const SYSTEM_TIME_NAMES: [&[u16]; 2] = [&PRECISE_NAME, &SYSTEM_TIME_NAME];
 
-/// The system's UTC as a FILETIME, from `KeQuerySystemTimePrecise` (Windows 8 and later), or
-/// `None` where the routine is missing. PASSIVE_LEVEL (the lookup); the query itself runs at any
-/// IRQL.
-pub fn utc() -> Option<u64> {
-    let mut routine = SYSTEM_TIME.load(Ordering::Acquire);
-    if routine == 0 {
-        let found = super::system_routine(&SYSTEM_TIME_NAME);
-        routine = if found.is_null() { usize::MAX } else { found as usize };
-        SYSTEM_TIME.store(routine, Ordering::Release);
+/// Resolves the system-time routine once, at DriverEntry (PASSIVE_LEVEL), so that [`utc`] never
+/// looks anything up at request time.
+fn init_system_time() {
+    let found = SYSTEM_TIME_NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (i, super::system_routine(name)))
+        .find(|(_, r)| !r.is_null());
+    SYSTEM_TIME.store(found.map_or(0, |(_, r)| r as usize), Ordering::Release);
+    match found {
+        Some((0, _)) => log!("group peer time from KeQuerySystemTimePrecise"),
+        Some(_) => log!("group peer time from KeQuerySystemTime"),
+        None => log!("no system time routine: group peer time follows the callers' UTC"),
     }
-    if routine == usize::MAX {
+}
+
+/// The system's UTC as a FILETIME, or `None` where neither routine is exported (the device then
+/// anchors group time to the caller's UTC). Any IRQL.
+pub fn utc() -> Option<u64> {
+    let routine = SYSTEM_TIME.load(Ordering::Acquire);
+    if routine == 0 {
         return None;
     }
-    // SAFETY: the address MmGetSystemRoutineAddress returned for KeQuerySystemTimePrecise.
+    // SAFETY: the address MmGetSystemRoutineAddress returned for one of SYSTEM_TIME_NAMES, both
+    // `VOID (PLARGE_INTEGER)`.
     let f: QuerySystemTime = unsafe { core::mem::transmute(routine) };
     let mut now = sys::LARGE_INTEGER { QuadPart: 0 };
     // SAFETY: writes the current system time.
