@@ -198,6 +198,9 @@ struct Open {
     events: VecDeque<Vec<u8>>,
     waits: VecDeque<WaitToken>,
     instances: usize,
+    /// IRP_MJ_CLEANUP ran (the last handle closed): the open holds nothing and takes no new
+    /// requests, though an IRP already in dispatch may still arrive before IRP_MJ_CLOSE.
+    cleaned_up: bool,
 }
 
 #[derive(Debug)]
@@ -348,6 +351,7 @@ impl Device {
             events: VecDeque::new(),
             waits: VecDeque::new(),
             instances: 0,
+            cleaned_up: false,
         };
         if let Some(slot) = self.opens.iter().position(|s| s.value.is_none()) {
             let s = &mut self.opens[slot];
@@ -379,6 +383,7 @@ impl Device {
     /// close its instances and cancel its pending waits. Its handles stop resolving.
     pub fn cleanup(&mut self, now: Instant, open: OpenId, platform: &mut dyn Platform) {
         let Some(o) = self.open_mut(open) else { return };
+        o.cleaned_up = true;
         let waits: Vec<WaitToken> = o.waits.drain(..).collect();
         o.events.clear();
         let instances: Vec<usize> = o
@@ -630,7 +635,7 @@ impl Device {
         platform: &mut dyn Platform,
     ) -> Completion {
         let Irp { code, input, output, token } = irp;
-        if self.open_ref(open).is_none() {
+        if self.open_ref(open).is_none_or(|o| o.cleaned_up) {
             return Completion::fail(status::INVALID_HANDLE);
         }
         let request = match Request::decode(code, input) {
@@ -1091,8 +1096,29 @@ impl Device {
         }
     }
 
+    /// The adapter could not complete `completion`'s wait with its event: the request was
+    /// cancelled (its cancel routine ran) after the engine had chosen it. The event goes back to
+    /// the front of its open's queue, for the next wait, instead of being lost.
+    pub fn wait_completion_undelivered(&mut self, completion: WaitCompletion) {
+        let WaitCompletion { open, status, output, .. } = completion;
+        if status != status::SUCCESS || output.is_empty() {
+            return;
+        }
+        let Some(o) = self.open_mut(open).filter(|o| !o.cleaned_up) else { return };
+        if let Some(token) = o.waits.pop_front() {
+            self.completions.push_back(WaitCompletion { open, token, status, output });
+            return;
+        }
+        if o.events.len() >= MAX_EVENTS_PER_OPEN {
+            // The queue filled meanwhile: this event is the oldest, and the oldest make way.
+            self.stats.events_dropped += 1;
+            return;
+        }
+        o.events.push_front(output);
+    }
+
     fn deliver(&mut self, open: OpenId, event: Vec<u8>) {
-        let Some(o) = self.open_mut(open) else { return };
+        let Some(o) = self.open_mut(open).filter(|o| !o.cleaned_up) else { return };
         if let Some(token) = o.waits.pop_front() {
             self.completions.push_back(WaitCompletion {
                 open,
@@ -1221,6 +1247,9 @@ fn encode_event(route: &Route, event: &Event) -> Option<Vec<u8>> {
     Some(buf)
 }
 
+#[cfg(test)]
+#[path = "open_lifecycle_tests.rs"]
+mod open_lifecycle_tests;
 #[cfg(test)]
 #[path = "outbox_tests.rs"]
 mod outbox_tests;

@@ -380,7 +380,11 @@ pub fn complete_waits(e: &mut Engine) {
                 _ => None,
             }
         };
-        let Some(irp) = irp else { continue };
+        // Its IRP was cancelled after the engine chose it: the event waits for the next one.
+        let Some(irp) = irp else {
+            e.device.wait_completion_undelivered(done);
+            continue;
+        };
         // SAFETY: ours now; its stack location and system buffer are still the request's.
         unsafe {
             let capacity =
