@@ -12,9 +12,10 @@ use std::io;
 use std::os::windows::ffi::OsStrExt;
 use std::path::Path;
 use std::ptr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use peerdrt_abi::status;
 use windows_sys::Win32::Foundation::{
@@ -43,11 +44,48 @@ impl Drop for OwnedHandle {
     }
 }
 
+/// How long [`Connection::close`] waits for the requests it cancelled to complete. A cancelled
+/// request completes at once on a driver that honours cancellation; the bound only keeps a
+/// driver that does not from hanging DrtClose.
+pub(super) const CLOSE_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The number of submitted requests whose threads have not yet finished.
+#[derive(Debug, Default)]
+struct InFlight {
+    count: Mutex<usize>,
+    drained: Condvar,
+}
+
+impl InFlight {
+    fn enter(&self) {
+        *self.count.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+    }
+
+    fn leave(&self) {
+        let mut count = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            self.drained.notify_all();
+        }
+    }
+
+    /// Waits until no request is in flight, or `timeout` passes.
+    fn wait_drained(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut count = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+        while *count > 0 {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else { return };
+            count = self.drained.wait_timeout(count, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+    }
+}
+
 /// An open of `\\.\PeerDrt`.
 #[derive(Debug)]
 pub(super) struct Connection {
     handle: Arc<OwnedHandle>,
     closed: AtomicBool,
+    in_flight: Arc<InFlight>,
 }
 
 impl Connection {
@@ -68,7 +106,11 @@ impl Connection {
         if h == INVALID_HANDLE_VALUE {
             return Err(io::Error::last_os_error());
         }
-        Ok(Arc::new(Self { handle: Arc::new(OwnedHandle(h)), closed: AtomicBool::new(false) }))
+        Ok(Arc::new(Self {
+            handle: Arc::new(OwnedHandle(h)),
+            closed: AtomicBool::new(false),
+            in_flight: Arc::default(),
+        }))
     }
 
     pub(super) fn submit(&self, code: u32, input: &[u8], output_capacity: usize) -> io::Result<PendingIoctl> {
@@ -78,9 +120,19 @@ impl Connection {
         let (tx, pending) = PendingIoctl::channel();
         let handle = self.handle.clone();
         let input = input.to_vec();
-        thread::Builder::new().name("peerdrt-ioctl".into()).spawn(move || {
-            let _ = tx.send(ioctl(&handle, code, &input, output_capacity));
-        })?;
+        let in_flight = self.in_flight.clone();
+        in_flight.enter();
+        let spawned = thread::Builder::new().name("peerdrt-ioctl".into()).spawn({
+            let in_flight = in_flight.clone();
+            move || {
+                let _ = tx.send(ioctl(&handle, code, &input, output_capacity));
+                in_flight.leave();
+            }
+        });
+        if let Err(e) = spawned {
+            in_flight.leave();
+            return Err(e);
+        }
         Ok(pending)
     }
 
@@ -101,6 +153,10 @@ impl Connection {
             // SAFETY: cancels this process's requests on our handle; the handle stays valid
             // until the last in-flight request drops its reference.
             unsafe { CancelIoEx(self.handle.0, ptr::null()) };
+            // The cancelled requests' threads are still finishing: let them, so that a process
+            // that exits right after DrtClose does not tear them down mid-completion (Wine has
+            // crashed at exit that way).
+            self.in_flight.wait_drained(CLOSE_DRAIN_TIMEOUT);
         }
     }
 
