@@ -4,8 +4,9 @@
 //! fresh; `PEERDRT_SYS=<path>` checks a given file instead) and reads its PE headers by hand:
 //! PE32+, AMD64, subsystem NATIVE, DllCharacteristics with FORCE_INTEGRITY (build.rs passes
 //! `/INTEGRITYCHECK`), NX and dynamic base, the entry point at `DriverEntry`, a checksum, no
-//! section both writable and executable, and imports only from ntoskrnl.exe, HAL.dll and
-//! NETIO.SYS — with the NMR registration calls from NETIO.SYS.
+//! section both writable and executable, and imports only from ntoskrnl.exe, HAL.dll, NETIO.SYS
+//! and ksecdd.sys — with the NMR registration calls from NETIO.SYS and the system-preferred
+//! random generator (key material) from ksecdd.sys.
 
 #![cfg(target_os = "linux")]
 
@@ -23,7 +24,7 @@ const SCN_MEM_EXECUTE: u32 = 0x2000_0000;
 const SCN_MEM_WRITE: u32 = 0x8000_0000;
 
 /// The modules a driver may import from.
-const ALLOWED_MODULES: [&str; 3] = ["ntoskrnl.exe", "HAL.dll", "NETIO.SYS"];
+const ALLOWED_MODULES: [&str; 4] = ["ntoskrnl.exe", "HAL.dll", "NETIO.SYS", "ksecdd.sys"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -292,6 +293,8 @@ fn peerdrt_sys_is_a_native_amd64_driver_importing_only_kernel_modules() {
     ] {
         assert!(netio.iter().any(|n| n == f), "NETIO.SYS!{f} is not imported");
     }
+    let cng = imports.get("ksecdd.sys").expect("no imports from ksecdd.sys");
+    assert_eq!(cng, &["BCryptGenRandom"], "ksecdd.sys: only the random generator");
     // Nothing of a C runtime, and no unwinding support (the driver aborts on panic).
     for f in imports.values().flatten() {
         assert!(!f.starts_with("__Cxx") && !f.starts_with("_CxxThrow"), "imports {f}");

@@ -409,6 +409,15 @@ kernel_imports!("ntoskrnl.exe", "ntoskrnl", "C" {
     fn __chkstk();
 });
 
+// ---- imports: ksecdd.sys (kernel-mode CNG) -------------------------------------------------------
+
+/// `BCryptGenRandom` flag: the system-preferred RNG, no algorithm handle (IRQL <= DISPATCH_LEVEL).
+pub const BCRYPT_USE_SYSTEM_PREFERRED_RNG: ULONG = 0x0000_0002;
+
+kernel_imports!("ksecdd.sys", "ksecdd", "system" {
+    pub fn BCryptGenRandom(hAlgorithm: PVOID, pbBuffer: *mut u8, cbBuffer: ULONG, dwFlags: ULONG) -> NTSTATUS;
+});
+
 // ---- imports: NETIO.SYS (the Network Module Registrar) -----------------------------------------
 
 kernel_imports!("NETIO.SYS", "netio", "system" {

@@ -29,6 +29,7 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::mem::size_of;
 use core::net::Ipv6Addr;
+use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use peerdrt_abi::status as abi_status;
@@ -869,9 +870,32 @@ impl Platform for WskPlatform {
     }
 
     fn random_seed(&mut self) -> [u8; 32] {
-        // Seed material for the DRT node's ChaCha generator (message nonces, jitter), not key
-        // material: the kernel's RtlRandomEx stream, keyed and mixed with the performance
-        // counter at each call and with this call's addresses, through SplitMix64.
+        // Key material (group handshakes' ephemeral secrets) and seeds (the DRT node's
+        // generator): the system-preferred CNG generator, XORed with a fallback stream that
+        // stands alone only if CNG fails: the kernel's RtlRandomEx stream, keyed and mixed with
+        // the performance counter at each call and with this call's addresses, through
+        // SplitMix64.
+        let mut out = self.fallback_random();
+        let mut cng = [0u8; 32];
+        // SAFETY: PASSIVE_LEVEL; a 32-byte buffer; no algorithm handle with the system-preferred
+        // flag.
+        let status = unsafe {
+            sys::BCryptGenRandom(ptr::null_mut(), cng.as_mut_ptr(), 32, sys::BCRYPT_USE_SYSTEM_PREFERRED_RNG)
+        };
+        if status >= 0 {
+            out.iter_mut().zip(cng).for_each(|(o, c)| *o ^= c);
+        } else if !CNG_FAILURE_LOGGED.swap(true, Ordering::Relaxed) {
+            log!("BCryptGenRandom failed ({:#010x}): random bytes from RtlRandomEx only", status as u32);
+        }
+        out
+    }
+}
+
+/// Whether a failure of `BCryptGenRandom` was logged (once is enough).
+static CNG_FAILURE_LOGGED: AtomicBool = AtomicBool::new(false);
+
+impl WskPlatform {
+    fn fallback_random(&mut self) -> [u8; 32] {
         let mut state = self.seed_state ^ time::counter() ^ (self as *const Self as u64).rotate_left(29);
         let mut rtl = (state as u32) ^ ((state >> 32) as u32);
         let mut out = [0u8; 32];
