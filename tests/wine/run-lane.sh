@@ -32,7 +32,8 @@
 #      way, and unload is as clean;
 #   8. group durability: a group created through the driver, with a record and one of
 #      MAX_RECORD_SIZE, survives close/reopen and `sc stop` + `sc start`; a damaged log tail is cut
-#      off and the good records restored; zero live allocations at every unload. At the end no
+#      off and the good records restored; another open's far-future UTC expires nothing, and its
+#      deleted group leaves no log; zero live allocations at every unload. At the end no
 #      process of the prefix may be left after `wineserver -k`.
 #
 # Environment: LANE_TIMEOUT (seconds, default 1800, builds from scratch included) bounds the whole
@@ -490,9 +491,15 @@ end_session
 start_session "$logs/winedevice-store1.log"
 start_driver "$logs/winedevice-store1.log" store1
 grep -a "peerdrt: group logs in" "$logs/winedevice-store1.log" | sed 's/^.*peerdrt: /  driver: /' | head -1
+# Group peer time follows the system clock (Wine 8 exports KeQuerySystemTime only), never a
+# caller's UTC: `group-store write` checks that another open's far-future UTC expires nothing.
+grep -a "peerdrt: group peer time from KeQuerySystemTime" "$logs/winedevice-store1.log" | sed 's/^.*peerdrt: /  driver: /' | head -1 | grep . \
+    || fail "the driver found no system time routine (see winedevice-store1.log)"
 store_step write write
 store_log="$(ls "$groups_dir"/*.log 2>/dev/null | head -1)"
 [ -n "$store_log" ] || fail "the driver wrote no group log under $groups_dir"
+# The other open's group was deleted (GROUP_DELETE: FILE_DELETE_ON_CLOSE): one log is left.
+[ "$(ls "$groups_dir"/*.log | wc -l)" = 1 ] || fail "GROUP_DELETE left a log behind: $(ls "$groups_dir")"
 good_size="$(stat -c %s "$store_log")"
 echo "  $(basename "$store_log"): $good_size bytes"
 restart_store_driver store1 store2

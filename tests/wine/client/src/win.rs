@@ -316,8 +316,12 @@ fn request_name(r: &Request<'_>) -> &'static str {
         Request::AttachCloud { .. } => "ATTACH_CLOUD",
         Request::DetachCloud { .. } => "DETACH_CLOUD",
         Request::EnumClouds => "ENUM_CLOUDS",
-        Request::Group { request: peerdrt_abi::group::GroupRequest::WatchEvents { .. }, .. } => "GROUP_WATCH_EVENTS",
-        Request::Group { request: peerdrt_abi::group::GroupRequest::EnumMembers { .. }, .. } => "GROUP_ENUM_MEMBERS",
+        Request::Group { request: peerdrt_abi::group::GroupRequest::WatchEvents { .. }, .. } => {
+            "GROUP_WATCH_EVENTS"
+        }
+        Request::Group { request: peerdrt_abi::group::GroupRequest::EnumMembers { .. }, .. } => {
+            "GROUP_ENUM_MEMBERS"
+        }
         Request::Group { .. } => "GROUP",
     }
 }
@@ -870,6 +874,37 @@ fn check_store_records(dev: &Device, group_handle: u64, smalls: u32, step: &str)
     Ok(())
 }
 
+/// Another open's requests carrying a UTC centuries ahead (and the epoch) must not move the
+/// driver's peer clock: it follows the system time (KeQuerySystemTimePrecise, or
+/// KeQuerySystemTime where only that is exported, as in Wine 8), so this group's records, which
+/// expire in an hour, are all still there after the driver's timers have run.
+fn far_future_caller_leaves_group(dev: &Device, g: u64) -> Result<(), Fail> {
+    let other = Device::open()?;
+    let centuries_ahead = filetime_now() + 300 * 365 * 86_400 * 10_000_000;
+    for utc in [u64::MAX, centuries_ahead, 0] {
+        // Its own group, closed and deleted again (its log must not sit beside the step's log).
+        let request = GroupRequest::Create {
+            root_secret: &[0x41; 32],
+            member_secret: &[0x42; 32],
+            lifetime_seconds: 86_400,
+        };
+        let r = other.call(&Request::Group { utc, request }, 256)?;
+        if let Ok(GroupResponse::Opened { group: h, certificate, .. }) =
+            GroupResponse::decode(GROUP_CREATE, &r.output)
+        {
+            // A membership certificate begins with the group root's public key.
+            let root: [u8; 32] =
+                certificate[..32].try_into().map_err(|_| "a short certificate".to_string())?;
+            let _ = other.call(&Request::Group { utc, request: GroupRequest::Close { group: h } }, 0);
+            group(&other, GroupRequest::Delete { root: &root }, 0)?;
+        }
+    }
+    drop(other);
+    // The driver's worker runs group timers at least once a second.
+    std::thread::sleep(Duration::from_secs(3));
+    check_store_records(dev, g, 1, "group-store: after another open claimed a far-future UTC")
+}
+
 /// `group-store write`: a new group with a record and one of MAX_RECORD_SIZE, closed and
 /// reopened (PeerGroupClose / PeerGroupOpen: the records come back from the driver's log).
 /// `group-store check --records N [--add K]`: after a restart of the driver, the group holds
@@ -885,6 +920,7 @@ fn group_store(args: &[String]) -> Result<(), Fail> {
             add_store_record(&dev, g, &small_payload(1))?;
             add_store_record(&dev, g, &vec![STORE_MAX_BYTE; MAX_DATA_LEN])?;
             ok(format!("group-store: created, added a record and one of {MAX_DATA_LEN} bytes"));
+            far_future_caller_leaves_group(&dev, g)?;
             group(&dev, GroupRequest::Close { group: g }, 0)?;
             let g = open_store_group(&dev)?;
             check_store_records(&dev, g, 1, "group-store: closed and reopened")?;
