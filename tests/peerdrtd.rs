@@ -97,6 +97,15 @@ fn search_until(
     }
 }
 
+/// A client of `daemon` with an instance seeded from `seeds`, active before `deadline`: the
+/// client, the instance and its port.
+fn active_instance(daemon: &Daemon, seeds: &[EndpointRecord], deadline: Instant) -> (Client, Handle, u16) {
+    let mut client = daemon.client();
+    let (instance, port) = client.open_instance(seeds);
+    assert!(client.wait_active(instance, deadline), "instance never became active");
+    (client, instance, port)
+}
+
 #[test]
 fn a_key_registered_through_one_daemon_is_found_through_another() {
     let dir = tempfile::tempdir().unwrap();
@@ -104,24 +113,18 @@ fn a_key_registered_through_one_daemon_is_found_through_another() {
     let seeds = standing_ports(&daemons);
     let deadline = Instant::now() + CONVERGE_TIMEOUT;
 
-    let mut publisher = daemons[0].client();
-    let (pub_instance, pub_port) = publisher.open_instance(&loopback(&seeds));
-    assert!(publisher.wait_active(pub_instance, deadline), "instance never became active");
+    let (mut publisher, pub_instance, pub_port) = active_instance(&daemons[0], &loopback(&seeds), deadline);
     let key = [0x5a; KEY_LEN];
     publisher.register(pub_instance, &key, b"hello from daemon a");
 
-    let mut searcher = daemons[1].client();
-    let (instance, _) = searcher.open_instance(&loopback(&seeds));
-    assert!(searcher.wait_active(instance, deadline), "instance never became active");
+    let (mut searcher, instance, _) = active_instance(&daemons[1], &loopback(&seeds), deadline);
     let (data, endpoint) = search_until(&mut searcher, instance, &key, &daemons, Option::is_some).unwrap();
     assert_eq!(data, b"hello from daemon a");
     assert_eq!(endpoint.port, pub_port);
     assert_eq!(Ipv6Addr::from(endpoint.addr), Ipv4Addr::LOCALHOST.to_ipv6_mapped());
 
     // The third daemon, seeded only through the standing instances, finds it too.
-    let mut third = daemons[2].client();
-    let (instance, _) = third.open_instance(&loopback(&seeds[2..]));
-    assert!(third.wait_active(instance, deadline), "instance never became active");
+    let (mut third, instance, _) = active_instance(&daemons[2], &loopback(&seeds[2..]), deadline);
     let (data, _) = search_until(&mut third, instance, &key, &daemons, Option::is_some).unwrap();
     assert_eq!(data, b"hello from daemon a");
 }
@@ -140,15 +143,12 @@ fn daemons_advertising_ipv6_loopback_form_a_cloud_too() {
     let seeds = [a.port(), b.port()];
     let deadline = Instant::now() + CONVERGE_TIMEOUT;
 
-    let mut publisher = a.client();
-    let (pub_instance, pub_port) = publisher.open_instance(&endpoints(Ipv6Addr::LOCALHOST, &seeds));
-    assert!(publisher.wait_active(pub_instance, deadline), "instance never became active");
+    let (mut publisher, pub_instance, pub_port) =
+        active_instance(&a, &endpoints(Ipv6Addr::LOCALHOST, &seeds), deadline);
     let key = [0x66; KEY_LEN];
     publisher.register(pub_instance, &key, b"over ::1");
 
-    let mut searcher = b.client();
-    let (instance, _) = searcher.open_instance(&endpoints(Ipv6Addr::LOCALHOST, &seeds));
-    assert!(searcher.wait_active(instance, deadline), "instance never became active");
+    let (mut searcher, instance, _) = active_instance(&b, &endpoints(Ipv6Addr::LOCALHOST, &seeds), deadline);
     let daemons = [a, b];
     let (data, endpoint) = search_until(&mut searcher, instance, &key, &daemons, Option::is_some).unwrap();
     assert_eq!(data, b"over ::1");
@@ -162,15 +162,11 @@ fn when_a_connection_closes_its_keys_are_gone_for_other_daemons() {
     let seeds = standing_ports(&daemons);
     let deadline = Instant::now() + CONVERGE_TIMEOUT;
 
-    let mut publisher = daemons[0].client();
-    let (pub_instance, _) = publisher.open_instance(&loopback(&seeds));
-    assert!(publisher.wait_active(pub_instance, deadline), "instance never became active");
+    let (mut publisher, pub_instance, _) = active_instance(&daemons[0], &loopback(&seeds), deadline);
     let key = [0xa7; KEY_LEN];
     publisher.register(pub_instance, &key, b"short-lived");
 
-    let mut searcher = daemons[1].client();
-    let (instance, _) = searcher.open_instance(&loopback(&seeds));
-    assert!(searcher.wait_active(instance, deadline), "instance never became active");
+    let (mut searcher, instance, _) = active_instance(&daemons[1], &loopback(&seeds), deadline);
     search_until(&mut searcher, instance, &key, &daemons, Option::is_some);
 
     // The connection ends without any unregister or close request.
@@ -408,9 +404,7 @@ fn a_config_file_declares_standing_instances_whose_node_keys_are_found() {
     assert_eq!(std::fs::metadata(&a.socket).unwrap().permissions().mode() & 0o777, 0o600);
     let b = Daemon::standing(dir.path(), "b", Some(pb), &[pa], &[]);
 
-    let mut client = b.client();
-    let (instance, _) = client.open_instance(&loopback(&[pb]));
-    assert!(client.wait_active(instance, Instant::now() + CONVERGE_TIMEOUT), "instance never became active");
+    let (mut client, instance, _) = active_instance(&b, &loopback(&[pb]), Instant::now() + CONVERGE_TIMEOUT);
     let daemons = [a, b];
     let (data, endpoint) = search_until(&mut client, instance, &key, &daemons, Option::is_some).unwrap();
     assert_eq!(data, b"seed node a");

@@ -12,7 +12,7 @@ mod common;
 use std::ffi::c_void;
 use std::time::Duration;
 
-use common::group::{Options, all_data, create, invite, record, startup};
+use common::group::{Options, all_data, create, drain_events, invite, record, startup};
 use common::{
     CProgram, DaemonProcess, bounded, c_program, compile_c, eventually, fresh_dir, narrow, use_daemon, wide,
 };
@@ -28,25 +28,14 @@ const RECORD_TYPE: GUID = GUID { Data1: 0x1234_5678, Data2: 1, Data3: 2, Data4: 
 
 /// Drains a registration: every RECORD_CHANGED (change, id) queued, until PEER_S_NO_EVENT_DATA.
 unsafe fn drain(event: HPEEREVENT) -> Vec<(u32, GUID)> {
-    let mut out = Vec::new();
-    loop {
-        let mut data: *mut PEER_GROUP_EVENT_DATA = std::ptr::null_mut();
-        let hr = unsafe { PeerGroupGetEventData(event, &mut data) } as u32;
-        if hr == PEER_S_NO_EVENT_DATA {
-            assert!(data.is_null());
-            return out;
-        }
-        assert_eq!(hr, 0);
-        unsafe {
-            if (*data).eventType == PEER_GROUP_EVENT_RECORD_CHANGED {
-                let change =
-                    (std::ptr::addr_of!((*data).union) as *const PEER_EVENT_RECORD_CHANGE_DATA).read();
-                assert_eq!(change.dwSize as usize, size_of::<PEER_EVENT_RECORD_CHANGE_DATA>());
-                out.push((change.changeType, change.recordId));
-            }
-            PeerFreeData(data as *const c_void);
-        }
-    }
+    let record_changes = |event_type, union: *const u8| {
+        (event_type == PEER_GROUP_EVENT_RECORD_CHANGED).then(|| {
+            let change = unsafe { (union as *const PEER_EVENT_RECORD_CHANGE_DATA).read() };
+            assert_eq!(change.dwSize as usize, size_of::<PEER_EVENT_RECORD_CHANGE_DATA>());
+            (change.changeType, change.recordId)
+        })
+    };
+    unsafe { drain_events(event, record_changes) }
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::ffi::c_void;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use common::group::{Options, create, invite, record, startup};
+use common::group::{Options, create, drain_events, invite, record, startup};
 use common::{DaemonProcess, bounded, eventually, fresh_dir, narrow, use_daemon, wide};
 use peerdrt_abi::group::{EVENT_QUEUE_DEPTH, GroupEventRecord, RecordFields};
 use peerdrt_abi::{MAX_EVENT_LEN, Request, ioctl, status};
@@ -48,36 +48,25 @@ enum Seen {
 
 /// Every event queued on a registration, until PEER_S_NO_EVENT_DATA.
 unsafe fn drain(event: HPEEREVENT) -> Vec<Seen> {
-    let mut out = Vec::new();
-    loop {
-        let mut data: *mut PEER_GROUP_EVENT_DATA = std::ptr::null_mut();
-        let hr = unsafe { PeerGroupGetEventData(event, &mut data) } as u32;
-        if hr == PEER_S_NO_EVENT_DATA {
-            assert!(data.is_null());
-            return out;
-        }
-        assert_eq!(hr, 0);
-        unsafe {
-            let union = std::ptr::addr_of!((*data).union) as *const u8;
-            out.push(match (*data).eventType {
-                PEER_GROUP_EVENT_RECORD_CHANGED => {
-                    let c = (union as *const PEER_EVENT_RECORD_CHANGE_DATA).read_unaligned();
-                    assert_eq!(c.dwSize as usize, size_of::<PEER_EVENT_RECORD_CHANGE_DATA>());
-                    assert_eq!(c.recordType, RECORD_TYPE);
-                    Seen::Record(c.changeType, c.recordId)
-                }
-                PEER_GROUP_EVENT_MEMBER_CHANGED => {
-                    let c = (union as *const PEER_EVENT_MEMBER_CHANGE_DATA).read_unaligned();
-                    assert_eq!(c.dwSize as usize, size_of::<PEER_EVENT_MEMBER_CHANGE_DATA>());
-                    Seen::Member(c.changeType, narrow(c.pwzIdentity))
-                }
-                PEER_GROUP_EVENT_STATUS_CHANGED => Seen::Status((union as *const u32).read()),
-                PEER_GROUP_EVENT_CONNECTION_FAILED => Seen::Failed((union as *const u32).read()),
-                other => panic!("unexpected event type {other}"),
-            });
-            PeerFreeData(data as *const c_void);
-        }
-    }
+    let seen = |event_type, union: *const u8| unsafe {
+        Some(match event_type {
+            PEER_GROUP_EVENT_RECORD_CHANGED => {
+                let c = (union as *const PEER_EVENT_RECORD_CHANGE_DATA).read_unaligned();
+                assert_eq!(c.dwSize as usize, size_of::<PEER_EVENT_RECORD_CHANGE_DATA>());
+                assert_eq!(c.recordType, RECORD_TYPE);
+                Seen::Record(c.changeType, c.recordId)
+            }
+            PEER_GROUP_EVENT_MEMBER_CHANGED => {
+                let c = (union as *const PEER_EVENT_MEMBER_CHANGE_DATA).read_unaligned();
+                assert_eq!(c.dwSize as usize, size_of::<PEER_EVENT_MEMBER_CHANGE_DATA>());
+                Seen::Member(c.changeType, narrow(c.pwzIdentity))
+            }
+            PEER_GROUP_EVENT_STATUS_CHANGED => Seen::Status((union as *const u32).read()),
+            PEER_GROUP_EVENT_CONNECTION_FAILED => Seen::Failed((union as *const u32).read()),
+            other => panic!("unexpected event type {other}"),
+        })
+    };
+    unsafe { drain_events(event, seen) }
 }
 
 unsafe fn register(group: HGROUP, types: &[u32]) -> (*mut c_void, HPEEREVENT) {

@@ -6,6 +6,7 @@ use std::ffi::c_void;
 use peerdrt_shim::ffi::group::*;
 use peerdrt_shim::ffi::pnrp::PeerFreeData;
 use peerdrt_shim::group::client::utc_now;
+use peerdrt_shim::group::hresult::PEER_S_NO_EVENT_DATA;
 use peerdrt_shim::group::types::*;
 
 use super::{narrow, wide};
@@ -135,5 +136,31 @@ pub unsafe fn all_data(group: HGROUP) -> Vec<String> {
         assert_eq!(PeerEndEnumeration(records), 0);
         out.sort();
         out
+    }
+}
+
+/// Every event queued on a registration, until PEER_S_NO_EVENT_DATA: what `read` makes of each
+/// from its event type and its union's address (`None`: passed over). Each event's block is
+/// freed once `read` returns.
+///
+/// # Safety
+/// `event` is a registration; `read` reads the union as the event type says.
+pub unsafe fn drain_events<T>(
+    event: HPEEREVENT,
+    mut read: impl FnMut(u32, *const u8) -> Option<T>,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    loop {
+        let mut data: *mut PEER_GROUP_EVENT_DATA = std::ptr::null_mut();
+        let hr = unsafe { PeerGroupGetEventData(event, &mut data) } as u32;
+        if hr == PEER_S_NO_EVENT_DATA {
+            assert!(data.is_null());
+            return out;
+        }
+        assert_eq!(hr, 0);
+        let (event_type, union) =
+            unsafe { ((*data).eventType, std::ptr::addr_of!((*data).union) as *const u8) };
+        out.extend(read(event_type, union));
+        PeerFreeData(data as *const c_void);
     }
 }
