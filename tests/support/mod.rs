@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
+use std::net::Ipv6Addr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -51,6 +52,8 @@ pub struct Daemon {
     pub child: Child,
     pub socket: PathBuf,
     pub log: PathBuf,
+    /// The UDP port of its standing instance, if it was started with one ([`Daemon::standing`]).
+    pub instance_port: Option<u16>,
 }
 
 impl Daemon {
@@ -72,7 +75,7 @@ impl Daemon {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let mut daemon = Self { name: name.into(), child, socket, log };
+        let mut daemon = Self { name: name.into(), child, socket, log, instance_port: None };
         let deadline = Instant::now() + START_TIMEOUT;
         while UnixStream::connect(&daemon.socket).is_err() {
             if let Ok(Some(exit)) = daemon.child.try_wait() {
@@ -82,6 +85,26 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         daemon
+    }
+
+    /// Starts a daemon with a standing instance on `port` (if given) seeded from the loopback
+    /// ports `seeds`, with the further arguments `extra`.
+    pub fn standing(dir: &Path, name: &str, port: Option<u16>, seeds: &[u16], extra: &[&str]) -> Self {
+        let mut args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+        if let Some(port) = port {
+            args.extend(["--instance-port".into(), port.to_string()]);
+        }
+        for seed in seeds {
+            args.extend(["--seed".into(), format!("127.0.0.1:{seed}")]);
+        }
+        let mut daemon = Self::start(dir, name, &[], &args);
+        daemon.instance_port = port;
+        daemon
+    }
+
+    /// The port of its standing instance.
+    pub fn port(&self) -> u16 {
+        self.instance_port.expect("a daemon started with a standing instance")
     }
 
     pub fn log_text(&self) -> String {
@@ -117,9 +140,10 @@ pub struct Client {
     pub stream: UnixStream,
     buf: Vec<u8>,
     next_id: u64,
-    stash: HashMap<u64, Reply>,
+    /// Answers read while waiting for another one, by request id.
+    pub stash: HashMap<u64, Reply>,
     /// The wait-for-event request outstanding, if any.
-    wait: Option<u64>,
+    pub wait: Option<u64>,
     pub closed: bool,
 }
 
@@ -136,8 +160,18 @@ impl Client {
         let header = RequestHeader { input_len: input.len(), request_id, code, output_capacity: capacity };
         let mut frame = header.encode().to_vec();
         frame.extend_from_slice(input);
-        self.stream.write_all(&frame).unwrap();
+        self.send_raw(&frame);
         request_id
+    }
+
+    /// Writes bytes as they are, framed or not.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.try_send_raw(bytes).unwrap();
+    }
+
+    /// Writes bytes; an error if the daemon has closed the connection.
+    pub fn try_send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
     }
 
     /// Reads frames until the answer to `id` arrives (others are kept), `timeout` passes, or
@@ -173,6 +207,12 @@ impl Client {
                 Err(e) => panic!("read: {e}"),
             }
         }
+    }
+
+    /// Whether the daemon closed the connection within `timeout` (frames before the end are kept).
+    pub fn closed_within(&mut self, timeout: Duration) -> bool {
+        self.recv(u64::MAX, timeout);
+        self.closed
     }
 
     /// Sends raw input and waits for the answer.
@@ -279,6 +319,17 @@ impl Client {
         timeout_ms: u32,
         allow_current_instance_match: bool,
     ) -> Option<Vec<u8>> {
+        self.search_match(instance, key, timeout_ms, allow_current_instance_match).map(|(data, _)| data)
+    }
+
+    /// [`Client::search_with`]: the app data of the match and the endpoint that published it.
+    pub fn search_match(
+        &mut self,
+        instance: Handle,
+        key: &KeyBytes,
+        timeout_ms: u32,
+        allow_current_instance_match: bool,
+    ) -> Option<(Vec<u8>, EndpointRecord)> {
         let request = Request::StartSearch(StartSearch {
             instance,
             key,
@@ -302,10 +353,10 @@ impl Client {
             assert!(now < deadline, "search never ended");
             let Some(event) = self.next_event(deadline - now) else { continue };
             match EventRecord::decode(&event).unwrap() {
-                EventRecord::SearchResult { search: s, key: k, app_data, match_type, .. }
+                EventRecord::SearchResult { search: s, key: k, app_data, endpoint, match_type, .. }
                     if s == search && k == key && match_type == 0 =>
                 {
-                    found = Some(app_data.to_vec())
+                    found = Some((app_data.to_vec(), endpoint))
                 }
                 EventRecord::SearchEnded { search: s, .. } if s == search => break,
                 _ => {}
@@ -315,4 +366,14 @@ impl Client {
         assert_eq!(end.status, status::SUCCESS);
         found
     }
+}
+
+/// Seed records: `addr` at each of `ports`.
+pub fn endpoints(addr: Ipv6Addr, ports: &[u16]) -> Vec<EndpointRecord> {
+    ports.iter().map(|&port| EndpointRecord { addr: addr.octets(), port }).collect()
+}
+
+/// Seed records: the IPv4 loopback address (as IPv6) at each of `ports`.
+pub fn loopback(ports: &[u16]) -> Vec<EndpointRecord> {
+    endpoints(std::net::Ipv4Addr::LOCALHOST.to_ipv6_mapped(), ports)
 }

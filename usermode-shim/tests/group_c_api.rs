@@ -6,7 +6,8 @@ mod common;
 
 use std::ffi::c_void;
 
-use common::{DaemonProcess, declared_and_exported, wide};
+use common::group::record;
+use common::{DaemonProcess, declared_and_exported, fresh_dir, use_daemon, wide};
 use peerdrt_shim::ffi::group::*;
 use peerdrt_shim::ffi::pnrp::PeerFreeData;
 use peerdrt_shim::group::client::utc_now;
@@ -20,28 +21,12 @@ fn is_group_export(n: &str) -> bool {
 
 #[test]
 fn p2p_h_declares_exactly_the_group_exports() {
-    let (declared, exported) = declared_and_exported("p2p.h", is_group_export);
+    let (declared, exported) = declared_and_exported(&["p2p.h"], is_group_export);
     assert_eq!(declared, exported);
     assert_eq!(declared.len(), 30);
 }
 
-fn record(data: &mut [u8], seconds: u64) -> PEER_RECORD {
-    PEER_RECORD {
-        dwSize: size_of::<PEER_RECORD>() as u32,
-        r#type: GUID { Data1: 0x1234_5678, Data2: 1, Data3: 2, Data4: [3; 8] },
-        id: GUID::default(),
-        dwVersion: 0,
-        dwFlags: 0,
-        pwzCreatorId: std::ptr::null_mut(),
-        pwzModifiedById: std::ptr::null_mut(),
-        pwzAttributes: std::ptr::null_mut(),
-        ftCreation: FILETIME::default(),
-        ftExpiration: FILETIME::from_u64(utc_now() + seconds * 10_000_000),
-        ftLastModified: FILETIME::default(),
-        securityData: PEER_DATA { cbData: 0, pbData: std::ptr::null_mut() },
-        data: PEER_DATA { cbData: data.len() as u32, pbData: data.as_mut_ptr() },
-    }
-}
+const RECORD_TYPE: GUID = GUID { Data1: 0x1234_5678, Data2: 1, Data3: 2, Data4: [3; 8] };
 
 /// The data of a returned PEER_RECORD.
 unsafe fn data_of(r: *const PEER_RECORD) -> Vec<u8> {
@@ -50,16 +35,11 @@ unsafe fn data_of(r: *const PEER_RECORD) -> Vec<u8> {
 
 #[test]
 fn create_add_update_read_enumerate_delete_through_the_c_api() {
-    let dir = std::env::temp_dir().join(format!("peerdrt-group-c-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("group-c");
     let socket = dir.join("node.sock");
     let daemon = DaemonProcess::start(&socket, Vec::new);
     // SAFETY: the only test of this binary that reads the environment.
-    unsafe {
-        std::env::set_var("PEERDRT_SOCKET", &socket);
-        std::env::set_var("PEERDRT_IDENTITY_DIR", dir.join("identities"));
-    }
+    unsafe { use_daemon(&socket, &dir.join("identities"), None) };
     let identity = IdentityStore::open_default().unwrap().default_identity().unwrap();
 
     unsafe {
@@ -81,11 +61,11 @@ fn create_add_update_read_enumerate_delete_through_the_c_api() {
 
         let mut first = *b"first";
         let mut id = GUID::default();
-        assert_eq!(PeerGroupAddRecord(group, &record(&mut first, 3600), &mut id), 0);
+        assert_eq!(PeerGroupAddRecord(group, &record(RECORD_TYPE, &mut first, 3600), &mut id), 0);
         let mut second = *b"second";
         let mut id2 = GUID::default();
-        assert_eq!(PeerGroupAddRecord(group, &record(&mut second, 3600), &mut id2), 0);
-        let mut no_expiry = record(&mut first, 0);
+        assert_eq!(PeerGroupAddRecord(group, &record(RECORD_TYPE, &mut second, 3600), &mut id2), 0);
+        let mut no_expiry = record(RECORD_TYPE, &mut first, 0);
         no_expiry.ftExpiration = FILETIME::default();
         assert_eq!(
             PeerGroupAddRecord(group, &no_expiry, &mut id) as u32,
@@ -94,7 +74,7 @@ fn create_add_update_read_enumerate_delete_through_the_c_api() {
         );
 
         let mut updated = *b"updated";
-        let mut update = record(&mut updated, 3600);
+        let mut update = record(RECORD_TYPE, &mut updated, 3600);
         update.id = id;
         assert_eq!(PeerGroupUpdateRecord(group, &update), 0);
         let mut got: *mut PEER_RECORD = std::ptr::null_mut();
@@ -102,7 +82,7 @@ fn create_add_update_read_enumerate_delete_through_the_c_api() {
         assert_eq!(data_of(got), b"updated");
         assert_eq!((*got).id, id);
         assert_eq!((*got).dwVersion, 2);
-        assert_eq!((*got).r#type, record(&mut first, 1).r#type);
+        assert_eq!((*got).r#type, RECORD_TYPE);
         PeerFreeData(got as *const c_void);
 
         let mut records: HPEERENUM = std::ptr::null_mut();

@@ -10,12 +10,12 @@
 mod common;
 
 use std::ffi::c_void;
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
-use common::{DaemonProcess, bounded, c_program, compile_c, eventually, narrow, wide};
+use common::group::{Options, all_data, create, drain_events, invite, record, startup};
+use common::{
+    CProgram, DaemonProcess, bounded, c_program, compile_c, eventually, fresh_dir, narrow, use_daemon, wide,
+};
 use peerdrt_shim::ffi::group::*;
 use peerdrt_shim::ffi::pnrp::PeerFreeData;
 use peerdrt_shim::ffi::sync::{PeerDrtCloseEvent, PeerDrtCreateEvent, PeerDrtWaitForEvent};
@@ -26,86 +26,26 @@ use peerdrt_shim::pnrp::IdentityStore;
 
 const RECORD_TYPE: GUID = GUID { Data1: 0x1234_5678, Data2: 1, Data3: 2, Data4: [3; 8] };
 
-fn record(data: &mut [u8]) -> PEER_RECORD {
-    PEER_RECORD {
-        dwSize: size_of::<PEER_RECORD>() as u32,
-        r#type: RECORD_TYPE,
-        id: GUID::default(),
-        dwVersion: 0,
-        dwFlags: 0,
-        pwzCreatorId: std::ptr::null_mut(),
-        pwzModifiedById: std::ptr::null_mut(),
-        pwzAttributes: std::ptr::null_mut(),
-        ftCreation: FILETIME::default(),
-        ftExpiration: FILETIME::from_u64(utc_now() + 3600 * 10_000_000),
-        ftLastModified: FILETIME::default(),
-        securityData: PEER_DATA { cbData: 0, pbData: std::ptr::null_mut() },
-        data: PEER_DATA { cbData: data.len() as u32, pbData: data.as_mut_ptr() },
-    }
-}
-
-/// The data of every record of an open group.
-unsafe fn all_data(group: HGROUP) -> Vec<String> {
-    unsafe {
-        let mut records: HPEERENUM = std::ptr::null_mut();
-        assert_eq!(PeerGroupEnumRecords(group, std::ptr::null(), &mut records), 0);
-        let mut count = 100u32;
-        let mut items: *mut *mut c_void = std::ptr::null_mut();
-        assert_eq!(PeerGetNextItem(records, &mut count, &mut items), 0);
-        let mut out: Vec<String> = (0..count as usize)
-            .map(|i| {
-                let r = *items.add(i) as *const PEER_RECORD;
-                String::from_utf8_lossy(std::slice::from_raw_parts(
-                    (*r).data.pbData,
-                    (*r).data.cbData as usize,
-                ))
-                .into_owned()
-            })
-            .collect();
-        PeerFreeData(items as *const c_void);
-        assert_eq!(PeerEndEnumeration(records), 0);
-        out.sort();
-        out
-    }
-}
-
 /// Drains a registration: every RECORD_CHANGED (change, id) queued, until PEER_S_NO_EVENT_DATA.
 unsafe fn drain(event: HPEEREVENT) -> Vec<(u32, GUID)> {
-    let mut out = Vec::new();
-    loop {
-        let mut data: *mut PEER_GROUP_EVENT_DATA = std::ptr::null_mut();
-        let hr = unsafe { PeerGroupGetEventData(event, &mut data) } as u32;
-        if hr == PEER_S_NO_EVENT_DATA {
-            assert!(data.is_null());
-            return out;
-        }
-        assert_eq!(hr, 0);
-        unsafe {
-            if (*data).eventType == PEER_GROUP_EVENT_RECORD_CHANGED {
-                let change =
-                    (std::ptr::addr_of!((*data).union) as *const PEER_EVENT_RECORD_CHANGE_DATA).read();
-                assert_eq!(change.dwSize as usize, size_of::<PEER_EVENT_RECORD_CHANGE_DATA>());
-                out.push((change.changeType, change.recordId));
-            }
-            PeerFreeData(data as *const c_void);
-        }
-    }
+    let record_changes = |event_type, union: *const u8| {
+        (event_type == PEER_GROUP_EVENT_RECORD_CHANGED).then(|| {
+            let change = unsafe { (union as *const PEER_EVENT_RECORD_CHANGE_DATA).read() };
+            assert_eq!(change.dwSize as usize, size_of::<PEER_EVENT_RECORD_CHANGE_DATA>());
+            (change.changeType, change.recordId)
+        })
+    };
+    unsafe { drain_events(event, record_changes) }
 }
 
 #[test]
 fn create_invite_join_connect_add_event_close_open_through_the_c_api() {
     bounded(180, || {
-        let dir = std::env::temp_dir().join(format!("peerdrt-group-c-flow-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = fresh_dir("group-c-flow");
         let (socket_a, socket_b) = (dir.join("a.sock"), dir.join("b.sock"));
         let nodes = [DaemonProcess::start(&socket_a, Vec::new), DaemonProcess::start(&socket_b, Vec::new)];
-        let identities: PathBuf = dir.join("identities");
         // SAFETY: the only test of this binary.
-        unsafe {
-            std::env::set_var("PEERDRT_SOCKET", &socket_a);
-            std::env::set_var("PEERDRT_IDENTITY_DIR", &identities);
-        }
+        unsafe { use_daemon(&socket_a, &dir.join("identities"), None) };
         let store = IdentityStore::open_default().unwrap();
         let creator = store.default_identity().unwrap();
         let joiner = store.create(Some("joiner"), Some("Joiner")).unwrap();
@@ -113,15 +53,9 @@ fn create_invite_join_connect_add_event_close_open_through_the_c_api() {
         compile_c("group_flow.c", &program, &["_POSIX_C_SOURCE=200809L"]);
 
         unsafe {
-            let mut version = PEER_VERSION_DATA::default();
-            assert_eq!(PeerGroupStartup(PEER_GROUP_VERSION, &mut version), 0);
-            let mut props: PEER_GROUP_PROPERTIES = std::mem::zeroed();
-            props.dwSize = size_of::<PEER_GROUP_PROPERTIES>() as u32;
-            let (classifier, friendly) = (wide("cflow"), wide("C flow"));
-            props.pwzClassifier = classifier.as_ptr() as *mut u16;
-            props.pwzFriendlyName = friendly.as_ptr() as *mut u16;
-            let mut group: HGROUP = std::ptr::null_mut();
-            assert_eq!(PeerGroupCreate(&props, &mut group), 0, "NULL creator: the default identity");
+            startup();
+            let mut group = create("cflow", Options { friendly_name: Some("C flow"), ..Options::default() })
+                .expect("NULL creator: the default identity");
 
             let mut got: *mut PEER_GROUP_PROPERTIES = std::ptr::null_mut();
             assert_eq!(PeerGroupGetProperties(group, &mut got), 0);
@@ -145,7 +79,10 @@ fn create_invite_join_connect_add_event_close_open_through_the_c_api() {
 
             let mut from_rust = *b"from-rust";
             let mut rust_id = GUID::default();
-            assert_eq!(PeerGroupAddRecord(group, &record(&mut from_rust), &mut rust_id), 0);
+            assert_eq!(
+                PeerGroupAddRecord(group, &record(RECORD_TYPE, &mut from_rust, 3600), &mut rust_id),
+                0
+            );
             assert!(eventually(Duration::from_secs(5), || drain(peer_event)
                 .contains(&(PEER_RECORD_ADDED, rust_id))));
 
@@ -176,45 +113,12 @@ fn create_invite_join_connect_add_event_close_open_through_the_c_api() {
                 E_INVALIDARG,
                 "an unknown role"
             );
-            assert_eq!(
-                PeerGroupCreateInvitation(
-                    group,
-                    invitee.as_ptr(),
-                    std::ptr::null(),
-                    0,
-                    std::ptr::null(),
-                    &mut invitation
-                ),
-                0
-            );
-            let invitation_text = narrow(invitation);
-            PeerFreeData(invitation as *const c_void);
+            let invitation_text = invite(group, &joiner);
 
-            let mut c = c_program(&program)
-                .env("PEERDRT_SOCKET", &socket_b)
-                .args([&joiner, &invitation_text])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let mut stdin = c.stdin.take().unwrap();
-            let mut stderr = c.stderr.take().unwrap();
-            let mut lines = BufReader::new(c.stdout.take().unwrap()).lines();
-            let mut wait_for = |word: &str| {
-                let mut seen = Vec::new();
-                for line in lines.by_ref() {
-                    let line = line.unwrap();
-                    if line == word {
-                        return seen;
-                    }
-                    seen.push(line);
-                }
-                let mut err = String::new();
-                let _ = std::io::Read::read_to_string(&mut stderr, &mut err);
-                panic!("the C program ended before {word}; it printed {seen:?} and on stderr:\n{err}");
-            };
-            let printed = wait_for("EVENTS");
+            let mut c = CProgram::spawn(
+                c_program(&program).env("PEERDRT_SOCKET", &socket_b).args([&joiner, &invitation_text]),
+            );
+            let printed = c.wait_for("EVENTS");
             assert!(printed.contains(&format!("joined {name}")), "{printed:?}");
             assert!(printed.contains(&"event RECORD_CHANGED added".to_string()), "{printed:?}");
 
@@ -242,17 +146,17 @@ fn create_invite_join_connect_add_event_close_open_through_the_c_api() {
             );
             PeerFreeData(c_record as *const c_void);
 
-            writeln!(stdin, "go").unwrap();
-            let rest = wait_for("OK");
+            c.send("go");
+            let rest = c.wait_for("OK");
             assert!(rest.contains(&"enumerated 2".to_string()), "{rest:?}");
             assert!(rest.contains(&"reopened: record from-c v1".to_string()), "{rest:?}");
-            assert!(c.wait().unwrap().success());
+            assert!(c.wait().success());
 
             assert_eq!(PeerGroupUnregisterEvent(peer_event), 0);
             assert_eq!(PeerGroupUnregisterEvent(peer_event) as u32, peerdrt_shim::hresult::E_HANDLE);
             // PeerGroupSearchRecords: a record with attributes, found by them.
             let mut tagged = *b"tagged";
-            let mut with_attributes = record(&mut tagged);
+            let mut with_attributes = record(RECORD_TYPE, &mut tagged, 3600);
             let attributes = wide(
                 r#"<attributes><attribute name="topic" type="string">weather report</attribute><attribute name="rank" type="int">7</attribute></attributes>"#,
             );
@@ -291,18 +195,7 @@ fn create_invite_join_connect_add_event_close_open_through_the_c_api() {
             let group_name = wide(&name);
             assert_eq!(PeerGroupOpen(std::ptr::null(), group_name.as_ptr(), std::ptr::null(), &mut group), 0);
             assert_eq!(all_data(group), vec!["from-c".to_string(), "from-rust".to_string()]);
-            assert_eq!(
-                PeerGroupCreateInvitation(
-                    group,
-                    invitee.as_ptr(),
-                    std::ptr::null(),
-                    0,
-                    std::ptr::null(),
-                    &mut invitation
-                ),
-                0
-            );
-            PeerFreeData(invitation as *const c_void);
+            invite(group, &joiner);
             assert_eq!(PeerGroupClose(group), 0);
 
             assert_eq!(PeerGroupDelete(std::ptr::null(), group_name.as_ptr()), 0);

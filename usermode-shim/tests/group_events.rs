@@ -10,7 +10,8 @@ use std::ffi::c_void;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use common::{DaemonProcess, bounded, eventually, narrow, wide};
+use common::group::{Options, create, drain_events, invite, record, startup};
+use common::{DaemonProcess, bounded, eventually, fresh_dir, narrow, use_daemon, wide};
 use peerdrt_abi::group::{EVENT_QUEUE_DEPTH, GroupEventRecord, RecordFields};
 use peerdrt_abi::{MAX_EVENT_LEN, Request, ioctl, status};
 use peerdrt_core::group::membership::member_key;
@@ -29,28 +30,10 @@ use peerdrt_shim::pnrp::IdentityStore;
 
 const RECORD_TYPE: GUID = GUID { Data1: 0x5eed_0001, Data2: 1, Data3: 2, Data4: [3; 8] };
 
-fn record(data: &mut [u8]) -> PEER_RECORD {
-    PEER_RECORD {
-        dwSize: size_of::<PEER_RECORD>() as u32,
-        r#type: RECORD_TYPE,
-        id: GUID::default(),
-        dwVersion: 0,
-        dwFlags: 0,
-        pwzCreatorId: std::ptr::null_mut(),
-        pwzModifiedById: std::ptr::null_mut(),
-        pwzAttributes: std::ptr::null_mut(),
-        ftCreation: FILETIME::default(),
-        ftExpiration: FILETIME::from_u64(utc_now() + 3600 * 10_000_000),
-        ftLastModified: FILETIME::default(),
-        securityData: PEER_DATA { cbData: 0, pbData: std::ptr::null_mut() },
-        data: PEER_DATA { cbData: data.len() as u32, pbData: data.as_mut_ptr() },
-    }
-}
-
 unsafe fn add(group: HGROUP, data: &str) -> GUID {
     let mut bytes = data.as_bytes().to_vec();
     let mut id = GUID::default();
-    assert_eq!(unsafe { PeerGroupAddRecord(group, &record(&mut bytes), &mut id) }, 0);
+    assert_eq!(unsafe { PeerGroupAddRecord(group, &record(RECORD_TYPE, &mut bytes, 3600), &mut id) }, 0);
     id
 }
 
@@ -65,36 +48,25 @@ enum Seen {
 
 /// Every event queued on a registration, until PEER_S_NO_EVENT_DATA.
 unsafe fn drain(event: HPEEREVENT) -> Vec<Seen> {
-    let mut out = Vec::new();
-    loop {
-        let mut data: *mut PEER_GROUP_EVENT_DATA = std::ptr::null_mut();
-        let hr = unsafe { PeerGroupGetEventData(event, &mut data) } as u32;
-        if hr == PEER_S_NO_EVENT_DATA {
-            assert!(data.is_null());
-            return out;
-        }
-        assert_eq!(hr, 0);
-        unsafe {
-            let union = std::ptr::addr_of!((*data).union) as *const u8;
-            out.push(match (*data).eventType {
-                PEER_GROUP_EVENT_RECORD_CHANGED => {
-                    let c = (union as *const PEER_EVENT_RECORD_CHANGE_DATA).read_unaligned();
-                    assert_eq!(c.dwSize as usize, size_of::<PEER_EVENT_RECORD_CHANGE_DATA>());
-                    assert_eq!(c.recordType, RECORD_TYPE);
-                    Seen::Record(c.changeType, c.recordId)
-                }
-                PEER_GROUP_EVENT_MEMBER_CHANGED => {
-                    let c = (union as *const PEER_EVENT_MEMBER_CHANGE_DATA).read_unaligned();
-                    assert_eq!(c.dwSize as usize, size_of::<PEER_EVENT_MEMBER_CHANGE_DATA>());
-                    Seen::Member(c.changeType, narrow(c.pwzIdentity))
-                }
-                PEER_GROUP_EVENT_STATUS_CHANGED => Seen::Status((union as *const u32).read()),
-                PEER_GROUP_EVENT_CONNECTION_FAILED => Seen::Failed((union as *const u32).read()),
-                other => panic!("unexpected event type {other}"),
-            });
-            PeerFreeData(data as *const c_void);
-        }
-    }
+    let seen = |event_type, union: *const u8| unsafe {
+        Some(match event_type {
+            PEER_GROUP_EVENT_RECORD_CHANGED => {
+                let c = (union as *const PEER_EVENT_RECORD_CHANGE_DATA).read_unaligned();
+                assert_eq!(c.dwSize as usize, size_of::<PEER_EVENT_RECORD_CHANGE_DATA>());
+                assert_eq!(c.recordType, RECORD_TYPE);
+                Seen::Record(c.changeType, c.recordId)
+            }
+            PEER_GROUP_EVENT_MEMBER_CHANGED => {
+                let c = (union as *const PEER_EVENT_MEMBER_CHANGE_DATA).read_unaligned();
+                assert_eq!(c.dwSize as usize, size_of::<PEER_EVENT_MEMBER_CHANGE_DATA>());
+                Seen::Member(c.changeType, narrow(c.pwzIdentity))
+            }
+            PEER_GROUP_EVENT_STATUS_CHANGED => Seen::Status((union as *const u32).read()),
+            PEER_GROUP_EVENT_CONNECTION_FAILED => Seen::Failed((union as *const u32).read()),
+            other => panic!("unexpected event type {other}"),
+        })
+    };
+    unsafe { drain_events(event, seen) }
 }
 
 unsafe fn register(group: HGROUP, types: &[u32]) -> (*mut c_void, HPEEREVENT) {
@@ -190,18 +162,12 @@ unsafe fn connections(group: HGROUP, flags: u32) -> Vec<(u32, String, u64, Socke
 #[test]
 fn events_come_one_per_change_in_order_and_name_the_member_and_enum_members_lists_who_is_present() {
     bounded(240, || {
-        let dir = std::env::temp_dir().join(format!("peerdrt-group-events-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = fresh_dir("group-events");
         let (socket_a, socket_b) = (dir.join("a.sock"), dir.join("b.sock"));
         let node_a = DaemonProcess::start(&socket_a, Vec::new);
         let mut node_b = DaemonProcess::start(&socket_b, Vec::new);
         // SAFETY: the only test of this binary that reads or writes the environment.
-        unsafe {
-            std::env::set_var("PEERDRT_SOCKET", &socket_a);
-            std::env::set_var("PEERDRT_IDENTITY_DIR", dir.join("identities"));
-            std::env::set_var("PEERDRT_GROUP_DIR", dir.join("groups"));
-        }
+        unsafe { use_daemon(&socket_a, &dir.join("identities"), Some(&dir.join("groups"))) };
         let store = IdentityStore::open_default().unwrap();
         let creator_name = store.default_identity().unwrap();
         let creator_key = hex(&member_key(&store.get(&creator_name).unwrap().key.to_bytes()));
@@ -210,14 +176,8 @@ fn events_come_one_per_change_in_order_and_name_the_member_and_enum_members_list
         let member_hex = hex(&member_key(&member_secret));
 
         unsafe {
-            let mut version = PEER_VERSION_DATA::default();
-            assert_eq!(PeerGroupStartup(PEER_GROUP_VERSION, &mut version), 0);
-            let mut props: PEER_GROUP_PROPERTIES = std::mem::zeroed();
-            props.dwSize = size_of::<PEER_GROUP_PROPERTIES>() as u32;
-            let classifier = wide("gevents");
-            props.pwzClassifier = classifier.as_ptr() as *mut u16;
-            let mut group: HGROUP = std::ptr::null_mut();
-            assert_eq!(PeerGroupCreate(&props, &mut group), 0);
+            startup();
+            let group = create("gevents", Options::default()).unwrap();
 
             // Two AddRecords in a row: two RECORD_CHANGED events, in order, with their IDs.
             let (records_event, records) = register(group, &[PEER_GROUP_EVENT_RECORD_CHANGED]);
@@ -228,7 +188,7 @@ fn events_come_one_per_change_in_order_and_name_the_member_and_enum_members_list
                 vec![Seen::Record(PEER_RECORD_ADDED, first), Seen::Record(PEER_RECORD_ADDED, second)]
             );
             let mut again = b"first again".to_vec();
-            let mut update = record(&mut again);
+            let mut update = record(RECORD_TYPE, &mut again, 3600);
             update.id = first;
             assert_eq!(PeerGroupUpdateRecord(group, &update), 0);
             assert_eq!(PeerGroupDeleteRecord(group, &first), 0);
@@ -252,19 +212,7 @@ fn events_come_one_per_change_in_order_and_name_the_member_and_enum_members_list
                     PEER_GROUP_EVENT_CONNECTION_FAILED,
                 ],
             );
-            let invitee = wide(&member_name);
-            let mut text: *mut u16 = std::ptr::null_mut();
-            let hr = PeerGroupCreateInvitation(
-                group,
-                invitee.as_ptr(),
-                std::ptr::null(),
-                0,
-                std::ptr::null(),
-                &mut text,
-            );
-            assert_eq!(hr, 0);
-            let invitation = Invitation::decode(&narrow(text)).unwrap();
-            PeerFreeData(text as *const c_void);
+            let invitation = Invitation::decode(&invite(group, &member_name)).unwrap();
             let hint = invitation
                 .hints
                 .iter()
@@ -375,9 +323,7 @@ fn wait_event(device: &Device, wait: Duration) -> Option<Vec<u8>> {
 #[test]
 fn the_device_queue_keeps_its_oldest_events_and_counts_the_rest_at_and_past_its_depth() {
     bounded(240, || {
-        let dir = std::env::temp_dir().join(format!("peerdrt-group-event-queue-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = fresh_dir("group-event-queue");
         let socket = dir.join("c.sock");
         let node = DaemonProcess::start(&socket, Vec::new);
         let device = Device::connect(&socket).unwrap();

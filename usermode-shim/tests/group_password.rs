@@ -11,11 +11,12 @@
 mod common;
 
 use std::ffi::c_void;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{DaemonProcess, bounded, c_program, compile_c, eventually, narrow, wide};
+use common::group::{Options, invite, record, startup};
+use common::{DaemonProcess, bounded, c_program, compile_c, eventually, fresh_dir, narrow, use_daemon, wide};
 use peerdrt_core::group::limits::MAX_PASSWORD_CHARS;
 use peerdrt_shim::ffi::group::*;
 use peerdrt_shim::ffi::pnrp::PeerFreeData;
@@ -28,43 +29,19 @@ const PASSWORD: &str = "correct horse battery staple";
 /// PeerGroupCreate with a classifier, and, when `password` is given, password authentication
 /// granting `role`.
 unsafe fn create(classifier: &str, password: Option<&str>, role: GUID) -> Result<HGROUP, u32> {
-    let mut props: PEER_GROUP_PROPERTIES = unsafe { std::mem::zeroed() };
-    props.dwSize = size_of::<PEER_GROUP_PROPERTIES>() as u32;
-    let classifier = wide(classifier);
-    let password = password.map(wide);
-    props.pwzClassifier = classifier.as_ptr() as *mut u16;
-    if let Some(p) = &password {
-        props.dwAuthenticationSchemes = PEER_GROUP_PASSWORD_AUTHENTICATION;
-        props.pwzGroupPassword = p.as_ptr() as *mut u16;
-        props.groupPasswordRole = role;
-    }
-    let mut group: HGROUP = std::ptr::null_mut();
-    match unsafe { PeerGroupCreate(&props, &mut group) } as u32 {
-        0 => Ok(group),
-        hr => Err(hr),
-    }
+    let options = Options { password: password.map(|p| (p, role)), ..Options::default() };
+    unsafe { common::group::create(classifier, options) }
 }
 
-/// The data of every record of an open group, sorted.
+/// The data of every record of an open group (without the NUL a C string's data may end
+/// with), sorted.
 unsafe fn all_data(group: HGROUP) -> Vec<String> {
-    unsafe {
-        let mut records: HPEERENUM = std::ptr::null_mut();
-        assert_eq!(PeerGroupEnumRecords(group, std::ptr::null(), &mut records), 0);
-        let mut count = 100u32;
-        let mut items: *mut *mut c_void = std::ptr::null_mut();
-        assert_eq!(PeerGetNextItem(records, &mut count, &mut items), 0);
-        let mut out: Vec<String> = (0..count as usize)
-            .map(|i| {
-                let r = *items.add(i) as *const PEER_RECORD;
-                let bytes = std::slice::from_raw_parts((*r).data.pbData, (*r).data.cbData as usize);
-                String::from_utf8_lossy(bytes).trim_end_matches('\0').to_owned()
-            })
-            .collect();
-        PeerFreeData(items as *const c_void);
-        assert_eq!(PeerEndEnumeration(records), 0);
-        out.sort();
-        out
-    }
+    let mut out: Vec<String> = unsafe { common::group::all_data(group) }
+        .into_iter()
+        .map(|data| data.trim_end_matches('\0').to_owned())
+        .collect();
+    out.sort();
+    out
 }
 
 /// Runs the C joiner to its end; its stdout lines.
@@ -93,17 +70,11 @@ fn run_joiner(
 #[test]
 fn a_password_joiner_on_another_node_joins_publishes_and_is_verified_and_a_wrong_password_is_refused() {
     bounded(240, || {
-        let dir = std::env::temp_dir().join(format!("peerdrt-group-password-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = fresh_dir("group-password");
         let (socket_a, socket_b) = (dir.join("a.sock"), dir.join("b.sock"));
         let _nodes = [DaemonProcess::start(&socket_a, Vec::new), DaemonProcess::start(&socket_b, Vec::new)];
-        let identities: PathBuf = dir.join("identities");
         // SAFETY: the only test of this binary.
-        unsafe {
-            std::env::set_var("PEERDRT_SOCKET", &socket_a);
-            std::env::set_var("PEERDRT_IDENTITY_DIR", &identities);
-        }
+        unsafe { use_daemon(&socket_a, &dir.join("identities"), None) };
         let store = IdentityStore::open_default().unwrap();
         store.default_identity().unwrap();
         let guesser = store.create(Some("guesser"), Some("Guesser")).unwrap();
@@ -112,8 +83,7 @@ fn a_password_joiner_on_another_node_joins_publishes_and_is_verified_and_a_wrong
         compile_c("group_password.c", &program, &["_POSIX_C_SOURCE=200809L"]);
 
         unsafe {
-            let mut version = PEER_VERSION_DATA::default();
-            assert_eq!(PeerGroupStartup(PEER_GROUP_VERSION, &mut version), 0);
+            startup();
 
             // The password policy, at and past its edges.
             assert_eq!(
@@ -150,22 +120,9 @@ fn a_password_joiner_on_another_node_joins_publishes_and_is_verified_and_a_wrong
             PeerFreeData(props as *const c_void);
             let mut from_creator = *b"from the creator";
             let mut id = GUID::default();
-            let record = PEER_RECORD {
-                dwSize: size_of::<PEER_RECORD>() as u32,
-                r#type: GUID { Data1: 0x7e57_c0de, Data2: 9, Data3: 9, Data4: [3, 4, 5, 6, 7, 8, 9, 10] },
-                id: GUID::default(),
-                dwVersion: 0,
-                dwFlags: 0,
-                pwzCreatorId: std::ptr::null_mut(),
-                pwzModifiedById: std::ptr::null_mut(),
-                pwzAttributes: std::ptr::null_mut(),
-                ftCreation: FILETIME::default(),
-                ftExpiration: FILETIME::from_u64(peerdrt_shim::group::client::utc_now() + 3600 * 10_000_000),
-                ftLastModified: FILETIME::default(),
-                securityData: PEER_DATA { cbData: 0, pbData: std::ptr::null_mut() },
-                data: PEER_DATA { cbData: from_creator.len() as u32, pbData: from_creator.as_mut_ptr() },
-            };
-            assert_eq!(PeerGroupAddRecord(group, &record, &mut id), 0);
+            let record_type =
+                GUID { Data1: 0x7e57_c0de, Data2: 9, Data3: 9, Data4: [3, 4, 5, 6, 7, 8, 9, 10] };
+            assert_eq!(PeerGroupAddRecord(group, &record(record_type, &mut from_creator, 3600), &mut id), 0);
 
             assert_eq!(PeerGroupCreatePasswordInvitation(group, &mut invitation), 0);
             let text = narrow(invitation);
@@ -175,24 +132,7 @@ fn a_password_joiner_on_another_node_joins_publishes_and_is_verified_and_a_wrong
             // What PeerGroupPasswordJoin refuses before anything is sent.
             let mut h: HGROUP = std::ptr::null_mut();
             let pw = wide(PASSWORD);
-            let certificate_invitation = {
-                let mut out: *mut u16 = std::ptr::null_mut();
-                let invitee = wide(&joiner);
-                assert_eq!(
-                    PeerGroupCreateInvitation(
-                        group,
-                        invitee.as_ptr(),
-                        std::ptr::null(),
-                        0,
-                        std::ptr::null(),
-                        &mut out
-                    ),
-                    0
-                );
-                let t = narrow(out);
-                PeerFreeData(out as *const c_void);
-                t
-            };
+            let certificate_invitation = invite(group, &joiner);
             assert_eq!(
                 PeerGroupPasswordJoin(
                     std::ptr::null(),

@@ -6,11 +6,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::Stdio;
 use std::time::Duration;
 
-use common::{DaemonProcess, bounded, c_program, compile_c, declared_and_exported, eventually, random_key};
+use common::{
+    CProgram, DaemonProcess, bounded, c_program, compile_c, declared_and_exported, eventually, random_key,
+};
 use peerdrt_shim::hresult::Error;
 use peerdrt_shim::pnrp::*;
 
@@ -24,7 +24,7 @@ fn is_pnrp_export(n: &str) -> bool {
 
 #[test]
 fn p2p_h_declares_exactly_the_pnrp_exports() {
-    let (declared, exported) = declared_and_exported("p2p.h", is_pnrp_export);
+    let (declared, exported) = declared_and_exported(&["p2p.h"], is_pnrp_export);
     assert_eq!(declared, exported);
     assert_eq!(declared.len(), 17);
 }
@@ -54,32 +54,9 @@ fn the_pnrp_sample_flow_in_c() {
         let reg = session.register(&mine, &info).unwrap();
 
         // The C program, through node 0.
-        let mut c = c_program(&program)
-            .env("PEERDRT_SOCKET", &sockets[0])
-            .args([&theirs, &mine])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = c.stdin.take().unwrap();
-        let mut stderr = c.stderr.take().unwrap();
-        let mut lines = BufReader::new(c.stdout.take().unwrap()).lines();
-        let mut wait_for = |prefix: &str| {
-            let mut seen = Vec::new();
-            for line in lines.by_ref() {
-                let line = line.unwrap();
-                if line.starts_with(prefix) {
-                    seen.push(line);
-                    return seen;
-                }
-                seen.push(line);
-            }
-            let mut err = String::new();
-            let _ = std::io::Read::read_to_string(&mut stderr, &mut err);
-            panic!("the C program ended before {prefix}; it printed {seen:?} and on stderr:\n{err}");
-        };
-        let printed = wait_for("REGISTERED");
+        let mut c =
+            CProgram::spawn(c_program(&program).env("PEERDRT_SOCKET", &sockets[0]).args([&theirs, &mine]));
+        let printed = c.wait_for_prefix("REGISTERED");
         assert!(printed.contains(&"cloud Global_ 1".to_string()), "{printed:?}");
 
         // Its name resolves here, with what it registered.
@@ -91,19 +68,19 @@ fn the_pnrp_sample_flow_in_c() {
         assert_eq!((found[0].comment.as_str(), &found[0].payload[..]), ("from-c", &b"c-payload"[..]));
         assert_eq!(found[0].addresses, vec!["192.0.2.9:1234".parse().unwrap()]);
 
-        let printed = wait_for("async:");
+        let printed = c.wait_for_prefix("async:");
         assert!(printed.contains(&"own: not found".to_string()), "{printed:?}");
         assert!(printed.contains(&format!("sync {mine} from-rust rust 1")), "{printed:?}");
         assert!(printed.contains(&format!("async {mine} from-rust rust 1")), "{printed:?}");
         assert_eq!(printed.last().unwrap(), "async: 1 then NO_MORE");
 
-        writeln!(stdin, "go").unwrap();
-        wait_for("UNREGISTERED");
+        c.send("go");
+        c.wait_for_prefix("UNREGISTERED");
         assert!(eventually(Duration::from_secs(20), || {
             session.resolve(&theirs, None, 5, Duration::from_secs(5)) == Err(Error(PEER_E_NOT_FOUND))
         }));
-        let rest = wait_for("OK");
-        assert!(c.wait().unwrap().success(), "{rest:?}");
+        let rest = c.wait_for_prefix("OK");
+        assert!(c.wait().success(), "{rest:?}");
         reg.unregister().unwrap();
         session.shutdown();
         drop((first, second));

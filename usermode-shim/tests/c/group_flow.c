@@ -5,44 +5,8 @@
  * that record (draining the queue until PEER_S_NO_EVENT_DATA), then on "go" from stdin
  * enumerates the records, closes the group, reopens it by its peer name with PeerGroupOpen and
  * reads the record back. Prints one line per step; "OK" at the end. */
-#include <stdio.h>
 #include <string.h>
-#include <time.h>
-#include "p2p.h"
-
-#ifndef S_OK
-#define S_OK ((HRESULT)0)
-#endif
-
-#define CHECK(call)                                                                  \
-    do {                                                                             \
-        HRESULT hr_ = (call);                                                        \
-        if (hr_ != S_OK) {                                                           \
-            fprintf(stderr, "%s failed: 0x%08x\n", #call, (unsigned)hr_);            \
-            return 1;                                                                \
-        }                                                                            \
-    } while (0)
-
-static WCHAR *to_w(const char *s) {
-    static WCHAR bufs[2][16384];
-    static int which = 0;
-    WCHAR *out = bufs[which++ & 1];
-    size_t i = 0;
-    for (; s[i] && i + 1 < 16384; i++) out[i] = (WCHAR)(unsigned char)s[i];
-    out[i] = 0;
-    return out;
-}
-
-static void from_w(const WCHAR *w, char *out, size_t cap) {
-    size_t i = 0;
-    for (; w && w[i] && i + 1 < cap; i++) out[i] = (char)(w[i] < 128 ? w[i] : '?');
-    out[i] = 0;
-}
-
-static void sleep_ms(long ms) {
-    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&t, NULL);
-}
+#include "test_common.h"
 
 /* FILETIME now + seconds (from the C library's clock). */
 static FILETIME in_seconds(long long seconds) {
@@ -68,16 +32,17 @@ int main(int argc, char **argv) {
     PEER_VERSION_DATA version;
     CHECK(PeerGroupStartup(PEER_GROUP_VERSION, &version));
 
-    WCHAR identity[256];
-    memcpy(identity, to_w(argv[1]), sizeof identity);
+    static WCHAR identity[256], invitation[16384];
+    to_w(argv[1], identity, 256);
+    to_w(argv[2], invitation, 16384);
     HGROUP group = NULL;
-    CHECK(PeerGroupJoin(identity, to_w(argv[2]), NULL, &group));
+    CHECK(PeerGroupJoin(identity, invitation, NULL, &group));
     PPEER_GROUP_PROPERTIES props = NULL;
     CHECK(PeerGroupGetProperties(group, &props));
     char peer_name[256];
     from_w(props->pwzGroupPeerName, peer_name, sizeof peer_name);
     WCHAR group_name[256];
-    memcpy(group_name, to_w(peer_name), sizeof group_name);
+    to_w(peer_name, group_name, 256);
     printf("joined %s\n", peer_name);
     PeerFreeData(props);
 

@@ -4,34 +4,8 @@
  * fails, as for a wrong password), then adds a record once the database is synchronised
  * (prints its data), closes the group and reopens it by its peer name with PeerGroupOpen (the
  * granted membership was stored). Prints one line per step; "OK" at the end. */
-#include <stdio.h>
 #include <string.h>
-#include <time.h>
-#include "p2p.h"
-
-#ifndef S_OK
-#define S_OK ((HRESULT)0)
-#endif
-
-#define CHECK(call)                                                                  \
-    do {                                                                             \
-        HRESULT hr_ = (call);                                                        \
-        if (hr_ != S_OK) {                                                           \
-            fprintf(stderr, "%s failed: 0x%08x\n", #call, (unsigned)hr_);            \
-            return 1;                                                                \
-        }                                                                            \
-    } while (0)
-
-static void to_w(const char *s, WCHAR *out, size_t cap) {
-    size_t i = 0;
-    for (; s[i] && i + 1 < cap; i++) out[i] = (WCHAR)(unsigned char)s[i];
-    out[i] = 0;
-}
-
-static void sleep_ms(long ms) {
-    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&t, NULL);
-}
+#include "test_common.h"
 
 static const GUID RECORD_TYPE = {0x7e57c0de, 9, 9, {3, 4, 5, 6, 7, 8, 9, 10}};
 

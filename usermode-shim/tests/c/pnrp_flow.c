@@ -7,32 +7,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include "p2p.h"
-
-static void to_w(const char *s, WCHAR *out, size_t cap) {
-    size_t i = 0;
-    for (; s[i] && i + 1 < cap; i++) out[i] = (WCHAR)(unsigned char)s[i];
-    out[i] = 0;
-}
-
-static void from_w(const WCHAR *w, char *out, size_t cap) {
-    size_t i = 0;
-    for (; w && w[i] && i + 1 < cap; i++) out[i] = (char)(w[i] < 128 ? w[i] : '?');
-    out[i] = 0;
-}
-
-#define CHECK(call)                                                                  \
-    do {                                                                             \
-        HRESULT hr_ = (call);                                                        \
-        if (hr_ != S_OK) {                                                           \
-            fprintf(stderr, "%s failed: 0x%08x\n", #call, (unsigned)hr_);            \
-            return 1;                                                                \
-        }                                                                            \
-    } while (0)
-
-#ifndef S_OK
-#define S_OK ((HRESULT)0)
-#endif
+#include "test_common.h"
 
 static void print_endpoint(const char *tag, const PEER_PNRP_ENDPOINT_INFO *e) {
     char name[256], comment[64], payload[64];

@@ -2,10 +2,12 @@
 //! by this package's own binary), client processes, time bounds.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Lines, Write};
+pub mod group;
+
+use std::io::{BufRead, BufReader, Lines, Read, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -46,6 +48,30 @@ pub fn eventually(wait: Duration, mut f: impl FnMut() -> bool) -> bool {
             return false;
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// An empty directory `peerdrt-<name>-<pid>` under the system's temporary directory (what an
+/// earlier run of the same name left there is removed).
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("peerdrt-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Points the shim in this process at the daemon on `socket`, with its identity store in
+/// `identities` and its group memberships in `groups` (else in their default place).
+///
+/// # Safety
+/// As [`std::env::set_var`]: no other thread of the process reads or writes the environment.
+pub unsafe fn use_daemon(socket: &Path, identities: &Path, groups: Option<&Path>) {
+    unsafe {
+        std::env::set_var("PEERDRT_SOCKET", socket);
+        std::env::set_var("PEERDRT_IDENTITY_DIR", identities);
+        if let Some(groups) = groups {
+            std::env::set_var("PEERDRT_GROUP_DIR", groups);
+        }
     }
 }
 
@@ -342,17 +368,20 @@ pub fn c_program(path: &Path) -> Command {
     command
 }
 
-/// The functions `header` (under include/) declares `WINAPI` and the symbols the cdylib
+/// The functions `headers` (under include/) declare `WINAPI` and the symbols the cdylib
 /// exports, each filtered by `wanted` and sorted: (declared, exported).
-pub fn declared_and_exported(header: &str, wanted: impl Fn(&str) -> bool) -> (Vec<String>, Vec<String>) {
+pub fn declared_and_exported(headers: &[&str], wanted: impl Fn(&str) -> bool) -> (Vec<String>, Vec<String>) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(root.join("include").join(header)).unwrap();
-    let mut declared: Vec<String> = text
-        .split("WINAPI ")
-        .skip(1)
-        .map(|p| p.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>())
-        .filter(|n| wanted(n))
-        .collect();
+    let mut declared: Vec<String> = Vec::new();
+    for header in headers {
+        let text = std::fs::read_to_string(root.join("include").join(header)).unwrap();
+        declared.extend(
+            text.split("WINAPI ")
+                .skip(1)
+                .map(|p| p.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>())
+                .filter(|n| wanted(n)),
+        );
+    }
     declared.sort();
     let lib = cdylib_dir().join("libpeerdrt_shim.so");
     let out = Command::new("nm").args(["-D", "--defined-only"]).arg(&lib).output().expect("nm (binutils)");
@@ -364,6 +393,66 @@ pub fn declared_and_exported(header: &str, wanted: impl Fn(&str) -> bool) -> (Ve
         .collect();
     exported.sort();
     (declared, exported)
+}
+
+/// A C program under test, spawned with its stdin, stdout and stderr piped to this process:
+/// driven by lines on its stdin, followed by the lines it prints.
+pub struct CProgram {
+    child: Child,
+    stdin: ChildStdin,
+    stderr: ChildStderr,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl CProgram {
+    /// Spawns `command` (from [`c_program`], with its arguments and environment).
+    pub fn spawn(command: &mut Command) -> CProgram {
+        let mut child =
+            command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        CProgram { child, stdin, stderr, lines }
+    }
+
+    /// The lines it prints before the line `word`; fails the test, with what it printed on
+    /// stdout and stderr, if it ends first.
+    pub fn wait_for(&mut self, word: &str) -> Vec<String> {
+        self.read_until(word, |line| line == word).0
+    }
+
+    /// The lines it prints up to and including the first that starts with `prefix`; fails the
+    /// test, with what it printed on stdout and stderr, if it ends first.
+    pub fn wait_for_prefix(&mut self, prefix: &str) -> Vec<String> {
+        let (mut seen, line) = self.read_until(prefix, |line| line.starts_with(prefix));
+        seen.push(line);
+        seen
+    }
+
+    /// The lines before the first that `done` accepts, and that line.
+    fn read_until(&mut self, what: &str, done: impl Fn(&str) -> bool) -> (Vec<String>, String) {
+        let mut seen = Vec::new();
+        for line in self.lines.by_ref() {
+            let line = line.unwrap();
+            if done(&line) {
+                return (seen, line);
+            }
+            seen.push(line);
+        }
+        let mut err = String::new();
+        let _ = self.stderr.read_to_string(&mut err);
+        panic!("the C program ended before {what}; it printed {seen:?} and on stderr:\n{err}");
+    }
+
+    /// Writes `line` to its stdin.
+    pub fn send(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+    }
+
+    /// Waits for it to exit (its stdin still open).
+    pub fn wait(mut self) -> ExitStatus {
+        self.child.wait().unwrap()
+    }
 }
 
 /// Compiles `tests/c/<source>` against include/ and [`cdylib_dir`]'s library into `out`, as

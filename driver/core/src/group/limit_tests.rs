@@ -5,31 +5,17 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use ed25519_dalek::SigningKey;
-
 use super::database::{Applied, Change, DbError, RecordDb};
 use super::limits::{
     LEAF_RECORDS, MAX_CONNECTIONS, MAX_RECORDS, MAX_SYNC_OUTSTANDING, MAX_TRANSMISSIONS, RANGE_FANOUT,
     RETRANSMIT_INTERVAL,
 };
 use super::member::{GroupEvent, Member};
-use super::membership::{Credentials, GroupRoot, Role};
+use super::membership::Role;
 use super::range::Range;
 use super::record::{Record, RecordDraft};
-use super::time::PeerTime;
+use super::test_support::{NOW, credentials, root, settle};
 use super::wire::{Body, Message};
-
-const NOW: PeerTime = PeerTime(133_000_000_000_000_000);
-
-fn root() -> GroupRoot {
-    GroupRoot::from_secret(&[1; 32])
-}
-
-fn credentials(root: &GroupRoot, secret: u8, role: Role) -> Credentials {
-    let key = SigningKey::from_bytes(&[secret; 32]).verifying_key().to_bytes();
-    let certificate = root.invite(&key, role, PeerTime(NOW.0 - 1), NOW.plus_seconds(86_400));
-    Credentials::new(&[secret; 32], certificate).unwrap()
-}
 
 fn draft(data: &[u8]) -> RecordDraft {
     RecordDraft {
@@ -74,23 +60,6 @@ fn the_database_holds_max_records_and_refuses_a_new_one_past_it() {
     )
     .unwrap();
     assert_eq!(store.apply(&fresh.view(), later), Ok(Applied::Stored(Some(Change::Added))));
-}
-
-/// Delivers every datagram among `members` (addressed by index) until nothing moves.
-fn settle(members: &mut [Member<usize>], now: PeerTime) {
-    for _ in 0..10_000 {
-        let mut moved = false;
-        for from in 0..members.len() {
-            while let Some((to, bytes)) = members[from].poll_transmit(now) {
-                let _ = members[to].handle_datagram(from, &bytes, now);
-                moved = true;
-            }
-        }
-        if !moved {
-            return;
-        }
-    }
-    panic!("the members did not settle");
 }
 
 #[test]

@@ -35,4 +35,6 @@ mod connection_tests;
 #[cfg(test)]
 mod limit_tests;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;

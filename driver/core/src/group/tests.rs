@@ -14,21 +14,10 @@ use super::member::{GroupError, GroupEvent, Member};
 use super::membership::{Credentials, GroupRoot, MembershipError, Role};
 use super::range::{Range, RangeDigest};
 use super::record::{MAX_RECORD_WIRE_LEN, Record, RecordDraft, RecordError, RecordView};
-use super::time::PeerTime;
+use super::test_support::{NOW, credentials, root, settle};
 use super::wire::{Abstract, Abstracts, Body, DecodeError, Ids, Message, Records};
 
-const NOW: PeerTime = PeerTime(133_000_000_000_000_000);
 const CHAT: [u8; 16] = [0x11; 16];
-
-fn root() -> GroupRoot {
-    GroupRoot::from_secret(&[1; 32])
-}
-
-fn credentials(root: &GroupRoot, secret: u8, role: Role) -> Credentials {
-    let key = SigningKey::from_bytes(&[secret; 32]).verifying_key().to_bytes();
-    let certificate = root.invite(&key, role, PeerTime(NOW.0 - 1), NOW.plus_seconds(86_400));
-    Credentials::new(&[secret; 32], certificate).unwrap()
-}
 
 fn draft(data: &[u8]) -> RecordDraft {
     RecordDraft {
@@ -290,24 +279,6 @@ fn decode_limits_hold_at_their_edges() {
     let mut deep = Message { tag, id: 1, body: Body::SolicitHash(Range::ROOT) }.encode();
     deep[16] = MAX_RANGE_DEPTH + 1;
     assert_eq!(Message::decode(&deep), Err(DecodeError::InvalidField));
-}
-
-/// Runs two or more members to quiescence, delivering every datagram.
-fn settle(members: &mut [Member<usize>], now: PeerTime) -> u64 {
-    let mut delivered = 0;
-    loop {
-        let mut moved = false;
-        for from in 0..members.len() {
-            while let Some((to, bytes)) = members[from].poll_transmit(now) {
-                let _ = members[to].handle_datagram(from, &bytes, now);
-                delivered += 1;
-                moved = true;
-            }
-        }
-        if !moved {
-            return delivered;
-        }
-    }
 }
 
 fn events(member: &mut Member<usize>) -> Vec<GroupEvent<usize>> {
