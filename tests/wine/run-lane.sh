@@ -10,6 +10,7 @@
 # Steps:
 #   1. build peerdrt.sys (tests/wine/build-driver.sh), netio.sys (tests/wine/build-netio.sh),
 #      the ProcessPrng stand-in bcryptprimitives.dll (Rust's std needs it; Wine 8 lacks it), the
+#      BCryptGenRandom stand-in ksecdd.sys (the driver's key material; Wine 8 only stubs it), the
 #      Windows test client (tests/wine/client) and peerdrtd + the peerdrt CLI for Linux;
 #   2. a fresh prefix: netio.sys as a native override, peerdrt.sys under system32\drivers,
 #      `sc create peerdrt type= kernel`, `sc start`: RUNNING, attached to WSK;
@@ -116,6 +117,9 @@ tail -1 "$logs/build-netio.log"
 say "building bcryptprimitives.dll (ProcessPrng)"
 timeout "$BUILD_TIMEOUT" x86_64-w64-mingw32-gcc -O2 -shared -s -o "$target_dir/wine/bcryptprimitives.dll" \
     tests/wine/processprng/processprng.c -ladvapi32 || fail "the ProcessPrng stand-in did not build"
+say "building ksecdd.sys (BCryptGenRandom)"
+timeout "$BUILD_TIMEOUT" x86_64-w64-mingw32-gcc -O2 -shared -s -o "$target_dir/wine/ksecdd.sys" \
+    tests/wine/ksecdd/ksecdd.c -ladvapi32 || fail "the ksecdd.sys stand-in did not build"
 say "building the Windows test client"
 timeout "$BUILD_TIMEOUT" cargo build --manifest-path tests/wine/client/Cargo.toml --target x86_64-pc-windows-gnu --release \
     --target-dir "$target_dir/wine/client" > "$logs/build-client.log" 2>&1 || fail "the client did not build (see build-client.log)"
@@ -146,9 +150,12 @@ timeout 60 wineserver -w || true
 system32="$prefix/drive_c/windows/system32"
 cp "$target_dir/wine/bcryptprimitives.dll" "$system32/bcryptprimitives.dll"
 cp "$target_dir/wine/netio.sys" "$system32/drivers/netio.sys"
+cp "$target_dir/wine/ksecdd.sys" "$system32/drivers/ksecdd.sys"
 cp "$target_dir/wine/peerdrt.sys" "$system32/drivers/peerdrt.sys"
 wine_quiet wine reg add 'HKCU\Software\Wine\DllOverrides' /v netio.sys /d native /f >/dev/null \
     || fail "could not set the netio.sys override"
+wine_quiet wine reg add 'HKCU\Software\Wine\DllOverrides' /v ksecdd.sys /d native /f >/dev/null \
+    || fail "could not set the ksecdd.sys override"
 wine_quiet wine sc create peerdrt type= kernel start= demand binPath= 'C:\windows\system32\drivers\peerdrt.sys' \
     > "$logs/sc-create.log" || fail "sc create (see sc-create.log)"
 # The addresses instances advertise (the driver reads them at load; loopback, both families).
@@ -495,6 +502,10 @@ grep -a "peerdrt: group logs in" "$logs/winedevice-store1.log" | sed 's/^.*peerd
 # caller's UTC: `group-store write` checks that another open's far-future UTC expires nothing.
 grep -a "peerdrt: group peer time from KeQuerySystemTime" "$logs/winedevice-store1.log" | sed 's/^.*peerdrt: /  driver: /' | head -1 | grep . \
     || fail "the driver found no system time routine (see winedevice-store1.log)"
+# Key material came from BCryptGenRandom (ksecdd.sys), not from the fallback stream.
+if grep -aq "peerdrt: BCryptGenRandom failed" "$logs"/winedevice*.log; then
+    fail "BCryptGenRandom failed in the driver: $(grep -ah 'peerdrt: BCryptGenRandom failed' "$logs"/winedevice*.log | head -1)"
+fi
 store_step write write
 store_log="$(ls "$groups_dir"/*.log 2>/dev/null | head -1)"
 [ -n "$store_log" ] || fail "the driver wrote no group log under $groups_dir"
