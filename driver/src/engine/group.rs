@@ -27,6 +27,15 @@ use super::handles::{self, HandleKind};
 
 /// Most groups open on one device at once.
 pub const MAX_GROUPS: usize = 64;
+/// Most groups one open may hold at once: the group handles it has open (CREATE, JOIN and
+/// PASSWORD_JOIN each take one; CLOSE, or the open's own close, gives it back). A share of
+/// [`MAX_GROUPS`], like `MAX_INSTANCES_PER_OPEN`, so that no single open can take every slot
+/// and starve the others. Many opens together can still fill the device (docs/security.md).
+pub const MAX_GROUPS_PER_OPEN: usize = 16;
+const _: () = assert!(
+    MAX_GROUPS_PER_OPEN >= 1 && 4 * MAX_GROUPS_PER_OPEN <= MAX_GROUPS,
+    "four opens' full shares fit on the device"
+);
 /// Most members one group remembers having seen (on records or in handshakes) besides those
 /// connected; past it a new member is neither listed by ENUM_MEMBERS unless connected nor
 /// announced as JOINED.
@@ -322,8 +331,21 @@ impl GroupTable {
         }
     }
 
+    /// Groups `open` holds (its open group handles).
+    pub fn held_by(&self, open: OpenId) -> usize {
+        self.slots.iter().flatten().filter(|s| s.open == open).count()
+    }
+
+    /// Takes a slot for a new group of `slot.open`: the one path by which an open comes to
+    /// hold a group, so the per-open share is checked here and only here. E_OUTOFMEMORY
+    /// (INSUFFICIENT_RESOURCES) when the open holds [`MAX_GROUPS_PER_OPEN`] or the device
+    /// [`MAX_GROUPS`]; nothing changes then.
     fn insert(&mut self, slot: Slot) -> Result<Handle, GroupFailure> {
         let open = slot.open;
+        let full = GroupFailure::HResult(hresult::E_OUTOFMEMORY);
+        if self.held_by(open) >= MAX_GROUPS_PER_OPEN {
+            return Err(full);
+        }
         let index = match self.slots.iter().position(Option::is_none) {
             Some(index) => index,
             None if self.slots.len() < MAX_GROUPS => {
@@ -331,7 +353,7 @@ impl GroupTable {
                 self.generations.push(0);
                 self.slots.len() - 1
             }
-            None => return Err(GroupFailure::HResult(hresult::E_OUTOFMEMORY)),
+            None => return Err(full),
         };
         self.generations[index] = self.generations[index].wrapping_add(1);
         self.slots[index] = Some(slot);
@@ -1125,22 +1147,110 @@ mod tests {
         assert_eq!(known.0.len(), MAX_KNOWN_MEMBERS);
     }
 
-    #[test]
-    fn the_number_of_groups_is_bounded() {
-        let mut a = GroupTable::new();
-        for _ in 0..MAX_GROUPS {
-            run(
-                &mut a,
-                GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 60 },
-            )
-            .unwrap();
+    fn run_as(
+        table: &mut GroupTable,
+        open: OpenId,
+        request: GroupRequest<'_>,
+    ) -> Result<Handle, GroupFailure> {
+        let mut out = vec![0u8; 1024];
+        let len = table.execute(open, &request, NOW, 0x1234_5678_9abc_def0, &mut out)?;
+        match GroupResponse::decode(request.code(), &out[..len]) {
+            Ok(GroupResponse::Opened { group, .. }) => Ok(group),
+            other => panic!("{other:?}"),
         }
-        let past = run(
-            &mut a,
-            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 60 },
-        );
-        assert_eq!(past, Err(GroupFailure::HResult(hresult::E_OUTOFMEMORY)));
+    }
+
+    /// GROUP_CREATE of a group of `open` rooted at `[n; 32]`.
+    fn create_as(table: &mut GroupTable, open: OpenId, n: u8) -> Result<Handle, GroupFailure> {
+        run_as(
+            table,
+            open,
+            GroupRequest::Create { root_secret: &[n; 32], member_secret: &[2; 32], lifetime_seconds: 60 },
+        )
+    }
+
+    const FULL: Result<Handle, GroupFailure> = Err(GroupFailure::HResult(hresult::E_OUTOFMEMORY));
+
+    #[test]
+    fn an_open_holds_max_groups_per_open_by_every_way_of_opening_one_and_closing_gives_them_back() {
+        let (mut a, other) = (GroupTable::new(), OpenId { slot: 2, generation: 1 });
+        // The other open's group, whose root signs an invitation and names a password join.
+        let theirs = create_as(&mut a, other, 0xEE).unwrap();
+        let root = a.group_root(other, theirs).unwrap();
+        let mut invite = vec![0u8; CERTIFICATE_LEN];
+        let request = GroupRequest::CreateInvitation {
+            group: theirs,
+            member: &member_key(&[3; 32]),
+            role: 1,
+            lifetime_seconds: 60,
+        };
+        a.execute(other, &request, NOW, 0, &mut invite).unwrap();
+        let certificate: [u8; CERTIFICATE_LEN] = invite.try_into().unwrap();
+        let join = GroupRequest::Join { member_secret: &[3; 32], certificate: &certificate };
+        let password_join = GroupRequest::PasswordJoin {
+            member_secret: &[4; 32],
+            group_root: &root,
+            password_seed: &[5; 32],
+        };
+
+        // Filled by creates, then a JOIN and a PASSWORD_JOIN: all three count.
+        let mut mine: Vec<Handle> =
+            (0..MAX_GROUPS_PER_OPEN as u8 - 2).map(|n| create_as(&mut a, OPEN, n).unwrap()).collect();
+        mine.push(run_as(&mut a, OPEN, join).unwrap());
+        mine.push(run_as(&mut a, OPEN, password_join).unwrap());
+        assert_eq!(a.held_by(OPEN), MAX_GROUPS_PER_OPEN);
+        for one_more in [
+            GroupRequest::Create { root_secret: &[0x77; 32], member_secret: &[2; 32], lifetime_seconds: 60 },
+            join,
+            password_join,
+        ] {
+            assert_eq!(run_as(&mut a, OPEN, one_more), FULL, "one past the share by {one_more:?}");
+        }
+        assert_eq!((a.held_by(OPEN), a.len()), (MAX_GROUPS_PER_OPEN, MAX_GROUPS_PER_OPEN + 1));
+        // Its groups still work, and the other open still opens groups meanwhile.
+        for &group in &mine {
+            run(&mut a, GroupRequest::GetStatus { group }).unwrap();
+        }
+        add(&mut a, mine[0], b"still mine", 7);
+        let another = create_as(&mut a, other, 0xEF).unwrap();
+
+        // Closing one group gives back exactly one place.
+        run(&mut a, GroupRequest::Close { group: mine[0] }).unwrap();
+        let again = run_as(&mut a, OPEN, join).unwrap();
+        assert_eq!(run_as(&mut a, OPEN, password_join), FULL);
+        run(&mut a, GroupRequest::GetStatus { group: again }).unwrap();
+        // Closing the open gives back all of them; the other open's groups stay.
         a.close_open(OPEN);
+        assert_eq!((a.held_by(OPEN), a.held_by(other)), (0, 2));
+        for n in 0..MAX_GROUPS_PER_OPEN as u8 {
+            create_as(&mut a, OPEN, n).unwrap();
+        }
+        let mut status = vec![0u8; 64];
+        a.execute(other, &GroupRequest::GetStatus { group: another }, NOW, 0, &mut status).unwrap();
+    }
+
+    #[test]
+    fn many_opens_together_fill_the_device_at_max_groups() {
+        let mut a = GroupTable::new();
+        let opens: Vec<OpenId> = (0..MAX_GROUPS / MAX_GROUPS_PER_OPEN)
+            .map(|n| OpenId { slot: n as u16 + 1, generation: 1 })
+            .collect();
+        for &open in &opens {
+            for n in 0..MAX_GROUPS_PER_OPEN as u8 {
+                create_as(&mut a, open, n).unwrap();
+            }
+        }
+        assert_eq!(a.len(), MAX_GROUPS);
+        let late = OpenId { slot: 99, generation: 1 };
+        assert_eq!(create_as(&mut a, late, 1), FULL, "the device is full though this open holds none");
+        a.close_open(opens[0]);
+        for n in 0..MAX_GROUPS_PER_OPEN as u8 {
+            create_as(&mut a, late, n).unwrap();
+        }
+        assert_eq!(create_as(&mut a, late, 0x40), FULL);
+        for open in opens.into_iter().chain([late]) {
+            a.close_open(open);
+        }
         assert!(a.is_empty());
     }
 }
