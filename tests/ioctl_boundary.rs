@@ -1898,6 +1898,114 @@ fn the_device_wide_instance_bound_holds_at_its_edge_and_a_closed_instance_frees_
     assert_eq!(open_one(&mut device, &mut platform, late, &input).0, status::INSUFFICIENT_RESOURCES);
 }
 
+/// GROUP_CREATE of a group rooted at `[n; 32]` on `open`: its status, and its handle if it opened.
+fn create_group_status(b: &mut Bench, open: OpenId, n: u8) -> (u32, Option<Handle>) {
+    let create =
+        GroupRequest::Create { root_secret: &[n; 32], member_secret: &[0x33; 32], lifetime_seconds: 3600 };
+    match b.call(open, &group_call(create), group::output_needed(group::GROUP_CREATE)) {
+        Outcome::Done(status, output) => match GroupResponse::decode(group::GROUP_CREATE, &output) {
+            Ok(GroupResponse::Opened { group, .. }) => (status, Some(group)),
+            _ => (status, None),
+        },
+        Outcome::Pending => panic!("GROUP_CREATE pended"),
+    }
+}
+
+/// What an open's group answers to GET_STATUS, ENUM_RECORDS and GET_RECORD.
+fn group_view(b: &mut Bench, open: OpenId, group: Handle, record: &[u8; 16]) -> Vec<Outcome> {
+    [
+        GroupRequest::GetStatus { group },
+        GroupRequest::EnumRecords { group, record_type: None, after: &[0; 16] },
+        GroupRequest::GetRecord { group, id: record },
+    ]
+    .map(|r| b.call(open, &group_call(r), group::MAX_RECORD_LEN + 2))
+    .into()
+}
+
+#[test]
+fn an_open_holds_max_groups_per_open_and_one_more_changes_nothing_of_its_own_or_anyone_elses() {
+    use peerdrt::core::group::membership::{GroupRoot, member_key};
+    use peerdrt::engine::group::{MAX_GROUPS, MAX_GROUPS_PER_OPEN};
+    let mut b = Bench::new();
+    let before = b.snapshot(b.victim);
+    let a = b.attacker;
+    let full = status::INSUFFICIENT_RESOURCES;
+    assert_eq!(to_hresult(full), hresult::E_OUTOFMEMORY, "what PeerGroupCreate / Join / Open return");
+    // A JOIN with an invitation its own group's root signed, and a PASSWORD_JOIN naming that root.
+    let invite = GroupRequest::CreateInvitation {
+        group: a.group,
+        member: &member_key(&[0x31; 32]),
+        role: 1,
+        lifetime_seconds: 3600,
+    };
+    let invitation = b.expect(a.open, &group_call(invite), group::CERTIFICATE_LEN, status::SUCCESS);
+    let certificate: [u8; group::CERTIFICATE_LEN] = invitation.try_into().unwrap();
+    let root = GroupRoot::from_secret(&[a.tag; 32]).public_key();
+    let join = group_call(GroupRequest::Join { member_secret: &[0x31; 32], certificate: &certificate });
+    let password_join = group_call(GroupRequest::PasswordJoin {
+        member_secret: &[0x32; 32],
+        group_root: &root,
+        password_seed: &[0x34; 32],
+    });
+    let opened_by = |b: &mut Bench, request: &Request<'_>| {
+        let output = b.expect(a.open, request, group::output_needed(request.code()), status::SUCCESS);
+        match GroupResponse::decode(request.code(), &output) {
+            Ok(GroupResponse::Opened { group, .. }) => group,
+            other => panic!("{other:?}"),
+        }
+    };
+
+    // The attacker holds one group (the other it closed); creates, a JOIN and a PASSWORD_JOIN
+    // take it to its share.
+    let mut mine = vec![a.group];
+    for n in 0..MAX_GROUPS_PER_OPEN - 3 {
+        mine.push(b.create_group(a.open, 0x40 + n as u8));
+    }
+    mine.push(opened_by(&mut b, &join));
+    mine.push(opened_by(&mut b, &password_join));
+    assert_eq!(mine.len(), MAX_GROUPS_PER_OPEN);
+    let own_before = group_view(&mut b, a.open, a.group, &a.record);
+    assert_eq!(create_group_status(&mut b, a.open, 0x70), (full, None), "one past the share");
+    for one_more in [&join, &password_join] {
+        assert_eq!(b.call(a.open, one_more, 1024), Outcome::Done(full, vec![]), "{one_more:?}");
+    }
+    // Its groups are as they were and still work; another open still opens a group.
+    assert_eq!(group_view(&mut b, a.open, a.group, &a.record), own_before);
+    for &group in &mine {
+        b.expect(a.open, &group_call(GroupRequest::GetStatus { group }), 64, status::SUCCESS);
+    }
+    let add = GroupRequest::AddRecord { group: mine[1], record: record_fields(b"at the share") };
+    b.expect(a.open, &group_call(add), 16, status::SUCCESS);
+    let (observer, _) = b.observer;
+    let (status, theirs) = create_group_status(&mut b, observer, 0x71);
+    assert_eq!(status, status::SUCCESS, "another open is not starved");
+    b.expect(observer, &group_call(GroupRequest::Close { group: theirs.unwrap() }), 0, status::SUCCESS);
+
+    // Closing one group gives back exactly one place.
+    b.expect(a.open, &group_call(GroupRequest::Close { group: mine[1] }), 0, status::SUCCESS);
+    assert_eq!(create_group_status(&mut b, a.open, 0x72).0, status::SUCCESS);
+    assert_eq!(create_group_status(&mut b, a.open, 0x73).0, full);
+
+    // Other opens fill the device (the victim holds one group, the attacker its share)...
+    let mut held = 1 + MAX_GROUPS_PER_OPEN;
+    while held < MAX_GROUPS {
+        let filler = b.device.open(Owner { pid: 400, uid: 1003 }).unwrap();
+        for n in 0..MAX_GROUPS_PER_OPEN.min(MAX_GROUPS - held) {
+            assert_eq!(create_group_status(&mut b, filler, n as u8).0, status::SUCCESS);
+            held += 1;
+        }
+    }
+    let late = b.device.open(Owner { pid: 500, uid: 1004 }).unwrap();
+    assert_eq!(create_group_status(&mut b, late, 0x74).0, full, "the device is full");
+    // ...and closing the attacker's open gives back its whole share.
+    b.device.close(b.now, a.open, &mut b.platform);
+    for n in 0..MAX_GROUPS_PER_OPEN {
+        assert_eq!(create_group_status(&mut b, late, 0x80 + n as u8).0, status::SUCCESS);
+    }
+    assert_eq!(create_group_status(&mut b, late, 0x75).0, full);
+    b.victim_intact(&before);
+}
+
 #[test]
 fn the_per_node_registration_bound_holds_at_its_edge_through_ioctls() {
     use peerdrt::core::drt::config::MAX_REGISTRATIONS;
