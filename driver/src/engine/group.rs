@@ -234,6 +234,11 @@ impl Slot {
         }
     }
 
+    /// The root key, if this member created the group: only it invites and grants passwords.
+    fn administered(&self) -> Result<&GroupRoot, GroupFailure> {
+        self.root.as_ref().ok_or(GroupFailure::HResult(hresult::PEER_E_NOT_AUTHORIZED))
+    }
+
     /// The members to list, in key order after `after`: the known ones and the connected ones,
     /// this node's own member flagged local and present, connected ones present.
     fn members(&self, after: Option<&MemberKey>, port: u16) -> Vec<MemberEntry> {
@@ -277,6 +282,11 @@ pub struct GroupTable {
     farewells: VecDeque<GroupOutgoing>,
     /// The port of the socket the groups' datagrams use (reported to CREATE / JOIN).
     port: u16,
+}
+
+/// An invitation's or a password grant's role byte (1 member, 2 administrator).
+fn role_of(byte: u8) -> Result<Role, GroupFailure> {
+    Role::from_byte(byte).ok_or(GroupFailure::Abi(AbiError::BadValue))
 }
 
 fn draft(fields: &RecordFields<'_>) -> Result<RecordDraft, GroupFailure> {
@@ -390,20 +400,20 @@ impl GroupTable {
             }
             GroupRequest::CreateInvitation { group, member, role, lifetime_seconds } => {
                 let (_, slot) = self.slot(open, group)?;
-                let root = slot.root.as_ref().ok_or(GroupFailure::HResult(hresult::PEER_E_NOT_AUTHORIZED))?;
-                let role = Role::from_byte(role).ok_or(GroupFailure::Abi(AbiError::BadValue))?;
+                let (root, role) = (slot.administered()?, role_of(role)?);
                 let until = now.plus_seconds(u64::from(lifetime_seconds));
                 let certificate = root.invite(member, role, now, until).to_bytes();
                 Ok(GroupResponse::Invitation(&certificate).encode(out)?)
             }
             GroupRequest::Connect { group, address, port } => {
-                let (index, slot) = self.slot(open, group)?;
                 let endpoint = Endpoint { addr: (*address).into(), port };
-                if !slot.connections.contains_key(&endpoint) {
-                    slot.dialing.insert(endpoint);
-                }
-                slot.member.connect(endpoint, now);
-                self.drain_events(index);
+                self.change(open, group, |slot| {
+                    if !slot.connections.contains_key(&endpoint) {
+                        slot.dialing.insert(endpoint);
+                    }
+                    slot.member.connect(endpoint, now);
+                    Ok(())
+                })?;
                 Ok(GroupResponse::Done.encode(out)?)
             }
             GroupRequest::Close { group } => {
@@ -413,23 +423,22 @@ impl GroupTable {
             }
             GroupRequest::AddRecord { group, record } => {
                 let draft = draft(&record)?;
-                let (index, slot) = self.slot(open, group)?;
-                let stored = slot.member.add_record(draft, random, now).map_err(fail)?;
-                let id = stored.id.0;
-                self.drain_events(index);
+                let id = self.change(open, group, |slot| {
+                    slot.member.add_record(draft, random, now).map(|r| r.id.0).map_err(fail)
+                })?;
                 Ok(GroupResponse::RecordId(&id).encode(out)?)
             }
             GroupRequest::UpdateRecord { group, id, record } => {
                 let draft = draft(&record)?;
-                let (index, slot) = self.slot(open, group)?;
-                slot.member.update_record(&RecordId(*id), draft, now).map_err(fail)?;
-                self.drain_events(index);
+                self.change(open, group, |slot| {
+                    slot.member.update_record(&RecordId(*id), draft, now).map_err(fail)
+                })?;
                 Ok(GroupResponse::Done.encode(out)?)
             }
             GroupRequest::DeleteRecord { group, id } => {
-                let (index, slot) = self.slot(open, group)?;
-                slot.member.delete_record(&RecordId(*id), now).map_err(fail)?;
-                self.drain_events(index);
+                self.change(open, group, |slot| {
+                    slot.member.delete_record(&RecordId(*id), now).map_err(fail)
+                })?;
                 Ok(GroupResponse::Done.encode(out)?)
             }
             GroupRequest::GetRecord { group, id } => {
@@ -460,8 +469,7 @@ impl GroupTable {
             }
             GroupRequest::EnablePassword { group, verifier, role, lifetime_seconds } => {
                 let (_, slot) = self.slot(open, group)?;
-                let root = slot.root.clone().ok_or(GroupFailure::HResult(hresult::PEER_E_NOT_AUTHORIZED))?;
-                let role = Role::from_byte(role).ok_or(GroupFailure::Abi(AbiError::BadValue))?;
+                let (root, role) = (slot.administered()?.clone(), role_of(role)?);
                 slot.member.enable_password_authentication(PasswordGrantor::new(
                     root,
                     *verifier,
@@ -471,16 +479,10 @@ impl GroupTable {
                 Ok(GroupResponse::Done.encode(out)?)
             }
             GroupRequest::PasswordJoin { member_secret, group_root, password_seed } => {
-                let invalid = GroupFailure::HResult(hresult::PEER_E_INVALID_CREDENTIAL);
-                let mut member =
+                let member =
                     Member::new_password_join(member_secret, *group_root, password_seed, random as u32)
-                        .ok_or(invalid)?;
-                member.add_entropy(&random.to_le_bytes());
-                let certificate = member.certificate().to_bytes();
-                let local = member.key();
-                let handle = self.insert(Slot::new(open, None, member, local))?;
-                Ok(GroupResponse::Opened { group: handle, certificate: &certificate, port: self.port }
-                    .encode(out)?)
+                        .ok_or(GroupFailure::HResult(hresult::PEER_E_INVALID_CREDENTIAL))?;
+                self.admit(open, None, member, random, out)
             }
             GroupRequest::GetCertificate { group } => {
                 let (_, slot) = self.slot(open, group)?;
@@ -545,11 +547,24 @@ impl GroupTable {
     ) -> Result<usize, GroupFailure> {
         let invalid = GroupFailure::HResult(hresult::PEER_E_INVALID_CREDENTIAL);
         let credentials = Credentials::new(member_secret, certificate).ok_or(invalid)?;
-        let mut member = Member::new(credentials, ready, random as u32).ok_or(invalid)?;
+        let member = Member::new(credentials, ready, random as u32).ok_or(invalid)?;
+        self.admit(open, root, member, random, out)
+    }
+
+    /// Seeds a new member with `random`, gives it a slot of `open` and answers OPENED with its
+    /// handle, its certificate and the groups' port.
+    fn admit(
+        &mut self,
+        open: OpenId,
+        root: Option<GroupRoot>,
+        mut member: Member<Endpoint>,
+        random: u64,
+        out: &mut [u8],
+    ) -> Result<usize, GroupFailure> {
         member.add_entropy(&random.to_le_bytes());
-        let handle = self.insert(Slot::new(open, root, member, certificate.member))?;
-        Ok(GroupResponse::Opened { group: handle, certificate: &certificate.to_bytes(), port: self.port }
-            .encode(out)?)
+        let (certificate, local) = (member.certificate().to_bytes(), member.key());
+        let handle = self.insert(Slot::new(open, root, member, local))?;
+        Ok(GroupResponse::Opened { group: handle, certificate: &certificate, port: self.port }.encode(out)?)
     }
 
     fn close_slot(&mut self, index: usize) {
@@ -591,10 +606,24 @@ impl GroupTable {
 
     /// Marks group `group` of `open` synchronised (reopened from its durable log).
     pub fn mark_ready(&mut self, open: OpenId, group: Handle) -> Result<(), GroupFailure> {
+        self.change(open, group, |slot| {
+            slot.member.mark_ready();
+            Ok(())
+        })
+    }
+
+    /// Runs `change` on group `group` of `open` and, if it succeeds, takes the events it
+    /// raised (a failed change leaves them for the next).
+    fn change<T>(
+        &mut self,
+        open: OpenId,
+        group: Handle,
+        change: impl FnOnce(&mut Slot) -> Result<T, GroupFailure>,
+    ) -> Result<T, GroupFailure> {
         let (index, slot) = self.slot(open, group)?;
-        slot.member.mark_ready();
+        let changed = change(slot)?;
         self.drain_events(index);
-        Ok(())
+        Ok(changed)
     }
 
     /// The next event of a watched group, with the open to queue it on.
@@ -745,6 +774,13 @@ mod tests {
         }
     }
 
+    /// A group created on `table` by [`OPEN`]: root `[1; 32]`, creator `[2; 32]`, for an hour.
+    fn created(table: &mut GroupTable) -> Handle {
+        let request =
+            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 };
+        opened(&run(table, request).unwrap(), peerdrt_abi::group::GROUP_CREATE).0
+    }
+
     /// Delivers datagrams between two tables until both are quiet.
     fn settle(a: &mut GroupTable, b: &mut GroupTable) {
         for _ in 0..1000 {
@@ -771,12 +807,7 @@ mod tests {
     #[test]
     fn create_invite_join_connect_add_and_read_across_two_nodes() {
         let (mut a, mut b) = (GroupTable::new(), GroupTable::new());
-        let created = run(
-            &mut a,
-            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 },
-        )
-        .unwrap();
-        let (group_a, _) = opened(&created, peerdrt_abi::group::GROUP_CREATE);
+        let group_a = created(&mut a);
         let invitee = member_key(&[3; 32]);
         let invitation = run(
             &mut a,
@@ -875,12 +906,7 @@ mod tests {
     #[test]
     fn errors_map_to_the_documented_hresults() {
         let mut a = GroupTable::new();
-        let created = run(
-            &mut a,
-            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 },
-        )
-        .unwrap();
-        let (group, _) = opened(&created, peerdrt_abi::group::GROUP_CREATE);
+        let group = created(&mut a);
         let bad_attributes =
             run(&mut a, GroupRequest::AddRecord { group, record: fields(b"<attributes>", b"x") });
         assert_eq!(bad_attributes, Err(GroupFailure::HResult(hresult::PEER_E_INVALID_ATTRIBUTES)));
@@ -916,12 +942,7 @@ mod tests {
 
     /// A creator on `a` and an invited member on `b` (not connected yet).
     fn two_members(a: &mut GroupTable, b: &mut GroupTable) -> (Handle, Handle) {
-        let created = run(
-            a,
-            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 },
-        )
-        .unwrap();
-        let (group_a, _) = opened(&created, peerdrt_abi::group::GROUP_CREATE);
+        let group_a = created(a);
         let invitation = run(
             a,
             GroupRequest::CreateInvitation {
@@ -975,12 +996,7 @@ mod tests {
     #[test]
     fn a_watched_group_reports_every_record_change_in_order_and_an_unwatched_one_nothing() {
         let mut a = GroupTable::new();
-        let created = run(
-            &mut a,
-            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 },
-        )
-        .unwrap();
-        let (group, _) = opened(&created, peerdrt_abi::group::GROUP_CREATE);
+        let group = created(&mut a);
         let unwatched = add(&mut a, group, b"unwatched", 1);
         assert_eq!(notices(&mut a), vec![], "no events for a group nobody watches");
 
@@ -1110,12 +1126,7 @@ mod tests {
     #[test]
     fn enum_members_pages_hold_max_member_page_entries() {
         let mut a = GroupTable::new();
-        let created = run(
-            &mut a,
-            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 },
-        )
-        .unwrap();
-        let (group, _) = opened(&created, peerdrt_abi::group::GROUP_CREATE);
+        let group = created(&mut a);
         // This member and MAX_MEMBER_PAGE others seen: one page too many for one page.
         let slot = a.slots[0].as_mut().unwrap();
         for n in 0..MAX_MEMBER_PAGE as u8 {
