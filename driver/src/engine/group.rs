@@ -631,12 +631,23 @@ impl GroupTable {
         self.notices.pop_front()
     }
 
-    /// Hands a group datagram to the group it names.
+    /// Hands a group datagram to the group it names. Several slots may be members of one group
+    /// (other opens' included: a PASSWORD_JOIN needs only the group's public root), and a
+    /// message names no member, only the group: it goes to the slot connected to the sender,
+    /// else the one dialing it, else the first ordinary member (not a password joiner still
+    /// waiting for its grant), else the first. So a joiner opened on the same device cannot take
+    /// an established member's datagrams (docs/security.md: what remains).
     pub fn handle_datagram(&mut self, from: Endpoint, bytes: &[u8], now: PeerTime) {
         let Some(tag) = bytes.get(4..12).and_then(|t| <[u8; 8]>::try_from(t).ok()).map(GroupTag) else {
             return;
         };
-        let Some(index) = self.slots.iter().position(|s| s.as_ref().is_some_and(|s| s.member.tag() == tag))
+        let first = |prefer: &dyn Fn(&Slot) -> bool| {
+            self.slots.iter().position(|s| s.as_ref().is_some_and(|s| s.member.tag() == tag && prefer(s)))
+        };
+        let Some(index) = first(&|s| s.connections.contains_key(&from))
+            .or_else(|| first(&|s| s.dialing.contains(&from)))
+            .or_else(|| first(&|s| s.member.password_join_state() == PasswordJoinState::Member))
+            .or_else(|| first(&|_| true))
         else {
             return;
         };
@@ -1263,5 +1274,34 @@ mod tests {
             a.close_open(open);
         }
         assert!(a.is_empty());
+    }
+
+    #[test]
+    fn another_opens_member_of_the_same_group_does_not_take_its_datagrams() {
+        let (mut a, mut b) = (GroupTable::new(), GroupTable::new());
+        let attacker = OpenId { slot: 2, generation: 1 };
+        // The attacker's first group takes slot 0, the victim's slot 1; slot 0 is freed.
+        let first = create_as(&mut a, attacker, 0x55).unwrap();
+        let (group_a, group_b) = two_members(&mut a, &mut b);
+        let mut out = vec![0u8; 64];
+        a.execute(attacker, &GroupRequest::Close { group: first }, NOW, 0, &mut out).unwrap();
+        // A password join naming the victim's group root lands in slot 0, before it.
+        let root = a.group_root(OPEN, group_a).unwrap();
+        let join = GroupRequest::PasswordJoin {
+            member_secret: &[9; 32],
+            group_root: &root,
+            password_seed: &[8; 32],
+        };
+        run_as(&mut a, attacker, join).unwrap();
+        // The victim's invited member connects: the victim's group must answer.
+        connect(&mut b, group_b, endpoint(1));
+        settle(&mut a, &mut b);
+        let status = run(&mut a, GroupRequest::GetStatus { group: group_a }).unwrap();
+        let Ok(GroupResponse::Status(status)) =
+            GroupResponse::decode(peerdrt_abi::group::GROUP_GET_STATUS, &status)
+        else {
+            panic!()
+        };
+        assert_eq!(status.connections, 1, "the victim's group was not reached");
     }
 }
