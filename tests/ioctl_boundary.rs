@@ -67,7 +67,7 @@ const DEFINED_DRT_HRESULTS: [u32; 13] = [
 
 /// Peer Grouping HRESULTs a GROUP_* request may complete with (as customer NTSTATUS 0xE063xxxx,
 /// [`status_of_hresult`]).
-const DEFINED_P2P_HRESULTS: [u32; 11] = [
+const DEFINED_P2P_HRESULTS: [u32; 13] = [
     group::hresult::PEER_E_RECORD_NOT_FOUND,
     group::hresult::PEER_E_MAX_RECORD_SIZE_EXCEEDED,
     group::hresult::PEER_E_INVALID_ATTRIBUTES,
@@ -79,6 +79,10 @@ const DEFINED_P2P_HRESULTS: [u32; 11] = [
     group::hresult::PEER_E_INVALID_GROUP,
     group::hresult::PEER_E_NO_MEMBER_CONNECTIONS,
     group::hresult::PEER_E_INVALID_TIME_PERIOD,
+    // GROUP_DELETE of a group a handle has open.
+    group::hresult::PEER_E_GROUP_IN_USE,
+    // GROUP_GET_CERTIFICATE after a member refused this password joiner.
+    group::hresult::PEER_E_CONNECTION_NOT_AUTHENTICATED,
 ];
 
 fn is_defined(s: u32) -> bool {
@@ -267,6 +271,12 @@ fn record_fields(data: &[u8]) -> RecordFields<'_> {
         attributes: b"",
         data,
     }
+}
+
+/// The public group root of the group [`Bench::create_group`] made with `tag` (what
+/// PASSWORD_JOIN and DELETE name).
+fn group_root_of(tag: u8) -> [u8; 32] {
+    peerdrt::core::group::membership::GroupRoot::from_secret(&[tag; 32]).public_key()
 }
 
 /// A membership certificate no root signed (JOIN refuses it).
@@ -987,6 +997,10 @@ fn with_group(group: Handle) -> Vec<Request<'static>> {
         GroupRequest::GetRecord { group, id: &ID },
         GroupRequest::EnumRecords { group, record_type: None, after: &[0; 16] },
         GroupRequest::GetStatus { group },
+        GroupRequest::WatchEvents { group, enabled: true },
+        GroupRequest::EnumMembers { group, after: Some(&[0x45; 32]) },
+        GroupRequest::EnablePassword { group, verifier: &[0x65; 32], role: 1, lifetime_seconds: 60 },
+        GroupRequest::GetCertificate { group },
     ]
     .map(group_call)
     .to_vec()
@@ -1106,7 +1120,7 @@ fn another_opens_a_closed_a_wrong_kind_or_a_garbage_group_is_an_invalid_group() 
             refused += 1;
         }
     }
-    assert_eq!(refused, groups.len() * 9);
+    assert_eq!(refused, groups.len() * 13);
     // The attacker's own group does not reach the victim's record by its ID.
     for request in [
         GroupRequest::GetRecord { group: a.group, id: &v.record },
@@ -1124,6 +1138,31 @@ fn another_opens_a_closed_a_wrong_kind_or_a_garbage_group_is_an_invalid_group() 
     let join = GroupRequest::Join { member_secret: &[0x64; 32], certificate: &FORGED_CERTIFICATE };
     let forged = status_of_hresult(group::hresult::PEER_E_INVALID_CREDENTIAL);
     assert_eq!(b.call(a.open, &group_call(join), 1024), Outcome::Done(forged, vec![]));
+    // The victim's group, open, cannot be deleted by its root; a password join naming that root
+    // is a member of the attacker's own, waiting for a grant it never gets.
+    let victims_root = group_root_of(v.tag);
+    let in_use = status_of_hresult(group::hresult::PEER_E_GROUP_IN_USE);
+    let delete = GroupRequest::Delete { root: &victims_root };
+    assert_eq!(b.call(a.open, &group_call(delete), 0), Outcome::Done(in_use, vec![]));
+    let join = GroupRequest::PasswordJoin {
+        member_secret: &[0x66; 32],
+        group_root: &victims_root,
+        password_seed: &[7; 32],
+    };
+    let output = b.expect(
+        a.open,
+        &group_call(join),
+        group::output_needed(group::GROUP_PASSWORD_JOIN),
+        status::SUCCESS,
+    );
+    let Ok(GroupResponse::Opened { group: joiner, .. }) =
+        GroupResponse::decode(group::GROUP_PASSWORD_JOIN, &output)
+    else {
+        panic!("PASSWORD_JOIN: {output:?}")
+    };
+    let pending = status_of_hresult(group::hresult::PEER_E_GROUP_NOT_READY);
+    let certificate = group_call(GroupRequest::GetCertificate { group: joiner });
+    assert_eq!(b.call(a.open, &certificate, group::CERTIFICATE_LEN), Outcome::Done(pending, vec![]));
     b.victim_intact(&before);
 }
 
@@ -1381,11 +1420,13 @@ fn an_output_buffer_one_byte_short_is_buffer_too_small_and_creates_nothing() {
 enum Attack {
     /// Arbitrary bytes for an arbitrary code (one of the device's, usually).
     Raw { code: u32, input: Vec<u8>, capacity: usize },
-    /// A well-formed request (`template` of [`requests_for`]) naming someone's handle
-    /// (`whose`: attacker, victim, stale), then mutated: bytes overwritten, cut or appended.
+    /// A well-formed request (`template` of [`requests_for`]) naming someone's handle and group
+    /// root (`whose`: attacker, victim, stale), then mutated: its UTC replaced (group requests),
+    /// bytes overwritten anywhere (the UTC too), cut or appended.
     Mutated {
         template: usize,
         whose: u8,
+        utc: Option<u64>,
         edits: Vec<(u16, u8)>,
         cut: Option<u16>,
         append: Vec<u8>,
@@ -1404,8 +1445,9 @@ fn attack() -> impl Strategy<Value = Attack> {
     prop_oneof![
         (code, prop::collection::vec(any::<u8>(), 0..96), capacity.clone(), any::<bool>()).prop_map(
             |(code, mut input, capacity, headed)| {
-                if headed && input.len() >= 4 {
-                    input[..4].copy_from_slice(&[1, 0, 0, 0]);
+                let at = header_at(code);
+                if headed && input.len() >= at + 4 {
+                    input[at..at + 4].copy_from_slice(&[1, 0, 0, 0]);
                 }
                 Attack::Raw { code, input, capacity }
             }
@@ -1413,14 +1455,21 @@ fn attack() -> impl Strategy<Value = Attack> {
         (
             0..templates,
             0..3u8,
+            prop::option::of(prop_oneof![
+                Just(0u64),
+                Just(u64::MAX),
+                Just(UTC + 100 * 365 * 86_400 * 10_000_000),
+                any::<u64>()
+            ]),
             prop::collection::vec((any::<u16>(), any::<u8>()), 0..4),
             prop::option::of(any::<u16>()),
             prop::collection::vec(any::<u8>(), 0..3),
             capacity,
         )
-            .prop_map(|(template, whose, edits, cut, append, capacity)| Attack::Mutated {
+            .prop_map(|(template, whose, utc, edits, cut, append, capacity)| Attack::Mutated {
                 template,
                 whose,
+                utc,
                 edits,
                 cut,
                 append,
@@ -1433,7 +1482,7 @@ impl Bench {
     fn launch(&mut self, attack: &Attack) -> (u32, Outcome) {
         let (code, input, capacity) = match attack {
             Attack::Raw { code, input, capacity } => (*code, input.clone(), *capacity),
-            Attack::Mutated { template, whose, edits, cut, append, capacity } => {
+            Attack::Mutated { template, whose, utc, edits, cut, append, capacity } => {
                 let mut h = self.attacker;
                 match whose {
                     1 => {
@@ -1452,14 +1501,28 @@ impl Bench {
                     }
                     _ => {}
                 }
-                let request = requests_for(&h)[*template];
+                // The group root PASSWORD_JOIN and DELETE name: the template's (nobody's), the
+                // victim's open group, or the attacker's closed one.
+                let root = match whose {
+                    1 => Some(group_root_of(self.victim.tag)),
+                    2 => Some(group_root_of(h.tag + 1)),
+                    _ => None,
+                };
+                let mut request = requests_for(&h)[*template];
+                if let (Some(root), Request::Group { request: r, .. }) = (&root, &mut request) {
+                    match r {
+                        GroupRequest::PasswordJoin { group_root, .. } => *group_root = root,
+                        GroupRequest::Delete { root: named } => *named = root,
+                        _ => {}
+                    }
+                }
+                if let (Some(utc), Request::Group { utc: sent, .. }) = (utc, &mut request) {
+                    *sent = *utc;
+                }
                 let mut input = encode(&request);
-                // A group request's UTC is left alone: whoever sends one moves every open's
-                // group clock (a known gap, `a_callers_utc_does_not_move_another_opens_group_clock`).
-                let keep = header_at(request.code());
                 for &(at, value) in edits {
-                    let len = input.len() - keep;
-                    input[keep + usize::from(at) % len] = value;
+                    let len = input.len();
+                    input[usize::from(at) % len] = value;
                 }
                 if let Some(cut) = cut {
                     input.truncate(usize::from(*cut) % (input.len() + 1));
@@ -1473,7 +1536,7 @@ impl Bench {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     /// Whatever the attacker sends, each request completes with a defined status (or pends, for
     /// a well-formed wait) and the victim's holdings stay exactly as they were.
@@ -1542,6 +1605,8 @@ struct Known {
     attached_registration: Handle,
     group: Handle,
     record: [u8; 16],
+    /// The public root of the victim's group (what PASSWORD_JOIN and DELETE name).
+    group_root: [u8; 32],
     seed: EndpointRecord,
 }
 
@@ -1559,18 +1624,35 @@ fn hammer(socket: &std::path::Path, index: usize, known: Known) -> usize {
     let mut c = support::Client::connect(socket);
     let mut rng = Rng(0xB0_0DA2_7000 + index as u64);
     let mut mine: Vec<Handle> = Vec::new();
+    let mut groups: Vec<Handle> = Vec::new();
     let mut answered = 0;
     for round in 0..ROUNDS {
         let key: KeyBytes = std::array::from_fn(|i| (rng.next() as u8) ^ i as u8);
-        let own = mine.get(rng.below(mine.len().max(1))).copied().unwrap_or(0);
-        let theirs = [
-            known.instance,
-            known.registration,
-            known.search,
-            known.attachment,
-            known.attached_registration,
-            known.group,
-        ][rng.below(6)];
+        // Groups are opened on a schedule (a CREATE and a PASSWORD_JOIN every 600 rounds,
+        // well-formed), so that each hammer holds a few of its own: ten each, 80 in all, more
+        // than the device's MAX_GROUPS, so later ones are refused for the device's bound.
+        let scheduled = round % 300 == 0;
+        let pick = match round % 600 {
+            0 => 12,
+            300 => 24,
+            _ => rng.below(28),
+        };
+        // A group request names, half the time, one of the hammer's groups or the victim's.
+        let group_pick = (13..=25).contains(&pick) && rng.below(2) == 0;
+        let (pool, theirs) = if group_pick {
+            (&groups, known.group)
+        } else {
+            let theirs = [
+                known.instance,
+                known.registration,
+                known.search,
+                known.attachment,
+                known.attached_registration,
+                known.group,
+            ][rng.below(6)];
+            (&mine, theirs)
+        };
+        let own = pool.get(rng.below(pool.len().max(1))).copied().unwrap_or(0);
         let handle = [own, theirs, rng.next(), 0][rng.below(4)];
         let seeds = [known.seed];
         let mut seed_buf = [0u8; ENDPOINT_LEN];
@@ -1578,8 +1660,10 @@ fn hammer(socket: &std::path::Path, index: usize, known: Known) -> usize {
         let id = [known.record, key[..16].try_into().unwrap()][rng.below(2)];
         let fields =
             RecordFields { expiration: utc_now() + 600 * 10_000_000, ..record_fields(b"hammer's record") };
+        // The group root PASSWORD_JOIN and DELETE name: the victim's open group, or nobody's.
+        let root = [known.group_root, key][rng.below(2)];
         let group = |request| Request::Group { utc: utc_now(), request };
-        let request = match rng.below(22) {
+        let request = match pick {
             0 if round % 50 == 0 => open_request(encode_endpoints(&seeds, &mut seed_buf).unwrap()),
             1 => Request::RegisterKey { instance: handle, key: &key, app_data: b"hammer", credential: None },
             2 => Request::UpdateKey { registration: handle, app_data: b"hammer again" },
@@ -1592,7 +1676,6 @@ fn hammer(socket: &std::path::Path, index: usize, known: Known) -> usize {
             9 => Request::AttachCloud { name: ["Global_", "LinkLocal_x"][rng.below(2)] },
             10 => Request::DetachCloud { attachment: handle },
             11 => Request::EnumClouds,
-            // Few enough creates that the device's group table (MAX_GROUPS) never fills.
             12 if round % 600 == 0 => group(GroupRequest::Create {
                 root_secret: &secret,
                 member_secret: &secret,
@@ -1611,6 +1694,21 @@ fn hammer(socket: &std::path::Path, index: usize, known: Known) -> usize {
                 lifetime_seconds: 60,
             }),
             20 if rng.below(10) == 0 => group(GroupRequest::Close { group: handle }),
+            21 => group(GroupRequest::WatchEvents { group: handle, enabled: rng.below(2) == 0 }),
+            22 => group(GroupRequest::EnumMembers { group: handle, after: [None, Some(&key)][rng.below(2)] }),
+            23 => group(GroupRequest::EnablePassword {
+                group: handle,
+                verifier: &key,
+                role: 1 + rng.below(2) as u8,
+                lifetime_seconds: 60,
+            }),
+            24 if round % 600 == 300 => group(GroupRequest::PasswordJoin {
+                member_secret: &secret,
+                group_root: &root,
+                password_seed: &key,
+            }),
+            25 => group(GroupRequest::GetCertificate { group: handle }),
+            26 => group(GroupRequest::Delete { root: &root }),
             _ => Request::QueryInstance { instance: handle },
         };
         let names_handle = !matches!(
@@ -1618,18 +1716,27 @@ fn hammer(socket: &std::path::Path, index: usize, known: Known) -> usize {
             Request::OpenInstance(_)
                 | Request::AttachCloud { .. }
                 | Request::EnumClouds
-                | Request::Group { request: GroupRequest::Create { .. }, .. }
+                | Request::Group {
+                    request: GroupRequest::Create { .. }
+                        | GroupRequest::PasswordJoin { .. }
+                        | GroupRequest::Delete { .. },
+                    ..
+                }
         );
         let mut input = encode(&request);
         let mut code = request.code();
-        match rng.below(6) {
+        match if scheduled { 5 } else { rng.below(7) } {
             0 => input.truncate(rng.below(input.len())),
             1 => {
-                // Anywhere but a group request's UTC (a known gap: it moves every open's
-                // group clock).
-                let keep = header_at(code);
-                let at = keep + rng.below(input.len() - keep);
+                let at = rng.below(input.len());
                 input[at] = rng.next() as u8;
+            }
+            // A group request's UTC far ahead, at the epoch or anything (the device's peer
+            // clock follows its own clock, not the caller's).
+            6 if header_at(code) > 0 => {
+                let utc =
+                    [u64::MAX, 0, utc_now() + 100 * 365 * 86_400 * 10_000_000, rng.next()][rng.below(4)];
+                input[..8].copy_from_slice(&utc.to_le_bytes());
             }
             2 => input.push(rng.next() as u8),
             3 if rng.below(4) == 0 => {
@@ -1638,8 +1745,12 @@ fn hammer(socket: &std::path::Path, index: usize, known: Known) -> usize {
             }
             _ => {}
         }
-        let capacity =
-            [0, 7, 29, 64, group::CERTIFICATE_LEN, MAX_EVENT_LEN - 1, MAX_OUTPUT_CAPACITY][rng.below(7)];
+        let capacity = match scheduled {
+            true => MAX_OUTPUT_CAPACITY,
+            false => {
+                [0, 7, 29, 64, group::CERTIFICATE_LEN, MAX_EVENT_LEN - 1, MAX_OUTPUT_CAPACITY][rng.below(7)]
+            }
+        };
         let reply = c.call_raw(code, &input, capacity);
         answered += 1;
         assert!(
@@ -1648,6 +1759,12 @@ fn hammer(socket: &std::path::Path, index: usize, known: Known) -> usize {
             reply.status
         );
         let exact = code == request.code() && Request::decode(code, &input) == Ok(request);
+        if exact
+            && matches!(request, Request::Group { request: GroupRequest::Delete { root }, .. } if *root == known.group_root)
+        {
+            let in_use = status_of_hresult(group::hresult::PEER_E_GROUP_IN_USE);
+            assert_eq!(reply.status, in_use, "hammer {index} deleted the victim's open group");
+        }
         if exact && names_handle && theirs == handle && handle != own {
             // Refused for the handle, or earlier for an output buffer too small for the answer.
             assert!(
@@ -1665,6 +1782,7 @@ fn hammer(socket: &std::path::Path, index: usize, known: Known) -> usize {
             }
             if let Ok(GroupResponse::Opened { group, .. }) = GroupResponse::decode(code, &reply.output) {
                 mine.push(group);
+                groups.push(group);
             }
         }
     }
@@ -1748,6 +1866,7 @@ fn many_opens_hammering_the_daemon_neither_stop_it_serving_nor_touch_each_other(
         attached_registration: var,
         group: vg,
         record,
+        group_root: peerdrt::core::group::membership::GroupRoot::from_secret(&[0x91; 32]).public_key(),
         seed,
     };
     let socket = daemon.socket.clone();
@@ -1896,6 +2015,114 @@ fn the_device_wide_instance_bound_holds_at_its_edge_and_a_closed_instance_frees_
     );
     assert_eq!(open_one(&mut device, &mut platform, late, &input).0, status::SUCCESS);
     assert_eq!(open_one(&mut device, &mut platform, late, &input).0, status::INSUFFICIENT_RESOURCES);
+}
+
+/// GROUP_CREATE of a group rooted at `[n; 32]` on `open`: its status, and its handle if it opened.
+fn create_group_status(b: &mut Bench, open: OpenId, n: u8) -> (u32, Option<Handle>) {
+    let create =
+        GroupRequest::Create { root_secret: &[n; 32], member_secret: &[0x33; 32], lifetime_seconds: 3600 };
+    match b.call(open, &group_call(create), group::output_needed(group::GROUP_CREATE)) {
+        Outcome::Done(status, output) => match GroupResponse::decode(group::GROUP_CREATE, &output) {
+            Ok(GroupResponse::Opened { group, .. }) => (status, Some(group)),
+            _ => (status, None),
+        },
+        Outcome::Pending => panic!("GROUP_CREATE pended"),
+    }
+}
+
+/// What an open's group answers to GET_STATUS, ENUM_RECORDS and GET_RECORD.
+fn group_view(b: &mut Bench, open: OpenId, group: Handle, record: &[u8; 16]) -> Vec<Outcome> {
+    [
+        GroupRequest::GetStatus { group },
+        GroupRequest::EnumRecords { group, record_type: None, after: &[0; 16] },
+        GroupRequest::GetRecord { group, id: record },
+    ]
+    .map(|r| b.call(open, &group_call(r), group::MAX_RECORD_LEN + 2))
+    .into()
+}
+
+#[test]
+fn an_open_holds_max_groups_per_open_and_one_more_changes_nothing_of_its_own_or_anyone_elses() {
+    use peerdrt::core::group::membership::{GroupRoot, member_key};
+    use peerdrt::engine::group::{MAX_GROUPS, MAX_GROUPS_PER_OPEN};
+    let mut b = Bench::new();
+    let before = b.snapshot(b.victim);
+    let a = b.attacker;
+    let full = status::INSUFFICIENT_RESOURCES;
+    assert_eq!(to_hresult(full), hresult::E_OUTOFMEMORY, "what PeerGroupCreate / Join / Open return");
+    // A JOIN with an invitation its own group's root signed, and a PASSWORD_JOIN naming that root.
+    let invite = GroupRequest::CreateInvitation {
+        group: a.group,
+        member: &member_key(&[0x31; 32]),
+        role: 1,
+        lifetime_seconds: 3600,
+    };
+    let invitation = b.expect(a.open, &group_call(invite), group::CERTIFICATE_LEN, status::SUCCESS);
+    let certificate: [u8; group::CERTIFICATE_LEN] = invitation.try_into().unwrap();
+    let root = GroupRoot::from_secret(&[a.tag; 32]).public_key();
+    let join = group_call(GroupRequest::Join { member_secret: &[0x31; 32], certificate: &certificate });
+    let password_join = group_call(GroupRequest::PasswordJoin {
+        member_secret: &[0x32; 32],
+        group_root: &root,
+        password_seed: &[0x34; 32],
+    });
+    let opened_by = |b: &mut Bench, request: &Request<'_>| {
+        let output = b.expect(a.open, request, group::output_needed(request.code()), status::SUCCESS);
+        match GroupResponse::decode(request.code(), &output) {
+            Ok(GroupResponse::Opened { group, .. }) => group,
+            other => panic!("{other:?}"),
+        }
+    };
+
+    // The attacker holds one group (the other it closed); creates, a JOIN and a PASSWORD_JOIN
+    // take it to its share.
+    let mut mine = vec![a.group];
+    for n in 0..MAX_GROUPS_PER_OPEN - 3 {
+        mine.push(b.create_group(a.open, 0x40 + n as u8));
+    }
+    mine.push(opened_by(&mut b, &join));
+    mine.push(opened_by(&mut b, &password_join));
+    assert_eq!(mine.len(), MAX_GROUPS_PER_OPEN);
+    let own_before = group_view(&mut b, a.open, a.group, &a.record);
+    assert_eq!(create_group_status(&mut b, a.open, 0x70), (full, None), "one past the share");
+    for one_more in [&join, &password_join] {
+        assert_eq!(b.call(a.open, one_more, 1024), Outcome::Done(full, vec![]), "{one_more:?}");
+    }
+    // Its groups are as they were and still work; another open still opens a group.
+    assert_eq!(group_view(&mut b, a.open, a.group, &a.record), own_before);
+    for &group in &mine {
+        b.expect(a.open, &group_call(GroupRequest::GetStatus { group }), 64, status::SUCCESS);
+    }
+    let add = GroupRequest::AddRecord { group: mine[1], record: record_fields(b"at the share") };
+    b.expect(a.open, &group_call(add), 16, status::SUCCESS);
+    let (observer, _) = b.observer;
+    let (status, theirs) = create_group_status(&mut b, observer, 0x71);
+    assert_eq!(status, status::SUCCESS, "another open is not starved");
+    b.expect(observer, &group_call(GroupRequest::Close { group: theirs.unwrap() }), 0, status::SUCCESS);
+
+    // Closing one group gives back exactly one place.
+    b.expect(a.open, &group_call(GroupRequest::Close { group: mine[1] }), 0, status::SUCCESS);
+    assert_eq!(create_group_status(&mut b, a.open, 0x72).0, status::SUCCESS);
+    assert_eq!(create_group_status(&mut b, a.open, 0x73).0, full);
+
+    // Other opens fill the device (the victim holds one group, the attacker its share)...
+    let mut held = 1 + MAX_GROUPS_PER_OPEN;
+    while held < MAX_GROUPS {
+        let filler = b.device.open(Owner { pid: 400, uid: 1003 }).unwrap();
+        for n in 0..MAX_GROUPS_PER_OPEN.min(MAX_GROUPS - held) {
+            assert_eq!(create_group_status(&mut b, filler, n as u8).0, status::SUCCESS);
+            held += 1;
+        }
+    }
+    let late = b.device.open(Owner { pid: 500, uid: 1004 }).unwrap();
+    assert_eq!(create_group_status(&mut b, late, 0x74).0, full, "the device is full");
+    // ...and closing the attacker's open gives back its whole share.
+    b.device.close(b.now, a.open, &mut b.platform);
+    for n in 0..MAX_GROUPS_PER_OPEN {
+        assert_eq!(create_group_status(&mut b, late, 0x80 + n as u8).0, status::SUCCESS);
+    }
+    assert_eq!(create_group_status(&mut b, late, 0x75).0, full);
+    b.victim_intact(&before);
 }
 
 #[test]

@@ -27,6 +27,15 @@ use super::handles::{self, HandleKind};
 
 /// Most groups open on one device at once.
 pub const MAX_GROUPS: usize = 64;
+/// Most groups one open may hold at once: the group handles it has open (CREATE, JOIN and
+/// PASSWORD_JOIN each take one; CLOSE, or the open's own close, gives it back). A share of
+/// [`MAX_GROUPS`], like `MAX_INSTANCES_PER_OPEN`, so that no single open can take every slot
+/// and starve the others. Many opens together can still fill the device (docs/security.md).
+pub const MAX_GROUPS_PER_OPEN: usize = 16;
+const _: () = assert!(
+    MAX_GROUPS_PER_OPEN >= 1 && 4 * MAX_GROUPS_PER_OPEN <= MAX_GROUPS,
+    "four opens' full shares fit on the device"
+);
 /// Most members one group remembers having seen (on records or in handshakes) besides those
 /// connected; past it a new member is neither listed by ENUM_MEMBERS unless connected nor
 /// announced as JOINED.
@@ -225,6 +234,11 @@ impl Slot {
         }
     }
 
+    /// The root key, if this member created the group: only it invites and grants passwords.
+    fn administered(&self) -> Result<&GroupRoot, GroupFailure> {
+        self.root.as_ref().ok_or(GroupFailure::HResult(hresult::PEER_E_NOT_AUTHORIZED))
+    }
+
     /// The members to list, in key order after `after`: the known ones and the connected ones,
     /// this node's own member flagged local and present, connected ones present.
     fn members(&self, after: Option<&MemberKey>, port: u16) -> Vec<MemberEntry> {
@@ -268,6 +282,11 @@ pub struct GroupTable {
     farewells: VecDeque<GroupOutgoing>,
     /// The port of the socket the groups' datagrams use (reported to CREATE / JOIN).
     port: u16,
+}
+
+/// An invitation's or a password grant's role byte (1 member, 2 administrator).
+fn role_of(byte: u8) -> Result<Role, GroupFailure> {
+    Role::from_byte(byte).ok_or(GroupFailure::Abi(AbiError::BadValue))
 }
 
 fn draft(fields: &RecordFields<'_>) -> Result<RecordDraft, GroupFailure> {
@@ -322,8 +341,21 @@ impl GroupTable {
         }
     }
 
+    /// Groups `open` holds (its open group handles).
+    pub fn held_by(&self, open: OpenId) -> usize {
+        self.slots.iter().flatten().filter(|s| s.open == open).count()
+    }
+
+    /// Takes a slot for a new group of `slot.open`: the one path by which an open comes to
+    /// hold a group, so the per-open share is checked here and only here. E_OUTOFMEMORY
+    /// (INSUFFICIENT_RESOURCES) when the open holds [`MAX_GROUPS_PER_OPEN`] or the device
+    /// [`MAX_GROUPS`]; nothing changes then.
     fn insert(&mut self, slot: Slot) -> Result<Handle, GroupFailure> {
         let open = slot.open;
+        let full = GroupFailure::HResult(hresult::E_OUTOFMEMORY);
+        if self.held_by(open) >= MAX_GROUPS_PER_OPEN {
+            return Err(full);
+        }
         let index = match self.slots.iter().position(Option::is_none) {
             Some(index) => index,
             None if self.slots.len() < MAX_GROUPS => {
@@ -331,7 +363,7 @@ impl GroupTable {
                 self.generations.push(0);
                 self.slots.len() - 1
             }
-            None => return Err(GroupFailure::HResult(hresult::E_OUTOFMEMORY)),
+            None => return Err(full),
         };
         self.generations[index] = self.generations[index].wrapping_add(1);
         self.slots[index] = Some(slot);
@@ -368,20 +400,20 @@ impl GroupTable {
             }
             GroupRequest::CreateInvitation { group, member, role, lifetime_seconds } => {
                 let (_, slot) = self.slot(open, group)?;
-                let root = slot.root.as_ref().ok_or(GroupFailure::HResult(hresult::PEER_E_NOT_AUTHORIZED))?;
-                let role = Role::from_byte(role).ok_or(GroupFailure::Abi(AbiError::BadValue))?;
+                let (root, role) = (slot.administered()?, role_of(role)?);
                 let until = now.plus_seconds(u64::from(lifetime_seconds));
                 let certificate = root.invite(member, role, now, until).to_bytes();
                 Ok(GroupResponse::Invitation(&certificate).encode(out)?)
             }
             GroupRequest::Connect { group, address, port } => {
-                let (index, slot) = self.slot(open, group)?;
                 let endpoint = Endpoint { addr: (*address).into(), port };
-                if !slot.connections.contains_key(&endpoint) {
-                    slot.dialing.insert(endpoint);
-                }
-                slot.member.connect(endpoint, now);
-                self.drain_events(index);
+                self.change(open, group, |slot| {
+                    if !slot.connections.contains_key(&endpoint) {
+                        slot.dialing.insert(endpoint);
+                    }
+                    slot.member.connect(endpoint, now);
+                    Ok(())
+                })?;
                 Ok(GroupResponse::Done.encode(out)?)
             }
             GroupRequest::Close { group } => {
@@ -391,23 +423,22 @@ impl GroupTable {
             }
             GroupRequest::AddRecord { group, record } => {
                 let draft = draft(&record)?;
-                let (index, slot) = self.slot(open, group)?;
-                let stored = slot.member.add_record(draft, random, now).map_err(fail)?;
-                let id = stored.id.0;
-                self.drain_events(index);
+                let id = self.change(open, group, |slot| {
+                    slot.member.add_record(draft, random, now).map(|r| r.id.0).map_err(fail)
+                })?;
                 Ok(GroupResponse::RecordId(&id).encode(out)?)
             }
             GroupRequest::UpdateRecord { group, id, record } => {
                 let draft = draft(&record)?;
-                let (index, slot) = self.slot(open, group)?;
-                slot.member.update_record(&RecordId(*id), draft, now).map_err(fail)?;
-                self.drain_events(index);
+                self.change(open, group, |slot| {
+                    slot.member.update_record(&RecordId(*id), draft, now).map_err(fail)
+                })?;
                 Ok(GroupResponse::Done.encode(out)?)
             }
             GroupRequest::DeleteRecord { group, id } => {
-                let (index, slot) = self.slot(open, group)?;
-                slot.member.delete_record(&RecordId(*id), now).map_err(fail)?;
-                self.drain_events(index);
+                self.change(open, group, |slot| {
+                    slot.member.delete_record(&RecordId(*id), now).map_err(fail)
+                })?;
                 Ok(GroupResponse::Done.encode(out)?)
             }
             GroupRequest::GetRecord { group, id } => {
@@ -438,8 +469,7 @@ impl GroupTable {
             }
             GroupRequest::EnablePassword { group, verifier, role, lifetime_seconds } => {
                 let (_, slot) = self.slot(open, group)?;
-                let root = slot.root.clone().ok_or(GroupFailure::HResult(hresult::PEER_E_NOT_AUTHORIZED))?;
-                let role = Role::from_byte(role).ok_or(GroupFailure::Abi(AbiError::BadValue))?;
+                let (root, role) = (slot.administered()?.clone(), role_of(role)?);
                 slot.member.enable_password_authentication(PasswordGrantor::new(
                     root,
                     *verifier,
@@ -449,16 +479,10 @@ impl GroupTable {
                 Ok(GroupResponse::Done.encode(out)?)
             }
             GroupRequest::PasswordJoin { member_secret, group_root, password_seed } => {
-                let invalid = GroupFailure::HResult(hresult::PEER_E_INVALID_CREDENTIAL);
-                let mut member =
+                let member =
                     Member::new_password_join(member_secret, *group_root, password_seed, random as u32)
-                        .ok_or(invalid)?;
-                member.add_entropy(&random.to_le_bytes());
-                let certificate = member.certificate().to_bytes();
-                let local = member.key();
-                let handle = self.insert(Slot::new(open, None, member, local))?;
-                Ok(GroupResponse::Opened { group: handle, certificate: &certificate, port: self.port }
-                    .encode(out)?)
+                        .ok_or(GroupFailure::HResult(hresult::PEER_E_INVALID_CREDENTIAL))?;
+                self.admit(open, None, member, random, out)
             }
             GroupRequest::GetCertificate { group } => {
                 let (_, slot) = self.slot(open, group)?;
@@ -523,11 +547,24 @@ impl GroupTable {
     ) -> Result<usize, GroupFailure> {
         let invalid = GroupFailure::HResult(hresult::PEER_E_INVALID_CREDENTIAL);
         let credentials = Credentials::new(member_secret, certificate).ok_or(invalid)?;
-        let mut member = Member::new(credentials, ready, random as u32).ok_or(invalid)?;
+        let member = Member::new(credentials, ready, random as u32).ok_or(invalid)?;
+        self.admit(open, root, member, random, out)
+    }
+
+    /// Seeds a new member with `random`, gives it a slot of `open` and answers OPENED with its
+    /// handle, its certificate and the groups' port.
+    fn admit(
+        &mut self,
+        open: OpenId,
+        root: Option<GroupRoot>,
+        mut member: Member<Endpoint>,
+        random: u64,
+        out: &mut [u8],
+    ) -> Result<usize, GroupFailure> {
         member.add_entropy(&random.to_le_bytes());
-        let handle = self.insert(Slot::new(open, root, member, certificate.member))?;
-        Ok(GroupResponse::Opened { group: handle, certificate: &certificate.to_bytes(), port: self.port }
-            .encode(out)?)
+        let (certificate, local) = (member.certificate().to_bytes(), member.key());
+        let handle = self.insert(Slot::new(open, root, member, local))?;
+        Ok(GroupResponse::Opened { group: handle, certificate: &certificate, port: self.port }.encode(out)?)
     }
 
     fn close_slot(&mut self, index: usize) {
@@ -569,10 +606,24 @@ impl GroupTable {
 
     /// Marks group `group` of `open` synchronised (reopened from its durable log).
     pub fn mark_ready(&mut self, open: OpenId, group: Handle) -> Result<(), GroupFailure> {
+        self.change(open, group, |slot| {
+            slot.member.mark_ready();
+            Ok(())
+        })
+    }
+
+    /// Runs `change` on group `group` of `open` and, if it succeeds, takes the events it
+    /// raised (a failed change leaves them for the next).
+    fn change<T>(
+        &mut self,
+        open: OpenId,
+        group: Handle,
+        change: impl FnOnce(&mut Slot) -> Result<T, GroupFailure>,
+    ) -> Result<T, GroupFailure> {
         let (index, slot) = self.slot(open, group)?;
-        slot.member.mark_ready();
+        let changed = change(slot)?;
         self.drain_events(index);
-        Ok(())
+        Ok(changed)
     }
 
     /// The next event of a watched group, with the open to queue it on.
@@ -580,12 +631,23 @@ impl GroupTable {
         self.notices.pop_front()
     }
 
-    /// Hands a group datagram to the group it names.
+    /// Hands a group datagram to the group it names. Several slots may be members of one group
+    /// (other opens' included: a PASSWORD_JOIN needs only the group's public root), and a
+    /// message names no member, only the group: it goes to the slot connected to the sender,
+    /// else the one dialing it, else the first ordinary member (not a password joiner still
+    /// waiting for its grant), else the first. So a joiner opened on the same device cannot take
+    /// an established member's datagrams (docs/security.md: what remains).
     pub fn handle_datagram(&mut self, from: Endpoint, bytes: &[u8], now: PeerTime) {
         let Some(tag) = bytes.get(4..12).and_then(|t| <[u8; 8]>::try_from(t).ok()).map(GroupTag) else {
             return;
         };
-        let Some(index) = self.slots.iter().position(|s| s.as_ref().is_some_and(|s| s.member.tag() == tag))
+        let first = |prefer: &dyn Fn(&Slot) -> bool| {
+            self.slots.iter().position(|s| s.as_ref().is_some_and(|s| s.member.tag() == tag && prefer(s)))
+        };
+        let Some(index) = first(&|s| s.connections.contains_key(&from))
+            .or_else(|| first(&|s| s.dialing.contains(&from)))
+            .or_else(|| first(&|s| s.member.password_join_state() == PasswordJoinState::Member))
+            .or_else(|| first(&|_| true))
         else {
             return;
         };
@@ -723,6 +785,13 @@ mod tests {
         }
     }
 
+    /// A group created on `table` by [`OPEN`]: root `[1; 32]`, creator `[2; 32]`, for an hour.
+    fn created(table: &mut GroupTable) -> Handle {
+        let request =
+            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 };
+        opened(&run(table, request).unwrap(), peerdrt_abi::group::GROUP_CREATE).0
+    }
+
     /// Delivers datagrams between two tables until both are quiet.
     fn settle(a: &mut GroupTable, b: &mut GroupTable) {
         for _ in 0..1000 {
@@ -749,12 +818,7 @@ mod tests {
     #[test]
     fn create_invite_join_connect_add_and_read_across_two_nodes() {
         let (mut a, mut b) = (GroupTable::new(), GroupTable::new());
-        let created = run(
-            &mut a,
-            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 },
-        )
-        .unwrap();
-        let (group_a, _) = opened(&created, peerdrt_abi::group::GROUP_CREATE);
+        let group_a = created(&mut a);
         let invitee = member_key(&[3; 32]);
         let invitation = run(
             &mut a,
@@ -853,12 +917,7 @@ mod tests {
     #[test]
     fn errors_map_to_the_documented_hresults() {
         let mut a = GroupTable::new();
-        let created = run(
-            &mut a,
-            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 },
-        )
-        .unwrap();
-        let (group, _) = opened(&created, peerdrt_abi::group::GROUP_CREATE);
+        let group = created(&mut a);
         let bad_attributes =
             run(&mut a, GroupRequest::AddRecord { group, record: fields(b"<attributes>", b"x") });
         assert_eq!(bad_attributes, Err(GroupFailure::HResult(hresult::PEER_E_INVALID_ATTRIBUTES)));
@@ -894,12 +953,7 @@ mod tests {
 
     /// A creator on `a` and an invited member on `b` (not connected yet).
     fn two_members(a: &mut GroupTable, b: &mut GroupTable) -> (Handle, Handle) {
-        let created = run(
-            a,
-            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 },
-        )
-        .unwrap();
-        let (group_a, _) = opened(&created, peerdrt_abi::group::GROUP_CREATE);
+        let group_a = created(a);
         let invitation = run(
             a,
             GroupRequest::CreateInvitation {
@@ -953,12 +1007,7 @@ mod tests {
     #[test]
     fn a_watched_group_reports_every_record_change_in_order_and_an_unwatched_one_nothing() {
         let mut a = GroupTable::new();
-        let created = run(
-            &mut a,
-            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 },
-        )
-        .unwrap();
-        let (group, _) = opened(&created, peerdrt_abi::group::GROUP_CREATE);
+        let group = created(&mut a);
         let unwatched = add(&mut a, group, b"unwatched", 1);
         assert_eq!(notices(&mut a), vec![], "no events for a group nobody watches");
 
@@ -1088,12 +1137,7 @@ mod tests {
     #[test]
     fn enum_members_pages_hold_max_member_page_entries() {
         let mut a = GroupTable::new();
-        let created = run(
-            &mut a,
-            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 },
-        )
-        .unwrap();
-        let (group, _) = opened(&created, peerdrt_abi::group::GROUP_CREATE);
+        let group = created(&mut a);
         // This member and MAX_MEMBER_PAGE others seen: one page too many for one page.
         let slot = a.slots[0].as_mut().unwrap();
         for n in 0..MAX_MEMBER_PAGE as u8 {
@@ -1125,22 +1169,139 @@ mod tests {
         assert_eq!(known.0.len(), MAX_KNOWN_MEMBERS);
     }
 
-    #[test]
-    fn the_number_of_groups_is_bounded() {
-        let mut a = GroupTable::new();
-        for _ in 0..MAX_GROUPS {
-            run(
-                &mut a,
-                GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 60 },
-            )
-            .unwrap();
+    fn run_as(
+        table: &mut GroupTable,
+        open: OpenId,
+        request: GroupRequest<'_>,
+    ) -> Result<Handle, GroupFailure> {
+        let mut out = vec![0u8; 1024];
+        let len = table.execute(open, &request, NOW, 0x1234_5678_9abc_def0, &mut out)?;
+        match GroupResponse::decode(request.code(), &out[..len]) {
+            Ok(GroupResponse::Opened { group, .. }) => Ok(group),
+            other => panic!("{other:?}"),
         }
-        let past = run(
-            &mut a,
-            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 60 },
-        );
-        assert_eq!(past, Err(GroupFailure::HResult(hresult::E_OUTOFMEMORY)));
+    }
+
+    /// GROUP_CREATE of a group of `open` rooted at `[n; 32]`.
+    fn create_as(table: &mut GroupTable, open: OpenId, n: u8) -> Result<Handle, GroupFailure> {
+        run_as(
+            table,
+            open,
+            GroupRequest::Create { root_secret: &[n; 32], member_secret: &[2; 32], lifetime_seconds: 60 },
+        )
+    }
+
+    const FULL: Result<Handle, GroupFailure> = Err(GroupFailure::HResult(hresult::E_OUTOFMEMORY));
+
+    #[test]
+    fn an_open_holds_max_groups_per_open_by_every_way_of_opening_one_and_closing_gives_them_back() {
+        let (mut a, other) = (GroupTable::new(), OpenId { slot: 2, generation: 1 });
+        // The other open's group, whose root signs an invitation and names a password join.
+        let theirs = create_as(&mut a, other, 0xEE).unwrap();
+        let root = a.group_root(other, theirs).unwrap();
+        let mut invite = vec![0u8; CERTIFICATE_LEN];
+        let request = GroupRequest::CreateInvitation {
+            group: theirs,
+            member: &member_key(&[3; 32]),
+            role: 1,
+            lifetime_seconds: 60,
+        };
+        a.execute(other, &request, NOW, 0, &mut invite).unwrap();
+        let certificate: [u8; CERTIFICATE_LEN] = invite.try_into().unwrap();
+        let join = GroupRequest::Join { member_secret: &[3; 32], certificate: &certificate };
+        let password_join = GroupRequest::PasswordJoin {
+            member_secret: &[4; 32],
+            group_root: &root,
+            password_seed: &[5; 32],
+        };
+
+        // Filled by creates, then a JOIN and a PASSWORD_JOIN: all three count.
+        let mut mine: Vec<Handle> =
+            (0..MAX_GROUPS_PER_OPEN as u8 - 2).map(|n| create_as(&mut a, OPEN, n).unwrap()).collect();
+        mine.push(run_as(&mut a, OPEN, join).unwrap());
+        mine.push(run_as(&mut a, OPEN, password_join).unwrap());
+        assert_eq!(a.held_by(OPEN), MAX_GROUPS_PER_OPEN);
+        for one_more in [
+            GroupRequest::Create { root_secret: &[0x77; 32], member_secret: &[2; 32], lifetime_seconds: 60 },
+            join,
+            password_join,
+        ] {
+            assert_eq!(run_as(&mut a, OPEN, one_more), FULL, "one past the share by {one_more:?}");
+        }
+        assert_eq!((a.held_by(OPEN), a.len()), (MAX_GROUPS_PER_OPEN, MAX_GROUPS_PER_OPEN + 1));
+        // Its groups still work, and the other open still opens groups meanwhile.
+        for &group in &mine {
+            run(&mut a, GroupRequest::GetStatus { group }).unwrap();
+        }
+        add(&mut a, mine[0], b"still mine", 7);
+        let another = create_as(&mut a, other, 0xEF).unwrap();
+
+        // Closing one group gives back exactly one place.
+        run(&mut a, GroupRequest::Close { group: mine[0] }).unwrap();
+        let again = run_as(&mut a, OPEN, join).unwrap();
+        assert_eq!(run_as(&mut a, OPEN, password_join), FULL);
+        run(&mut a, GroupRequest::GetStatus { group: again }).unwrap();
+        // Closing the open gives back all of them; the other open's groups stay.
         a.close_open(OPEN);
+        assert_eq!((a.held_by(OPEN), a.held_by(other)), (0, 2));
+        for n in 0..MAX_GROUPS_PER_OPEN as u8 {
+            create_as(&mut a, OPEN, n).unwrap();
+        }
+        let mut status = vec![0u8; 64];
+        a.execute(other, &GroupRequest::GetStatus { group: another }, NOW, 0, &mut status).unwrap();
+    }
+
+    #[test]
+    fn many_opens_together_fill_the_device_at_max_groups() {
+        let mut a = GroupTable::new();
+        let opens: Vec<OpenId> = (0..MAX_GROUPS / MAX_GROUPS_PER_OPEN)
+            .map(|n| OpenId { slot: n as u16 + 1, generation: 1 })
+            .collect();
+        for &open in &opens {
+            for n in 0..MAX_GROUPS_PER_OPEN as u8 {
+                create_as(&mut a, open, n).unwrap();
+            }
+        }
+        assert_eq!(a.len(), MAX_GROUPS);
+        let late = OpenId { slot: 99, generation: 1 };
+        assert_eq!(create_as(&mut a, late, 1), FULL, "the device is full though this open holds none");
+        a.close_open(opens[0]);
+        for n in 0..MAX_GROUPS_PER_OPEN as u8 {
+            create_as(&mut a, late, n).unwrap();
+        }
+        assert_eq!(create_as(&mut a, late, 0x40), FULL);
+        for open in opens.into_iter().chain([late]) {
+            a.close_open(open);
+        }
         assert!(a.is_empty());
+    }
+
+    #[test]
+    fn another_opens_member_of_the_same_group_does_not_take_its_datagrams() {
+        let (mut a, mut b) = (GroupTable::new(), GroupTable::new());
+        let attacker = OpenId { slot: 2, generation: 1 };
+        // The attacker's first group takes slot 0, the victim's slot 1; slot 0 is freed.
+        let first = create_as(&mut a, attacker, 0x55).unwrap();
+        let (group_a, group_b) = two_members(&mut a, &mut b);
+        let mut out = vec![0u8; 64];
+        a.execute(attacker, &GroupRequest::Close { group: first }, NOW, 0, &mut out).unwrap();
+        // A password join naming the victim's group root lands in slot 0, before it.
+        let root = a.group_root(OPEN, group_a).unwrap();
+        let join = GroupRequest::PasswordJoin {
+            member_secret: &[9; 32],
+            group_root: &root,
+            password_seed: &[8; 32],
+        };
+        run_as(&mut a, attacker, join).unwrap();
+        // The victim's invited member connects: the victim's group must answer.
+        connect(&mut b, group_b, endpoint(1));
+        settle(&mut a, &mut b);
+        let status = run(&mut a, GroupRequest::GetStatus { group: group_a }).unwrap();
+        let Ok(GroupResponse::Status(status)) =
+            GroupResponse::decode(peerdrt_abi::group::GROUP_GET_STATUS, &status)
+        else {
+            panic!()
+        };
+        assert_eq!(status.connections, 1, "the victim's group was not reached");
     }
 }

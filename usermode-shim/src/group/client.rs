@@ -29,7 +29,8 @@ pub struct GroupCallError(pub u32);
 
 impl std::fmt::Display for GroupCallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match super::hresult::name(self.0) {
+        // The generic HRESULTs too: E_OUTOFMEMORY is what a device at its group quota returns.
+        match super::hresult::name(self.0).or_else(|| crate::hresult::name(self.0)) {
             Some(name) => write!(f, "{name} ({:#010x})", self.0),
             None => write!(f, "HRESULT {:#010x}", self.0),
         }
@@ -289,5 +290,22 @@ impl GroupHandle {
     pub fn close(&self) -> GroupResult<()> {
         call(&self.device, GroupRequest::Close { group: self.handle })?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_at_its_group_quota_is_e_outofmemory_by_name() {
+        // The engine's E_OUTOFMEMORY travels as INSUFFICIENT_RESOURCES and comes back whole.
+        let quota = group::status_of_hresult(group::hresult::E_OUTOFMEMORY);
+        assert_eq!(quota, status::INSUFFICIENT_RESOURCES);
+        let error = GroupCallError(status::to_hresult(quota));
+        assert_eq!(error, GroupCallError(status::hresult::E_OUTOFMEMORY));
+        assert_eq!(error.to_string(), "E_OUTOFMEMORY (0x8007000e)");
+        let invalid = GroupCallError(group::hresult::PEER_E_INVALID_GROUP);
+        assert_eq!(invalid.to_string(), "PEER_E_INVALID_GROUP (0x80632093)");
     }
 }
