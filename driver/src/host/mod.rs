@@ -143,7 +143,7 @@ impl Daemon {
         let stopping = Arc::new(AtomicBool::new(false));
         let acceptor = std::thread::Builder::new().name("peerdrt-accept".into()).spawn({
             let (queue, stopping) = (queue.clone(), stopping.clone());
-            move || server::accept_loop(listener, queue, stopping)
+            move || server::accept_loop(listener, queue, stopping, server::ServerSettings::default())
         });
         let acceptor = match acceptor {
             Ok(a) => a,

@@ -42,6 +42,8 @@ struct Inner {
     commands: VecDeque<Command>,
     /// Spare buffers (at most [`BUFFER_POOL_LEN`]).
     pool: Vec<Vec<u8>>,
+    /// Submitters waiting for room in the command queue.
+    submitters_waiting: usize,
     /// The worker sleeps in [`WorkQueue::take`]: only then does a push signal `ready` (a futex
     /// wake is a system call; a busy worker needs none).
     worker_waiting: bool,
@@ -127,7 +129,9 @@ impl WorkQueue {
     pub fn push_command(&self, command: Command) {
         let mut inner = self.lock();
         while inner.commands.len() >= COMMAND_QUEUE_LEN {
+            inner.submitters_waiting += 1;
             inner = self.space.wait(inner).unwrap_or_else(PoisonError::into_inner);
+            inner.submitters_waiting -= 1;
         }
         inner.commands.push_back(command);
         let wake = inner.worker_waiting;
@@ -179,6 +183,12 @@ impl WorkQueue {
     #[cfg(test)]
     pub fn pooled(&self) -> usize {
         self.lock().pool.len()
+    }
+
+    /// Submitters waiting for room in the command queue.
+    #[cfg(test)]
+    pub fn submitters_waiting(&self) -> usize {
+        self.lock().submitters_waiting
     }
 
     /// Datagrams dropped for a full queue.
@@ -239,6 +249,60 @@ mod tests {
         q.take(None, &mut batch);
         q.take(Some(StdInstant::now()), &mut batch);
         assert_eq!(q.pooled(), 0);
+    }
+
+    fn disconnect(conn: u64) -> Command {
+        Command::Disconnect { conn }
+    }
+
+    #[test]
+    fn command_queue_len_commands_queue_at_once_and_the_next_submitter_waits_for_the_worker() {
+        let q = std::sync::Arc::new(WorkQueue::default());
+        // Up to the edge, nobody waits.
+        let filler = std::thread::spawn({
+            let q = q.clone();
+            move || (0..COMMAND_QUEUE_LEN as u64).for_each(|conn| q.push_command(disconnect(conn)))
+        });
+        while !filler.is_finished() {
+            assert_eq!(q.submitters_waiting(), 0, "a submitter waited before the queue was full");
+            std::thread::yield_now();
+        }
+        filler.join().unwrap();
+        // One past: that submitter waits until the worker takes the queue.
+        let (pushed_tx, pushed) = std::sync::mpsc::channel();
+        let submitter = std::thread::spawn({
+            let q = q.clone();
+            move || {
+                q.push_command(disconnect(COMMAND_QUEUE_LEN as u64));
+                pushed_tx.send(()).unwrap();
+            }
+        });
+        while q.submitters_waiting() == 0 {
+            assert!(
+                pushed.try_recv().is_err(),
+                "command {} was queued into a full queue",
+                COMMAND_QUEUE_LEN + 1
+            );
+            std::thread::yield_now();
+        }
+        assert!(pushed.try_recv().is_err());
+        let mut batch = Batch::default();
+        q.take(None, &mut batch);
+        let taken: Vec<u64> = batch
+            .commands
+            .drain(..)
+            .map(|c| match c {
+                Command::Disconnect { conn } => conn,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(taken, (0..COMMAND_QUEUE_LEN as u64).collect::<Vec<_>>());
+        pushed.recv().unwrap();
+        submitter.join().unwrap();
+        q.take(None, &mut batch);
+        assert!(
+            matches!(batch.commands.make_contiguous(), [Command::Disconnect { conn }] if *conn == COMMAND_QUEUE_LEN as u64)
+        );
     }
 
     #[test]
