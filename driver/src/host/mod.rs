@@ -312,7 +312,7 @@ mod tests {
                 break e;
             }
             sent += 1;
-            if sent % 256 == 0 {
+            if sent.is_multiple_of(256) {
                 assert_eq!(served(&mut other, 1 + sent), unknown_handle);
             }
         };
