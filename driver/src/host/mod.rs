@@ -285,6 +285,59 @@ mod tests {
         header.status
     }
 
+    /// Sends a query and reads its answer's status; `None` if the daemon closed the connection.
+    fn try_served(client: &mut UnixStream, request_id: u64) -> Option<u32> {
+        client.write_all(&query(request_id)).ok()?;
+        let mut header = [0u8; RESPONSE_HEADER_LEN];
+        client.read_exact(&mut header).ok()?;
+        let header = ResponseHeader::decode(&header).ok()?;
+        let mut output = vec![0u8; header.information];
+        client.read_exact(&mut output).ok()?;
+        Some(header.status)
+    }
+
+    fn daemon_in(dir: &Path) -> Daemon {
+        let mut config = Config::with_socket(dir.join("d.sock"));
+        config.addresses = vec![std::net::Ipv6Addr::LOCALHOST];
+        Daemon::start(config).unwrap()
+    }
+
+    #[test]
+    fn the_daemon_serves_max_connections_at_once_and_closes_one_more_until_one_leaves() {
+        use server::MAX_CONNECTIONS;
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = daemon_in(dir.path());
+        let connect = || UnixStream::connect(daemon.socket_path()).unwrap();
+        let mut clients: Vec<UnixStream> = (0..MAX_CONNECTIONS).map(|_| connect()).collect();
+        let answer = served(&mut clients[0], 0);
+        for (i, client) in clients.iter_mut().enumerate() {
+            assert_eq!(try_served(client, 1), Some(answer), "connection {i}");
+        }
+        // One past: the socket takes it, the daemon closes it at once.
+        let mut past = connect();
+        past.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let closed = past.read(&mut [0u8; 1]);
+        assert!(
+            matches!(&closed, Ok(0))
+                || closed.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+            "a connection past the limit was not closed: {closed:?}"
+        );
+        // Those it holds are served on.
+        for (i, client) in clients.iter_mut().enumerate() {
+            assert_eq!(try_served(client, 2), Some(answer), "connection {i}");
+        }
+        // Once one leaves, a new one is served (as soon as the daemon has closed the old one's
+        // open; the deadline only turns a failure into a failed test rather than a hang).
+        drop(clients.pop());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while try_served(&mut connect(), 3).is_none() {
+            assert!(std::time::Instant::now() < deadline, "no connection was served after one left");
+            std::thread::yield_now();
+        }
+        drop(clients);
+        daemon.shutdown();
+    }
+
     #[test]
     fn the_daemon_drops_a_client_that_stops_reading_after_the_write_timeout_and_serves_the_others() {
         let dir = tempfile::tempdir().unwrap();

@@ -240,15 +240,39 @@ mod tests {
     }
 
     #[test]
-    fn a_buffer_grown_by_a_large_datagram_is_freed_not_pooled() {
+    fn a_buffer_of_pooled_buffer_capacity_is_pooled_and_one_grown_past_it_freed() {
+        for (capacity, pooled) in [(POOLED_BUFFER_CAPACITY, 1), (POOLED_BUFFER_CAPACITY + 1, 0)] {
+            let q = WorkQueue::default();
+            let mut d = datagram(0);
+            d.bytes = Vec::with_capacity(capacity);
+            assert_eq!(d.bytes.capacity(), capacity);
+            assert!(q.push_datagram(d));
+            let mut batch = Batch::default();
+            q.take(None, &mut batch);
+            q.take(Some(StdInstant::now()), &mut batch);
+            assert_eq!(q.pooled(), pooled, "a buffer of {capacity} bytes");
+        }
+    }
+
+    #[test]
+    fn the_pool_keeps_buffer_pool_len_buffers_and_frees_the_next() {
         let q = WorkQueue::default();
-        let mut big = datagram(0);
-        big.bytes = vec![0; POOLED_BUFFER_CAPACITY + 1];
-        assert!(q.push_datagram(big));
         let mut batch = Batch::default();
+        for i in 0..BUFFER_POOL_LEN {
+            assert!(q.push_datagram(datagram(i as u8)));
+        }
         q.take(None, &mut batch);
+        // The next take gives those back: the pool is full.
+        assert!(q.push_datagram(datagram(0)));
+        q.take(None, &mut batch);
+        assert_eq!(q.pooled(), BUFFER_POOL_LEN);
+        // One more handled buffer is freed.
         q.take(Some(StdInstant::now()), &mut batch);
-        assert_eq!(q.pooled(), 0);
+        assert_eq!(q.pooled(), BUFFER_POOL_LEN);
+        // A receive thread's spares come out of the pool.
+        let mut spare = Vec::new();
+        q.push_datagrams(&mut Vec::new(), &mut spare, 1);
+        assert_eq!((spare.len(), q.pooled()), (1, BUFFER_POOL_LEN - 1));
     }
 
     fn disconnect(conn: u64) -> Command {
