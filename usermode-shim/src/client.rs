@@ -190,6 +190,42 @@ struct InstanceState {
     closed: bool,
 }
 
+impl InstanceState {
+    /// Queues an instance event; with [`MAX_QUEUED_EVENTS`] queued, the oldest goes.
+    fn queue_event(&mut self, event: Event) {
+        if let Event::StatusChanged { status, .. } = &event {
+            self.status = Some(*status);
+        }
+        if self.events.len() >= MAX_QUEUED_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(event);
+    }
+
+    /// Keeps an update of a search not known yet, unless the search has ended; with
+    /// [`MAX_ORPHANS`] kept, the oldest goes.
+    fn keep_orphan(&mut self, search: Handle, update: SearchResultOrEnd) {
+        if self.ended.contains(&search) {
+            return;
+        }
+        if self.orphans.len() >= MAX_ORPHANS {
+            self.orphans.pop_front();
+        }
+        self.orphans.push_back((search, update));
+    }
+
+    /// The application ended `search`: its late updates are dropped (for the last
+    /// [`MAX_ENDED`] searches ended).
+    fn search_ended(&mut self, search: Handle) {
+        self.searches.remove(&search);
+        self.ended.push_back(search);
+        if self.ended.len() > MAX_ENDED {
+            self.ended.pop_front();
+        }
+        self.orphans.retain(|(h, _)| *h != search);
+    }
+}
+
 #[derive(Debug)]
 enum SearchResultOrEnd {
     Result(SearchResult),
@@ -478,12 +514,7 @@ impl Instance {
     pub fn end_search(&self, search: &SearchCore) -> Result<()> {
         let fire = {
             let mut s = lock(&self.state);
-            s.searches.remove(&search.handle);
-            s.ended.push_back(search.handle);
-            if s.ended.len() > MAX_ENDED {
-                s.ended.pop_front();
-            }
-            s.orphans.retain(|(h, _)| *h != search.handle);
+            s.search_ended(search.handle);
             s.closed
         };
         if fire {
@@ -535,13 +566,7 @@ impl Instance {
     }
 
     fn push_event(&self, s: &mut InstanceState, event: Event) -> Fire {
-        if let Event::StatusChanged { status, .. } = &event {
-            s.status = Some(*status);
-        }
-        if s.events.len() >= MAX_QUEUED_EVENTS {
-            s.events.pop_front();
-        }
-        s.events.push_back(event);
+        s.queue_event(event);
         self.cond.notify_all();
         self.signal.as_ref().map_or(Fire::NONE, Signal::set)
     }
@@ -552,12 +577,7 @@ impl Instance {
             match s.searches.get(&search) {
                 Some(c) => c.clone(),
                 None => {
-                    if !s.ended.contains(&search) {
-                        if s.orphans.len() >= MAX_ORPHANS {
-                            s.orphans.pop_front();
-                        }
-                        s.orphans.push_back((search, update));
-                    }
+                    s.keep_orphan(search, update);
                     return;
                 }
             }
@@ -637,6 +657,78 @@ mod tests {
     use peerdrt_abi::{EndpointRecord, EventRecord};
 
     use super::*;
+
+    /// The `n`-th event of a kind the pump queues.
+    fn registration_event(n: u64) -> Event {
+        Event::RegistrationStateChanged { registration: n, state: 1, key: Key([0; 32]) }
+    }
+
+    fn registrations(s: &InstanceState) -> Vec<u64> {
+        s.events
+            .iter()
+            .map(|e| match e {
+                Event::RegistrationStateChanged { registration, .. } => *registration,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_instance_queues_max_queued_events_and_then_drops_the_oldest() {
+        let mut s = InstanceState::default();
+        let edge = MAX_QUEUED_EVENTS as u64;
+        for n in 0..edge {
+            s.queue_event(registration_event(n));
+        }
+        assert_eq!(registrations(&s), (0..edge).collect::<Vec<_>>());
+        s.queue_event(registration_event(edge));
+        assert_eq!(registrations(&s), (1..=edge).collect::<Vec<_>>());
+    }
+
+    fn orphan_searches(s: &InstanceState) -> Vec<Handle> {
+        s.orphans.iter().map(|(h, _)| *h).collect()
+    }
+
+    #[test]
+    fn results_of_max_orphans_unknown_searches_wait_and_then_the_oldest_goes() {
+        let mut s = InstanceState::default();
+        let edge = MAX_ORPHANS as Handle;
+        for search in 0..edge {
+            s.keep_orphan(search, SearchResultOrEnd::End(DRT_E_NO_MORE));
+        }
+        assert_eq!(orphan_searches(&s), (0..edge).collect::<Vec<_>>());
+        s.keep_orphan(edge, SearchResultOrEnd::End(DRT_E_NO_MORE));
+        assert_eq!(orphan_searches(&s), (1..=edge).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn late_results_of_the_last_max_ended_searches_are_dropped_and_of_older_ones_kept() {
+        let mut s = InstanceState::default();
+        let edge = MAX_ENDED as Handle;
+        for search in 0..edge {
+            s.search_ended(search);
+        }
+        // At the edge: every ended search's late result is dropped.
+        for search in 0..edge {
+            s.keep_orphan(search, SearchResultOrEnd::End(DRT_E_NO_MORE));
+        }
+        assert!(s.orphans.is_empty());
+        // One past: the first ended is forgotten, and a result for it waits like any other.
+        s.search_ended(edge);
+        s.keep_orphan(0, SearchResultOrEnd::End(DRT_E_NO_MORE));
+        s.keep_orphan(1, SearchResultOrEnd::End(DRT_E_NO_MORE));
+        s.keep_orphan(edge, SearchResultOrEnd::End(DRT_E_NO_MORE));
+        assert_eq!(orphan_searches(&s), [0]);
+    }
+
+    #[test]
+    fn ending_a_search_drops_the_results_waiting_for_it() {
+        let mut s = InstanceState::default();
+        s.keep_orphan(5, SearchResultOrEnd::End(DRT_E_NO_MORE));
+        s.keep_orphan(6, SearchResultOrEnd::End(DRT_E_NO_MORE));
+        s.search_ended(5);
+        assert_eq!(orphan_searches(&s), [6]);
+    }
 
     fn read_request(s: &mut UnixStream) -> RequestHeader {
         let mut h = [0u8; REQUEST_HEADER_LEN];

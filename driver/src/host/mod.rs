@@ -89,7 +89,16 @@ pub struct Daemon {
 impl Daemon {
     /// Starts the worker (which opens the standing instances), then binds the device socket and
     /// accepts connections: once the socket accepts, the node is up.
-    pub fn start(mut config: Config) -> Result<Self, StartError> {
+    pub fn start(config: Config) -> Result<Self, StartError> {
+        Self::start_with(config, server::ServerSettings::default())
+    }
+
+    /// [`Daemon::start`] with other limits for the device's connections (tests reach an edge
+    /// with them without waiting 30 seconds for it).
+    pub(crate) fn start_with(
+        mut config: Config,
+        settings: server::ServerSettings,
+    ) -> Result<Self, StartError> {
         let socket = config.socket.clone();
         let socket_mode = config.socket_mode;
         let socket_error = |e: std::io::Error| StartError(format!("device socket {}: {e}", socket.display()));
@@ -143,7 +152,7 @@ impl Daemon {
         let stopping = Arc::new(AtomicBool::new(false));
         let acceptor = std::thread::Builder::new().name("peerdrt-accept".into()).spawn({
             let (queue, stopping) = (queue.clone(), stopping.clone());
-            move || server::accept_loop(listener, queue, stopping)
+            move || server::accept_loop(listener, queue, stopping, settings)
         });
         let acceptor = match acceptor {
             Ok(a) => a,
@@ -247,6 +256,145 @@ pub fn run(config: Config) -> Result<(), StartError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use peerdrt_abi::frame::{MAX_OUTPUT_CAPACITY, RESPONSE_HEADER_LEN, RequestHeader, ResponseHeader};
+    use peerdrt_abi::{Request, status};
+    use std::io::{Read, Write};
+
+    /// A QUERY_INSTANCE request frame (for a handle nobody holds).
+    fn query(request_id: u64) -> Vec<u8> {
+        let mut input = [0u8; 64];
+        let len = Request::QueryInstance { instance: 0x0001_0000_1000_0001 }.encode(&mut input).unwrap();
+        let header = RequestHeader {
+            input_len: len,
+            request_id,
+            code: peerdrt_abi::ioctl::QUERY_INSTANCE,
+            output_capacity: MAX_OUTPUT_CAPACITY,
+        };
+        [&header.encode()[..], &input[..len]].concat()
+    }
+
+    /// Sends a query and reads its answer: the status.
+    fn served(client: &mut UnixStream, request_id: u64) -> u32 {
+        client.write_all(&query(request_id)).unwrap();
+        let mut header = [0u8; RESPONSE_HEADER_LEN];
+        client.read_exact(&mut header).unwrap();
+        let header = ResponseHeader::decode(&header).unwrap();
+        let mut output = vec![0u8; header.information];
+        client.read_exact(&mut output).unwrap();
+        assert_eq!(header.request_id, request_id);
+        header.status
+    }
+
+    /// Sends a query and reads its answer's status; `None` if the daemon closed the connection.
+    fn try_served(client: &mut UnixStream, request_id: u64) -> Option<u32> {
+        client.write_all(&query(request_id)).ok()?;
+        let mut header = [0u8; RESPONSE_HEADER_LEN];
+        client.read_exact(&mut header).ok()?;
+        let header = ResponseHeader::decode(&header).ok()?;
+        let mut output = vec![0u8; header.information];
+        client.read_exact(&mut output).ok()?;
+        Some(header.status)
+    }
+
+    fn daemon_in(dir: &Path) -> Daemon {
+        let mut config = Config::with_socket(dir.join("d.sock"));
+        config.addresses = vec![std::net::Ipv6Addr::LOCALHOST];
+        Daemon::start(config).unwrap()
+    }
+
+    #[test]
+    fn the_daemon_serves_max_connections_at_once_and_closes_one_more_until_one_leaves() {
+        use server::MAX_CONNECTIONS;
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = daemon_in(dir.path());
+        let connect = || UnixStream::connect(daemon.socket_path()).unwrap();
+        let mut clients: Vec<UnixStream> = (0..MAX_CONNECTIONS).map(|_| connect()).collect();
+        let answer = served(&mut clients[0], 0);
+        for (i, client) in clients.iter_mut().enumerate() {
+            assert_eq!(try_served(client, 1), Some(answer), "connection {i}");
+        }
+        // One past: the socket takes it, the daemon closes it at once.
+        let mut past = connect();
+        past.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let closed = past.read(&mut [0u8; 1]);
+        assert!(
+            matches!(&closed, Ok(0))
+                || closed.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+            "a connection past the limit was not closed: {closed:?}"
+        );
+        // Those it holds are served on.
+        for (i, client) in clients.iter_mut().enumerate() {
+            assert_eq!(try_served(client, 2), Some(answer), "connection {i}");
+        }
+        // Once one leaves, a new one is served (as soon as the daemon has closed the old one's
+        // open; the deadline only turns a failure into a failed test rather than a hang).
+        drop(clients.pop());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while try_served(&mut connect(), 3).is_none() {
+            assert!(std::time::Instant::now() < deadline, "no connection was served after one left");
+            std::thread::yield_now();
+        }
+        drop(clients);
+        daemon.shutdown();
+    }
+
+    #[test]
+    fn the_daemon_drops_a_client_that_stops_reading_after_the_write_timeout_and_serves_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::with_socket(dir.path().join("d.sock"));
+        config.addresses = vec![std::net::Ipv6Addr::LOCALHOST];
+        // Room in flight for more small answers than a socket buffer holds; a short timeout.
+        let write_timeout = Duration::from_millis(200);
+        let settings = server::ServerSettings { max_in_flight: 1 << 20, write_timeout };
+        let daemon = Daemon::start_with(config, settings).unwrap();
+        let mut other = UnixStream::connect(daemon.socket_path()).unwrap();
+        let unknown_handle = served(&mut other, 1);
+        assert_ne!(unknown_handle, status::SUCCESS);
+
+        // The silent client sends requests and reads nothing: its answers (each written on
+        // its own, each taking far more buffer than its 20 bytes) soon block the writer.
+        let mut silent = UnixStream::connect(daemon.socket_path()).unwrap();
+        // (Should the daemon stop reading it instead, the test fails rather than hangs.)
+        silent.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
+        let started = std::time::Instant::now();
+        // The other client is served all along; the silent one is dropped once a write to it
+        // has blocked for the write timeout, after which its socket refuses what it sends.
+        let mut sent = 0u64;
+        let refused = loop {
+            if let Err(e) = silent.write_all(&query(sent)) {
+                break e;
+            }
+            sent += 1;
+            if sent.is_multiple_of(256) {
+                assert_eq!(served(&mut other, 1 + sent), unknown_handle);
+            }
+        };
+        assert!(
+            matches!(refused.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset),
+            "{refused}"
+        );
+        assert!(started.elapsed() >= write_timeout);
+        // What it can still read is part of its answers, then the end of the stream (or a
+        // reset: the daemon closed with requests of it unread).
+        let mut answers = 0;
+        let mut buf = [0u8; 4096];
+        loop {
+            match silent.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => answers += n,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(answers < sent as usize * RESPONSE_HEADER_LEN, "{answers} bytes");
+        // And the daemon serves on: the other client, and a new one.
+        assert_eq!(served(&mut other, 0), unknown_handle);
+        let mut new = UnixStream::connect(daemon.socket_path()).unwrap();
+        assert_eq!(served(&mut new, 0), unknown_handle);
+        assert!(!daemon.worker_exited());
+        drop((other, new));
+        daemon.shutdown();
+    }
 
     #[test]
     #[cfg(debug_assertions)]

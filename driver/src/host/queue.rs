@@ -42,6 +42,8 @@ struct Inner {
     commands: VecDeque<Command>,
     /// Spare buffers (at most [`BUFFER_POOL_LEN`]).
     pool: Vec<Vec<u8>>,
+    /// Submitters waiting for room in the command queue.
+    submitters_waiting: usize,
     /// The worker sleeps in [`WorkQueue::take`]: only then does a push signal `ready` (a futex
     /// wake is a system call; a busy worker needs none).
     worker_waiting: bool,
@@ -127,7 +129,9 @@ impl WorkQueue {
     pub fn push_command(&self, command: Command) {
         let mut inner = self.lock();
         while inner.commands.len() >= COMMAND_QUEUE_LEN {
+            inner.submitters_waiting += 1;
             inner = self.space.wait(inner).unwrap_or_else(PoisonError::into_inner);
+            inner.submitters_waiting -= 1;
         }
         inner.commands.push_back(command);
         let wake = inner.worker_waiting;
@@ -181,6 +185,12 @@ impl WorkQueue {
         self.lock().pool.len()
     }
 
+    /// Submitters waiting for room in the command queue.
+    #[cfg(test)]
+    pub fn submitters_waiting(&self) -> usize {
+        self.lock().submitters_waiting
+    }
+
     /// Datagrams dropped for a full queue.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
@@ -230,15 +240,93 @@ mod tests {
     }
 
     #[test]
-    fn a_buffer_grown_by_a_large_datagram_is_freed_not_pooled() {
+    fn a_buffer_of_pooled_buffer_capacity_is_pooled_and_one_grown_past_it_freed() {
+        for (capacity, pooled) in [(POOLED_BUFFER_CAPACITY, 1), (POOLED_BUFFER_CAPACITY + 1, 0)] {
+            let q = WorkQueue::default();
+            let mut d = datagram(0);
+            d.bytes = Vec::with_capacity(capacity);
+            assert_eq!(d.bytes.capacity(), capacity);
+            assert!(q.push_datagram(d));
+            let mut batch = Batch::default();
+            q.take(None, &mut batch);
+            q.take(Some(StdInstant::now()), &mut batch);
+            assert_eq!(q.pooled(), pooled, "a buffer of {capacity} bytes");
+        }
+    }
+
+    #[test]
+    fn the_pool_keeps_buffer_pool_len_buffers_and_frees_the_next() {
         let q = WorkQueue::default();
-        let mut big = datagram(0);
-        big.bytes = vec![0; POOLED_BUFFER_CAPACITY + 1];
-        assert!(q.push_datagram(big));
+        let mut batch = Batch::default();
+        for i in 0..BUFFER_POOL_LEN {
+            assert!(q.push_datagram(datagram(i as u8)));
+        }
+        q.take(None, &mut batch);
+        // The next take gives those back: the pool is full.
+        assert!(q.push_datagram(datagram(0)));
+        q.take(None, &mut batch);
+        assert_eq!(q.pooled(), BUFFER_POOL_LEN);
+        // One more handled buffer is freed.
+        q.take(Some(StdInstant::now()), &mut batch);
+        assert_eq!(q.pooled(), BUFFER_POOL_LEN);
+        // A receive thread's spares come out of the pool.
+        let mut spare = Vec::new();
+        q.push_datagrams(&mut Vec::new(), &mut spare, 1);
+        assert_eq!((spare.len(), q.pooled()), (1, BUFFER_POOL_LEN - 1));
+    }
+
+    fn disconnect(conn: u64) -> Command {
+        Command::Disconnect { conn }
+    }
+
+    #[test]
+    fn command_queue_len_commands_queue_at_once_and_the_next_submitter_waits_for_the_worker() {
+        let q = std::sync::Arc::new(WorkQueue::default());
+        // Up to the edge, nobody waits.
+        let filler = std::thread::spawn({
+            let q = q.clone();
+            move || (0..COMMAND_QUEUE_LEN as u64).for_each(|conn| q.push_command(disconnect(conn)))
+        });
+        while !filler.is_finished() {
+            assert_eq!(q.submitters_waiting(), 0, "a submitter waited before the queue was full");
+            std::thread::yield_now();
+        }
+        filler.join().unwrap();
+        // One past: that submitter waits until the worker takes the queue.
+        let (pushed_tx, pushed) = std::sync::mpsc::channel();
+        let submitter = std::thread::spawn({
+            let q = q.clone();
+            move || {
+                q.push_command(disconnect(COMMAND_QUEUE_LEN as u64));
+                pushed_tx.send(()).unwrap();
+            }
+        });
+        while q.submitters_waiting() == 0 {
+            assert!(
+                pushed.try_recv().is_err(),
+                "command {} was queued into a full queue",
+                COMMAND_QUEUE_LEN + 1
+            );
+            std::thread::yield_now();
+        }
+        assert!(pushed.try_recv().is_err());
         let mut batch = Batch::default();
         q.take(None, &mut batch);
-        q.take(Some(StdInstant::now()), &mut batch);
-        assert_eq!(q.pooled(), 0);
+        let taken: Vec<u64> = batch
+            .commands
+            .drain(..)
+            .map(|c| match c {
+                Command::Disconnect { conn } => conn,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(taken, (0..COMMAND_QUEUE_LEN as u64).collect::<Vec<_>>());
+        pushed.recv().unwrap();
+        submitter.join().unwrap();
+        q.take(None, &mut batch);
+        assert!(
+            matches!(batch.commands.make_contiguous(), [Command::Disconnect { conn }] if *conn == COMMAND_QUEUE_LEN as u64)
+        );
     }
 
     #[test]

@@ -452,6 +452,56 @@ mod tests {
         p.close_all();
     }
 
+    #[test]
+    fn io_batch_datagrams_wait_for_one_send_and_one_more_sends_them() {
+        let queue = Arc::new(WorkQueue::default());
+        let mut p = UdpPlatform::new(vec![Ipv6Addr::LOCALHOST], queue);
+        let bound = p.bind(0, 1, 0).unwrap();
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let to =
+            Endpoint { addr: Ipv4Addr::LOCALHOST.to_ipv6_mapped(), port: peer.local_addr().unwrap().port() };
+        let out = |i: usize| Outgoing { transport: bound.id, destination: to, payload: vec![i as u8] };
+        for i in 0..IO_BATCH {
+            p.queue_send(out(i));
+        }
+        assert_eq!(p.outgoing.len(), IO_BATCH, "staged, none sent");
+        p.queue_send(out(IO_BATCH));
+        assert_eq!(p.outgoing.len(), 1, "the batch went out to make room");
+        let mut buf = [0u8; 16];
+        for i in 0..IO_BATCH {
+            let (len, _) = peer.recv_from(&mut buf).unwrap();
+            assert_eq!((len, buf[0]), (1, i as u8));
+        }
+        p.close_all();
+    }
+
+    #[test]
+    fn the_largest_datagram_udp_carries_arrives_whole_batched_or_not() {
+        // 65,507 bytes: IPv4's largest UDP payload; MAX_DATAGRAM holds any (no larger can exist).
+        let largest = 65_535 - 20 - 8;
+        assert!(largest <= MAX_DATAGRAM);
+        for batched in [true, false] {
+            let queue = Arc::new(WorkQueue::default());
+            let mut p = UdpPlatform::new(vec![Ipv6Addr::LOCALHOST], queue.clone());
+            p.batched = batched;
+            let bound = p.bind(0, 1, 0).unwrap();
+            let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let payload: Vec<u8> = (0..largest).map(|i| i as u8).collect();
+            sender.send_to(&payload, ("127.0.0.1", bound.port)).unwrap();
+            sender.send_to(b"next", ("127.0.0.1", bound.port)).unwrap();
+            let mut received = Vec::new();
+            let mut batch = super::super::queue::Batch::default();
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while received.len() < 2 && std::time::Instant::now() < deadline {
+                queue.take(Some(deadline), &mut batch);
+                received.extend(batch.datagrams.iter().map(|d| d.bytes.clone()));
+            }
+            assert_eq!(received, [payload, b"next".to_vec()], "batched: {batched}");
+            p.close_all();
+        }
+    }
+
     /// More than one batch each way: everything sent arrives, in order, from the right socket.
     #[test]
     fn batches_larger_than_one_system_call_are_all_sent_and_received() {

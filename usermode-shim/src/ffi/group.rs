@@ -1449,3 +1449,34 @@ pub unsafe extern "system" fn PeerGroupParseInvitation(
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_register_event_call_takes_max_event_registrations_and_no_more() {
+        let registrations = [PEER_GROUP_EVENT_REGISTRATION {
+            eventType: PEER_GROUP_EVENT_RECORD_CHANGED,
+            pType: std::ptr::null_mut(),
+        }; MAX_EVENT_REGISTRATIONS as usize + 1];
+        let register = |count: u32| {
+            let mut peer_event: HPEEREVENT = std::ptr::null_mut();
+            // No group is open: a call whose count is accepted fails on its group instead.
+            let event = std::ptr::dangling_mut::<c_void>() as HANDLE;
+            // SAFETY: every pointer is valid for what the call reads and writes.
+            unsafe {
+                PeerGroupRegisterEvent(
+                    std::ptr::null_mut(),
+                    event,
+                    count,
+                    registrations.as_ptr(),
+                    &mut peer_event,
+                ) as u32
+            }
+        };
+        let at_edge = register(MAX_EVENT_REGISTRATIONS);
+        assert!([PEER_E_NOT_INITIALIZED, PEER_E_INVALID_GROUP].contains(&at_edge), "{at_edge:#x}");
+        assert_eq!(register(MAX_EVENT_REGISTRATIONS + 1), E_INVALIDARG);
+    }
+}

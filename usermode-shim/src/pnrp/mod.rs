@@ -553,15 +553,8 @@ impl Pnrp {
     fn verified(&self, cloud: &str, key: &Key, bytes: &[u8]) -> Option<(PnrpId, u64, Endpoint)> {
         let record = Record::decode(bytes).ok()?;
         record.verify(&key.0, unix_now()).ok()?;
-        let mut newest = lock(&self.0.newest);
-        match newest.get(&record.id.0) {
-            Some(n) if *n > record.sequence => return None,
-            _ => {
-                if newest.len() >= MAX_REMEMBERED_SEQUENCES && !newest.contains_key(&record.id.0) {
-                    newest.clear();
-                }
-                newest.insert(record.id.0, record.sequence);
-            }
+        if !remember_newest(&mut lock(&self.0.newest), record.id.0, record.sequence) {
+            return None;
         }
         Some((
             record.id,
@@ -903,9 +896,60 @@ pub fn create_peer_name(identity: Option<&str>, classifier: &str) -> Result<Stri
     Ok(PeerName::new(authority, classifier).map_err(identity::name_error)?.to_string())
 }
 
+/// Remembers `sequence` as the newest of PNRP ID `id`, unless a newer one is remembered
+/// (a replay: false). With [`MAX_REMEMBERED_SEQUENCES`] IDs remembered, a new ID makes the
+/// session forget them all first.
+fn remember_newest(newest: &mut HashMap<[u8; 32], u64>, id: [u8; 32], sequence: u64) -> bool {
+    match newest.get(&id) {
+        Some(n) if *n > sequence => false,
+        _ => {
+            if newest.len() >= MAX_REMEMBERED_SEQUENCES && !newest.contains_key(&id) {
+                newest.clear();
+            }
+            newest.insert(id, sequence);
+            true
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pnrp_id(n: usize) -> [u8; 32] {
+        let mut id = [0u8; 32];
+        id[..8].copy_from_slice(&(n as u64).to_le_bytes());
+        id
+    }
+
+    #[test]
+    fn a_session_remembers_max_remembered_sequences_ids_and_refuses_their_older_records() {
+        let mut newest = HashMap::new();
+        for n in 0..MAX_REMEMBERED_SEQUENCES {
+            assert!(remember_newest(&mut newest, pnrp_id(n), 5));
+        }
+        assert_eq!(newest.len(), MAX_REMEMBERED_SEQUENCES);
+        // At the edge every ID is still remembered: older records are refused, the same or a
+        // newer one accepted (and a known ID never makes room).
+        assert!(!remember_newest(&mut newest, pnrp_id(0), 4));
+        assert!(remember_newest(&mut newest, pnrp_id(0), 5));
+        assert!(remember_newest(&mut newest, pnrp_id(MAX_REMEMBERED_SEQUENCES - 1), 6));
+        assert!(!remember_newest(&mut newest, pnrp_id(MAX_REMEMBERED_SEQUENCES - 1), 5));
+        assert_eq!(newest.len(), MAX_REMEMBERED_SEQUENCES);
+    }
+
+    #[test]
+    fn one_id_past_max_remembered_sequences_makes_the_session_forget_the_others() {
+        let mut newest = HashMap::new();
+        for n in 0..=MAX_REMEMBERED_SEQUENCES {
+            assert!(remember_newest(&mut newest, pnrp_id(n), 5));
+        }
+        assert_eq!(newest.len(), 1);
+        assert_eq!(newest.get(&pnrp_id(MAX_REMEMBERED_SEQUENCES)), Some(&5));
+        // The forgotten IDs' older records are accepted again: the bound costs replay memory,
+        // never memory without a bound.
+        assert!(remember_newest(&mut newest, pnrp_id(0), 1));
+    }
 
     #[test]
     fn peer_names_are_created_from_identities() {

@@ -1838,3 +1838,7 @@ mod recycle_tests;
 #[cfg(test)]
 #[path = "admission_tests.rs"]
 mod admission_tests;
+
+#[cfg(test)]
+#[path = "search_seed_tests.rs"]
+mod search_seed_tests;

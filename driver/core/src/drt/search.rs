@@ -803,6 +803,171 @@ mod tests {
         assert!(one.add_referred(key(0x70), on_0, on_1).is_some());
     }
 
+    /// A key `d` past the target (so at distance `d` from it).
+    fn at_distance(d: u16) -> Key {
+        let mut k = TARGET;
+        k[30..].copy_from_slice(&(0x8080 + d).to_be_bytes());
+        k
+    }
+
+    /// A nearest search for as many keys as a search may ask for, routing only: every node
+    /// it knows is near enough to be asked.
+    fn nearest() -> Search {
+        let info = SearchInfo::nearest(super::super::types::MAX_SEARCH_RESULTS);
+        let mut s = Search::new(SearchId(2), Purpose::Maintenance, TARGET, info, Instant(10_000), ep(0));
+        s.fetch_results = false;
+        s
+    }
+
+    /// The candidate `i` answered its LOOKUP.
+    fn answered(s: &mut Search, i: usize) {
+        s.candidates[i].asked = Asked::Yes;
+        let (key, endpoint) = (s.candidates[i].key, s.candidates[i].endpoint);
+        s.request_done(&key, &endpoint, true);
+    }
+
+    #[test]
+    fn a_search_keeps_max_search_candidates_and_a_nearer_node_takes_the_farthest_ones_place() {
+        let mut s = search();
+        for d in 1..=MAX_SEARCH_CANDIDATES as u16 {
+            assert!(s.add_candidate(at_distance(100 + d), ep(d)).is_some(), "candidate {d}");
+        }
+        assert_eq!(s.candidates.len(), MAX_SEARCH_CANDIDATES);
+        // One past: a farther node is not taken; a nearer one replaces the farthest.
+        assert!(s.add_candidate(at_distance(1000), ep(1000)).is_none());
+        assert!(s.add_candidate(at_distance(1), ep(1001)).is_some());
+        assert_eq!(s.candidates.len(), MAX_SEARCH_CANDIDATES);
+        assert!(!s.candidates.iter().any(|c| c.endpoint == ep(MAX_SEARCH_CANDIDATES as u16)));
+        // A candidate with a request outstanding is never the one replaced.
+        for c in &mut s.candidates {
+            c.asked = Asked::Pending;
+        }
+        assert!(s.add_candidate(at_distance(0), ep(1002)).is_none());
+        assert_eq!(s.candidates.len(), MAX_SEARCH_CANDIDATES);
+    }
+
+    #[test]
+    fn a_search_records_max_search_path_nodes_and_updates_but_does_not_add_past_that() {
+        let entry = |i: u16, flags: u32| PathEntry {
+            endpoint: ep(i),
+            flags,
+            nearness: 0,
+            latency: core::time::Duration::ZERO,
+        };
+        let mut s = search();
+        for i in 1..=MAX_SEARCH_PATH as u16 {
+            s.record_path(entry(i, 1));
+        }
+        assert_eq!(s.path.len(), MAX_SEARCH_PATH);
+        s.record_path(entry(MAX_SEARCH_PATH as u16 + 1, 1));
+        assert_eq!(s.path.len(), MAX_SEARCH_PATH);
+        assert!(!s.path.iter().any(|p| p.endpoint == ep(MAX_SEARCH_PATH as u16 + 1)));
+        // A node already on the path is still updated.
+        s.record_path(entry(1, 2));
+        assert_eq!(s.path[0].flags, 3);
+    }
+
+    #[test]
+    fn a_search_has_max_search_in_flight_requests_outstanding_and_sends_the_next_when_one_is_answered() {
+        let mut s = nearest();
+        for d in 1..=2 * MAX_SEARCH_IN_FLIGHT as u16 {
+            s.add_candidate(at_distance(d), ep(d));
+        }
+        let mut sent = Vec::new();
+        for _ in 0..MAX_SEARCH_IN_FLIGHT {
+            match s.next_step() {
+                Step::Lookup(i) => sent.push(i),
+                other => panic!("expected a LOOKUP, got {other:?}"),
+            }
+        }
+        assert_eq!(s.next_step(), Step::Wait);
+        answered(&mut s, sent[0]);
+        assert!(matches!(s.next_step(), Step::Lookup(_)));
+        assert_eq!(s.next_step(), Step::Wait);
+        assert_eq!(s.outstanding, MAX_SEARCH_IN_FLIGHT);
+    }
+
+    #[test]
+    fn a_search_sends_max_search_requests_in_all_and_then_finishes_with_nodes_left_to_ask() {
+        let mut s = nearest();
+        s.add_candidate(at_distance(1000), ep(1));
+        let mut sent = 0;
+        loop {
+            match s.next_step() {
+                Step::Lookup(i) => {
+                    sent += 1;
+                    answered(&mut s, i);
+                    // Every answer names a nearer node.
+                    s.add_candidate(at_distance(1000 - sent as u16), ep(1 + sent as u16));
+                }
+                Step::Finish => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(sent, MAX_SEARCH_REQUESTS);
+        assert_eq!(s.requests, MAX_SEARCH_REQUESTS);
+        assert!(s.candidates.iter().any(|c| c.asked == Asked::No));
+    }
+
+    #[test]
+    fn a_node_is_asked_the_same_lookup_max_asks_per_node_times_as_the_flagged_path_grows() {
+        let mut s = nearest();
+        let node = s.add_candidate(at_distance(5), ep(1)).unwrap();
+        let mut asks = 0;
+        for hop in 0..=u16::from(MAX_ASKS_PER_NODE) {
+            match s.next_step() {
+                Step::Lookup(i) => {
+                    assert_eq!(i, node);
+                    asks += 1;
+                    answered(&mut s, i);
+                }
+                Step::Finish => break,
+                other => panic!("unexpected {other:?}"),
+            }
+            // Another node has seen the search: a new ask would flag it.
+            s.visit(ep(100 + hop));
+        }
+        assert_eq!(asks, MAX_ASKS_PER_NODE);
+        assert_eq!(s.candidates[node].asks, MAX_ASKS_PER_NODE);
+        assert_eq!(s.next_step(), Step::Finish);
+    }
+
+    #[test]
+    fn a_lookup_flags_this_node_and_the_nearest_visited_up_to_max_flagged_path() {
+        let mut s = search();
+        // At the edge: this node and MAX_FLAGGED_PATH - 1 visited nodes, all flagged.
+        for i in 1..MAX_FLAGGED_PATH as u16 {
+            s.add_candidate(at_distance(10 + i), ep(i));
+            s.visit(ep(i));
+        }
+        let all: Vec<Endpoint> = (0..MAX_FLAGGED_PATH as u16).map(ep).collect();
+        assert_eq!(s.flagged_path(), all);
+        // One past: a farther visited node is left out...
+        s.add_candidate(at_distance(500), ep(500));
+        s.visit(ep(500));
+        assert_eq!(s.flagged_path(), all);
+        // ...and a nearer one goes in, in place of the farthest.
+        s.add_candidate(at_distance(1), ep(600));
+        s.visit(ep(600));
+        let path = s.flagged_path();
+        assert_eq!(path.len(), MAX_FLAGGED_PATH);
+        assert_eq!((path[0], path[1]), (ep(0), ep(600)));
+        assert!(!path.contains(&ep(MAX_FLAGGED_PATH as u16 - 1)));
+    }
+
+    #[test]
+    fn a_search_remembers_twice_max_search_candidates_visited_endpoints() {
+        let mut s = search();
+        // This node is the first.
+        for i in 1..2 * MAX_SEARCH_CANDIDATES as u16 {
+            s.visit(ep(i));
+        }
+        assert_eq!(s.visited.len(), 2 * MAX_SEARCH_CANDIDATES);
+        s.visit(ep(1000));
+        assert_eq!(s.visited.len(), 2 * MAX_SEARCH_CANDIDATES);
+        assert!(!s.visited.contains(&ep(1000)));
+    }
+
     #[test]
     fn a_node_that_knew_nothing_closer_is_not_asked_again() {
         let mut s = search();
