@@ -45,6 +45,10 @@ pub trait LogDirectory {
     /// file is written and flushed, then renamed over `name` and the rename flushed; `file` is
     /// then the new file. After a crash `name` holds either the old or the new contents.
     fn replace(&mut self, file: &mut Self::File, name: &str, contents: &[u8]) -> Result<(), FileError>;
+    /// Sets `name`, open as `file`, aside as `to` (renamed, replacing an older `to`, so one
+    /// set-aside copy per log at most); `file` is then a new empty `name`. The rename is on the
+    /// medium when this returns.
+    fn set_aside(&mut self, file: &mut Self::File, name: &str, to: &str) -> Result<(), FileError>;
     /// Deletes `name` (not open), the deletion on the medium when this returns; `false` when
     /// there was no such file.
     fn remove(&mut self, name: &str) -> Result<bool, FileError>;

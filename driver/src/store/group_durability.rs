@@ -1,13 +1,24 @@
 //! A node's group databases on disk: one [`GroupLog`] per group in the node's group directory,
 //! the same bookkeeping in `peerdrtd` and in `peerdrt.sys`.
 //!
-//! The host calls [`GroupDurability::persist`] after every IOCTL *before* it completes the
-//! request, and after every batch of datagrams: each record a group stored (a local AddRecord /
-//! UpdateRecord / DeleteRecord, or one received from a member) is appended and flushed to the
-//! medium first, so a record PeerGroupAddRecord reported survives a kill of the node the next
-//! instant. When a group is opened (GROUP_CREATE / GROUP_JOIN) its log is replayed into it
-//! ([`GroupDurability::opened`]); a group whose log already existed is reopened as
-//! synchronised (it held a synchronised database when it last ran).
+//! * **Durable before reported.** The host calls [`GroupDurability::persist`] after every IOCTL
+//!   *before* it completes the request, and after every batch of datagrams: each record a group
+//!   stored (a local AddRecord / UpdateRecord / DeleteRecord, or one received from a member) is
+//!   appended and flushed to the medium first, so a record PeerGroupAddRecord reported survives
+//!   a kill of the node the next instant.
+//! * **Replay.** When a group is opened (GROUP_CREATE / GROUP_JOIN) its log is replayed into it
+//!   as it is read ([`GroupDurability::opened`]). It reopens synchronised only if the log holds
+//!   the synchronised marker, which [`GroupDurability::persist`] writes once the member is ready
+//!   (the creator at once, a joiner when its first synchronisation completes).
+//! * **A failed write is retried, not forgotten.** A record whose append fails is already
+//!   stored in memory (and sent to the group's members): the request still fails, but the log
+//!   is marked behind and every later [`GroupDurability::persist`] rewrites it from the
+//!   member's database (a compaction) until that succeeds, so the log catches up with memory
+//!   without a queue that could grow. A log that cannot be read again when a second handle opens
+//!   its group stays the first handle's.
+//! * **Compaction** runs when a log grows past [`COMPACT_FACTOR`](super::group_store::COMPACT_FACTOR)
+//!   × the records the group stores + [`COMPACT_FLOOR_ENTRIES`](super::group_store::COMPACT_FLOOR_ENTRIES),
+//!   and after a damaged log was set aside (what was replayed from it is written again).
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -17,7 +28,7 @@ use peerdrt_abi::group::{GROUP_CREATE, GROUP_JOIN, GROUP_PASSWORD_JOIN, GroupRes
 use peerdrt_core::time::Instant;
 
 use super::file::LogDirectory;
-use super::group_store::{GroupLog, StoreError};
+use super::group_store::{GroupLog, SetAside, StoreError};
 use crate::engine::{Device, OpenId};
 
 /// Environment variable naming the daemon's state directory (default: `<device socket>.state`).
@@ -54,23 +65,35 @@ pub fn log_name(root: &[u8; 32]) -> String {
 pub struct Restored {
     /// The log's file name.
     pub log: String,
-    /// Entries replayed.
-    pub entries: usize,
+    /// Records replayed.
+    pub entries: u64,
     /// Records the group took back.
-    pub restored: usize,
+    pub restored: u64,
     /// Records it refused (expired, or no longer verifiable).
-    pub refused: usize,
-    /// Bytes of torn or corrupt tail cut off.
+    pub refused: u64,
+    /// Bytes of torn tail cut off.
     pub truncated: u64,
-    /// The log already existed (the group is reopened synchronised).
+    /// The log already existed.
     pub existed: bool,
+    /// The log held the synchronised marker: the group reopened ready.
+    pub synchronised: bool,
+    /// The log was set aside (renamed `*.corrupt`) and a new one started.
+    pub set_aside: Option<SetAside>,
+}
+
+/// An open log and whether it is behind the group's database in memory.
+#[derive(Debug)]
+struct OpenLog<F> {
+    log: GroupLog<F>,
+    /// A write failed (or the log was set aside): it is rewritten from memory until that works.
+    behind: bool,
 }
 
 /// The open logs, by group root, and which group handle (of which open) writes to which.
 #[derive(Debug)]
 pub struct GroupDurability<D: LogDirectory> {
     dir: D,
-    logs: BTreeMap<[u8; 32], GroupLog<D::File>>,
+    logs: BTreeMap<[u8; 32], OpenLog<D::File>>,
     roots: BTreeMap<Handle, (OpenId, [u8; 32])>,
 }
 
@@ -110,44 +133,106 @@ impl<D: LogDirectory> GroupDurability<D> {
         root: [u8; 32],
     ) -> Result<Restored, StoreError> {
         let name = log_name(&root);
-        // Another handle may have it open (two opens of one group): read the file again.
-        drop(self.logs.remove(&root));
-        let (log, replay) = GroupLog::open(&mut self.dir, &name, &root)?;
-        self.roots.insert(group, (open, root));
-        let (mut restored, mut refused) = (0usize, 0usize);
-        for record in &replay.records {
-            match device.restore_group_record(now, open, group, record) {
-                Ok(()) => restored += 1,
-                Err(_) => refused += 1,
+        let (mut restored, mut refused) = (0u64, 0u64);
+        let mut restore = |record| match device.restore_group_record(now, open, group, &record) {
+            Ok(()) => restored += 1,
+            Err(_) => refused += 1,
+        };
+        let replay = match self.logs.get_mut(&root) {
+            // Another handle has the group open: its log is read again through the same file,
+            // and stays its log whatever happens.
+            Some(open_log) => {
+                let replay = open_log.log.replay(&mut self.dir, &mut restore)?;
+                open_log.behind |= replay.set_aside.is_some();
+                replay
             }
-        }
-        if !replay.created {
+            None => {
+                let (log, replay) = GroupLog::open(&mut self.dir, &name, &root, &mut restore)?;
+                self.logs.insert(root, OpenLog { log, behind: replay.set_aside.is_some() });
+                replay
+            }
+        };
+        self.roots.insert(group, (open, root));
+        if replay.synchronised {
             device.mark_group_ready(open, group);
         }
-        self.logs.insert(root, log);
+        // The creator's marker, or a set-aside log rewritten from what was replayed.
+        self.catch_up(device, &root)?;
         Ok(Restored {
             log: name,
-            entries: replay.records.len(),
+            entries: replay.records,
             restored,
             refused,
             truncated: replay.truncated,
             existed: !replay.created,
+            synchronised: replay.synchronised,
+            set_aside: replay.set_aside,
         })
     }
 
     /// Appends every record the device's groups stored since the last call, each made durable
-    /// before the next. Returns the first error (the caller fails the request it reports).
+    /// before the next; then writes the synchronised marker of groups that became ready, and
+    /// compacts logs that are due or behind. An error when a record stored since the last call
+    /// is not durable (the caller fails the request it reports); the log is then rewritten
+    /// from memory by a later call.
     pub fn persist(&mut self, device: &mut Device) -> Result<(), StoreError> {
         let mut first_error = None;
+        let mut touched = alloc::collections::BTreeSet::new();
         while let Some((group, record)) = device.poll_group_stored() {
-            let Some(log) = self.roots.get(&group).and_then(|(_, root)| self.logs.get_mut(root)) else {
-                continue;
-            };
-            if let Err(e) = log.append(&record) {
+            let Some((_, root)) = self.roots.get(&group) else { continue };
+            let Some(open_log) = self.logs.get_mut(root) else { continue };
+            touched.insert(*root);
+            // A log behind is rewritten from memory below, this record included.
+            if !open_log.behind
+                && let Err(e) = open_log.log.append(&record)
+            {
+                open_log.behind = true;
                 first_error.get_or_insert(e);
             }
         }
+        let roots: alloc::vec::Vec<[u8; 32]> = self.logs.keys().copied().collect();
+        for root in roots {
+            let caught_up = self.catch_up(device, &root);
+            if let Err(e) = caught_up
+                && touched.contains(&root)
+            {
+                first_error.get_or_insert(e);
+            }
+        }
+        if touched.iter().all(|root| self.logs.get(root).is_none_or(|l| !l.behind)) {
+            // Every record is durable after all (a rewrite caught up).
+            first_error = None;
+        }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Brings the log of `root` in line with the database of a handle that has it open: a log
+    /// behind or due for compaction is rewritten from it, a group that became ready gets the
+    /// marker.
+    fn catch_up(&mut self, device: &Device, root: &[u8; 32]) -> Result<(), StoreError> {
+        let Some(open_log) = self.logs.get_mut(root) else { return Ok(()) };
+        let Some(member) = self
+            .roots
+            .iter()
+            .filter(|(_, (_, r))| r == root)
+            .find_map(|(g, (o, _))| device.group_member(*o, *g))
+        else {
+            return Ok(());
+        };
+        let database = member.database();
+        if open_log.behind || open_log.log.needs_compaction(database.len()) {
+            open_log.log.compact(&mut self.dir, || database.all(), member.is_ready())?;
+            open_log.behind = false;
+        } else if member.is_ready() {
+            open_log.log.mark_synchronised()?;
+        }
+        Ok(())
+    }
+
+    /// Logs that are behind their group's database (a write failed; see the module
+    /// documentation).
+    pub fn logs_behind(&self) -> usize {
+        self.logs.values().filter(|l| l.behind).count()
     }
 
     /// Group `group` was closed (GROUP_CLOSE): its log is closed once no handle uses it.

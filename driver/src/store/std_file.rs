@@ -88,6 +88,16 @@ impl LogDirectory for StdDirectory {
         Ok(())
     }
 
+    fn set_aside(&mut self, file: &mut StdFile, name: &str, to: &str) -> io::Result<()> {
+        let path = self.dir.join(name);
+        fs::rename(&path, self.dir.join(to))?;
+        self.sync()?;
+        let fresh = OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+        self.sync()?;
+        *file = StdFile { file: fresh, len: 0 };
+        Ok(())
+    }
+
     fn remove(&mut self, name: &str) -> io::Result<bool> {
         match fs::remove_file(self.dir.join(name)) {
             Ok(()) => {
