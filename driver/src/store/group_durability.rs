@@ -300,13 +300,14 @@ mod tests {
         }
     }
 
-    /// Runs a group request as the worker does: the IOCTL, then `opened`, `persist`, `closed`.
-    fn run(
+    /// Runs a group request as the worker does: the IOCTL, then `opened`, `persist`, `closed`,
+    /// `deleted`; the reply and whether every record was made durable.
+    fn try_run<D: LogDirectory>(
         d: &mut Device,
-        g: &mut GroupDurability<StdDirectory>,
+        g: &mut GroupDurability<D>,
         open: OpenId,
         request: GroupRequest<'_>,
-    ) -> Vec<u8> {
+    ) -> (Vec<u8>, Result<(), StoreError>) {
         let now = Instant::from_millis(1);
         let r = Request::Group { utc: UTC, request };
         let mut input = vec![0u8; 32 * 1024];
@@ -322,7 +323,7 @@ mod tests {
         if let Some(opened) = g.opened(d, now, open, r.code(), &output) {
             opened.unwrap();
         }
-        g.persist(d).unwrap();
+        let persisted = g.persist(d);
         if r.code() == GROUP_CLOSE
             && let GroupRequest::Close { group } = request
         {
@@ -331,6 +332,18 @@ mod tests {
         if let GroupRequest::Delete { root } = request {
             g.deleted(root).unwrap();
         }
+        (output, persisted)
+    }
+
+    /// [`try_run`] of a request whose records are all made durable.
+    fn run<D: LogDirectory>(
+        d: &mut Device,
+        g: &mut GroupDurability<D>,
+        open: OpenId,
+        request: GroupRequest<'_>,
+    ) -> Vec<u8> {
+        let (output, persisted) = try_run(d, g, open, request);
+        persisted.unwrap();
         output
     }
 
@@ -347,7 +360,7 @@ mod tests {
         }
     }
 
-    fn create(d: &mut Device, g: &mut GroupDurability<StdDirectory>, open: OpenId) -> Handle {
+    fn create<D: LogDirectory>(d: &mut Device, g: &mut GroupDurability<D>, open: OpenId) -> Handle {
         let out = run(
             d,
             g,
@@ -429,6 +442,321 @@ mod tests {
             peerdrt_abi::status::to_hresult(missing),
             peerdrt_abi::group::hresult::PEER_E_RECORD_NOT_FOUND,
             "the deleted record is not replayed"
+        );
+    }
+
+    use crate::store::group_store::{COMPACT_FLOOR_ENTRIES, FRAME_LEN, HEADER_LEN};
+    use crate::store::memory_file::MemoryDirectory;
+    use peerdrt_abi::group::{GROUP_GET_STATUS, GROUP_JOIN};
+    use peerdrt_core::group::membership::member_key;
+
+    const JOINER: [u8; 32] = [3; 32];
+
+    fn fields(data: &[u8]) -> RecordFields<'_> {
+        RecordFields {
+            record_type: [3; 16],
+            expiration: UTC + 600 * 10_000_000,
+            flags: 0,
+            attributes: b"",
+            data,
+        }
+    }
+
+    fn ready(
+        d: &mut Device,
+        g: &mut GroupDurability<impl LogDirectory>,
+        open: OpenId,
+        group: Handle,
+    ) -> bool {
+        let out = run(d, g, open, GroupRequest::GetStatus { group });
+        match GroupResponse::decode(GROUP_GET_STATUS, &out).unwrap() {
+            GroupResponse::Status(status) => status.ready,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A node: a device, its durability over its own directory and one open.
+    struct Node<D: LogDirectory> {
+        d: Device,
+        g: GroupDurability<D>,
+        open: OpenId,
+    }
+
+    impl<D: LogDirectory> Node<D> {
+        fn new(dir: D) -> Self {
+            let mut d = Device::new();
+            let open = d.open(Owner::default()).unwrap();
+            Self { d, g: GroupDurability::new(dir), open }
+        }
+        fn run(&mut self, request: GroupRequest<'_>) -> Vec<u8> {
+            run(&mut self.d, &mut self.g, self.open, request)
+        }
+        fn create(&mut self) -> Handle {
+            create(&mut self.d, &mut self.g, self.open)
+        }
+        fn join(&mut self, invitation: &[u8; peerdrt_abi::group::CERTIFICATE_LEN]) -> (Handle, Restored) {
+            let now = Instant::from_millis(1);
+            let r = Request::Group {
+                utc: UTC,
+                request: GroupRequest::Join { member_secret: &JOINER, certificate: invitation },
+            };
+            let mut input = vec![0u8; 1024];
+            let n = r.encode(&mut input).unwrap();
+            let mut output = vec![0u8; 1024];
+            let irp = Irp { code: GROUP_JOIN, input: &input[..n], output: &mut output, token: 1 };
+            let Completion::Complete { status: status::SUCCESS, information } =
+                self.d.ioctl(now, self.open, irp, &mut Fake)
+            else {
+                panic!("join failed")
+            };
+            let restored = self.g.opened(&mut self.d, now, self.open, GROUP_JOIN, &output[..information]);
+            self.g.persist(&mut self.d).unwrap();
+            match GroupResponse::decode(GROUP_JOIN, &output[..information]).unwrap() {
+                GroupResponse::Opened { group, .. } => (group, restored.unwrap().unwrap()),
+                other => panic!("{other:?}"),
+            }
+        }
+        fn ready(&mut self, group: Handle) -> bool {
+            ready(&mut self.d, &mut self.g, self.open, group)
+        }
+    }
+
+    fn invitation(
+        creator: &mut Node<impl LogDirectory>,
+        group: Handle,
+    ) -> [u8; peerdrt_abi::group::CERTIFICATE_LEN] {
+        let out = creator.run(GroupRequest::CreateInvitation {
+            group,
+            member: &member_key(&JOINER),
+            role: 1,
+            lifetime_seconds: 3600,
+        });
+        match GroupResponse::decode(peerdrt_abi::group::GROUP_CREATE_INVITATION, &out).unwrap() {
+            GroupResponse::Invitation(certificate) => *certificate,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_creator_reopens_ready_and_a_joiner_that_never_synchronised_does_not() {
+        let mut creator = Node::new(MemoryDirectory::default());
+        let group = creator.create();
+        let certificate = invitation(&mut creator, group);
+        creator.run(GroupRequest::Close { group });
+        let mut creator =
+            Node::new(MemoryDirectory { files: creator.g.dir.files.clone(), ..Default::default() });
+        let group = creator.create();
+        assert!(creator.ready(group), "the creator's log says it was synchronised");
+
+        // The joiner never reaches a member: its database never synchronised.
+        let mut joiner = Node::new(MemoryDirectory::default());
+        let (group, restored) = joiner.join(&certificate);
+        assert!(!restored.existed && !restored.synchronised && !joiner.ready(group));
+        joiner.run(GroupRequest::Close { group });
+        let (group, restored) = joiner.join(&certificate);
+        assert!(restored.existed, "its log exists");
+        assert!(!restored.synchronised && !joiner.ready(group), "but it is not taken for a synchronised one");
+    }
+
+    /// Carries datagrams between the joiner `a` at [::2] and the creator `b` at [::1] (both on
+    /// the group socket's port) until both are quiet.
+    fn settle(a: &mut Node<impl LogDirectory>, b: &mut Node<impl LogDirectory>) {
+        let at = |n: u8| peerdrt_core::wire::Endpoint {
+            addr: Ipv6Addr::from([0, 0, 0, 0, 0, 0, 0, u16::from(n)]).into(),
+            port: 4000,
+        };
+        let now = Instant::from_millis(1);
+        for _ in 0..64 {
+            let mut quiet = true;
+            while let Some(out) = a.d.poll_transmit() {
+                quiet = false;
+                b.d.handle_datagram(now, out.transport, at(2), &out.payload);
+            }
+            while let Some(out) = b.d.poll_transmit() {
+                quiet = false;
+                a.d.handle_datagram(now, out.transport, at(1), &out.payload);
+            }
+            a.g.persist(&mut a.d).unwrap();
+            b.g.persist(&mut b.d).unwrap();
+            if quiet {
+                return;
+            }
+        }
+        panic!("the nodes never went quiet");
+    }
+
+    #[test]
+    fn a_joiner_reopens_ready_once_it_has_synchronised() {
+        let mut creator = Node::new(MemoryDirectory::default());
+        let created = creator.create();
+        let certificate = invitation(&mut creator, created);
+        creator.run(GroupRequest::AddRecord { group: created, record: fields(b"shared") });
+        let mut joiner = Node::new(MemoryDirectory::default());
+        let (group, _) = joiner.join(&certificate);
+        let address = Ipv6Addr::LOCALHOST.octets();
+        joiner.run(GroupRequest::Connect { group, address: &address, port: 4000 });
+        settle(&mut joiner, &mut creator);
+        assert!(joiner.ready(group), "synchronised with the creator");
+        joiner.run(GroupRequest::Close { group });
+        let (group, restored) = joiner.join(&certificate);
+        assert!(restored.synchronised && joiner.ready(group));
+        assert_eq!(restored.restored, 1, "with the creator's record");
+    }
+
+    #[test]
+    fn a_record_that_could_not_be_written_is_written_by_a_later_persist() {
+        let mut node = Node::new(MemoryDirectory::default());
+        let group = node.create();
+        let faults = node.g.dir.faults.clone();
+        faults.appends_fail.set(true);
+        faults.replaces_fail.set(true);
+        let (id, persisted) = try_run(
+            &mut node.d,
+            &mut node.g,
+            node.open,
+            GroupRequest::AddRecord { group, record: fields(b"late") },
+        );
+        assert!(matches!(persisted, Err(StoreError::Io(_))), "the request reports the failure");
+        assert_eq!(node.g.logs_behind(), 1);
+        // A request that stores nothing is not failed by the retry that fails again.
+        node.ready(group);
+        assert_eq!(node.g.logs_behind(), 1);
+
+        // The medium recovers: the next persist (any request, any datagram) rewrites the log.
+        faults.appends_fail.set(false);
+        faults.replaces_fail.set(false);
+        node.ready(group);
+        assert_eq!(node.g.logs_behind(), 0, "the log caught up with memory");
+        let id: [u8; 16] = id.try_into().unwrap();
+        let mut reopened =
+            Node::new(MemoryDirectory { files: node.g.dir.files.clone(), ..Default::default() });
+        let group = reopened.create();
+        let out = reopened.run(GroupRequest::GetRecord { group, id: &id });
+        assert!(out.windows(4).any(|w| w == b"late"), "the record is in the log");
+    }
+
+    #[test]
+    fn a_record_stored_while_the_log_is_behind_fails_its_request_until_the_log_catches_up() {
+        let mut node = Node::new(MemoryDirectory::default());
+        let group = node.create();
+        let faults = node.g.dir.faults.clone();
+        faults.appends_fail.set(true);
+        faults.replaces_fail.set(true);
+        let (id, first) = try_run(
+            &mut node.d,
+            &mut node.g,
+            node.open,
+            GroupRequest::AddRecord { group, record: fields(b"one") },
+        );
+        assert!(first.is_err());
+        let id: [u8; 16] = id.try_into().unwrap();
+        let update = GroupRequest::UpdateRecord { group, id: &id, record: fields(b"two") };
+        assert!(try_run(&mut node.d, &mut node.g, node.open, update).1.is_err());
+        // Only the rewrite works again: it alone brings the log in line, and the request succeeds.
+        faults.replaces_fail.set(false);
+        let update = GroupRequest::UpdateRecord { group, id: &id, record: fields(b"three") };
+        assert!(try_run(&mut node.d, &mut node.g, node.open, update).1.is_ok());
+        assert_eq!(node.g.logs_behind(), 0);
+    }
+
+    #[test]
+    fn a_second_open_whose_replay_fails_leaves_the_first_handles_log_in_place() {
+        let mut node = Node::new(MemoryDirectory::default());
+        let first = node.create();
+        let second_open = node.d.open(Owner::default()).unwrap();
+        node.g.dir.faults.reads_fail.set(true);
+        let now = Instant::from_millis(1);
+        let r = Request::Group {
+            utc: UTC,
+            request: GroupRequest::Create {
+                root_secret: &[1; 32],
+                member_secret: &[2; 32],
+                lifetime_seconds: 60,
+            },
+        };
+        let mut input = vec![0u8; 1024];
+        let n = r.encode(&mut input).unwrap();
+        let mut output = vec![0u8; 1024];
+        let irp = Irp { code: GROUP_CREATE, input: &input[..n], output: &mut output, token: 1 };
+        let Completion::Complete { status: status::SUCCESS, information } =
+            node.d.ioctl(now, second_open, irp, &mut Fake)
+        else {
+            panic!("second create failed")
+        };
+        let opened = node.g.opened(&mut node.d, now, second_open, GROUP_CREATE, &output[..information]);
+        assert!(matches!(opened, Some(Err(StoreError::Io(_)))), "the second handle runs without durability");
+        node.g.dir.faults.reads_fail.set(false);
+
+        assert_eq!(node.g.open_logs(), 1);
+        let id = node.run(GroupRequest::AddRecord { group: first, record: fields(b"still durable") });
+        let id: [u8; 16] = id.try_into().unwrap();
+        let mut reopened =
+            Node::new(MemoryDirectory { files: node.g.dir.files.clone(), ..Default::default() });
+        let group = reopened.create();
+        let out = reopened.run(GroupRequest::GetRecord { group, id: &id });
+        assert!(out.windows(13).any(|w| w == b"still durable"), "the first handle's record was logged");
+    }
+
+    #[test]
+    fn a_log_is_compacted_once_it_holds_more_than_twice_the_records_plus_the_floor() {
+        let mut node = Node::new(MemoryDirectory::default());
+        let group = node.create();
+        let id = node.run(GroupRequest::AddRecord { group, record: fields(b"v") });
+        let id: [u8; 16] = id.try_into().unwrap();
+        let root = node.d.group_root(node.open, group).unwrap();
+        let name = log_name(&root);
+        let entries = |node: &Node<MemoryDirectory>| node.g.logs[&root].log.entries();
+        // One record stored: the log may hold 2 × 1 + the floor entries, no more.
+        let mut updates = 0u64;
+        while entries(&node) < 2 + COMPACT_FLOOR_ENTRIES {
+            updates += 1;
+            node.run(GroupRequest::UpdateRecord { group, id: &id, record: fields(&updates.to_le_bytes()) });
+        }
+        assert_eq!(entries(&node), 2 + COMPACT_FLOOR_ENTRIES, "at the edge: not compacted");
+        node.run(GroupRequest::UpdateRecord { group, id: &id, record: fields(b"last") });
+        assert_eq!(entries(&node), 1, "one past it: only the live version is left");
+        let bytes = node.g.dir.bytes(&name);
+        assert!(bytes.len() < HEADER_LEN as usize + 2 * FRAME_LEN + 2048, "{} bytes", bytes.len());
+        let mut reopened =
+            Node::new(MemoryDirectory { files: node.g.dir.files.clone(), ..Default::default() });
+        let group = reopened.create();
+        let out = reopened.run(GroupRequest::GetRecord { group, id: &id });
+        assert!(out.windows(4).any(|w| w == b"last"));
+    }
+
+    #[test]
+    fn a_log_damaged_in_the_middle_is_set_aside_and_what_was_replayed_is_written_again() {
+        let mut node = Node::new(MemoryDirectory::default());
+        let group = node.create();
+        let name = log_name(&node.d.group_root(node.open, group).unwrap());
+        let id = node.run(GroupRequest::AddRecord { group, record: fields(b"before") });
+        let id: [u8; 16] = id.try_into().unwrap();
+        let second_entry = node.g.dir.bytes(&name).len();
+        node.run(GroupRequest::UpdateRecord { group, id: &id, record: fields(b"damaged") });
+        node.run(GroupRequest::UpdateRecord { group, id: &id, record: fields(b"after!") });
+        node.run(GroupRequest::Close { group });
+        node.g.dir.files[&name].borrow_mut()[second_entry + FRAME_LEN + 40] ^= 1;
+        let damaged = node.g.dir.bytes(&name);
+
+        let mut reopened =
+            Node::new(MemoryDirectory { files: node.g.dir.files.clone(), ..Default::default() });
+        reopened.create();
+        assert_eq!(reopened.g.open_logs(), 1, "the group is durable again");
+        assert_eq!(
+            reopened.g.dir.bytes(&format!("{name}.corrupt")),
+            damaged,
+            "the damaged file is kept aside"
+        );
+        assert_eq!(reopened.g.logs_behind(), 0, "the new log was written from what was replayed");
+
+        let mut again =
+            Node::new(MemoryDirectory { files: reopened.g.dir.files.clone(), ..Default::default() });
+        let group = again.create();
+        assert!(again.ready(group));
+        let out = again.run(GroupRequest::GetRecord { group, id: &id });
+        assert!(
+            out.windows(6).any(|w| w == b"before"),
+            "the version before the damage survives in the new log"
         );
     }
 }
