@@ -385,25 +385,28 @@ impl LogDirectory for NtDirectory {
         Ok(())
     }
 
-    fn replace(&mut self, file: &mut NtFile, name: &str, contents: &[u8]) -> Result<(), FileError> {
+    fn replace(
+        &mut self,
+        file: &mut NtFile,
+        name: &str,
+        write: &mut dyn FnMut(&mut NtFile) -> Result<(), FileError>,
+    ) -> Result<(), FileError> {
         let target = self.join(name);
         let mut temporary_name = alloc::string::String::from(name);
         temporary_name.push_str(".compact");
-        let (mut temporary, _) = create(
+        let (handle, _) = create(
             &self.join(&temporary_name),
             sys::GENERIC_READ | sys::GENERIC_WRITE | sys::DELETE,
             sys::FILE_OVERWRITE_IF,
             sys::FILE_NON_DIRECTORY_FILE | sys::FILE_WRITE_THROUGH,
         )?;
-        let written = write_at(temporary, 0, contents, &mut 0).and_then(|()| flush(temporary));
-        if let Err(e) = written {
-            close(&mut temporary);
-            return Err(e);
-        }
+        // Closed when dropped, on every path.
+        let mut temporary = NtFile { handle, size: 0 };
+        write(&mut temporary)?;
         // The target must not be open while it is renamed over.
         close(&mut file.handle);
-        let renamed = rename(temporary, &target).and_then(|()| flush(temporary));
-        close(&mut temporary);
+        let renamed = rename(temporary.handle, &target).and_then(|()| flush(temporary.handle));
+        drop(temporary);
         // Either way `name` exists again: the new contents, or the old ones.
         let (reopened, _) = self.open_file(name)?;
         *file = reopened;

@@ -60,6 +60,8 @@ pub const MAX_LOG_BYTES: u64 = 64 << 20;
 pub const COMPACT_FACTOR: u64 = 2;
 /// ... + this many entries (so a small group is not rewritten for every few updates).
 pub const COMPACT_FLOOR_ENTRIES: u64 = 1024;
+/// Bytes a compaction gathers before it writes them to the new file.
+const COMPACT_CHUNK: usize = 64 * 1024;
 /// What a damaged or oversized log is renamed to, after its own name.
 pub const SET_ASIDE_SUFFIX: &str = ".corrupt";
 
@@ -170,11 +172,8 @@ fn header(group_root: &MemberKey) -> [u8; HEADER_LEN as usize] {
     out
 }
 
-/// One entry read back.
-enum Entry {
-    Record(Record),
-    Marker,
-}
+/// One entry read back: a record, or `None` for the synchronised marker.
+type Entry = Option<Record>;
 
 /// Reads the entry at `offset` of a file of `len` bytes (`offset < len`); with its length, or
 /// `None` for a torn or damaged entry.
@@ -197,10 +196,10 @@ fn read_entry(file: &mut impl LogFile, offset: u64, len: u64) -> Result<Option<(
     }
     let size = (FRAME_LEN + body_len) as u64;
     if body.is_empty() {
-        return Ok(Some((Entry::Marker, size)));
+        return Ok(Some((None, size)));
     }
     match RecordView::decode(&body) {
-        Ok((view, [])) => Ok(Some((Entry::Record(view.to_record()), size))),
+        Ok((view, [])) => Ok(Some((Some(view.to_record()), size))),
         _ => Ok(None),
     }
 }
@@ -284,12 +283,12 @@ impl<F: LogFile> GroupLog<F> {
         let mut offset = HEADER_LEN;
         while offset < len {
             match read_entry(&mut self.file, offset, len)? {
-                Some((Entry::Record(record), size)) => {
+                Some((Some(record), size)) => {
                     restore(record);
                     replay.records += 1;
                     offset += size;
                 }
-                Some((Entry::Marker, size)) => {
+                Some((None, size)) => {
                     replay.synchronised = true;
                     offset += size;
                 }
@@ -404,18 +403,27 @@ impl<F: LogFile> GroupLog<F> {
         if size > MAX_LOG_BYTES {
             return Err(StoreError::LogFull);
         }
-        let mut bytes = Vec::with_capacity(size as usize);
-        bytes.extend_from_slice(&header(&self.group_root));
         let synchronised = synchronised || self.synchronised;
-        if synchronised {
-            frame_body(&[], &mut bytes);
-        }
         let mut entries = 0;
-        for record in records() {
-            frame_into(record, &mut bytes);
-            entries += 1;
-        }
-        dir.replace(&mut self.file, &self.name, &bytes)?;
+        let group_root = self.group_root;
+        // Written in chunks of about COMPACT_CHUNK bytes: the new log is never whole in memory.
+        dir.replace(&mut self.file, &self.name, &mut |new| {
+            let mut chunk = Vec::with_capacity(COMPACT_CHUNK + FRAME_LEN + MAX_RECORD_WIRE_LEN);
+            chunk.extend_from_slice(&header(&group_root));
+            if synchronised {
+                frame_body(&[], &mut chunk);
+            }
+            entries = 0;
+            for record in records() {
+                frame_into(record, &mut chunk);
+                entries += 1;
+                if chunk.len() >= COMPACT_CHUNK {
+                    new.append(&chunk)?;
+                    chunk.clear();
+                }
+            }
+            new.append(&chunk)
+        })?;
         (self.entries, self.synchronised) = (entries, synchronised);
         Ok(())
     }
@@ -468,11 +476,11 @@ mod tests {
         bytes
     }
 
+    /// An open log, what it reported and the records it replayed.
+    type Opened<F> = (GroupLog<F>, Replay, Vec<Record>);
+
     /// Opens a log, collecting what it replays.
-    fn open_in<D: LogDirectory>(
-        dir: &mut D,
-        root: &MemberKey,
-    ) -> Result<(GroupLog<D::File>, Replay, Vec<Record>), StoreError> {
+    fn open_in<D: LogDirectory>(dir: &mut D, root: &MemberKey) -> Result<Opened<D::File>, StoreError> {
         let mut records = Vec::new();
         let (log, replay) = GroupLog::open(dir, NAME, root, |r| records.push(r))?;
         Ok((log, replay, records))

@@ -96,13 +96,19 @@ impl LogDirectory for MemoryDirectory {
         Ok((MemoryFile { data, faults: self.faults.clone() }, created))
     }
 
-    fn replace(&mut self, file: &mut MemoryFile, name: &str, contents: &[u8]) -> io::Result<()> {
+    fn replace(
+        &mut self,
+        file: &mut MemoryFile,
+        name: &str,
+        write: &mut dyn FnMut(&mut MemoryFile) -> io::Result<()>,
+    ) -> io::Result<()> {
         if self.faults.replaces_fail.get() {
             return Err(injected());
         }
-        let data = Rc::new(RefCell::new(contents.to_vec()));
-        self.files.insert(name.into(), data.clone());
-        file.data = data;
+        let mut new = MemoryFile { data: Rc::default(), faults: self.faults.clone() };
+        write(&mut new)?;
+        self.files.insert(name.into(), new.data.clone());
+        *file = new;
         Ok(())
     }
 
