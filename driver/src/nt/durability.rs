@@ -24,6 +24,7 @@ use super::log::log;
 use super::{Engine, registry, sys, utf16};
 use crate::engine::{Completion, OpenId};
 use crate::store::group_durability::GroupDurability;
+use crate::store::group_store::SET_ASIDE_SUFFIX;
 
 /// Where the driver keeps its state without a `Parameters\StateDirectory` value.
 pub const DEFAULT_STATE_DIRECTORY: &str = "\\SystemRoot\\System32\\drivers\\peerdrt";
@@ -73,17 +74,27 @@ pub fn after_ioctl(
     let output = &output[..information.min(output.len())];
     if done == status::SUCCESS {
         match e.groups.opened(&mut e.device, now, open, code, output) {
-            Some(Ok(r)) => log!(
-                "group log {}: {} entries replayed, {} restored, {} refused, {} bytes of torn tail cut off{}{}{:?}",
-                r.log,
-                r.entries,
-                r.restored,
-                r.refused,
-                r.truncated,
-                if r.existed { "" } else { " (new)" },
-                if r.synchronised { " (synchronised)" } else { "" },
-                r.set_aside.map(|why| ("set aside as *.corrupt:", why)),
-            ),
+            Some(Ok(r)) => {
+                log!(
+                    "group log {}: {} entries replayed, {} restored, {} refused, {} bytes of torn tail cut off{}{}",
+                    r.log,
+                    r.entries,
+                    r.restored,
+                    r.refused,
+                    r.truncated,
+                    if r.existed { "" } else { " (new)" },
+                    if r.synchronised { " (synchronised)" } else { "" }
+                );
+                if let Some(why) = r.set_aside {
+                    log!(
+                        "group log {} set aside as {}{} ({:?}); a new log holds what was replayed",
+                        r.log,
+                        r.log,
+                        SET_ASIDE_SUFFIX,
+                        why
+                    );
+                }
+            }
             Some(Err(error)) => log!("group log unusable, the group runs without durability: {}", error),
             None => {}
         }
