@@ -894,4 +894,42 @@ mod tests {
         let (_, _, replayed) = open_log(dir.path(), &key).unwrap();
         assert_eq!(replayed, vec![records[0].clone()]);
     }
+
+    proptest::proptest! {
+        /// Whatever happened to a log — bytes flipped anywhere, cut anywhere, garbage appended —
+        /// opening it never panics; it replays a prefix of what was written (or refuses a header
+        /// that is not this group's with a typed error), and leaves a log that opens cleanly.
+        #[test]
+        fn a_damaged_log_replays_a_prefix_and_is_left_clean(
+            flips in proptest::collection::vec((0usize..4096, 1u8..=255), 0..4),
+            cut in proptest::option::of(0usize..4096),
+            garbage in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+        ) {
+            let (root, author) = group();
+            let key = root.public_key();
+            let written: Vec<Record> = (1..=5).map(|n| record(&root, &author, n)).collect();
+            let mut bytes = log_bytes(MAGIC, &key, true, &written);
+            for (at, mask) in flips {
+                let at = at % bytes.len();
+                bytes[at] ^= mask;
+            }
+            if let Some(cut) = cut {
+                bytes.truncate(cut % (bytes.len() + 1));
+            }
+            bytes.extend_from_slice(&garbage);
+            let mut dir = MemoryDirectory::default();
+            dir.put(NAME, bytes);
+            match open_in(&mut dir, &key) {
+                Ok((_, replay, replayed)) => {
+                    proptest::prop_assert!(written.starts_with(&replayed));
+                    proptest::prop_assert_eq!(replay.records, replayed.len() as u64);
+                    let (_, again, replayed_again) = open_in(&mut dir, &key).unwrap();
+                    proptest::prop_assert_eq!((again.truncated, again.set_aside), (0, None));
+                    let expected = if replay.set_aside.is_some() { &[][..] } else { &replayed[..] };
+                    proptest::prop_assert_eq!(&replayed_again[..], expected);
+                }
+                Err(e) => proptest::prop_assert!(matches!(e, StoreError::NotALog | StoreError::OtherGroup)),
+            }
+        }
+    }
 }
