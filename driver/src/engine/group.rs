@@ -318,6 +318,17 @@ impl GroupTable {
         Some(slot.member.group_root())
     }
 
+    /// The member of group `group` of `open`, read only (its readiness and database are what
+    /// its durable log records).
+    pub fn member(&self, open: OpenId, group: Handle) -> Option<&Member<Endpoint>> {
+        let (index, generation) = handles::split(group, open, HandleKind::Group)?;
+        let index = usize::from(index);
+        if self.generations.get(index) != Some(&generation) {
+            return None;
+        }
+        self.slots.get(index)?.as_ref().filter(|slot| slot.open == open).map(|slot| &slot.member)
+    }
+
     /// Groups open.
     pub fn len(&self) -> usize {
         self.slots.iter().flatten().count()

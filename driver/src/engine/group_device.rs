@@ -23,6 +23,7 @@ use alloc::vec;
 
 use peerdrt_abi::group::{self, GroupEventRecord, GroupRequest, MAX_GROUP_EVENT_LEN, status_of_hresult};
 use peerdrt_abi::{Handle, status};
+use peerdrt_core::group::member::Member;
 use peerdrt_core::group::record::Record;
 use peerdrt_core::group::time::PeerTime;
 use peerdrt_core::time::Instant;
@@ -230,6 +231,12 @@ impl Device {
     /// The root key of group `group` of `open`, which names its durable log.
     pub fn group_root(&mut self, open: OpenId, group: Handle) -> Option<[u8; 32]> {
         self.groups.table.group_root(open, group)
+    }
+
+    /// The member of group `group` of `open`: whether it is synchronised, and its database (what
+    /// the group's durable log is compacted from).
+    pub fn group_member(&self, open: OpenId, group: Handle) -> Option<&Member<Endpoint>> {
+        self.groups.table.member(open, group)
     }
 
     /// Restores a record replayed from the group's log; an HRESULT if it is refused.

@@ -465,6 +465,8 @@ fn log_group_opened(opened: Option<Result<Restored, StoreError>>) {
             refused = r.refused,
             truncated = r.truncated,
             existed = r.existed,
+            synchronised = r.synchronised,
+            set_aside = ?r.set_aside,
             "group log replayed"
         ),
         Some(Err(e)) => tracing::error!(error = %e, "group log unusable; the group runs without durability"),

@@ -8,8 +8,10 @@
 //!   lock at PASSIVE_LEVEL: a group just created or joined is replayed from its log, every record
 //!   the request stored is appended and flushed, a closed group's log is closed. A record that
 //!   could not be made durable fails the request with STATUS_UNEXPECTED_IO_ERROR — the ordering
-//!   of the Linux node's worker.
-//! * [`persist_received`] runs in the worker's `settle` for records received from members.
+//!   of the Linux node's worker; the log is then rewritten from memory by a later call until
+//!   that succeeds (see `store::group_durability`).
+//! * [`persist_received`] runs in the worker's `settle` for records received from members (and
+//!   writes the synchronised marker, compacts, catches a log up: all at PASSIVE_LEVEL too).
 
 use alloc::vec::Vec;
 
@@ -22,6 +24,7 @@ use super::log::log;
 use super::{Engine, registry, sys, utf16};
 use crate::engine::{Completion, OpenId};
 use crate::store::group_durability::GroupDurability;
+use crate::store::group_store::SET_ASIDE_SUFFIX;
 
 /// Where the driver keeps its state without a `Parameters\StateDirectory` value.
 pub const DEFAULT_STATE_DIRECTORY: &str = "\\SystemRoot\\System32\\drivers\\peerdrt";
@@ -71,15 +74,27 @@ pub fn after_ioctl(
     let output = &output[..information.min(output.len())];
     if done == status::SUCCESS {
         match e.groups.opened(&mut e.device, now, open, code, output) {
-            Some(Ok(r)) => log!(
-                "group log {}: {} entries replayed, {} restored, {} refused, {} bytes of torn tail cut off{}",
-                r.log,
-                r.entries,
-                r.restored,
-                r.refused,
-                r.truncated,
-                if r.existed { "" } else { " (new)" }
-            ),
+            Some(Ok(r)) => {
+                log!(
+                    "group log {}: {} entries replayed, {} restored, {} refused, {} bytes of torn tail cut off{}{}",
+                    r.log,
+                    r.entries,
+                    r.restored,
+                    r.refused,
+                    r.truncated,
+                    if r.existed { "" } else { " (new)" },
+                    if r.synchronised { " (synchronised)" } else { "" }
+                );
+                if let Some(why) = r.set_aside {
+                    log!(
+                        "group log {} set aside as {}{} ({:?}); a new log holds what was replayed",
+                        r.log,
+                        r.log,
+                        SET_ASIDE_SUFFIX,
+                        why
+                    );
+                }
+            }
             Some(Err(error)) => log!("group log unusable, the group runs without durability: {}", error),
             None => {}
         }

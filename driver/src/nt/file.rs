@@ -202,6 +202,38 @@ fn write_at(handle: sys::HANDLE, offset: u64, bytes: &[u8], done: &mut usize) ->
     Ok(())
 }
 
+/// Renames the file open as `handle` (with DELETE access) to the absolute path `target`,
+/// replacing a file of that name.
+fn rename(handle: sys::HANDLE, target: &[u16]) -> Result<(), FileError> {
+    // FILE_RENAME_INFORMATION with the target's full path, 8-aligned.
+    let name_bytes = target.len() * 2;
+    let mut rename = alloc::vec![0u64; (sys::FILE_RENAME_INFORMATION_HEADER + name_bytes).div_ceil(8) + 1];
+    // SAFETY: the buffer holds the header and the name; the header fields are written through
+    // the structure's own layout.
+    unsafe {
+        let info = rename.as_mut_ptr().cast::<sys::FILE_RENAME_INFORMATION>();
+        (*info).ReplaceIfExists = 1;
+        (*info).RootDirectory = core::ptr::null_mut();
+        (*info).FileNameLength = name_bytes as u32;
+        core::ptr::copy_nonoverlapping(
+            target.as_ptr(),
+            core::ptr::addr_of_mut!((*info).FileName).cast::<u16>(),
+            target.len(),
+        );
+    }
+    let mut io = io_status();
+    // SAFETY: PASSIVE_LEVEL; our handle and a buffer of the size passed.
+    check(unsafe {
+        sys::ZwSetInformationFile(
+            handle,
+            &mut io,
+            rename.as_mut_ptr().cast(),
+            (sys::FILE_RENAME_INFORMATION_HEADER + name_bytes) as u32,
+            sys::FileRenameInformation,
+        )
+    })
+}
+
 impl NtDirectory {
     /// The directory at the absolute NT path `path` (created when the first log is).
     pub fn new(path: Vec<u16>) -> Self {
@@ -335,53 +367,46 @@ impl LogDirectory for NtDirectory {
         }
     }
 
-    fn replace(&mut self, file: &mut NtFile, name: &str, contents: &[u8]) -> Result<(), FileError> {
+    fn set_aside(&mut self, file: &mut NtFile, name: &str, to: &str) -> Result<(), FileError> {
+        // The log must not be open while it is renamed.
+        close(&mut file.handle);
+        let (mut aside, _) = create(
+            &self.join(name),
+            sys::GENERIC_READ | sys::GENERIC_WRITE | sys::DELETE,
+            sys::FILE_OPEN,
+            sys::FILE_NON_DIRECTORY_FILE | sys::FILE_WRITE_THROUGH,
+        )?;
+        let renamed = rename(aside, &self.join(to)).and_then(|()| flush(aside));
+        close(&mut aside);
+        renamed?;
+        // `name` no longer exists: this creates it empty.
+        let (fresh, _) = self.open_file(name)?;
+        *file = fresh;
+        Ok(())
+    }
+
+    fn replace(
+        &mut self,
+        file: &mut NtFile,
+        name: &str,
+        write: &mut dyn FnMut(&mut NtFile) -> Result<(), FileError>,
+    ) -> Result<(), FileError> {
         let target = self.join(name);
         let mut temporary_name = alloc::string::String::from(name);
         temporary_name.push_str(".compact");
-        let (mut temporary, _) = create(
+        let (handle, _) = create(
             &self.join(&temporary_name),
             sys::GENERIC_READ | sys::GENERIC_WRITE | sys::DELETE,
             sys::FILE_OVERWRITE_IF,
             sys::FILE_NON_DIRECTORY_FILE | sys::FILE_WRITE_THROUGH,
         )?;
-        let written = write_at(temporary, 0, contents, &mut 0).and_then(|()| flush(temporary));
-        if let Err(e) = written {
-            close(&mut temporary);
-            return Err(e);
-        }
+        // Closed when dropped, on every path.
+        let mut temporary = NtFile { handle, size: 0 };
+        write(&mut temporary)?;
         // The target must not be open while it is renamed over.
         close(&mut file.handle);
-        // FILE_RENAME_INFORMATION with the target's full path, 8-aligned.
-        let name_bytes = target.len() * 2;
-        let mut rename =
-            alloc::vec![0u64; (sys::FILE_RENAME_INFORMATION_HEADER + name_bytes).div_ceil(8) + 1];
-        // SAFETY: the buffer holds the header and the name; the header fields are written through
-        // the structure's own layout.
-        unsafe {
-            let info = rename.as_mut_ptr().cast::<sys::FILE_RENAME_INFORMATION>();
-            (*info).ReplaceIfExists = 1;
-            (*info).RootDirectory = core::ptr::null_mut();
-            (*info).FileNameLength = name_bytes as u32;
-            core::ptr::copy_nonoverlapping(
-                target.as_ptr(),
-                core::ptr::addr_of_mut!((*info).FileName).cast::<u16>(),
-                target.len(),
-            );
-        }
-        let mut io = io_status();
-        // SAFETY: PASSIVE_LEVEL; our handle and a buffer of the size passed.
-        let renamed = check(unsafe {
-            sys::ZwSetInformationFile(
-                temporary,
-                &mut io,
-                rename.as_mut_ptr().cast(),
-                (sys::FILE_RENAME_INFORMATION_HEADER + name_bytes) as u32,
-                sys::FileRenameInformation,
-            )
-        })
-        .and_then(|()| flush(temporary));
-        close(&mut temporary);
+        let renamed = rename(temporary.handle, &target).and_then(|()| flush(temporary.handle));
+        drop(temporary);
         // Either way `name` exists again: the new contents, or the old ones.
         let (reopened, _) = self.open_file(name)?;
         *file = reopened;

@@ -41,10 +41,21 @@ pub trait LogDirectory {
     /// Opens `name` for reading and writing, creating it (and the directory) if missing; `true`
     /// when it was created.
     fn open_or_create(&mut self, name: &str) -> Result<(Self::File, bool), FileError>;
-    /// Replaces the contents of `name`, open as `file`, with `contents` atomically: a temporary
-    /// file is written and flushed, then renamed over `name` and the rename flushed; `file` is
-    /// then the new file. After a crash `name` holds either the old or the new contents.
-    fn replace(&mut self, file: &mut Self::File, name: &str, contents: &[u8]) -> Result<(), FileError>;
+    /// Replaces the contents of `name`, open as `file`, atomically with what `write` appends to
+    /// a new temporary file (so the new contents need not be in memory at once): the temporary
+    /// is written and flushed, then renamed over `name` and the rename flushed; `file` is then
+    /// the new file. After a crash `name` holds either the old or the new contents; on an error
+    /// `file` is the old one.
+    fn replace(
+        &mut self,
+        file: &mut Self::File,
+        name: &str,
+        write: &mut dyn FnMut(&mut Self::File) -> Result<(), FileError>,
+    ) -> Result<(), FileError>;
+    /// Sets `name`, open as `file`, aside as `to` (renamed, replacing an older `to`, so one
+    /// set-aside copy per log at most); `file` is then a new empty `name`. The rename is on the
+    /// medium when this returns.
+    fn set_aside(&mut self, file: &mut Self::File, name: &str, to: &str) -> Result<(), FileError>;
     /// Deletes `name` (not open), the deletion on the medium when this returns; `false` when
     /// there was no such file.
     fn remove(&mut self, name: &str) -> Result<bool, FileError>;

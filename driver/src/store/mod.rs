@@ -11,5 +11,7 @@
 pub mod file;
 pub mod group_durability;
 pub mod group_store;
+#[cfg(test)]
+pub mod memory_file;
 #[cfg(not(windows))]
 pub mod std_file;

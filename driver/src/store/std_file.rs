@@ -2,7 +2,7 @@
 //! file and of the directory after creation, truncation and rename.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -74,17 +74,31 @@ impl LogDirectory for StdDirectory {
         Ok((StdFile { file, len }, created))
     }
 
-    fn replace(&mut self, file: &mut StdFile, name: &str, contents: &[u8]) -> io::Result<()> {
+    fn replace(
+        &mut self,
+        file: &mut StdFile,
+        name: &str,
+        write: &mut dyn FnMut(&mut StdFile) -> io::Result<()>,
+    ) -> io::Result<()> {
         let path = self.dir.join(name);
         let temporary = self.dir.join(format!("{name}.compact"));
-        let mut out = File::create(&temporary)?;
-        out.write_all(contents)?;
-        out.sync_all()?;
-        drop(out);
+        let mut new = StdFile { file: File::create(&temporary)?, len: 0 };
+        write(&mut new)?;
+        new.file.sync_all()?;
         fs::rename(&temporary, &path)?;
         self.sync()?;
-        let reopened = OpenOptions::new().read(true).write(true).open(&path)?;
-        *file = StdFile { file: reopened, len: contents.len() as u64 };
+        // The open file is the renamed one.
+        *file = new;
+        Ok(())
+    }
+
+    fn set_aside(&mut self, file: &mut StdFile, name: &str, to: &str) -> io::Result<()> {
+        let path = self.dir.join(name);
+        fs::rename(&path, self.dir.join(to))?;
+        self.sync()?;
+        let fresh = OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+        self.sync()?;
+        *file = StdFile { file: fresh, len: 0 };
         Ok(())
     }
 

@@ -27,6 +27,9 @@ pub const GROUP_DIR_ENV: &str = "PEERDRT_GROUP_DIR";
 /// The record type `peerdrt group add` writes (a GUID's bytes).
 const CLI_RECORD_TYPE: [u8; 16] = *b"peerdrt-cli-rec\x01";
 
+/// How long `peerdrt group add --peer ...` waits for a member that is not ready to synchronise.
+const SYNC_WAIT_MS: u64 = 10_000;
+
 /// `peerdrt group ...`.
 #[derive(Debug, Subcommand)]
 pub enum GroupCommand {
@@ -277,6 +280,14 @@ pub fn run(socket: Option<PathBuf>, json: bool, command: GroupCommand) -> CmdRes
             let g = reopen(&d, &a.name)?;
             for p in &a.peers {
                 g.connect(v6(p), p.port())?;
+            }
+            // A member that never synchronised (joined, never connected) reopens not ready: it
+            // synchronises with the peers first.
+            if !a.peers.is_empty() {
+                let end = Instant::now() + Duration::from_millis(SYNC_WAIT_MS);
+                while !g.status()?.ready && Instant::now() < end {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
             }
             let fields = RecordFields {
                 record_type: CLI_RECORD_TYPE,
