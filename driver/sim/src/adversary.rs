@@ -239,6 +239,17 @@ impl HostileCloud {
         outcome
     }
 
+    /// Honest nodes other than the focus's owner whose route cache holds the owner: the
+    /// searchers that can reach it past a Sybil cluster.
+    pub fn honest_caches_holding_focus(&self) -> usize {
+        let owner = endpoint(self.focus.0);
+        self.honest
+            .iter()
+            .filter(|(n, _, _)| *n != self.focus.0)
+            .filter(|(n, _, _)| self.sim.node(*n).cache().entries().iter().any(|e| e.endpoint == owner))
+            .count()
+    }
+
     /// Share of the eclipsed node's cache held by hostile nodes.
     pub fn victim_cache_hostile_share(&self) -> f64 {
         let cache = self.sim.node(self.victim).cache();

@@ -165,12 +165,15 @@ fn hostile_section(args: &Args) {
     for g in &groups {
         print!(" success {g} | datagrams/search {g} | p50 / p99 ms {g} |");
     }
-    println!(" forged results | hostile share of victim cache | wall s |");
-    println!("|---|---:|{}---:|---:|---:|", "---:|---:|---:|".repeat(groups.len()));
+    println!(
+        " forged results | hostile share of victim cache | honest caches holding the key's owner | wall s |"
+    );
+    println!("|---|---:|{}---:|---:|---:|---:|", "---:|---:|---:|".repeat(groups.len()));
     for &attack in &args.attacks {
         for &fraction in &args.fractions {
             let wall = WallInstant::now();
             let mut share = "–".to_string();
+            let mut holding = "–".to_string();
             print!("| {} | {:.0}% |", attack.name(), fraction * 100.0);
             let mut forged = 0;
             for &d in &args.paths {
@@ -179,6 +182,10 @@ fn hostile_section(args: &Args) {
                 let mut cloud = HostileCloud::build(args.seed, args.n, fraction, attack, SPACING, SETTLE);
                 if attack == Attack::Eclipse {
                     share = format!("{:.0}%", cloud.victim_cache_hostile_share() * 100.0);
+                }
+                if attack.is_sybil() {
+                    holding =
+                        format!("{} of {}", cloud.honest_caches_holding_focus(), cloud.honest.len() - 1);
                 }
                 let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ 0x5EA);
                 let settings = SearchSettings::new(d).expect("checked by the argument parser");
@@ -194,7 +201,7 @@ fn hostile_section(args: &Args) {
                     ms(percentile(&l, 0.99))
                 );
             }
-            println!(" {forged} | {share} | {:.1} |", wall.elapsed().as_secs_f64());
+            println!(" {forged} | {share} | {holding} | {:.1} |", wall.elapsed().as_secs_f64());
         }
     }
     println!();
