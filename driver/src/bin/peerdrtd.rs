@@ -76,8 +76,8 @@ mod unix {
         flood_limits: Option<String>,
 
         /// Disjoint lookup paths of every exact search of every DRT instance, PNRP clouds
-        /// included: 1 to 4. More paths find keys a Sybil cluster hides and cost more datagrams
-        /// (docs/hostile-peers.md) [default: the config file's `disjoint_paths`, else 1].
+        /// included: 1 to 4. More paths cost more datagrams a search and find more keys that a
+        /// Sybil cluster joining after their owner hides (docs/hostile-peers.md) [default: the config file's `disjoint_paths`, else 1].
         #[arg(long, value_name = "N")]
         disjoint_paths: Option<u64>,
 
