@@ -128,3 +128,26 @@ fn it_follows_the_primitive_driver_rules() {
     assert_eq!(inf.value("DestinationDirs", "DefaultDestDir"), "13");
     assert_eq!(inf.value("DefaultUninstall.NT$ARCH$", "LegacyUninstall"), "1");
 }
+
+#[test]
+fn the_default_disjoint_paths_it_installs_are_a_dword_the_driver_accepts_and_keep_an_admins_value() {
+    use peerdrt::core::drt::search::DEFAULT_DISJOINT_PATHS;
+    use peerdrt::engine::search_settings::{REG_DWORD, disjoint_paths_from_registry};
+    let inf = Inf::load();
+    let line = inf
+        .section("PeerDrt.Service.AddReg")
+        .iter()
+        .find(|l| l.split(',').nth(2).map(str::trim) == Some("DisjointPaths"))
+        .expect("an AddReg line for Parameters\\DisjointPaths")
+        .clone();
+    let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+    assert_eq!(&fields[..3], ["HKR", "Parameters", "DisjointPaths"]);
+    let flags = u32::from_str_radix(fields[3].trim_start_matches("0x"), 16).unwrap();
+    const FLG_ADDREG_TYPE_DWORD: u32 = 0x0001_0001;
+    const FLG_ADDREG_NOCLOBBER: u32 = 0x0000_0002;
+    assert_eq!(flags & FLG_ADDREG_TYPE_DWORD, FLG_ADDREG_TYPE_DWORD, "{line}");
+    assert_eq!(flags & FLG_ADDREG_NOCLOBBER, FLG_ADDREG_NOCLOBBER, "{line}");
+    let value: u32 = fields[4].parse().unwrap();
+    let settings = disjoint_paths_from_registry(REG_DWORD, &value.to_le_bytes()).expect("accepted");
+    assert_eq!(settings.disjoint_paths(), DEFAULT_DISJOINT_PATHS);
+}

@@ -167,6 +167,9 @@ wine_quiet wine reg add 'HKLM\System\CurrentControlSet\Services\peerdrt\Paramete
     /t REG_DWORD /d "$pnrp_w" /f >/dev/null || fail "could not set Parameters\\PnrpPort"
 wine_quiet wine reg add 'HKLM\Software\Policies\Microsoft\Peernet\Pnrp\IPv6-Global' /v SeedServer \
     /t REG_SZ /d "127.0.0.1:$pnrp_a;seed.example.net" /f >/dev/null || fail "could not set the PNRP SeedServer policy"
+# Every search of the driver's instances runs 3 disjoint lookup paths (docs/hostile-peers.md).
+wine_quiet wine reg add 'HKLM\System\CurrentControlSet\Services\peerdrt\Parameters' /v DisjointPaths \
+    /t REG_DWORD /d 3 /f >/dev/null || fail "could not set Parameters\\DisjointPaths"
 timeout 60 wineserver -w || true
 
 # The driver lives while a process of the prefix runs: a holder keeps the session (and its
@@ -242,6 +245,8 @@ start_session "$logs/winedevice.log"
 start_driver "$logs/winedevice.log" main
 grep -aq "peerdrt: advertising 2 configured address(es), first ::ffff:127.0.0.1" "$logs/winedevice.log" \
     || fail "the driver did not take its addresses from Parameters\\Addresses (see winedevice.log)"
+grep -aq "peerdrt: searching with 3 disjoint lookup path(s)" "$logs/winedevice.log" \
+    || fail "the driver did not take Parameters\\DisjointPaths (see winedevice.log)"
 for _ in $(seq 1 20); do
     grep -aq "peerdrt: PNRP cloud Global_ open" "$logs/winedevice.log" && break
     sleep 0.5

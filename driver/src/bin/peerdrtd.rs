@@ -75,6 +75,12 @@ mod unix {
         #[arg(long, value_name = "on|off")]
         flood_limits: Option<String>,
 
+        /// Disjoint lookup paths of every exact search of every DRT instance, PNRP clouds
+        /// included: 1 to 4. More paths cost more datagrams a search and find more keys that a
+        /// Sybil cluster joining after their owner hides (docs/hostile-peers.md) [default: the config file's `disjoint_paths`, else 1].
+        #[arg(long, value_name = "N")]
+        disjoint_paths: Option<u64>,
+
         /// Log filter, tracing EnvFilter syntax (e.g. "info", "peerdrt=debug") [default: $RUST_LOG,
         /// else the config file's `log`, else info].
         #[arg(long, value_name = "FILTER")]
@@ -119,6 +125,7 @@ mod unix {
             pnrp_port: cli.pnrp_port,
             pnrp_seeds: cli.pnrp_seeds,
             flood_limits: cli.flood_limits,
+            disjoint_paths: cli.disjoint_paths,
         };
         let config = match config::resolve(file, overrides) {
             Ok(c) => c,
@@ -131,6 +138,7 @@ mod unix {
             version = env!("CARGO_PKG_VERSION"),
             addresses = ?config.addresses,
             instances = config.instances.len(),
+            disjoint_paths = config.search.disjoint_paths(),
             "peerdrtd starting"
         );
         match peerdrt::host::run(config) {

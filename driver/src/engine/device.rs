@@ -13,6 +13,7 @@ use peerdrt_abi::{
     OpenInstance, PathRecord, PathRecords, Request, Response, SecurityKind, StartSearch, drt_status,
     encode_endpoints, ioctl, pnrp,
 };
+use peerdrt_core::drt::search::SearchSettings;
 use peerdrt_core::drt::security::{
     BoxedProvider, Certificate, DerivedKeyProvider, Identity, KeyCredential, NullProvider, SecurityMode,
 };
@@ -260,6 +261,8 @@ pub struct Device {
     groups: group_device::Groups,
     /// Flood limits of the DRT instances opened from now on.
     flood_limits: FloodLimits,
+    /// How the DRT instances opened from now on search (disjoint paths).
+    search_settings: SearchSettings,
 }
 
 fn drt(hr: u32) -> u32 {
@@ -319,6 +322,19 @@ impl Device {
     /// `--flood-limits`; the default on a network).
     pub fn set_flood_limits(&mut self, limits: FloodLimits) {
         self.flood_limits = limits;
+    }
+
+    /// Sets how the DRT instances opened from now on run their applications' searches: the
+    /// disjoint lookup paths of peerdrtd's `--disjoint-paths` or peerdrt.sys's
+    /// `Parameters\DisjointPaths` (Win32's DRT_SETTINGS has no field for it). Every instance
+    /// of the device gets it, standing PNRP clouds included.
+    pub fn set_search_settings(&mut self, settings: SearchSettings) {
+        self.search_settings = settings;
+    }
+
+    /// How the DRT instances opened from now on search.
+    pub fn search_settings(&self) -> SearchSettings {
+        self.search_settings
     }
 
     /// Counters.
@@ -878,7 +894,7 @@ impl Device {
             timing: Timing::default(),
             flood: self.flood_limits,
         };
-        let node = match Node::new(config) {
+        let mut node = match Node::new(config) {
             Ok(node) => node,
             Err(e) => {
                 platform.unbind(bound.id);
@@ -889,6 +905,7 @@ impl Device {
                 });
             }
         };
+        node.set_search_settings(self.search_settings);
         let handle = match self.insert_object(open, Object::Instance(index)) {
             Ok(h) => h,
             Err(e) => {
@@ -1253,3 +1270,7 @@ mod open_lifecycle_tests;
 #[cfg(test)]
 #[path = "outbox_tests.rs"]
 mod outbox_tests;
+
+#[cfg(test)]
+#[path = "search_settings_tests.rs"]
+mod search_settings_tests;

@@ -19,6 +19,7 @@ mod group_device_tests;
 mod group_password_tests;
 mod handles;
 pub mod nmr;
+pub mod search_settings;
 pub mod standing;
 
 pub use device::*;

@@ -8,6 +8,8 @@
 //! addresses = ["192.0.2.10", "2001:db8::10"]  # advertised in route entries; default ::ffff:127.0.0.1
 //! flood_limits = "on"      # "off" (--flood-limits off): no per-source flood limit, for
 //!                           # benchmarks only; the shared unverified limit stays on
+//! disjoint_paths = 3        # lookup paths of every exact search (--disjoint-paths), 1 to
+//!                           # MAX_DISJOINT_PATHS (4); default 1; see docs/hostile-peers.md
 //!
 //! [[instance]]              # a standing DRT instance the daemon opens itself and keeps
 //! port = 3540
@@ -47,6 +49,7 @@ use std::path::{Path, PathBuf};
 
 use peerdrt_abi::MAX_SEEDS;
 use peerdrt_core::drt::FloodLimits;
+use peerdrt_core::drt::search::SearchSettings;
 use peerdrt_core::wire::MAX_ROUTE_ADDRESSES;
 use serde::Deserialize;
 
@@ -154,6 +157,8 @@ pub struct Config {
     pub instances: Vec<InstanceConfig>,
     /// Flood limits of every DRT instance (`flood_limits = "on" | "off"`, `--flood-limits`).
     pub flood_limits: FloodLimits,
+    /// How every DRT instance searches (`disjoint_paths`, `--disjoint-paths`).
+    pub search: SearchSettings,
 }
 
 impl Config {
@@ -165,6 +170,7 @@ impl Config {
             addresses: vec![DEFAULT_ADDRESS],
             instances: Vec::new(),
             flood_limits: FloodLimits::default(),
+            search: SearchSettings::default(),
         }
     }
 }
@@ -202,6 +208,7 @@ pub struct FileConfig {
     instances: Vec<FileInstance>,
     pnrp: Option<FilePnrp>,
     flood_limits: Option<String>,
+    disjoint_paths: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -272,6 +279,8 @@ pub struct Overrides {
     pub pnrp_seeds: Vec<String>,
     /// `--flood-limits`: `on` (the default) or `off` (benchmarks only).
     pub flood_limits: Option<String>,
+    /// `--disjoint-paths`: lookup paths of every exact search (1..=MAX_DISJOINT_PATHS).
+    pub disjoint_paths: Option<u64>,
 }
 
 /// Merges flags over the file over the defaults, resolving names and checking every value.
@@ -327,7 +336,13 @@ pub fn resolve(file: FileConfig, flags: Overrides) -> Result<Config, ConfigError
         Some(text) => parse_flood_limits(&text)?,
         None => FloodLimits::default(),
     };
-    Ok(Config { socket, socket_mode, addresses, instances, flood_limits })
+    let search = match flags.disjoint_paths.or(file.disjoint_paths) {
+        Some(paths) => {
+            crate::engine::search_settings::disjoint_paths(paths).map_err(|e| ConfigError(e.to_string()))?
+        }
+        None => SearchSettings::default(),
+    };
+    Ok(Config { socket, socket_mode, addresses, instances, flood_limits, search })
 }
 
 /// `on`: the node's default flood limits. `off`: no per-source limit, for benchmarks that load

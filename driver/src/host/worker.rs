@@ -128,6 +128,7 @@ impl Worker {
             groups: GroupDurability::new(StdDirectory::new(state_dir(&config.socket).join("groups"))),
         };
         worker.device.set_flood_limits(config.flood_limits);
+        worker.device.set_search_settings(config.search);
         if !config.instances.is_empty() {
             let owner = Owner { pid: std::process::id(), uid: nix::unistd::Uid::current().as_raw() };
             let open = worker.engine().0.open(owner).ok_or("the device has no free open")?;

@@ -24,6 +24,7 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use peerdrt_abi::{DEVICE_NAME, DOS_DEVICE_NAME};
 
 use crate::engine::Device;
+use peerdrt_core::drt::search::SearchSettings;
 
 use super::dispatch::{self, WaitQueue};
 use super::log::log;
@@ -69,12 +70,16 @@ pub unsafe extern "system" fn driver_entry(
     let cloud = super::pnrp::initial_state(&pnrp);
     // SAFETY: as above.
     let groups = unsafe { super::durability::configured(registry_path) };
+    // SAFETY: as above.
+    let search = unsafe { configured_search_settings(registry_path) };
+    let mut device = Device::new();
+    device.set_search_settings(search);
 
     // 2. State. Everything the callbacks reach lives in this one non-paged block.
     let state = Box::new(Driver {
         device: AtomicPtr::new(core::ptr::null_mut()),
         engine: Resource::new(Engine {
-            device: Device::new(),
+            device,
             platform: WskPlatform::new(addresses),
             opens: alloc::vec::Vec::new(),
             next_token: 1,
@@ -244,6 +249,40 @@ unsafe fn configured_addresses(registry_path: *const sys::UNICODE_STRING) -> Vec
     }
     log!("advertising {} configured address(es), first {}", addresses.len(), addresses[0]);
     addresses
+}
+
+/// How every DRT instance searches: the service key's `Parameters\DisjointPaths` (REG_DWORD,
+/// 1..=MAX_DISJOINT_PATHS), else the default. A value of another type or out of range is logged
+/// and ignored; the check is [`crate::engine::search_settings::disjoint_paths_from_registry`].
+///
+/// # Safety
+/// PASSIVE_LEVEL; `registry_path` is DriverEntry's (or null).
+unsafe fn configured_search_settings(registry_path: *const sys::UNICODE_STRING) -> SearchSettings {
+    use crate::engine::search_settings::disjoint_paths_from_registry;
+    static VALUE: [u16; 13] = utf16("DisjointPaths");
+    /// Longer data than a REG_DWORD's is read (up to this) so that it is refused, not cut.
+    const MAX_VALUE: usize = 16;
+    // SAFETY: a valid counted string or null (caller).
+    let Some(path) = (unsafe { super::registry::parameters_path(registry_path) }) else {
+        return SearchSettings::default();
+    };
+    match super::registry::read_value(&path, &VALUE, MAX_VALUE) {
+        Ok(value) => match disjoint_paths_from_registry(value.kind, &value.data) {
+            Ok(settings) => {
+                log!("searching with {} disjoint lookup path(s)", settings.disjoint_paths());
+                settings
+            }
+            Err(e) => {
+                log!("Parameters\\DisjointPaths: {}: using the default", e);
+                SearchSettings::default()
+            }
+        },
+        Err(sys::STATUS_OBJECT_NAME_NOT_FOUND) => SearchSettings::default(),
+        Err(status) => {
+            log!("Parameters\\DisjointPaths unreadable ({:#010x}): using the default", status as u32);
+            SearchSettings::default()
+        }
+    }
 }
 
 /// Stops the worker and waits for its thread to end.

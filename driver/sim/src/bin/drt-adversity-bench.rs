@@ -18,7 +18,7 @@ use peerdrt_sim::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// Hostile fractions measured.
+/// Hostile fractions measured unless `--fractions` says otherwise.
 const FRACTIONS: [f64; 5] = [0.0, 0.05, 0.10, 0.20, 0.30];
 /// Cloud size of the fault runs (the issue's N).
 const FAULT_N: usize = 1000;
@@ -37,7 +37,7 @@ const USAGE: &str = "\
 drt-adversity-bench: hostile peers, faults and floods in the DRT simulator
 
 USAGE: drt-adversity-bench [--hostile] [--faults] [--floods] [--n N] [--searches K] [--seed S]
-                           [--paths D,D,..] [--attacks NAME,..]
+                           [--paths D,D,..] [--fractions P,P,..] [--attacks NAME,..]
 
   --hostile      success of honest searches against the fraction of hostile nodes, per attack
   --faults       loss, jitter, duplication, partitions and churn at N = 1000
@@ -48,7 +48,9 @@ USAGE: drt-adversity-bench [--hostile] [--faults] [--floods] [--n N] [--searches
   --seed S       simulation seed (default 1)
   --paths D,..   disjoint lookup paths of the honest searches, one table column group each
                  (default 1,3; each 1..=4)
+  --fractions P,.. hostile percentages of the hostile table (default 0,5,10,20,30)
   --attacks A,.. attacks of the hostile table: spoofed, forged, replay, poison, sybil,
+                 sybil-first (the cluster in place before the key's owner joins),
                  eclipse (default all)";
 
 struct Args {
@@ -59,6 +61,7 @@ struct Args {
     searches: usize,
     seed: u64,
     paths: Vec<u8>,
+    fractions: Vec<f64>,
     attacks: Vec<Attack>,
 }
 
@@ -69,6 +72,7 @@ fn attack_named(name: &str) -> Option<Attack> {
         "replay" => Attack::Replay,
         "poison" => Attack::RoutePoisoning,
         "sybil" => Attack::Sybil,
+        "sybil-first" => Attack::SybilBeforeOwner,
         "eclipse" => Attack::Eclipse,
         _ => return None,
     })
@@ -83,6 +87,7 @@ fn parse_args() -> Result<Args, String> {
         searches: 500,
         seed: 1,
         paths: vec![1, 3],
+        fractions: FRACTIONS.to_vec(),
         attacks: Attack::ALL.to_vec(),
     };
     let mut it = std::env::args().skip(1);
@@ -104,12 +109,19 @@ fn parse_args() -> Result<Args, String> {
                     .collect::<Option<_>>()
                     .ok_or("--paths: numbers from 1 to 4, comma-separated")?
             }
+            "--fractions" => {
+                args.fractions = value("--fractions")?
+                    .split(',')
+                    .map(|p| p.parse::<u8>().ok().filter(|p| *p < 100).map(|p| f64::from(p) / 100.0))
+                    .collect::<Option<_>>()
+                    .ok_or("--fractions: percentages from 0 to 99, comma-separated")?
+            }
             "--attacks" => {
                 args.attacks = value("--attacks")?
                     .split(',')
                     .map(attack_named)
                     .collect::<Option<_>>()
-                    .ok_or("--attacks: spoofed, forged, replay, poison, sybil or eclipse")?
+                    .ok_or("--attacks: spoofed, forged, replay, poison, sybil, sybil-first or eclipse")?
             }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
@@ -153,12 +165,15 @@ fn hostile_section(args: &Args) {
     for g in &groups {
         print!(" success {g} | datagrams/search {g} | p50 / p99 ms {g} |");
     }
-    println!(" forged results | hostile share of victim cache | wall s |");
-    println!("|---|---:|{}---:|---:|---:|", "---:|---:|---:|".repeat(groups.len()));
+    println!(
+        " forged results | hostile share of victim cache | honest caches holding the key's owner | wall s |"
+    );
+    println!("|---|---:|{}---:|---:|---:|---:|", "---:|---:|---:|".repeat(groups.len()));
     for &attack in &args.attacks {
-        for fraction in FRACTIONS {
+        for &fraction in &args.fractions {
             let wall = WallInstant::now();
             let mut share = "–".to_string();
+            let mut holding = "–".to_string();
             print!("| {} | {:.0}% |", attack.name(), fraction * 100.0);
             let mut forged = 0;
             for &d in &args.paths {
@@ -167,6 +182,10 @@ fn hostile_section(args: &Args) {
                 let mut cloud = HostileCloud::build(args.seed, args.n, fraction, attack, SPACING, SETTLE);
                 if attack == Attack::Eclipse {
                     share = format!("{:.0}%", cloud.victim_cache_hostile_share() * 100.0);
+                }
+                if attack.is_sybil() {
+                    holding =
+                        format!("{} of {}", cloud.honest_caches_holding_focus(), cloud.honest.len() - 1);
                 }
                 let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ 0x5EA);
                 let settings = SearchSettings::new(d).expect("checked by the argument parser");
@@ -182,7 +201,7 @@ fn hostile_section(args: &Args) {
                     ms(percentile(&l, 0.99))
                 );
             }
-            println!(" {forged} | {share} | {:.1} |", wall.elapsed().as_secs_f64());
+            println!(" {forged} | {share} | {holding} | {:.1} |", wall.elapsed().as_secs_f64());
         }
     }
     println!();
