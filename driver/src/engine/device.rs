@@ -1270,6 +1270,9 @@ mod open_lifecycle_tests;
 #[cfg(test)]
 #[path = "outbox_tests.rs"]
 mod outbox_tests;
+#[cfg(test)]
+#[path = "test_requests.rs"]
+mod test_requests;
 
 #[cfg(test)]
 #[path = "search_settings_tests.rs"]

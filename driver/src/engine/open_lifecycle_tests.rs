@@ -50,20 +50,12 @@ fn call(
 }
 
 fn open_instance(device: &mut Device, open: OpenId, p: &mut CountingSockets) -> Completion {
-    let request = Request::OpenInstance(OpenInstance {
-        version_major: 6,
-        version_minor: 101,
-        port: 0,
-        scope: 1,
-        scope_id: 0,
-        max_addresses: 4,
-        security_mode: 0,
-        security: SecurityKind::Null,
-        root: None,
-        identity: None,
-        seeds: peerdrt_abi::Endpoints::from_encoded(&[]).unwrap(),
-    });
-    call(device, open, &request, 0, p)
+    let mut input = [0u8; 512];
+    let len = super::test_requests::open_instance_input(&[], &mut input);
+    let mut output = [0u8; 16];
+    let irp =
+        Irp { code: peerdrt_abi::ioctl::OPEN_INSTANCE, input: &input[..len], output: &mut output, token: 0 };
+    device.ioctl(Instant(1), open, irp, p)
 }
 
 fn wait(device: &mut Device, open: OpenId, token: WaitToken, p: &mut CountingSockets) -> Completion {

@@ -4,7 +4,7 @@
 use alloc::vec;
 use core::net::Ipv6Addr;
 
-use peerdrt_abi::{Request, status};
+use peerdrt_abi::status;
 
 use super::*;
 
@@ -31,28 +31,7 @@ fn datagram(n: usize) -> Outgoing {
 /// OPEN_INSTANCE seeded with one peer: the node's bootstrap sends to it at once.
 fn open_seeded_instance(device: &mut Device, open: OpenId) -> u32 {
     let seed = EndpointRecord { addr: Ipv6Addr::LOCALHOST.octets(), port: 3999 };
-    let mut buf = [0u8; peerdrt_abi::ENDPOINT_LEN];
-    let request = Request::OpenInstance(OpenInstance {
-        version_major: 6,
-        version_minor: 101,
-        port: 0,
-        scope: 1,
-        scope_id: 0,
-        max_addresses: 4,
-        security_mode: 0,
-        security: SecurityKind::Null,
-        root: None,
-        identity: None,
-        seeds: encode_endpoints(&[seed], &mut buf).unwrap(),
-    });
-    let mut input = [0u8; 256];
-    let len = request.encode(&mut input).unwrap();
-    let mut output = [0u8; 16];
-    let irp = Irp { code: request.code(), input: &input[..len], output: &mut output, token: 0 };
-    match device.ioctl(Instant(1), open, irp, &mut OneSocket) {
-        Completion::Complete { status, .. } => status,
-        Completion::Pending => panic!("OPEN_INSTANCE pended"),
-    }
+    super::test_requests::open_instance(device, open, &[seed], &mut OneSocket)
 }
 
 #[test]

@@ -5,7 +5,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::net::Ipv6Addr;
 
-use peerdrt_abi::{ENDPOINT_LEN, Request, status};
+use peerdrt_abi::status;
 use peerdrt_core::drt::search::{DEFAULT_DISJOINT_PATHS, MAX_DISJOINT_PATHS};
 
 use super::super::standing::{CloudSpec, NodeKey, StandingSpec, open_standing};
@@ -29,28 +29,7 @@ impl Platform for Sockets {
 
 /// Opens a Null-security DRT instance on any port, as an application's DrtOpen does.
 fn open_instance(device: &mut Device, sockets: &mut Sockets, open: OpenId) -> u32 {
-    let mut seeds = [0u8; ENDPOINT_LEN];
-    let request = Request::OpenInstance(OpenInstance {
-        version_major: 6,
-        version_minor: 101,
-        port: 0,
-        scope: 1,
-        scope_id: 0,
-        max_addresses: 4,
-        security_mode: 0,
-        security: SecurityKind::Null,
-        root: None,
-        identity: None,
-        seeds: encode_endpoints(&[], &mut seeds).unwrap(),
-    });
-    let mut input = [0u8; 256];
-    let len = request.encode(&mut input).unwrap();
-    let mut output = [0u8; 16];
-    let irp = Irp { code: request.code(), input: &input[..len], output: &mut output, token: 0 };
-    match device.ioctl(Instant(1), open, irp, sockets) {
-        Completion::Complete { status, .. } => status,
-        Completion::Pending => panic!("OPEN_INSTANCE pended"),
-    }
+    super::test_requests::open_instance(device, open, &[], sockets)
 }
 
 /// The disjoint paths of every open instance, in slot order.
