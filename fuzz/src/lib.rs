@@ -7,7 +7,9 @@
 //! * [`reassembly`]: a [`Reassembler`] driven by an operation script, with its invariants checked
 //!   after every step.
 //! * [`shim`]: the shim's parsing of what the device sends back.
+//! * [`group_log`]: a group's durability log opened and replayed from arbitrary file contents.
 
+pub mod group_log;
 pub mod shim;
 
 use core::fmt::Debug;

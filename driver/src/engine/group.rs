@@ -289,6 +289,14 @@ fn role_of(byte: u8) -> Result<Role, GroupFailure> {
     Role::from_byte(byte).ok_or(GroupFailure::Abi(AbiError::BadValue))
 }
 
+/// The first 8 bytes of a request's random bits, for what takes a number (record IDs, message
+/// ID seeds).
+fn low_bits(random: &[u8; 32]) -> u64 {
+    let mut bits = [0u8; 8];
+    bits.copy_from_slice(&random[..8]);
+    u64::from_le_bytes(bits)
+}
+
 fn draft(fields: &RecordFields<'_>) -> Result<RecordDraft, GroupFailure> {
     let attributes = core::str::from_utf8(fields.attributes)
         .map_err(|_| GroupFailure::HResult(hresult::PEER_E_INVALID_ATTRIBUTES))?;
@@ -386,16 +394,18 @@ impl GroupTable {
         Some(handles::make(slot.open, HandleKind::Group, index as u16, self.generations[index]))
     }
 
-    /// Runs one GROUP_* request of `open` at peer time `now`; `random` supplies fresh bits (record
-    /// IDs, message ID seeds). Writes the response into `out` and returns its length.
+    /// Runs one GROUP_* request of `open` at peer time `now`; `random` supplies fresh bits (all
+    /// of them seed a new member's handshake entropy; the first 8 bytes the record IDs and
+    /// message ID seeds). Writes the response into `out` and returns its length.
     pub fn execute(
         &mut self,
         open: OpenId,
         request: &GroupRequest<'_>,
         now: PeerTime,
-        random: u64,
+        random: &[u8; 32],
         out: &mut [u8],
     ) -> Result<usize, GroupFailure> {
+        let bits = low_bits(random);
         let fail = |error: GroupError| GroupFailure::HResult(hresult_of(error));
         match *request {
             GroupRequest::Create { root_secret, member_secret, lifetime_seconds } => {
@@ -435,7 +445,7 @@ impl GroupTable {
             GroupRequest::AddRecord { group, record } => {
                 let draft = draft(&record)?;
                 let id = self.change(open, group, |slot| {
-                    slot.member.add_record(draft, random, now).map(|r| r.id.0).map_err(fail)
+                    slot.member.add_record(draft, bits, now).map(|r| r.id.0).map_err(fail)
                 })?;
                 Ok(GroupResponse::RecordId(&id).encode(out)?)
             }
@@ -491,7 +501,7 @@ impl GroupTable {
             }
             GroupRequest::PasswordJoin { member_secret, group_root, password_seed } => {
                 let member =
-                    Member::new_password_join(member_secret, *group_root, password_seed, random as u32)
+                    Member::new_password_join(member_secret, *group_root, password_seed, bits as u32)
                         .ok_or(GroupFailure::HResult(hresult::PEER_E_INVALID_CREDENTIAL))?;
                 self.admit(open, None, member, random, out)
             }
@@ -553,12 +563,12 @@ impl GroupTable {
         member_secret: &[u8; 32],
         certificate: MembershipCertificate,
         ready: bool,
-        random: u64,
+        random: &[u8; 32],
         out: &mut [u8],
     ) -> Result<usize, GroupFailure> {
         let invalid = GroupFailure::HResult(hresult::PEER_E_INVALID_CREDENTIAL);
         let credentials = Credentials::new(member_secret, certificate).ok_or(invalid)?;
-        let member = Member::new(credentials, ready, random as u32).ok_or(invalid)?;
+        let member = Member::new(credentials, ready, low_bits(random) as u32).ok_or(invalid)?;
         self.admit(open, root, member, random, out)
     }
 
@@ -569,10 +579,10 @@ impl GroupTable {
         open: OpenId,
         root: Option<GroupRoot>,
         mut member: Member<Endpoint>,
-        random: u64,
+        random: &[u8; 32],
         out: &mut [u8],
     ) -> Result<usize, GroupFailure> {
-        member.add_entropy(&random.to_le_bytes());
+        member.add_entropy(random);
         let (certificate, local) = (member.certificate().to_bytes(), member.key());
         let handle = self.insert(Slot::new(open, root, member, local))?;
         Ok(GroupResponse::Opened { group: handle, certificate: &certificate, port: self.port }.encode(out)?)
@@ -782,9 +792,16 @@ mod tests {
         Endpoint { addr: Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, n), port: 3600 + n }
     }
 
+    /// A request's random bits whose first 8 bytes (what record IDs take) are `n`.
+    fn seed(n: u64) -> [u8; 32] {
+        let mut random = [0x5a; 32];
+        random[..8].copy_from_slice(&n.to_le_bytes());
+        random
+    }
+
     fn run(table: &mut GroupTable, request: GroupRequest<'_>) -> Result<Vec<u8>, GroupFailure> {
         let mut out = vec![0u8; 32 * 1024];
-        let len = table.execute(OPEN, &request, NOW, 0x1234_5678_9abc_def0, &mut out)?;
+        let len = table.execute(OPEN, &request, NOW, &seed(0x1234_5678_9abc_def0), &mut out)?;
         out.truncate(len);
         Ok(out)
     }
@@ -951,7 +968,7 @@ mod tests {
             OpenId { slot: 2, generation: 1 },
             &GroupRequest::GetStatus { group },
             NOW,
-            0,
+            &seed(0),
             &mut other_open,
         );
         assert_eq!(foreign, Err(GroupFailure::HResult(hresult::PEER_E_INVALID_GROUP)));
@@ -994,7 +1011,7 @@ mod tests {
     fn add(table: &mut GroupTable, group: Handle, data: &[u8], random: u64) -> [u8; 16] {
         let mut out = vec![0u8; 64];
         let request = GroupRequest::AddRecord { group, record: fields(b"", data) };
-        let len = table.execute(OPEN, &request, NOW, random, &mut out).unwrap();
+        let len = table.execute(OPEN, &request, NOW, &seed(random), &mut out).unwrap();
         out[..len].try_into().unwrap()
     }
 
@@ -1013,6 +1030,29 @@ mod tests {
 
     fn connect(table: &mut GroupTable, group: Handle, to: Endpoint) {
         run(table, GroupRequest::Connect { group, address: &to.addr.octets(), port: to.port }).unwrap();
+    }
+
+    #[test]
+    fn every_byte_of_a_requests_random_bits_seeds_the_handshake() {
+        // The same group and member created twice, the random bits differing only in their last
+        // byte: the HELLOs the two members send differ (nonce and ephemeral key).
+        let hello = |last: u8| {
+            let mut table = GroupTable::new();
+            let mut random = seed(7);
+            random[31] = last;
+            let request = GroupRequest::Create {
+                root_secret: &[1; 32],
+                member_secret: &[2; 32],
+                lifetime_seconds: 3600,
+            };
+            let mut out = vec![0u8; 1024];
+            let len = table.execute(OPEN, &request, NOW, &random, &mut out).unwrap();
+            let group = opened(&out[..len], peerdrt_abi::group::GROUP_CREATE).0;
+            connect(&mut table, group, endpoint(9));
+            table.poll_transmit(NOW).expect("a HELLO").bytes
+        };
+        assert_eq!(hello(0), hello(0), "the same bits, the same HELLO");
+        assert_ne!(hello(0), hello(1));
     }
 
     #[test]
@@ -1186,7 +1226,7 @@ mod tests {
         request: GroupRequest<'_>,
     ) -> Result<Handle, GroupFailure> {
         let mut out = vec![0u8; 1024];
-        let len = table.execute(open, &request, NOW, 0x1234_5678_9abc_def0, &mut out)?;
+        let len = table.execute(open, &request, NOW, &seed(0x1234_5678_9abc_def0), &mut out)?;
         match GroupResponse::decode(request.code(), &out[..len]) {
             Ok(GroupResponse::Opened { group, .. }) => Ok(group),
             other => panic!("{other:?}"),
@@ -1217,7 +1257,7 @@ mod tests {
             role: 1,
             lifetime_seconds: 60,
         };
-        a.execute(other, &request, NOW, 0, &mut invite).unwrap();
+        a.execute(other, &request, NOW, &seed(0), &mut invite).unwrap();
         let certificate: [u8; CERTIFICATE_LEN] = invite.try_into().unwrap();
         let join = GroupRequest::Join { member_secret: &[3; 32], certificate: &certificate };
         let password_join = GroupRequest::PasswordJoin {
@@ -1259,7 +1299,7 @@ mod tests {
             create_as(&mut a, OPEN, n).unwrap();
         }
         let mut status = vec![0u8; 64];
-        a.execute(other, &GroupRequest::GetStatus { group: another }, NOW, 0, &mut status).unwrap();
+        a.execute(other, &GroupRequest::GetStatus { group: another }, NOW, &seed(0), &mut status).unwrap();
     }
 
     #[test]
@@ -1295,7 +1335,7 @@ mod tests {
         let first = create_as(&mut a, attacker, 0x55).unwrap();
         let (group_a, group_b) = two_members(&mut a, &mut b);
         let mut out = vec![0u8; 64];
-        a.execute(attacker, &GroupRequest::Close { group: first }, NOW, 0, &mut out).unwrap();
+        a.execute(attacker, &GroupRequest::Close { group: first }, NOW, &seed(0), &mut out).unwrap();
         // A password join naming the victim's group root lands in slot 0, before it.
         let root = a.group_root(OPEN, group_a).unwrap();
         let join = GroupRequest::PasswordJoin {

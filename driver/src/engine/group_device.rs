@@ -112,9 +112,10 @@ impl Device {
                 Err(status) => return Completion::fail(status),
             }
         }
-        let random = u64::from_le_bytes(platform.random_seed()[..8].try_into().unwrap_or([0; 8]));
+        // All 32 bytes: they seed a new member's handshake entropy.
+        let random = platform.random_seed();
         let peer = PeerTime(utc);
-        let result = self.groups.table.execute(open, request, peer, random, output);
+        let result = self.groups.table.execute(open, request, peer, &random, output);
         self.drain_groups(now);
         match result {
             Ok(information) => Completion::Complete { status: status::SUCCESS, information },

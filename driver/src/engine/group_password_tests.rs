@@ -27,7 +27,7 @@ fn endpoint(n: u16) -> Endpoint {
 
 fn run(table: &mut GroupTable, request: GroupRequest<'_>) -> Result<Vec<u8>, GroupFailure> {
     let mut out = vec![0u8; 32 * 1024];
-    let len = table.execute(OPEN, &request, NOW, 0x1234_5678_9abc_def0, &mut out)?;
+    let len = table.execute(OPEN, &request, NOW, &[0x5a; 32], &mut out)?;
     out.truncate(len);
     Ok(out)
 }

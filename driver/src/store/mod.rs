@@ -11,7 +11,7 @@
 pub mod file;
 pub mod group_durability;
 pub mod group_store;
-#[cfg(test)]
+#[cfg(all(not(windows), any(test, feature = "test-support")))]
 pub mod memory_file;
 #[cfg(not(windows))]
 pub mod std_file;

@@ -659,6 +659,10 @@ pub unsafe extern "system" fn PeerGroupPeerTimeToUniversalTime(
 
 /// Most PEER_GROUP_EVENT_REGISTRATIONs one PeerGroupRegisterEvent takes.
 pub const MAX_EVENT_REGISTRATIONS: u32 = 16;
+/// Most roles one PeerGroupCreateInvitation takes in `pRoles`: the roles p2p.h defines
+/// (PEER_GROUP_ROLE_ADMIN, _MEMBER, _INVITING_MEMBER), so a longer list names one twice. A
+/// longer list is refused (E_INVALIDARG) rather than read in part, which would drop a role.
+pub const MAX_INVITATION_ROLES: u32 = 3;
 /// Longest identity-info or group peer name read from the caller (UTF-16 units).
 const MAX_PEER_NAME_UNITS: usize = 512;
 
@@ -704,6 +708,24 @@ fn address_hints(port: u16, known: &[String]) -> Vec<String> {
     hints
 }
 
+/// The role an invitation grants for PeerGroupCreateInvitation's `pRoles`: administrator if
+/// PEER_GROUP_ROLE_ADMIN is among them, else member (none given: member); E_INVALIDARG for any
+/// other role or more than [`MAX_INVITATION_ROLES`].
+fn invitation_role(roles: &[GUID]) -> Result<u8> {
+    if roles.len() > MAX_INVITATION_ROLES as usize {
+        return Err(Error(E_INVALIDARG));
+    }
+    let mut role = ROLE_MEMBER;
+    for r in roles {
+        match *r {
+            r if r == PEER_GROUP_ROLE_ADMIN => role = ROLE_ADMIN,
+            r if r == PEER_GROUP_ROLE_MEMBER => {}
+            _ => return Err(Error(E_INVALIDARG)),
+        }
+    }
+    Ok(role)
+}
+
 /// PeerGroupCreateInvitation: the invitee is `pwzIdentityInfo` — an identity of this machine's
 /// store, or a member public key as 64 hex digits (`peerdrt group key`); roles
 /// PEER_GROUP_ROLE_MEMBER (the default) or PEER_GROUP_ROLE_ADMIN; valid until `pftExpiration`
@@ -723,6 +745,15 @@ pub unsafe extern "system" fn PeerGroupCreateInvitation(
         if ppwzInvitation.is_null() || pwzIdentityInfo.is_null() || (cRoles > 0 && pRoles.is_null()) {
             return Err(Error(E_POINTER));
         }
+        if cRoles > MAX_INVITATION_ROLES {
+            return Err(Error(E_INVALIDARG));
+        }
+        let mut roles = [GUID::default(); MAX_INVITATION_ROLES as usize];
+        for (i, slot) in roles.iter_mut().take(cRoles as usize).enumerate() {
+            // SAFETY: non-null; cRoles GUIDs are readable per the API contract.
+            *slot = unsafe { pRoles.add(i).read_unaligned() };
+        }
+        let role = invitation_role(&roles[..cRoles as usize])?;
         let g = group(hGroup)?;
         let m = membership_of(hGroup)?;
         // SAFETY: non-null, NUL-terminated per the API contract.
@@ -734,15 +765,6 @@ pub unsafe extern "system" fn PeerGroupCreateInvitation(
             Some(key) => key,
             None => member_key(&identity_of(Some(info))?.key.to_bytes()),
         };
-        let mut role = ROLE_MEMBER;
-        for i in 0..cRoles.min(MAX_EVENT_REGISTRATIONS) as usize {
-            // SAFETY: cRoles GUIDs are readable per the API contract.
-            match unsafe { pRoles.add(i).read_unaligned() } {
-                r if r == PEER_GROUP_ROLE_ADMIN => role = ROLE_ADMIN,
-                r if r == PEER_GROUP_ROLE_MEMBER => {}
-                _ => return Err(Error(E_INVALIDARG)),
-            }
-        }
         let lifetime = if pftExpiration.is_null() {
             m.member_lifetime
         } else {
@@ -1478,5 +1500,41 @@ mod tests {
         let at_edge = register(MAX_EVENT_REGISTRATIONS);
         assert!([PEER_E_NOT_INITIALIZED, PEER_E_INVALID_GROUP].contains(&at_edge), "{at_edge:#x}");
         assert_eq!(register(MAX_EVENT_REGISTRATIONS + 1), E_INVALIDARG);
+    }
+
+    #[test]
+    fn an_invitation_takes_max_invitation_roles_roles_and_no_more() {
+        const ADMIN: GUID = PEER_GROUP_ROLE_ADMIN;
+        const MEMBER: GUID = PEER_GROUP_ROLE_MEMBER;
+        assert_eq!(invitation_role(&[]), Ok(ROLE_MEMBER), "no role: a member");
+        assert_eq!(invitation_role(&[MEMBER, MEMBER, ADMIN]), Ok(ROLE_ADMIN), "at the edge, the last read");
+        assert_eq!(invitation_role(&[MEMBER; MAX_INVITATION_ROLES as usize]), Ok(ROLE_MEMBER));
+        assert_eq!(invitation_role(&[MEMBER, MEMBER, MEMBER, ADMIN]), Err(Error(E_INVALIDARG)), "one past");
+        assert_eq!(
+            invitation_role(&[crate::group::types::PEER_GROUP_ROLE_INVITING_MEMBER]),
+            Err(Error(E_INVALIDARG))
+        );
+
+        // Through the C API: a list one past the edge is refused before anything else is looked
+        // at; one at the edge is read and the call goes on to its (missing) group.
+        let roles = [MEMBER; MAX_INVITATION_ROLES as usize + 1];
+        let identity: Vec<u16> = "0f".repeat(32).encode_utf16().chain([0]).collect();
+        let invite = |count: u32| {
+            let mut invitation: *mut u16 = std::ptr::null_mut();
+            // SAFETY: every pointer is valid for what the call reads and writes.
+            unsafe {
+                PeerGroupCreateInvitation(
+                    std::ptr::null_mut(),
+                    identity.as_ptr(),
+                    std::ptr::null(),
+                    count,
+                    roles.as_ptr(),
+                    &mut invitation,
+                ) as u32
+            }
+        };
+        let at_edge = invite(MAX_INVITATION_ROLES);
+        assert!([PEER_E_NOT_INITIALIZED, PEER_E_INVALID_GROUP].contains(&at_edge), "{at_edge:#x}");
+        assert_eq!(invite(MAX_INVITATION_ROLES + 1), E_INVALIDARG);
     }
 }

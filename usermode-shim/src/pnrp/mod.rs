@@ -238,7 +238,7 @@ struct Session {
     /// Signs unsecured names (which anyone may publish; PNRP still signs them).
     ephemeral: SigningKey,
     attachments: Mutex<HashMap<String, Arc<Instance>>>,
-    newest: Mutex<HashMap<[u8; 32], u64>>,
+    newest: Mutex<NewestSequences>,
 }
 
 /// A PNRP session: PeerPnrpStartup … PeerPnrpShutdown.
@@ -259,7 +259,7 @@ impl Pnrp {
             store: identities,
             ephemeral: SigningKey::from_bytes(&secret),
             attachments: Mutex::new(HashMap::new()),
-            newest: Mutex::new(HashMap::new()),
+            newest: Mutex::new(NewestSequences::default()),
         })))
     }
 
@@ -537,7 +537,7 @@ impl Pnrp {
         // Only records still the newest of their PNRP ID once the search is over.
         let newest = lock(&self.0.newest);
         for (id, seq, ep) in found {
-            if newest.get(&id.0).is_none_or(|n| *n <= seq) {
+            if newest.get(&id.0).is_none_or(|n| n <= seq) {
                 out.push(ep, max);
             }
         }
@@ -553,7 +553,7 @@ impl Pnrp {
     fn verified(&self, cloud: &str, key: &Key, bytes: &[u8]) -> Option<(PnrpId, u64, Endpoint)> {
         let record = Record::decode(bytes).ok()?;
         record.verify(&key.0, unix_now()).ok()?;
-        if !remember_newest(&mut lock(&self.0.newest), record.id.0, record.sequence) {
+        if !lock(&self.0.newest).remember(record.id.0, record.sequence) {
             return None;
         }
         Some((
@@ -896,19 +896,48 @@ pub fn create_peer_name(identity: Option<&str>, classifier: &str) -> Result<Stri
     Ok(PeerName::new(authority, classifier).map_err(identity::name_error)?.to_string())
 }
 
-/// Remembers `sequence` as the newest of PNRP ID `id`, unless a newer one is remembered
-/// (a replay: false). With [`MAX_REMEMBERED_SEQUENCES`] IDs remembered, a new ID makes the
-/// session forget them all first.
-fn remember_newest(newest: &mut HashMap<[u8; 32], u64>, id: [u8; 32], sequence: u64) -> bool {
-    match newest.get(&id) {
-        Some(n) if *n > sequence => false,
-        _ => {
-            if newest.len() >= MAX_REMEMBERED_SEQUENCES && !newest.contains_key(&id) {
-                newest.clear();
+/// The newest record sequence a session has seen per PNRP ID, for [`MAX_REMEMBERED_SEQUENCES`]
+/// IDs: past that the ID remembered longest ago is forgotten (its older records would be taken
+/// again), so a flood of new IDs costs one ID's replay protection each, never all of them.
+#[derive(Debug, Default)]
+struct NewestSequences {
+    by_id: HashMap<[u8; 32], u64>,
+    /// The remembered IDs, the one remembered longest ago first.
+    order: VecDeque<[u8; 32]>,
+}
+
+impl NewestSequences {
+    /// The newest sequence remembered for `id`.
+    fn get(&self, id: &[u8; 32]) -> Option<u64> {
+        self.by_id.get(id).copied()
+    }
+
+    /// Remembers `sequence` as the newest of `id`, unless a newer one is remembered (a replay:
+    /// false).
+    fn remember(&mut self, id: [u8; 32], sequence: u64) -> bool {
+        match self.by_id.get_mut(&id) {
+            Some(newest) if *newest > sequence => false,
+            Some(newest) => {
+                *newest = sequence;
+                true
             }
-            newest.insert(id, sequence);
-            true
+            None => {
+                if self.order.len() >= MAX_REMEMBERED_SEQUENCES
+                    && let Some(oldest) = self.order.pop_front()
+                {
+                    self.by_id.remove(&oldest);
+                }
+                self.by_id.insert(id, sequence);
+                self.order.push_back(id);
+                true
+            }
         }
+    }
+
+    /// How many IDs are remembered.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.by_id.len()
     }
 }
 
@@ -924,31 +953,40 @@ mod tests {
 
     #[test]
     fn a_session_remembers_max_remembered_sequences_ids_and_refuses_their_older_records() {
-        let mut newest = HashMap::new();
+        let mut newest = NewestSequences::default();
         for n in 0..MAX_REMEMBERED_SEQUENCES {
-            assert!(remember_newest(&mut newest, pnrp_id(n), 5));
+            assert!(newest.remember(pnrp_id(n), 5));
         }
         assert_eq!(newest.len(), MAX_REMEMBERED_SEQUENCES);
         // At the edge every ID is still remembered: older records are refused, the same or a
         // newer one accepted (and a known ID never makes room).
-        assert!(!remember_newest(&mut newest, pnrp_id(0), 4));
-        assert!(remember_newest(&mut newest, pnrp_id(0), 5));
-        assert!(remember_newest(&mut newest, pnrp_id(MAX_REMEMBERED_SEQUENCES - 1), 6));
-        assert!(!remember_newest(&mut newest, pnrp_id(MAX_REMEMBERED_SEQUENCES - 1), 5));
+        for n in 0..MAX_REMEMBERED_SEQUENCES {
+            assert!(!newest.remember(pnrp_id(n), 4), "ID {n} forgotten at the edge");
+        }
+        assert!(newest.remember(pnrp_id(0), 5));
+        assert!(newest.remember(pnrp_id(MAX_REMEMBERED_SEQUENCES - 1), 6));
+        assert!(!newest.remember(pnrp_id(MAX_REMEMBERED_SEQUENCES - 1), 5));
         assert_eq!(newest.len(), MAX_REMEMBERED_SEQUENCES);
     }
 
     #[test]
-    fn one_id_past_max_remembered_sequences_makes_the_session_forget_the_others() {
-        let mut newest = HashMap::new();
+    fn one_id_past_max_remembered_sequences_forgets_only_the_id_remembered_longest_ago() {
+        let mut newest = NewestSequences::default();
         for n in 0..=MAX_REMEMBERED_SEQUENCES {
-            assert!(remember_newest(&mut newest, pnrp_id(n), 5));
+            assert!(newest.remember(pnrp_id(n), 5));
         }
-        assert_eq!(newest.len(), 1);
-        assert_eq!(newest.get(&pnrp_id(MAX_REMEMBERED_SEQUENCES)), Some(&5));
-        // The forgotten IDs' older records are accepted again: the bound costs replay memory,
-        // never memory without a bound.
-        assert!(remember_newest(&mut newest, pnrp_id(0), 1));
+        assert_eq!(newest.len(), MAX_REMEMBERED_SEQUENCES);
+        assert_eq!(newest.get(&pnrp_id(0)), None, "the oldest ID made room");
+        // Every other ID still refuses its older records, the newest one included.
+        for n in 1..=MAX_REMEMBERED_SEQUENCES {
+            assert!(!newest.remember(pnrp_id(n), 4), "ID {n} forgotten one past the edge");
+        }
+        // The forgotten ID's older records are accepted again (the bound costs replay memory,
+        // never memory without a bound); remembering it anew makes ID 1 the one to go next.
+        assert!(newest.remember(pnrp_id(0), 1));
+        assert_eq!(newest.len(), MAX_REMEMBERED_SEQUENCES);
+        assert_eq!(newest.get(&pnrp_id(1)), None);
+        assert_eq!(newest.get(&pnrp_id(2)), Some(5));
     }
 
     #[test]
