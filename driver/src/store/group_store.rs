@@ -310,7 +310,13 @@ impl<F: LogFile> GroupLog<F> {
             if replay.records > 0 {
                 // The first format's rule, kept by the marker from now on.
                 replay.synchronised = true;
-                self.mark_synchronised()?;
+                match self.mark_synchronised() {
+                    Ok(()) => {}
+                    // No room for the marker under MAX_LOG_BYTES: the first format's rule,
+                    // which holds at every open, keeps it synchronised.
+                    Err(StoreError::LogFull) => self.synchronised = true,
+                    Err(e) => return Err(e),
+                }
             } else {
                 self.compact(dir, core::iter::empty, false)?;
             }
@@ -771,6 +777,26 @@ mod tests {
         dir.put(NAME, log_of_size(&root, &author, MAX_LOG_BYTES - frame_len(&last) + 1));
         let (mut log, _) = GroupLog::open(&mut dir, NAME, &key, |_| {}).unwrap();
         assert!(matches!(log.append(&last), Err(StoreError::LogFull)));
+    }
+
+    #[test]
+    fn a_first_format_log_with_no_room_for_the_marker_still_opens_synchronised() {
+        let mut dir = MemoryDirectory::default();
+        let (root, author) = group();
+        let key = root.public_key();
+        // A first-format log one byte short of MAX_LOG_BYTES: the marker (FRAME_LEN bytes)
+        // cannot be appended.
+        let marker = HEADER_LEN as usize..HEADER_LEN as usize + FRAME_LEN;
+        let mut bytes = log_of_size(&root, &author, MAX_LOG_BYTES - 1 + FRAME_LEN as u64);
+        bytes.drain(marker);
+        bytes[..8].copy_from_slice(&LEGACY_MAGIC);
+        assert_eq!(bytes.len() as u64, MAX_LOG_BYTES - 1);
+        dir.put(NAME, bytes.clone());
+        let mut count = 0u64;
+        let (log, replay) = GroupLog::open(&mut dir, NAME, &key, |_| count += 1).unwrap();
+        assert!(replay.synchronised && log.is_synchronised());
+        assert_eq!((replay.set_aside, replay.records), (None, count));
+        assert_eq!(dir.bytes(NAME), bytes, "the log is left as it was");
     }
 
     #[test]
