@@ -149,7 +149,8 @@ fn the_database_holds_max_group_db_bytes_and_refuses_a_record_one_byte_past_it()
         assert_eq!(db.apply(&record.view(), NOW), Ok(Applied::Stored(Some(Change::Added))));
     }
     let (len, bytes) = (db.len(), db.bytes());
-    let one_past = Record::create(&author, &group, draft_of_len(last.view().encoded_len() + 1), 1 << 40, NOW).unwrap();
+    let one_past =
+        Record::create(&author, &group, draft_of_len(last.view().encoded_len() + 1), 1 << 40, NOW).unwrap();
     assert_eq!(bytes + one_past.view().encoded_len(), MAX_GROUP_DB_BYTES + 1);
     assert_eq!(db.apply(&one_past.view(), NOW), Err(DbError::Full));
     assert_eq!((db.len(), db.bytes()), (len, bytes), "a refused record changes nothing");
@@ -251,7 +252,8 @@ fn connecting_again_to_a_member_connected_or_being_connected_to_changes_nothing(
     }
     members[1].connect(0, NOW);
     members[1].connect(0, NOW);
-    let hellos: Vec<Vec<u8>> = core::iter::from_fn(|| members[1].poll_transmit(NOW)).map(|(_, b)| b).collect();
+    let hellos: Vec<Vec<u8>> =
+        core::iter::from_fn(|| members[1].poll_transmit(NOW)).map(|(_, b)| b).collect();
     assert_eq!(hellos.len(), 1, "one HELLO for a connection being made");
     assert_eq!(body_kind(&members[1], &hellos[0]), Some(HELLO));
     let mut welcomes = Vec::new();
@@ -302,7 +304,8 @@ fn a_forged_welcome_or_proof_is_ignored_and_the_genuine_one_still_connects() {
     assert!(events(&mut members[1]).is_empty(), "no disconnection");
     assert!(sent(&mut members[1], NOW).is_empty(), "no answer");
     members[1].handle_datagram(0, &welcome, NOW).unwrap();
-    let proof = sent(&mut members[1], NOW).into_iter().find(|(_, b)| body_kind(&members[1], b) == Some(PROOF));
+    let proof =
+        sent(&mut members[1], NOW).into_iter().find(|(_, b)| body_kind(&members[1], b) == Some(PROOF));
     let proof = proof.unwrap().1;
     let mut forged = proof.clone();
     *forged.last_mut().unwrap() ^= 1;
@@ -310,7 +313,10 @@ fn a_forged_welcome_or_proof_is_ignored_and_the_genuine_one_still_connects() {
     assert!(events(&mut members[0]).is_empty(), "no disconnection");
     assert!(sent(&mut members[0], NOW).is_empty(), "no REFUSE, no acknowledgement");
     members[0].handle_datagram(1, &proof, NOW).unwrap();
-    assert_eq!(events(&mut members[0]), vec![GroupEvent::MemberConnected { peer: 1, member: members[1].key() }]);
+    assert_eq!(
+        events(&mut members[0]),
+        vec![GroupEvent::MemberConnected { peer: 1, member: members[1].key() }]
+    );
     settle_with_timers(&mut members, NOW);
     assert!(members[1].is_ready());
 }
@@ -351,7 +357,7 @@ fn a_hello_from_a_connected_members_address_ends_nothing_until_a_new_handshake_p
 
 #[test]
 fn an_unverified_address_gets_one_welcome_per_hello_never_retransmitted_and_never_max_handshake_amplification_times_more()
-{
+ {
     let mut creator = member(2, true);
     let victim = 7;
     let hello = spoofed_hello(member(3, false).certificate(), 1);

@@ -32,8 +32,8 @@ use super::handshake::{
 };
 use super::id::{GroupTag, MemberKey, RecordId, RecordType};
 use super::limits::{
-    HANDSHAKE_TIMEOUT, HELLO_WINDOW, LEAF_RECORDS, MAX_HALF_OPEN, MAX_HANDSHAKE_AMPLIFICATION,
-    MAX_HELLOS_PER_WINDOW, MAX_ABSTRACTS, MAX_CONNECTIONS, MAX_MESSAGE_LEN, MAX_QUEUED_PUSHES, MAX_RANGE_DEPTH,
+    HANDSHAKE_TIMEOUT, HELLO_WINDOW, LEAF_RECORDS, MAX_ABSTRACTS, MAX_CONNECTIONS, MAX_HALF_OPEN,
+    MAX_HANDSHAKE_AMPLIFICATION, MAX_HELLOS_PER_WINDOW, MAX_MESSAGE_LEN, MAX_QUEUED_PUSHES, MAX_RANGE_DEPTH,
     MAX_REQUEST_IDS, MAX_SYNC_OUTSTANDING, MAX_TRANSMISSIONS, RANGE_FANOUT, RETRANSMIT_INTERVAL,
 };
 use super::membership::{Credentials, MembershipCertificate, MembershipError, Role};
@@ -979,7 +979,7 @@ impl<A: Ord + Clone> Member<A> {
                 return self.on_hello(from, (message.id, bytes.len()), certificate, hello, (now, local));
             }
             Body::Welcome { certificate, nonce, ephemeral, clock, proof } => {
-                return self.on_welcome(from, message.id, certificate, (nonce, ephemeral, clock), &proof, local);
+                return self.on_welcome(from, certificate, (nonce, ephemeral, clock), &proof, local);
             }
             Body::Proof(proof) => return self.on_proof(from, message.id, &proof),
             Body::PasswordHello { member, nonce } => {
@@ -1151,7 +1151,8 @@ impl<A: Ord + Clone> Member<A> {
         let welcome = self.encode(Body::Welcome { certificate: own, nonce, ephemeral, clock, proof });
         if !self.half_open.contains_key(&from)
             && self.half_open.len() >= MAX_HALF_OPEN
-            && let Some(oldest) = self.half_open.iter().min_by_key(|(_, h)| h.deadline).map(|(a, _)| a.clone())
+            && let Some(oldest) =
+                self.half_open.iter().min_by_key(|(_, h)| h.deadline).map(|(a, _)| a.clone())
         {
             self.half_open.remove(&oldest);
         }
@@ -1218,13 +1219,12 @@ impl<A: Ord + Clone> Member<A> {
         Ok(())
     }
 
-    /// The WELCOME (message `id`): checks the proof over the transcript, then the certificate
+    /// The WELCOME: checks the proof over the transcript, then the certificate
     /// against the peer time it carries (host clock `local`), derives the session keys, adopts
     /// that peer time and answers PROOF. A WELCOME whose proof does not verify is ignored.
     fn on_welcome(
         &mut self,
         from: A,
-        id: u32,
         certificate: MembershipCertificate,
         (nonce, ephemeral, clock): (Nonce, Ephemeral, PeerTime),
         proof: &[u8; PROOF_LEN],
@@ -1261,9 +1261,9 @@ impl<A: Ord + Clone> Member<A> {
         self.clock = clock_then;
         let answer = handshake::prove(&self.credentials.signing_key, Side::Connect, &transcript);
         let Some(peer) = self.peers.get_mut(&from) else { return Err(GroupError::NotConnected) };
-        // The WELCOME answers the HELLO.
+        // The WELCOME answers the HELLO. (It is not reliable: its message ID is 0 and is not
+        // remembered; a copy of it finds this member no longer connecting.)
         peer.channel.acknowledge(hello_id);
-        let _ = peer.channel.is_duplicate(id);
         peer.state = PeerState::Connected(certificate.member);
         peer.valid_until = certificate.valid_until;
         peer.session = Some(Session::new(&keys));
