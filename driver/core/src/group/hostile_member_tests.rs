@@ -131,8 +131,9 @@ fn spoofed_hello(certificate: MembershipCertificate, id: u32) -> Vec<u8> {
 
 #[test]
 fn max_group_db_bytes_binds_before_max_records_for_records_past_512_bytes() {
-    assert!(MAX_GROUP_DB_BYTES < MAX_RECORDS * MAX_RECORD_WIRE_LEN, "the byte bound binds for large records");
-    assert!(MAX_RECORDS * RECORD_FIXED_LEN <= MAX_GROUP_DB_BYTES, "MAX_RECORDS empty records fit");
+    // The byte bound binds for large records, and MAX_RECORDS empty records fit under it.
+    const { assert!(MAX_GROUP_DB_BYTES < MAX_RECORDS * MAX_RECORD_WIRE_LEN) };
+    const { assert!(MAX_RECORDS * RECORD_FIXED_LEN <= MAX_GROUP_DB_BYTES) };
     assert_eq!(MAX_GROUP_DB_BYTES / MAX_RECORDS, 512);
     assert_eq!(MAX_RECORD_WIRE_LEN, RECORD_FIXED_LEN + MAX_RECORD_SIZE);
 }

@@ -26,6 +26,8 @@ pub const MAX_RECORDS: usize = 65_536;
 /// or about 2,000 records of [`MAX_RECORD_SIZE`]. Past 512 bytes per record this is the binding
 /// bound; the device bounds the sum over its groups on top of it.
 pub const MAX_GROUP_DB_BYTES: usize = 32 * 1024 * 1024;
+const _: () = assert!(MAX_GROUP_DB_BYTES < MAX_RECORDS * super::record::MAX_RECORD_WIRE_LEN);
+const _: () = assert!(MAX_RECORDS * super::record::RECORD_FIXED_LEN <= MAX_GROUP_DB_BYTES);
 
 /// Largest encoded group message (one datagram). Large enough for one record of
 /// [`MAX_RECORD_SIZE`] with its header, certificate and signature.
