@@ -503,3 +503,27 @@ fn a_connected_member_is_disconnected_when_its_certificate_expires() {
     settle(&mut members, until);
     assert_eq!(members[0].connected().count(), 0);
 }
+
+/// Member 1's PROOF reaches member 0 after member 0's timers ran at `proof_at`. Whether it
+/// connects.
+fn proof_arriving_at(proof_at: PeerTime) -> bool {
+    let mut members = [member(2, true), member(3, false)];
+    members[1].connect(0, NOW);
+    for (_, hello) in sent(&mut members[1], NOW) {
+        members[0].handle_datagram(1, &hello, NOW).unwrap();
+    }
+    for (_, welcome) in sent(&mut members[0], NOW) {
+        members[1].handle_datagram(0, &welcome, NOW).unwrap();
+    }
+    members[0].handle_timeout(proof_at);
+    for (_, bytes) in sent(&mut members[1], NOW) {
+        let _ = members[0].handle_datagram(1, &bytes, proof_at);
+    }
+    members[0].connected().count() == 1
+}
+
+#[test]
+fn an_answered_hello_waits_handshake_timeout_for_its_proof() {
+    assert!(proof_arriving_at(NOW.plus_ticks(HANDSHAKE_TIMEOUT - 1)), "one tick before the timeout");
+    assert!(!proof_arriving_at(NOW.plus_ticks(HANDSHAKE_TIMEOUT)), "at the timeout it is forgotten");
+}
