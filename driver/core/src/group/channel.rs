@@ -61,6 +61,11 @@ impl Channel {
         self.in_flight.len() != before
     }
 
+    /// Whether message `id` was received (and recorded by [`Channel::is_duplicate`]).
+    pub fn was_seen(&self, id: u32) -> bool {
+        self.seen.contains(&id)
+    }
+
     /// Records a received message ID; `true` if it was already received (a retransmission).
     pub fn is_duplicate(&mut self, id: u32) -> bool {
         if self.seen.contains(&id) {
@@ -106,6 +111,11 @@ impl Channel {
     /// Whether anything is waiting to be sent or acknowledged.
     pub fn is_idle(&self) -> bool {
         self.in_flight.is_empty() && self.queued.is_empty()
+    }
+
+    /// Messages waiting behind the in-flight window.
+    pub fn queued(&self) -> usize {
+        self.queued.len()
     }
 
     /// Retransmissions so far.

@@ -8,7 +8,7 @@ use core::cmp::Ordering;
 use ed25519_dalek::VerifyingKey;
 
 use super::id::{MemberKey, RecordId, RecordType, SyncKey};
-use super::limits::{MAX_RECORDS, RANGE_FANOUT};
+use super::limits::{MAX_CLOCK_SKEW, MAX_GROUP_DB_BYTES, MAX_RECORDS, RANGE_FANOUT};
 use super::range::{DigestBuilder, Range, RangeDigest};
 use super::record::{Record, RecordError, RecordView, order};
 use super::time::PeerTime;
@@ -44,7 +44,8 @@ pub enum DbError {
     Record(RecordError),
     /// It has already expired.
     Expired,
-    /// The database holds [`MAX_RECORDS`] records.
+    /// The database holds [`MAX_RECORDS`] records, or the record would take it past
+    /// [`MAX_GROUP_DB_BYTES`] bytes.
     Full,
 }
 
@@ -55,6 +56,8 @@ pub struct RecordDb {
     records: BTreeMap<SyncKey, Record>,
     /// Every stored record by expiration, so expiry and the next deadline cost O(log n).
     expiry: BTreeSet<(PeerTime, SyncKey)>,
+    /// Sum of the stored records' wire lengths, at most [`MAX_GROUP_DB_BYTES`].
+    bytes: usize,
 }
 
 impl RecordDb {
@@ -65,6 +68,7 @@ impl RecordDb {
             root: VerifyingKey::from_bytes(root).ok()?,
             records: BTreeMap::new(),
             expiry: BTreeSet::new(),
+            bytes: 0,
         })
     }
 
@@ -73,10 +77,17 @@ impl RecordDb {
         &self.root
     }
 
-    /// Verifies `view` and stores it if it is newer than what the database holds.
+    /// Verifies `view` and stores it if it is newer than what the database holds. `now` is the
+    /// group's peer time: a record modified later than `now` plus
+    /// [`MAX_CLOCK_SKEW`] was not written on the group's clock and is refused
+    /// ([`RecordError::InvalidTimes`]), as is one that would take the database past
+    /// [`MAX_RECORDS`] records or [`MAX_GROUP_DB_BYTES`] bytes ([`DbError::Full`]).
     pub fn apply(&mut self, view: &RecordView<'_>, now: PeerTime) -> Result<Applied, DbError> {
         if view.expiration <= now {
             return Err(DbError::Expired);
+        }
+        if view.modified > now.plus_ticks(MAX_CLOCK_SKEW) {
+            return Err(DbError::Record(RecordError::InvalidTimes));
         }
         let existing = self.records.get(&view.id.sync_key());
         if let Some(existing) = existing
@@ -85,6 +96,11 @@ impl RecordDb {
             return Ok(Applied::NotNewer);
         }
         if existing.is_none() && self.records.len() >= MAX_RECORDS {
+            return Err(DbError::Full);
+        }
+        let replaced = existing.map_or(0, |r| r.view().encoded_len());
+        let bytes = self.bytes.saturating_sub(replaced).saturating_add(view.encoded_len());
+        if bytes > MAX_GROUP_DB_BYTES {
             return Err(DbError::Full);
         }
         view.verify(&self.root).map_err(DbError::Record)?;
@@ -96,6 +112,7 @@ impl RecordDb {
             (None | Some(true), true) => None,
         };
         let key = record.id.sync_key();
+        self.bytes = bytes;
         self.expiry.insert((record.expiration, key));
         if let Some(old) = self.records.insert(key, record)
             && let Some(new) = self.records.get(&key)
@@ -131,6 +148,12 @@ impl RecordDb {
         self.records.len()
     }
 
+    /// Bytes stored: the sum of the stored records' wire lengths (tombstones included), at most
+    /// [`MAX_GROUP_DB_BYTES`]. The device adds these up to bound all its groups together.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Whether nothing is stored.
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
@@ -145,9 +168,9 @@ impl RecordDb {
                 break;
             }
             self.expiry.pop_first();
-            if let Some(record) = self.records.remove(&key)
-                && !record.is_deleted()
-            {
+            let Some(record) = self.records.remove(&key) else { continue };
+            self.bytes = self.bytes.saturating_sub(record.view().encoded_len());
+            if !record.is_deleted() {
                 expired.push((record.id, record.record_type));
             }
         }

@@ -18,6 +18,17 @@ pub const MAX_ATTRIBUTE_NAME_LEN: usize = 64;
 /// Most records (tombstones included) one group database holds.
 pub const MAX_RECORDS: usize = 65_536;
 
+/// Most bytes of records (tombstones included, each counted at its wire length,
+/// [`RecordView::encoded_len`](super::record::RecordView::encoded_len)) one group database holds:
+/// 32 MiB. [`MAX_RECORDS`] alone would let a member flood ~1.1 GB of maximal records into every
+/// connected member's kernel pool (65,536 × 16,695 bytes); 32 MiB keeps [`MAX_RECORDS`] records of
+/// up to 512 bytes each (a record's fixed part is 311 bytes, so 65,536 empty records take 19.4 MiB)
+/// or about 2,000 records of [`MAX_RECORD_SIZE`]. Past 512 bytes per record this is the binding
+/// bound; the device bounds the sum over its groups on top of it.
+pub const MAX_GROUP_DB_BYTES: usize = 32 * 1024 * 1024;
+const _: () = assert!(MAX_GROUP_DB_BYTES < MAX_RECORDS * super::record::MAX_RECORD_WIRE_LEN);
+const _: () = assert!(MAX_RECORDS * super::record::RECORD_FIXED_LEN <= MAX_GROUP_DB_BYTES);
+
 /// Largest encoded group message (one datagram). Large enough for one record of
 /// [`MAX_RECORD_SIZE`] with its header, certificate and signature.
 pub const MAX_MESSAGE_LEN: usize = 32 * 1024;
@@ -32,11 +43,39 @@ pub const MAX_IN_FLIGHT: usize = 16;
 /// queue would overflow is disconnected: it catches up by synchronisation when it reconnects.
 pub const MAX_QUEUED: usize = 1024;
 
+/// Most records a synchronisation's pushes (records the other member lacks) keep queued to it
+/// at once: the rest wait in the connection and follow as acknowledgements drain the queue, so
+/// a database larger than [`MAX_QUEUED`] never overflows it. A quarter of the queue, so floods and
+/// synchronisation messages keep room.
+pub const MAX_QUEUED_PUSHES: usize = MAX_QUEUED / 4;
+
 /// Sends of one reliable message before the member it goes to is declared lost.
 pub const MAX_TRANSMISSIONS: u32 = 8;
 
 /// Time between two sends of an unacknowledged message, in peer-time units (100 ns): 250 ms.
 pub const RETRANSMIT_INTERVAL: u64 = 2_500_000;
+
+/// How long an answered HELLO waits for the connecting member's PROOF, in peer-time units
+/// (100 ns): as long as the connecting member keeps retransmitting its HELLO (2 s).
+pub const HANDSHAKE_TIMEOUT: u64 = MAX_TRANSMISSIONS as u64 * RETRANSMIT_INTERVAL;
+
+/// Most bytes a member sends in answer to a HELLO, per byte of that HELLO, to an address whose
+/// owner has not proven its key yet: one WELCOME (or REFUSE) per HELLO received, never
+/// retransmitted, so a spoofed source cannot make a member an amplifier.
+pub const MAX_HANDSHAKE_AMPLIFICATION: usize = 2;
+
+/// Length of the window HELLOs are counted in, in peer-time units (100 ns): 1 s.
+pub const HELLO_WINDOW: u64 = 10_000_000;
+
+/// Most HELLOs a member answers per [`HELLO_WINDOW`] (each costs a certificate check, a
+/// signature and a key agreement); past it a HELLO is dropped unanswered, and its sender
+/// retransmits it. Above [`MAX_CONNECTIONS`], so every member may connect at once.
+pub const MAX_HELLOS_PER_WINDOW: u32 = 64;
+
+/// Most answered HELLOs waiting for their PROOF at once. They hold no connection slot (a
+/// spoofed HELLO never proves its key, so it can never take one of the [`MAX_CONNECTIONS`]); a
+/// new one past this bound replaces the oldest.
+pub const MAX_HALF_OPEN: usize = MAX_CONNECTIONS;
 
 /// Message IDs remembered per member to drop retransmitted duplicates.
 pub const DEDUP_WINDOW: usize = 256;

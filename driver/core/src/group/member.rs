@@ -32,8 +32,9 @@ use super::handshake::{
 };
 use super::id::{GroupTag, MemberKey, RecordId, RecordType};
 use super::limits::{
-    LEAF_RECORDS, MAX_ABSTRACTS, MAX_CONNECTIONS, MAX_MESSAGE_LEN, MAX_RANGE_DEPTH, MAX_REQUEST_IDS,
-    MAX_SYNC_OUTSTANDING, MAX_TRANSMISSIONS, RANGE_FANOUT, RETRANSMIT_INTERVAL,
+    HANDSHAKE_TIMEOUT, HELLO_WINDOW, LEAF_RECORDS, MAX_ABSTRACTS, MAX_CONNECTIONS, MAX_HALF_OPEN,
+    MAX_HANDSHAKE_AMPLIFICATION, MAX_HELLOS_PER_WINDOW, MAX_MESSAGE_LEN, MAX_QUEUED_PUSHES, MAX_RANGE_DEPTH,
+    MAX_REQUEST_IDS, MAX_SYNC_OUTSTANDING, MAX_TRANSMISSIONS, RANGE_FANOUT, RETRANSMIT_INTERVAL,
 };
 use super::membership::{Credentials, MembershipCertificate, MembershipError, Role};
 use super::password::{PasswordGrantor, PasswordProof};
@@ -178,31 +179,58 @@ pub struct Stats {
     pub records_refused: u64,
     /// Records that arrived in FLOOD and RECORDS messages (duplicates included).
     pub records_received: u64,
+    /// HELLOs dropped unanswered past [`MAX_HELLOS_PER_WINDOW`].
+    pub hellos_dropped: u64,
     /// Datagrams refused by the sealing layer, by reason.
     pub rejects: Rejects,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum PeerState {
-    /// HELLO sent with this contribution (its secrets are those of `counter`), no WELCOME yet.
-    Connecting { counter: u64, hello: Contribution },
-    /// HELLO received and WELCOME sent; waiting for the member's PROOF over this transcript.
-    Authenticating(MemberKey, TranscriptHash),
+    /// HELLO (message `hello_id`) sent with this contribution (its secrets are those of
+    /// `counter`), no WELCOME yet.
+    Connecting { counter: u64, hello: Contribution, hello_id: u32 },
     /// Certificates exchanged, keys proven.
     Connected(MemberKey),
+}
+
+/// A HELLO answered with a WELCOME, waiting for the connecting member's PROOF. It holds no
+/// connection slot and replaces no connection until the PROOF verifies.
+#[derive(Debug, Clone)]
+struct HalfOpen {
+    certificate: MembershipCertificate,
+    transcript: TranscriptHash,
+    session: Session,
+    /// The HELLO's message ID: its retransmissions get the same WELCOME again, once each.
+    hello_id: u32,
+    /// The encoded WELCOME.
+    welcome: Vec<u8>,
+    /// Host clock past which the PROOF is no longer awaited.
+    deadline: PeerTime,
 }
 
 #[derive(Debug, Clone)]
 struct Peer {
     state: PeerState,
+    /// The peer time at which the member's certificate expires (connected members).
+    valid_until: PeerTime,
     channel: Channel,
     /// The sealing keys, from the moment this side has them (WELCOME sent or received).
     session: Option<Session>,
+    /// Records a synchronisation found the member lacks, sent as the channel has room
+    /// ([`MAX_QUEUED_PUSHES`]).
+    pushes: VecDeque<RecordId>,
 }
 
 impl Peer {
     fn new(state: PeerState) -> Self {
-        Self { state, channel: Channel::default(), session: None }
+        Self {
+            state,
+            valid_until: PeerTime(u64::MAX),
+            channel: Channel::default(),
+            session: None,
+            pushes: VecDeque::new(),
+        }
     }
 }
 
@@ -240,6 +268,10 @@ pub struct Member<A: Ord + Clone> {
     tag: GroupTag,
     db: RecordDb,
     peers: BTreeMap<A, Peer>,
+    /// HELLOs answered and waiting for their PROOF, at most [`MAX_HALF_OPEN`].
+    half_open: BTreeMap<A, HalfOpen>,
+    /// The current [`HELLO_WINDOW`] (host clock, in windows) and the HELLOs answered in it.
+    hello_window: (u64, u32),
     outbox: VecDeque<(A, Vec<u8>)>,
     events: VecDeque<GroupEvent<A>>,
     sync: Option<Sync<A>>,
@@ -273,6 +305,8 @@ impl<A: Ord + Clone> Member<A> {
             root,
             credentials,
             peers: BTreeMap::new(),
+            half_open: BTreeMap::new(),
+            hello_window: (0, 0),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             sync: None,
@@ -419,13 +453,15 @@ impl<A: Ord + Clone> Member<A> {
     pub fn connected(&self) -> impl Iterator<Item = (&A, &MemberKey)> {
         self.peers.iter().filter_map(|(a, p)| match &p.state {
             PeerState::Connected(key) => Some((a, key)),
-            PeerState::Connecting { .. } | PeerState::Authenticating(..) => None,
+            PeerState::Connecting { .. } => None,
         })
     }
 
     /// Whether nothing is waiting to be sent, acknowledged or synchronised.
     pub fn is_idle(&self) -> bool {
-        self.outbox.is_empty() && self.sync.is_none() && self.peers.values().all(|p| p.channel.is_idle())
+        self.outbox.is_empty()
+            && self.sync.is_none()
+            && self.peers.values().all(|p| p.channel.is_idle() && p.pushes.is_empty())
     }
 
     /// Whether a synchronisation is under way or waiting.
@@ -529,6 +565,7 @@ impl<A: Ord + Clone> Member<A> {
 
     /// Connects to the member at `peer` (PeerGroupConnect / ConnectByAddress) at host clock
     /// `now`: sends HELLO, or PASSWORD_HELLO while a password join waits for its certificate.
+    /// Nothing happens if a connection to `peer` exists or is being made.
     pub fn connect(&mut self, peer: A, now: PeerTime) {
         if let Some(join) = self.password_join.as_mut() {
             if join.attempts.len() >= MAX_CONNECTIONS && !join.attempts.contains_key(&peer) {
@@ -542,12 +579,18 @@ impl<A: Ord + Clone> Member<A> {
             }
             return;
         }
-        if self.peers.len() >= MAX_CONNECTIONS && !self.peers.contains_key(&peer) {
+        if self.peers.contains_key(&peer) {
+            // Connected, or a handshake under way: starting another would strand what the
+            // connection carries (a synchronisation waiting on its answers).
+            return;
+        }
+        if self.peers.len() >= MAX_CONNECTIONS {
             self.events.push_back(GroupEvent::MemberDisconnected(peer));
             return;
         }
         let (counter, hello) = self.contribution(self.clock.peer_time(now));
-        self.peers.insert(peer.clone(), Peer::new(PeerState::Connecting { counter, hello }));
+        let hello_id = self.next_id;
+        self.peers.insert(peer.clone(), Peer::new(PeerState::Connecting { counter, hello, hello_id }));
         let certificate = self.credentials.certificate;
         let Contribution { nonce, ephemeral, clock, .. } = hello;
         self.send_reliable(&peer, Body::Hello { certificate, nonce, ephemeral, clock });
@@ -578,6 +621,7 @@ impl<A: Ord + Clone> Member<A> {
     /// Closes every connection, telling each member (PeerGroupClose): afterwards
     /// [`Member::poll_transmit`] yields only the DISCONNECTs.
     pub fn close(&mut self) {
+        self.half_open.clear();
         let peers: Vec<A> = self.peers.keys().cloned().collect();
         for peer in peers {
             self.disconnect(&peer);
@@ -588,6 +632,7 @@ impl<A: Ord + Clone> Member<A> {
     pub fn drop_connections(&mut self) {
         let peers: Vec<A> = self.peers.keys().cloned().collect();
         self.peers.clear();
+        self.half_open.clear();
         self.outbox.clear();
         for peer in peers {
             self.lost(peer);
@@ -701,7 +746,13 @@ impl<A: Ord + Clone> Member<A> {
         let expiration = self.db.next_expiration().map(|peer| self.clock.universal_time(peer));
         // Password HELLOs are due on the host's clock.
         let hellos = self.password_join.iter().flat_map(|j| j.attempts.values().filter_map(|a| a.due));
-        channels.chain(hellos).chain(expiration).min()
+        let half_open = self.half_open.values().map(|h| h.deadline);
+        let certificates = self
+            .peers
+            .values()
+            .filter(|p| p.valid_until != PeerTime(u64::MAX))
+            .map(|p| self.clock.universal_time(p.valid_until));
+        channels.chain(hellos).chain(expiration).chain(half_open).chain(certificates).min()
     }
 
     /// Sends the password HELLOs due at `now`; an attempt sent [`MAX_TRANSMISSIONS`] times
@@ -822,6 +873,18 @@ impl<A: Ord + Clone> Member<A> {
         for peer in dead {
             self.lost(peer);
         }
+        self.half_open.retain(|_, h| h.deadline > now);
+        // A member stays a member only while its certificate is valid.
+        let peer_now = self.clock.peer_time(now);
+        let expired: Vec<A> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| matches!(p.state, PeerState::Connected(_)) && p.valid_until <= peer_now)
+            .map(|(a, _)| a.clone())
+            .collect();
+        for peer in expired {
+            self.disconnect(&peer);
+        }
     }
 
     /// Seals an encoded message to connected member `peer` as this member's next datagram to it
@@ -846,6 +909,11 @@ impl<A: Ord + Clone> Member<A> {
             return Err(GroupError::OtherGroup);
         }
         let Some(peer) = self.peers.get_mut(from) else {
+            // A member whose PROOF is still on its way may already send sealed messages; they are
+            // not acknowledged, so it retransmits them once connected.
+            if self.half_open.contains_key(from) {
+                return Err(GroupError::NotConnected);
+            }
             // A member that still thinks it is connected (we restarted or dropped it): tell it.
             self.send_now(from, Body::Disconnect);
             return Err(GroupError::NotConnected);
@@ -887,6 +955,7 @@ impl<A: Ord + Clone> Member<A> {
                 if let Some(peer) = self.peers.get_mut(&from) {
                     peer.channel.acknowledge(id);
                 }
+                self.pump_pushes(&from);
                 return Ok(());
             }
             Body::Refuse(reason) if self.on_password_refused(&from, reason) => return Ok(()),
@@ -907,8 +976,12 @@ impl<A: Ord + Clone> Member<A> {
             }
             Body::Hello { certificate, nonce, ephemeral, clock } => {
                 let hello = Contribution { member: certificate.member, nonce, ephemeral, clock };
-                return self.on_hello(from, message.id, certificate, hello, now);
+                return self.on_hello(from, (message.id, bytes.len()), certificate, hello, (now, local));
             }
+            Body::Welcome { certificate, nonce, ephemeral, clock, proof } => {
+                return self.on_welcome(from, certificate, (nonce, ephemeral, clock), &proof, local);
+            }
+            Body::Proof(proof) => return self.on_proof(from, message.id, &proof),
             Body::PasswordHello { member, nonce } => {
                 self.on_password_hello(from, member, nonce, now);
                 return Ok(());
@@ -926,22 +999,17 @@ impl<A: Ord + Clone> Member<A> {
             self.send_now(&from, Body::Disconnect);
             return Err(GroupError::NotConnected);
         };
-        let handshake = matches!(message.body, Body::Welcome { .. } | Body::Proof(_));
-        if !handshake && !matches!(peer.state, PeerState::Connected(_)) {
+        if !matches!(peer.state, PeerState::Connected(_)) {
             // Not acknowledged: the sender retransmits it once the handshake completes (a message
             // can overtake the PROOF that precedes it).
             return Err(GroupError::NotConnected);
         }
         let duplicate = peer.channel.is_duplicate(message.id);
-        self.send_ack(&from, message.id, handshake);
+        self.send_ack(&from, message.id, false);
         if duplicate {
             return Ok(());
         }
         match message.body {
-            Body::Welcome { certificate, nonce, ephemeral, clock, proof } => {
-                self.on_welcome(from, certificate, (nonce, ephemeral, clock), &proof, local)
-            }
-            Body::Proof(proof) => self.on_proof(from, &proof),
             Body::SolicitHash(range) => {
                 let children = self.db.child_digests(&range);
                 self.send_reliable(&from, Body::Hashes { range, children });
@@ -976,6 +1044,8 @@ impl<A: Ord + Clone> Member<A> {
             | Body::Refuse(_)
             | Body::Disconnect
             | Body::Hello { .. }
+            | Body::Welcome { .. }
+            | Body::Proof(_)
             | Body::PasswordHello { .. }
             | Body::PasswordChallenge { .. }
             | Body::PasswordProof(_)
@@ -1015,80 +1085,143 @@ impl<A: Ord + Clone> Member<A> {
         Err(GroupError::Unsealed)
     }
 
+    /// A HELLO from `from` (message `id`, `received` bytes long) at peer time `now` (host clock
+    /// `local`). Whoever sent it has proven nothing yet (its certificate is public), so the answer
+    /// is one WELCOME per HELLO, never retransmitted, a HELLO that costs work is rate-limited
+    /// ([`MAX_HELLOS_PER_WINDOW`]), and an existing connection from that address stays until the
+    /// new handshake's PROOF verifies.
     fn on_hello(
         &mut self,
         from: A,
-        id: u32,
+        (id, received): (u32, usize),
         certificate: MembershipCertificate,
         hello: Contribution,
-        now: PeerTime,
+        (now, local): (PeerTime, PeerTime),
     ) -> Result<(), GroupError> {
+        if let Some(half_open) = self.half_open.get(&from).filter(|h| h.hello_id == id) {
+            // A retransmitted HELLO: our WELCOME was lost. Answer it again, once.
+            let welcome = half_open.welcome.clone();
+            self.send_to_unverified(&from, welcome, received);
+            return Ok(());
+        }
+        let own_key = self.key();
+        if let Some(peer) = self.peers.get(&from) {
+            match peer.state {
+                // The HELLO that opened this connection, retransmitted before our WELCOME arrived.
+                PeerState::Connected(_) if peer.channel.was_seen(id) => return Ok(()),
+                PeerState::Connecting { .. } if own_key < certificate.member => {
+                    // Both sides connect at once: the smaller key stays the connecting side.
+                    self.send_ack(&from, id, true);
+                    return Ok(());
+                }
+                _ => {}
+            }
+        } else if self.peers.len() >= MAX_CONNECTIONS {
+            self.send_to_unverified(&from, self.encode(Body::Refuse(RefuseReason::Full)), received);
+            return Ok(());
+        }
+        let window = local.0 / HELLO_WINDOW;
+        if self.hello_window.0 != window {
+            self.hello_window = (window, 0);
+        }
+        if self.hello_window.1 >= MAX_HELLOS_PER_WINDOW {
+            self.stats.hellos_dropped += 1;
+            return Ok(());
+        }
+        self.hello_window.1 += 1;
         if let Err(error) = self.check_peer_certificate(&certificate, now) {
-            self.send_now(&from, Body::Refuse(RefuseReason::NotMember));
+            self.send_to_unverified(&from, self.encode(Body::Refuse(RefuseReason::NotMember)), received);
             return Err(GroupError::NotMember(error));
         }
         if PeerClock::check(now, hello.clock).is_err() {
-            self.send_now(&from, Body::Refuse(RefuseReason::ClockSkew));
+            self.send_to_unverified(&from, self.encode(Body::Refuse(RefuseReason::ClockSkew)), received);
             return Err(GroupError::ClockSkew);
-        }
-        let own_key = self.key();
-        if let Some(peer) = self.peers.get_mut(&from) {
-            if peer.channel.is_duplicate(id) {
-                self.send_ack(&from, id, true);
-                return Ok(());
-            }
-            if matches!(peer.state, PeerState::Connecting { .. }) && own_key < certificate.member {
-                // Both sides connect at once: the smaller key stays the connecting side.
-                self.send_ack(&from, id, true);
-                return Ok(());
-            }
-            if matches!(peer.state, PeerState::Connected(_)) {
-                // The member reconnects (it restarted): start the connection afresh.
-                self.lost(from.clone());
-            }
-        }
-        if !self.peers.contains_key(&from) && self.peers.len() >= MAX_CONNECTIONS {
-            self.send_now(&from, Body::Refuse(RefuseReason::Full));
-            return Ok(());
         }
         let (counter, welcome) = self.contribution(now);
         let transcript = Transcript { tag: self.tag, connecting: hello, accepting: welcome }.hash();
         let secret = handshake::ephemeral_secret(&self.credentials.signing_key, &self.entropy, counter);
         let Some(keys) = handshake::session_keys(&secret, &hello.ephemeral, &transcript, Side::Welcome)
         else {
-            self.send_now(&from, Body::Refuse(RefuseReason::NotMember));
+            self.send_to_unverified(&from, self.encode(Body::Refuse(RefuseReason::NotMember)), received);
             return Err(GroupError::BadProof);
         };
         let proof = handshake::prove(&self.credentials.signing_key, Side::Welcome, &transcript);
-        let peer =
-            self.peers.entry(from.clone()).or_insert_with(|| Peer::new(PeerState::Connected(hello.member)));
-        let _ = peer.channel.is_duplicate(id);
-        peer.state = PeerState::Authenticating(certificate.member, transcript);
-        peer.session = Some(Session::new(&keys));
-        self.send_ack(&from, id, true);
         let own = self.credentials.certificate;
         let Contribution { nonce, ephemeral, clock, .. } = welcome;
-        self.send_reliable(&from, Body::Welcome { certificate: own, nonce, ephemeral, clock, proof });
+        let welcome = self.encode(Body::Welcome { certificate: own, nonce, ephemeral, clock, proof });
+        if !self.half_open.contains_key(&from)
+            && self.half_open.len() >= MAX_HALF_OPEN
+            && let Some(oldest) =
+                self.half_open.iter().min_by_key(|(_, h)| h.deadline).map(|(a, _)| a.clone())
+        {
+            self.half_open.remove(&oldest);
+        }
+        let half_open = HalfOpen {
+            certificate,
+            transcript,
+            session: Session::new(&keys),
+            hello_id: id,
+            welcome: welcome.clone(),
+            deadline: local.plus_ticks(HANDSHAKE_TIMEOUT),
+        };
+        self.half_open.insert(from.clone(), half_open);
+        self.send_to_unverified(&from, welcome, received);
         Ok(())
     }
 
-    fn on_proof(&mut self, from: A, proof: &[u8; PROOF_LEN]) -> Result<(), GroupError> {
-        let Some(peer) = self.peers.get_mut(&from) else { return Err(GroupError::NotConnected) };
-        let PeerState::Authenticating(member, transcript) = peer.state else {
+    /// Encodes an unreliable message.
+    fn encode(&self, body: Body<'_>) -> Vec<u8> {
+        Message { tag: self.tag, id: 0, body }.encode()
+    }
+
+    /// Sends a clear handshake answer to an address whose owner has not proven its key, if it is
+    /// at most [`MAX_HANDSHAKE_AMPLIFICATION`] times the `received` bytes it answers.
+    fn send_to_unverified(&mut self, to: &A, bytes: Vec<u8>, received: usize) {
+        if bytes.len() <= received.saturating_mul(MAX_HANDSHAKE_AMPLIFICATION) {
+            self.outbox.push_back((to.clone(), bytes));
+        }
+    }
+
+    /// The PROOF (message `id`) that completes a handshake we answered: a proof that does not
+    /// verify is ignored (it proves nothing, so it ends nothing); one that does makes the member
+    /// connected, replacing an older connection from the same address (the member restarted).
+    fn on_proof(&mut self, from: A, id: u32, proof: &[u8; PROOF_LEN]) -> Result<(), GroupError> {
+        let Some(half_open) = self.half_open.get(&from) else {
+            if self.peers.get(&from).is_some_and(|p| p.channel.was_seen(id)) {
+                // Our acknowledgement was lost.
+                self.send_ack(&from, id, true);
+                return Ok(());
+            }
             return Err(GroupError::NotConnected);
         };
-        if !handshake::check(&member, Side::Connect, &transcript, proof) {
-            self.send_now(&from, Body::Refuse(RefuseReason::NotMember));
-            self.lost(from);
+        let member = half_open.certificate.member;
+        if !handshake::check(&member, Side::Connect, &half_open.transcript, proof) {
             return Err(GroupError::BadProof);
         }
-        peer.state = PeerState::Connected(member);
+        let Some(half_open) = self.half_open.remove(&from) else { return Err(GroupError::NotConnected) };
+        match self.peers.get(&from).map(|p| &p.state) {
+            Some(PeerState::Connected(_)) => self.lost(from.clone()),
+            Some(PeerState::Connecting { .. }) => {}
+            None if self.peers.len() >= MAX_CONNECTIONS => {
+                self.send_now(&from, Body::Refuse(RefuseReason::Full));
+                return Ok(());
+            }
+            None => {}
+        }
+        let mut peer = Peer::new(PeerState::Connected(member));
+        peer.valid_until = half_open.certificate.valid_until;
+        peer.session = Some(half_open.session);
+        let _ = peer.channel.is_duplicate(half_open.hello_id);
+        let _ = peer.channel.is_duplicate(id);
+        self.peers.insert(from.clone(), peer);
+        self.send_ack(&from, id, true);
         self.events.push_back(GroupEvent::MemberConnected { peer: from, member });
         Ok(())
     }
 
-    /// The WELCOME: checks the proof over the transcript, learns the peer time (host clock
-    /// `local`), checks the certificate, derives the session keys and answers PROOF.
+    /// The WELCOME: checks the proof over the transcript, then the certificate
+    /// against the peer time it carries (host clock `local`), derives the session keys, adopts
+    /// that peer time and answers PROOF. A WELCOME whose proof does not verify is ignored.
     fn on_welcome(
         &mut self,
         from: A,
@@ -1097,25 +1230,26 @@ impl<A: Ord + Clone> Member<A> {
         proof: &[u8; PROOF_LEN],
         local: PeerTime,
     ) -> Result<(), GroupError> {
-        let Some(PeerState::Connecting { counter, hello }) = self.peers.get(&from).map(|p| p.state.clone())
+        let Some(PeerState::Connecting { counter, hello, hello_id }) =
+            self.peers.get(&from).map(|p| p.state.clone())
         else {
             return Err(GroupError::NotConnected);
         };
         let welcome = Contribution { member: certificate.member, nonce, ephemeral, clock };
         let transcript = Transcript { tag: self.tag, connecting: hello, accepting: welcome }.hash();
         if !handshake::check(&certificate.member, Side::Welcome, &transcript, proof) {
-            self.lost(from);
             return Err(GroupError::BadProof);
         }
-        // The clock is authenticated now: learn the group's peer time before checking the
-        // certificate against it.
-        if self.clock.learn(hello.clock, self.clock.peer_time(local), clock).is_err() {
+        // The clock is authenticated now, but only a member's clock may become the group's: the
+        // certificate is checked against the peer time we would adopt, which is committed only
+        // once everything else passed.
+        let mut clock_then = self.clock;
+        if clock_then.learn(hello.clock, self.clock.peer_time(local), clock).is_err() {
             self.send_now(&from, Body::Refuse(RefuseReason::ClockSkew));
             self.lost(from);
             return Err(GroupError::ClockSkew);
         }
-        let now = self.clock.peer_time(local);
-        if let Err(error) = self.check_peer_certificate(&certificate, now) {
+        if let Err(error) = self.check_peer_certificate(&certificate, clock_then.peer_time(local)) {
             self.lost(from);
             return Err(GroupError::NotMember(error));
         }
@@ -1124,9 +1258,14 @@ impl<A: Ord + Clone> Member<A> {
             self.lost(from);
             return Err(GroupError::BadProof);
         };
+        self.clock = clock_then;
         let answer = handshake::prove(&self.credentials.signing_key, Side::Connect, &transcript);
         let Some(peer) = self.peers.get_mut(&from) else { return Err(GroupError::NotConnected) };
+        // The WELCOME answers the HELLO. (It is not reliable: its message ID is 0 and is not
+        // remembered; a copy of it finds this member no longer connecting.)
+        peer.channel.acknowledge(hello_id);
         peer.state = PeerState::Connected(certificate.member);
+        peer.valid_until = certificate.valid_until;
         peer.session = Some(Session::new(&keys));
         self.send_reliable(&from, Body::Proof(answer));
         self.events.push_back(GroupEvent::MemberConnected { peer: from.clone(), member: certificate.member });
@@ -1287,19 +1426,30 @@ impl<A: Ord + Clone> Member<A> {
         // MAX_ABSTRACTS records cannot say what the peer lacks past them; those are left to the
         // peer's own synchronisation.)
         let complete = abstracts.len() < MAX_ABSTRACTS;
-        let push: Vec<Record> = self
-            .db
-            .abstracts(&range)
-            .filter(|mine| match theirs.get(&mine.id) {
+        if let Some(peer) = self.peers.get_mut(from) {
+            let push = self.db.abstracts(&range).filter(|mine| match theirs.get(&mine.id) {
                 Some(t) => (t.version, t.modified) < (mine.version, mine.modified),
                 None => complete,
-            })
-            .filter_map(|mine| self.db.get(&mine.id).cloned())
-            .collect();
-        for record in &push {
-            self.send_record(from, record);
+            });
+            peer.pushes.extend(push.map(|mine| mine.id));
         }
+        self.pump_pushes(from);
         self.pump_sync();
+    }
+
+    /// Sends pushed records to `to` while its queue holds fewer than [`MAX_QUEUED_PUSHES`].
+    fn pump_pushes(&mut self, to: &A) {
+        loop {
+            let Some(peer) = self.peers.get_mut(to) else { return };
+            if peer.channel.queued() >= MAX_QUEUED_PUSHES {
+                return;
+            }
+            let Some(id) = peer.pushes.pop_front() else { return };
+            // The newest version by now; a record that expired meanwhile is not sent.
+            if let Some(record) = self.db.get(&id).cloned() {
+                self.send_record(to, &record);
+            }
+        }
     }
 
     fn on_records(&mut self, from: &A, records: Records<'_>, gone: Ids<'_>, now: PeerTime) {

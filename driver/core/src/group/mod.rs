@@ -33,6 +33,8 @@ pub mod wire;
 #[cfg(test)]
 mod connection_tests;
 #[cfg(test)]
+mod hostile_member_tests;
+#[cfg(test)]
 mod limit_tests;
 #[cfg(test)]
 mod test_support;

@@ -27,8 +27,9 @@ use super::time::PeerTime;
 /// The first two bytes of every group message.
 pub const MAGIC: [u8; 2] = *b"PG";
 /// The protocol version byte (2: handshakes agree session keys and clocks, and connected
-/// members seal every message, `session.rs`).
-pub const VERSION: u8 = 2;
+/// members seal every message, `session.rs`; 3: the WELCOME answers the HELLO, which is no
+/// longer acknowledged, and is sent once per HELLO rather than retransmitted).
+pub const VERSION: u8 = 3;
 /// Length of the message header.
 pub const HEADER_LEN: usize = 16;
 /// Length of one encoded [`Abstract`].
