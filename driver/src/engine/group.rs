@@ -15,6 +15,7 @@ use peerdrt_abi::group::{
 use peerdrt_abi::{AbiError, Handle};
 use peerdrt_core::group::database::DbError;
 use peerdrt_core::group::id::{GroupTag, MemberKey, RecordId};
+use peerdrt_core::group::limits::MAX_GROUP_DB_BYTES;
 use peerdrt_core::group::member::{GroupError, GroupEvent, Member, PasswordJoinState};
 use peerdrt_core::group::membership::{Credentials, GroupRoot, MembershipCertificate, Role, member_key};
 use peerdrt_core::group::password::PasswordGrantor;
@@ -36,6 +37,15 @@ const _: () = assert!(
     MAX_GROUPS_PER_OPEN >= 1 && 4 * MAX_GROUPS_PER_OPEN <= MAX_GROUPS,
     "four opens' full shares fit on the device"
 );
+/// Most bytes of records all the device's groups together may hold (each group's records at
+/// their wire length, as `RecordDb::bytes` counts them): four groups filled to the core's own
+/// bound, `MAX_GROUP_DB_BYTES`. Without it 64 groups could hold 2 GiB, in the kernel's
+/// non-paged pool, where running out bug-checks the machine. Each group may grow by what the
+/// others leave (`GroupTable::share_budget`); past its share a group refuses new records
+/// (E_OUTOFMEMORY locally, a refused record from a peer) and still takes deletions.
+pub const MAX_DEVICE_GROUP_BYTES: usize = 4 * MAX_GROUP_DB_BYTES;
+const _: () = assert!(MAX_DEVICE_GROUP_BYTES >= MAX_GROUP_DB_BYTES, "one group can fill to the core's bound");
+
 /// Most members one group remembers having seen (on records or in handshakes) besides those
 /// connected; past it a new member is neither listed by ENUM_MEMBERS unless connected nor
 /// announced as JOINED.
@@ -282,6 +292,9 @@ pub struct GroupTable {
     farewells: VecDeque<GroupOutgoing>,
     /// The port of the socket the groups' datagrams use (reported to CREATE / JOIN).
     port: u16,
+    /// What all groups' records may hold together: [`MAX_DEVICE_GROUP_BYTES`] (0 in
+    /// `Default`, read as that; tests set less).
+    byte_budget: usize,
 }
 
 /// An invitation's or a password grant's role byte (1 member, 2 administrator).
@@ -313,6 +326,40 @@ impl GroupTable {
     /// An empty table.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty table whose groups hold at most `budget` bytes of records together (tests of
+    /// the budget's edge; the device uses [`MAX_DEVICE_GROUP_BYTES`]).
+    #[cfg(test)]
+    pub fn with_byte_budget(budget: usize) -> Self {
+        Self { byte_budget: budget, ..Self::default() }
+    }
+
+    fn byte_budget(&self) -> usize {
+        if self.byte_budget == 0 { MAX_DEVICE_GROUP_BYTES } else { self.byte_budget }
+    }
+
+    /// Gives the group in slot `index` its share of the device's byte budget: what the other
+    /// groups leave of it, at most the core's own bound. Called before anything may store a
+    /// record in that group (a request, a datagram, a restore from the log).
+    fn share_budget(&mut self, index: usize) {
+        let others: usize = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != index)
+            .filter_map(|(_, s)| s.as_ref())
+            .map(|s| s.member.database().bytes())
+            .sum();
+        let share = self.byte_budget().saturating_sub(others).min(MAX_GROUP_DB_BYTES);
+        if let Some(Some(slot)) = self.slots.get_mut(index) {
+            slot.member.set_database_byte_limit(share);
+        }
+    }
+
+    /// Bytes of records all groups hold together.
+    pub fn stored_bytes(&self) -> usize {
+        self.slots.iter().flatten().map(|s| s.member.database().bytes()).sum()
     }
 
     /// Sets the port of the groups' socket, reported by CREATE and JOIN.
@@ -616,6 +663,8 @@ impl GroupTable {
         record: &Record,
         now: PeerTime,
     ) -> Result<(), GroupFailure> {
+        let (index, _) = self.slot(open, group)?;
+        self.share_budget(index);
         let (_, slot) = self.slot(open, group)?;
         slot.member
             .restore(record, now)
@@ -641,7 +690,9 @@ impl GroupTable {
         group: Handle,
         change: impl FnOnce(&mut Slot) -> Result<T, GroupFailure>,
     ) -> Result<T, GroupFailure> {
-        let (index, slot) = self.slot(open, group)?;
+        let (index, _) = self.slot(open, group)?;
+        self.share_budget(index);
+        let (_, slot) = self.slot(open, group)?;
         let changed = change(slot)?;
         self.drain_events(index);
         Ok(changed)
@@ -672,6 +723,7 @@ impl GroupTable {
         else {
             return;
         };
+        self.share_budget(index);
         if let Some(Some(slot)) = self.slots.get_mut(index) {
             let _ = slot.member.handle_datagram(from, bytes, now);
         }
@@ -1243,6 +1295,54 @@ mod tests {
     }
 
     const FULL: Result<Handle, GroupFailure> = Err(GroupFailure::HResult(hresult::E_OUTOFMEMORY));
+
+    /// GROUP_ADD_RECORD of 1,000 bytes to `group` of `open` (record ID bits `n`): its ID.
+    fn add_as(table: &mut GroupTable, open: OpenId, group: Handle, n: u64) -> Result<[u8; 16], GroupFailure> {
+        let data = [0x42; 1000];
+        let request = GroupRequest::AddRecord { group, record: fields(b"", &data) };
+        let mut out = vec![0u8; 64];
+        let len = table.execute(open, &request, NOW, &seed(n), &mut out)?;
+        match GroupResponse::decode(request.code(), &out[..len]) {
+            Ok(GroupResponse::RecordId(id)) => Ok(*id),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_device_default_byte_budget_is_max_device_group_bytes() {
+        let table = GroupTable::new();
+        assert_eq!(table.byte_budget(), MAX_DEVICE_GROUP_BYTES);
+        assert_eq!(MAX_DEVICE_GROUP_BYTES, 4 * MAX_GROUP_DB_BYTES);
+    }
+
+    #[test]
+    fn all_groups_together_hold_the_byte_budget_and_no_more_and_deleting_gives_it_back() {
+        // What one record of 1,000 bytes costs.
+        let mut probe = GroupTable::new();
+        let g = create_as(&mut probe, OPEN, 1).unwrap();
+        add_as(&mut probe, OPEN, g, 1).unwrap();
+        let one = probe.stored_bytes();
+        // A budget of exactly three such records, over two groups of two opens.
+        let other = OpenId { slot: 2, generation: 1 };
+        let mut table = GroupTable::with_byte_budget(3 * one);
+        let (a, b) = (create_as(&mut table, OPEN, 1).unwrap(), create_as(&mut table, other, 2).unwrap());
+        let first = add_as(&mut table, OPEN, a, 1).unwrap();
+        let second = add_as(&mut table, OPEN, a, 2).unwrap();
+        add_as(&mut table, other, b, 3).unwrap();
+        assert_eq!(table.stored_bytes(), 3 * one, "at the edge");
+        // One record past it, in either group.
+        let full = Err(GroupFailure::HResult(hresult::E_OUTOFMEMORY));
+        assert_eq!(add_as(&mut table, other, b, 4), full);
+        assert_eq!(add_as(&mut table, OPEN, a, 5), full);
+        assert_eq!(table.stored_bytes(), 3 * one, "nothing was stored");
+        // Deletions are taken past the share, and what they give back the other group may use.
+        for id in [first, second] {
+            let delete = GroupRequest::DeleteRecord { group: a, id: &id };
+            table.execute(OPEN, &delete, NOW, &seed(9), &mut [0u8; 16]).unwrap();
+        }
+        assert!(table.stored_bytes() < 2 * one);
+        add_as(&mut table, other, b, 6).unwrap();
+    }
 
     #[test]
     fn an_open_holds_max_groups_per_open_by_every_way_of_opening_one_and_closing_gives_them_back() {

@@ -58,6 +58,9 @@ pub struct RecordDb {
     expiry: BTreeSet<(PeerTime, SyncKey)>,
     /// Sum of the stored records' wire lengths, at most [`MAX_GROUP_DB_BYTES`].
     bytes: usize,
+    /// What the stored bytes may grow to: [`MAX_GROUP_DB_BYTES`], or less where the host
+    /// bounds all its groups together ([`RecordDb::set_byte_limit`]).
+    byte_limit: usize,
 }
 
 impl RecordDb {
@@ -69,6 +72,7 @@ impl RecordDb {
             records: BTreeMap::new(),
             expiry: BTreeSet::new(),
             bytes: 0,
+            byte_limit: MAX_GROUP_DB_BYTES,
         })
     }
 
@@ -81,7 +85,8 @@ impl RecordDb {
     /// group's peer time: a record modified later than `now` plus
     /// [`MAX_CLOCK_SKEW`] was not written on the group's clock and is refused
     /// ([`RecordError::InvalidTimes`]), as is one that would take the database past
-    /// [`MAX_RECORDS`] records or [`MAX_GROUP_DB_BYTES`] bytes ([`DbError::Full`]).
+    /// [`MAX_RECORDS`] records or grow it past its byte limit (at most [`MAX_GROUP_DB_BYTES`],
+    /// [`RecordDb::set_byte_limit`]) ([`DbError::Full`]).
     pub fn apply(&mut self, view: &RecordView<'_>, now: PeerTime) -> Result<Applied, DbError> {
         if view.expiration <= now {
             return Err(DbError::Expired);
@@ -100,7 +105,9 @@ impl RecordDb {
         }
         let replaced = existing.map_or(0, |r| r.view().encoded_len());
         let bytes = self.bytes.saturating_sub(replaced).saturating_add(view.encoded_len());
-        if bytes > MAX_GROUP_DB_BYTES {
+        // Past the limit only a change that shrinks the database is taken (a deletion's
+        // tombstone, a smaller version): a lowered limit never blocks giving bytes back.
+        if bytes > self.byte_limit && bytes > self.bytes {
             return Err(DbError::Full);
         }
         view.verify(&self.root).map_err(DbError::Record)?;
@@ -152,6 +159,18 @@ impl RecordDb {
     /// [`MAX_GROUP_DB_BYTES`]. The device adds these up to bound all its groups together.
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Lowers (or restores) what the stored bytes may grow to, at most [`MAX_GROUP_DB_BYTES`]:
+    /// a host running many groups gives each the share of its budget the others leave. Records
+    /// already stored stay; past the limit the database only shrinks.
+    pub fn set_byte_limit(&mut self, limit: usize) {
+        self.byte_limit = limit.min(MAX_GROUP_DB_BYTES);
+    }
+
+    /// What the stored bytes may grow to.
+    pub fn byte_limit(&self) -> usize {
+        self.byte_limit
     }
 
     /// Whether nothing is stored.

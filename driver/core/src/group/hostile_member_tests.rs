@@ -527,3 +527,28 @@ fn an_answered_hello_waits_handshake_timeout_for_its_proof() {
     assert!(proof_arriving_at(NOW.plus_ticks(HANDSHAKE_TIMEOUT - 1)), "one tick before the timeout");
     assert!(!proof_arriving_at(NOW.plus_ticks(HANDSHAKE_TIMEOUT)), "at the timeout it is forgotten");
 }
+
+#[test]
+fn a_lowered_byte_limit_refuses_growth_but_still_takes_what_shrinks_the_database() {
+    let group = root().public_key();
+    let author = credentials(&root(), 2, Role::Member);
+    let mut db = RecordDb::new(&group).unwrap();
+    assert_eq!(db.byte_limit(), MAX_GROUP_DB_BYTES, "the core's bound by default");
+    db.set_byte_limit(usize::MAX);
+    assert_eq!(db.byte_limit(), MAX_GROUP_DB_BYTES, "a host cannot raise it past the core's bound");
+    let first = Record::create(&author, &group, draft_of_len(RECORD_FIXED_LEN + 100), 1, NOW).unwrap();
+    let len = first.view().encoded_len();
+    // A limit of exactly one record: it fits, a second does not.
+    db.set_byte_limit(len);
+    assert_eq!(db.apply(&first.view(), NOW), Ok(Applied::Stored(Some(Change::Added))));
+    let second = Record::create(&author, &group, draft_of_len(RECORD_FIXED_LEN), 2, NOW).unwrap();
+    assert_eq!(db.apply(&second.view(), NOW), Err(DbError::Full));
+    // Lowered below what is stored: nothing is dropped, growth is refused, shrinking is taken.
+    db.set_byte_limit(0);
+    assert_eq!(db.bytes(), len);
+    let grown = first.revise(&author, &group, draft_of_len(RECORD_FIXED_LEN + 101), NOW).unwrap();
+    assert_eq!(db.apply(&grown.view(), NOW), Err(DbError::Full));
+    let gone = first.tombstone(&author, &group, NOW.plus_seconds(1)).unwrap();
+    assert_eq!(db.apply(&gone.view(), NOW), Ok(Applied::Stored(Some(Change::Deleted))));
+    assert!(db.bytes() < len);
+}

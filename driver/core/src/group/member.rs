@@ -422,6 +422,12 @@ impl<A: Ord + Clone> Member<A> {
         &self.db
     }
 
+    /// Bounds the bytes this member's database may grow to (see [`RecordDb::set_byte_limit`]):
+    /// the host's share for this group of a budget over all its groups.
+    pub fn set_database_byte_limit(&mut self, limit: usize) {
+        self.db.set_byte_limit(limit);
+    }
+
     /// Whether the database is synchronised (records may be read and written).
     pub fn is_ready(&self) -> bool {
         self.ready
