@@ -4,7 +4,7 @@
 use std::net::Ipv6Addr;
 
 use peerdrt_core::drt::config::{MAX_ADVERTISE_KEYS, MAX_REQUEST_KEYS};
-use peerdrt_core::drt::security::{KeyCredential, NullProvider};
+use peerdrt_core::drt::security::KeyCredential;
 use peerdrt_core::drt::*;
 use peerdrt_core::time::Instant;
 use peerdrt_core::wire::*;
@@ -22,16 +22,13 @@ fn key(i: usize) -> Key {
 
 /// A node holding `keys` registrations (nothing in its cache).
 fn holder(keys: usize) -> Node {
-    let mut node = Node::new(NodeConfig {
-        version: VERSION,
-        port: 4000,
-        addresses: vec![Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1)],
-        seeds: vec![],
-        security: Box::new(NullProvider),
-        rng_seed: [3; 32],
-        timing: Timing::default(),
-        flood: FloodLimits::default(),
-    })
+    let mut node = Node::new(NodeConfig::null_security(
+        VERSION,
+        4000,
+        Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1),
+        vec![],
+        [3; 32],
+    ))
     .unwrap();
     node.start(Instant(0));
     for i in 0..keys {

@@ -5,7 +5,6 @@ use std::net::Ipv6Addr;
 use std::time::Duration;
 
 use peerdrt_core::drt::config::{MAX_SEEDS, RETRIES};
-use peerdrt_core::drt::security::NullProvider;
 use peerdrt_core::drt::*;
 use peerdrt_core::time::Instant;
 use peerdrt_core::wire::*;
@@ -17,16 +16,13 @@ fn seed(i: usize) -> Endpoint {
 }
 
 fn node(seeds: usize) -> Node {
-    Node::new(NodeConfig {
-        version: VERSION,
-        port: 4000,
-        addresses: vec![Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1)],
-        seeds: (0..seeds).map(seed).collect(),
-        security: Box::new(NullProvider),
-        rng_seed: [5; 32],
-        timing: Timing::default(),
-        flood: FloodLimits::default(),
-    })
+    Node::new(NodeConfig::null_security(
+        VERSION,
+        4000,
+        Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1),
+        (0..seeds).map(seed).collect(),
+        [5; 32],
+    ))
     .unwrap()
 }
 

@@ -1,7 +1,6 @@
 //! Route entries heard from others, as specifications: who can make this node send INQUIREs
 //! to a third party, how fast, and when such an entry enters the cache.
 
-use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::net::Ipv6Addr;
@@ -16,17 +15,7 @@ fn ep(i: u32) -> Endpoint {
 }
 
 fn node() -> Node {
-    let mut n = Node::new(NodeConfig {
-        version: VERSION,
-        port: 4000,
-        addresses: vec![ep(1).addr],
-        seeds: vec![],
-        security: Box::new(NullProvider),
-        rng_seed: [1; 32],
-        timing: Timing::default(),
-        flood: crate::drt::FloodLimits::default(),
-    })
-    .unwrap();
+    let mut n = Node::new(NodeConfig::null_security(VERSION, 4000, ep(1).addr, vec![], [1; 32])).unwrap();
     n.start(Instant(0));
     drain(&mut n);
     n

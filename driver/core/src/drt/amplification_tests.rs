@@ -1,13 +1,12 @@
 //! Anti-amplification and flood control, as specifications of the node's behaviour.
 
-use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::net::Ipv6Addr;
 
 use super::*;
 use crate::drt::rate::{UNVERIFIED_BURST, VERIFIED_SOURCE_BURST};
-use crate::drt::security::{KeyCredential, NullProvider};
+use crate::drt::security::KeyCredential;
 use crate::drt::verified::{MAX_DEFERRED, MAX_PENDING_CHALLENGES};
 
 const VERSION: ProtocolVersion = ProtocolVersion::new(6, 0x65);
@@ -18,17 +17,7 @@ fn ep(i: u32) -> Endpoint {
 }
 
 fn node(i: u32) -> Node {
-    Node::new(NodeConfig {
-        version: VERSION,
-        port: 4000,
-        addresses: vec![ep(i).addr],
-        seeds: vec![],
-        security: Box::new(NullProvider),
-        rng_seed: [i as u8; 32],
-        timing: Timing::default(),
-        flood: crate::drt::FloodLimits::default(),
-    })
-    .unwrap()
+    Node::new(NodeConfig::null_security(VERSION, 4000, ep(i).addr, vec![], [i as u8; 32])).unwrap()
 }
 
 /// A node holding `KEY` with `app_data`, its outbox drained.

@@ -124,3 +124,26 @@ pub struct NodeConfig {
     /// Flood control ([`FloodLimits::default`] on a network).
     pub flood: FloodLimits,
 }
+
+impl NodeConfig {
+    /// A node of Null security on `port`, reachable at `address`, bootstrapping from `seeds`,
+    /// with default timers and flood limits — the node tests, tools and benchmarks build most.
+    pub fn null_security(
+        version: ProtocolVersion,
+        port: u16,
+        address: Ipv6Addr,
+        seeds: Vec<Endpoint>,
+        rng_seed: [u8; 32],
+    ) -> Self {
+        Self {
+            version,
+            port,
+            addresses: alloc::vec![address],
+            seeds,
+            security: alloc::boxed::Box::new(super::security::NullProvider),
+            rng_seed,
+            timing: Timing::default(),
+            flood: FloodLimits::default(),
+        }
+    }
+}

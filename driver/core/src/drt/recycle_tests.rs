@@ -1,12 +1,11 @@
 //! Buffers given back by the host carry later datagrams, within named bounds.
 
-use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::net::Ipv6Addr;
 
 use super::*;
-use crate::drt::security::{KeyCredential, NullProvider};
+use crate::drt::security::KeyCredential;
 
 const VERSION: ProtocolVersion = ProtocolVersion::new(6, 0x65);
 const KEY: Key = [0x42; 32];
@@ -17,17 +16,7 @@ fn ep(i: u16) -> Endpoint {
 
 /// A started node holding `KEY`, its outbox drained.
 fn holder() -> Node {
-    let mut n = Node::new(NodeConfig {
-        version: VERSION,
-        port: 4000,
-        addresses: vec![ep(1).addr],
-        seeds: vec![],
-        security: Box::new(NullProvider),
-        rng_seed: [1; 32],
-        timing: Timing::default(),
-        flood: crate::drt::FloodLimits::default(),
-    })
-    .unwrap();
+    let mut n = Node::new(NodeConfig::null_security(VERSION, 4000, ep(1).addr, vec![], [1; 32])).unwrap();
     n.start(Instant(0));
     n.register(Instant(0), KEY, b"data", KeyCredential::None).unwrap();
     while n.poll_transmit().is_some() {}

@@ -2,7 +2,6 @@
 //! from `RESERVE_CANDIDATES` more), and fetches one node's record at most
 //! `MAX_FETCHES_PER_NODE` times: each at its edge and one past it.
 
-use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::net::Ipv6Addr;
@@ -11,7 +10,7 @@ use core::time::Duration;
 use super::*;
 use crate::drt::cache::{CacheEntry, Inserted};
 use crate::drt::search::{MAX_FETCHES_PER_NODE, RESERVE_CANDIDATES, SEED_CANDIDATES};
-use crate::drt::security::{KeyCredential, NullProvider};
+use crate::drt::security::KeyCredential;
 
 const VERSION: ProtocolVersion = ProtocolVersion::new(6, 0x65);
 const TARGET: Key = [0x3C; 32];
@@ -29,17 +28,7 @@ fn sharing(bits: usize) -> Key {
 
 /// A started node whose cache holds `keys` (the i-th at `ep(10 + i)`), its outbox drained.
 fn node_knowing(keys: &[Key]) -> Node {
-    let mut n = Node::new(NodeConfig {
-        version: VERSION,
-        port: 4000,
-        addresses: vec![ep(1).addr],
-        seeds: vec![],
-        security: Box::new(NullProvider),
-        rng_seed: [3; 32],
-        timing: Timing::default(),
-        flood: crate::drt::FloodLimits::default(),
-    })
-    .unwrap();
+    let mut n = Node::new(NodeConfig::null_security(VERSION, 4000, ep(1).addr, vec![], [3; 32])).unwrap();
     n.start(Instant(0));
     for (i, key) in keys.iter().enumerate() {
         let entry = CacheEntry::new(*key, ep(10 + i as u16), VERSION, Instant(0), None);
@@ -107,17 +96,8 @@ fn the_reserve_takes_the_nearest_entry_of_each_shared_prefix_length() {
 
 /// A started node at `ep(at)` (nothing in its cache), its outbox drained.
 fn node_at(at: u16) -> Node {
-    let mut n = Node::new(NodeConfig {
-        version: VERSION,
-        port: 4000,
-        addresses: vec![ep(at).addr],
-        seeds: vec![],
-        security: Box::new(NullProvider),
-        rng_seed: [at as u8; 32],
-        timing: Timing::default(),
-        flood: crate::drt::FloodLimits::default(),
-    })
-    .unwrap();
+    let mut n =
+        Node::new(NodeConfig::null_security(VERSION, 4000, ep(at).addr, vec![], [at as u8; 32])).unwrap();
     n.start(Instant(0));
     while n.poll_transmit().is_some() {}
     n
