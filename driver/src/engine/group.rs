@@ -830,17 +830,17 @@ impl GroupTable {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::net::Ipv6Addr;
 
     use peerdrt_abi::group::CERTIFICATE_LEN;
 
     use super::*;
 
-    const NOW: PeerTime = PeerTime(133_000_000_000_000_000);
-    const OPEN: OpenId = OpenId { slot: 1, generation: 1 };
+    pub(in crate::engine) const NOW: PeerTime = PeerTime(133_000_000_000_000_000);
+    pub(in crate::engine) const OPEN: OpenId = OpenId { slot: 1, generation: 1 };
 
-    fn endpoint(n: u16) -> Endpoint {
+    pub(in crate::engine) fn endpoint(n: u16) -> Endpoint {
         Endpoint { addr: Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, n), port: 3600 + n }
     }
 
@@ -872,8 +872,9 @@ mod tests {
         opened(&run(table, request).unwrap(), peerdrt_abi::group::GROUP_CREATE).0
     }
 
-    /// Delivers datagrams between two tables until both are quiet.
-    fn settle(a: &mut GroupTable, b: &mut GroupTable) {
+    /// Delivers datagrams between two tables (`a` at endpoint 1, `b` at endpoint 2) until both
+    /// are quiet.
+    pub(in crate::engine) fn settle(a: &mut GroupTable, b: &mut GroupTable) {
         for _ in 0..1000 {
             let mut moved = false;
             while let Some(out) = a.poll_transmit(NOW) {

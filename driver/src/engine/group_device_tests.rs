@@ -101,6 +101,16 @@ fn fields(data: &[u8]) -> RecordFields<'_> {
     RecordFields { record_type: [4; 16], expiration: UTC + 600 * 10_000_000, flags: 0, attributes: b"", data }
 }
 
+impl Node {
+    /// GROUP_CREATE of the tests' group (root `[1; 32]`, creator `[2; 32]`, for an hour): its
+    /// response bytes.
+    fn create(&mut self, now: Instant) -> Vec<u8> {
+        let request =
+            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 };
+        self.call(now, request).unwrap()
+    }
+}
+
 fn opened(bytes: &[u8]) -> (u64, [u8; group::CERTIFICATE_LEN], u16) {
     match GroupResponse::decode(group::GROUP_CREATE, bytes).unwrap() {
         GroupResponse::Opened { group, certificate, port } => (group, *certificate, port),
@@ -112,12 +122,7 @@ fn opened(bytes: &[u8]) -> (u64, [u8; group::CERTIFICATE_LEN], u16) {
 fn a_record_added_on_one_device_reaches_a_member_on_another_over_the_group_socket() {
     let now = Instant::from_millis(1000);
     let (mut a, mut b) = (Node::new(4001), Node::new(4002));
-    let created = a
-        .call(
-            now,
-            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 },
-        )
-        .unwrap();
+    let created = a.create(now);
     let (group_a, _, port) = opened(&created);
     assert_eq!(port, 4001, "CREATE reports the group socket's port");
     assert_eq!(a.fake.bound.len(), 1, "the first group binds the group socket");
@@ -159,12 +164,7 @@ fn a_record_added_on_one_device_reaches_a_member_on_another_over_the_group_socke
     a.device.close(now, a.open, &mut a.fake);
     let open = a.device.open(Owner::default()).unwrap();
     a.open = open;
-    let again = a
-        .call(
-            now,
-            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 },
-        )
-        .unwrap();
+    let again = a.create(now);
     assert_eq!(opened(&again).2, 4001);
     assert_eq!(a.fake.bound.len(), 1, "still the one group socket");
 }
@@ -182,12 +182,7 @@ fn group_failures_complete_with_the_p2p_hresult() {
 fn timers_run_on_peer_time_anchored_to_the_callers_utc() {
     let start = Instant::from_millis(10);
     let (mut a, mut b) = (Node::new(4004), Node::new(4005));
-    let created = a
-        .call(
-            start,
-            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 },
-        )
-        .unwrap();
+    let created = a.create(start);
     let (group_a, _, _) = opened(&created);
     let invitee = member_key(&[3; 32]);
     let invitation = a
@@ -256,12 +251,7 @@ fn record_changed(bytes: &[u8]) -> [u8; 16] {
 fn group_events_reach_wait_event_in_order_and_complete_a_pending_wait() {
     let now = Instant::from_millis(1);
     let mut a = Node::new(4010);
-    let created = a
-        .call(
-            now,
-            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 },
-        )
-        .unwrap();
+    let created = a.create(now);
     let (group_a, _, _) = opened(&created);
     assert_eq!(a.wait_event(now, 1), None, "nothing to report: the wait pends");
     a.call(now, GroupRequest::WatchEvents { group: group_a, enabled: true }).unwrap();
@@ -276,12 +266,7 @@ fn group_events_reach_wait_event_in_order_and_complete_a_pending_wait() {
 fn a_full_queue_keeps_the_oldest_events_and_counts_the_dropped_ones_in_its_last_place() {
     let now = Instant::from_millis(1);
     let mut a = Node::new(4011);
-    let created = a
-        .call(
-            now,
-            GroupRequest::Create { root_secret: &[1; 32], member_secret: &[2; 32], lifetime_seconds: 3600 },
-        )
-        .unwrap();
+    let created = a.create(now);
     let (group_a, _, _) = opened(&created);
     a.call(now, GroupRequest::WatchEvents { group: group_a, enabled: true }).unwrap();
 

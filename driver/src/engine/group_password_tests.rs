@@ -2,8 +2,6 @@
 //! GROUP_ENABLE_PASSWORD on the creator, GROUP_PASSWORD_JOIN and GROUP_GET_CERTIFICATE on the
 //! joiner, and the HRESULTs of every refusal.
 
-use std::net::Ipv6Addr;
-
 use peerdrt_abi::Handle;
 use peerdrt_abi::group::{
     GROUP_CREATE, GROUP_GET_CERTIFICATE, GROUP_PASSWORD_JOIN, GroupRequest, GroupResponse, RecordFields,
@@ -11,19 +9,11 @@ use peerdrt_abi::group::{
 };
 use peerdrt_core::group::membership::{MembershipCertificate, Role};
 use peerdrt_core::group::password::{derive_seed, verifier_of};
-use peerdrt_core::group::time::PeerTime;
-use peerdrt_core::wire::Endpoint;
 
-use super::OpenId;
+use super::group::tests::{NOW, OPEN, endpoint, settle};
 use super::group::{GroupFailure, GroupNotice, GroupTable};
 
-const NOW: PeerTime = PeerTime(133_000_000_000_000_000);
-const OPEN: OpenId = OpenId { slot: 1, generation: 1 };
 const ROOT_SECRET: [u8; 32] = [1; 32];
-
-fn endpoint(n: u16) -> Endpoint {
-    Endpoint { addr: Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, n), port: 3600 + n }
-}
 
 fn run(table: &mut GroupTable, request: GroupRequest<'_>) -> Result<Vec<u8>, GroupFailure> {
     let mut out = vec![0u8; 32 * 1024];
@@ -37,25 +27,6 @@ fn opened(bytes: &[u8], code: u32) -> Handle {
         GroupResponse::Opened { group, .. } => group,
         other => panic!("unexpected {other:?}"),
     }
-}
-
-/// Delivers datagrams between the creator (endpoint 1) and the joiner (endpoint 2).
-fn settle(a: &mut GroupTable, b: &mut GroupTable) {
-    for _ in 0..1000 {
-        let mut moved = false;
-        while let Some(out) = a.poll_transmit(NOW) {
-            b.handle_datagram(endpoint(1), &out.bytes, NOW);
-            moved = true;
-        }
-        while let Some(out) = b.poll_transmit(NOW) {
-            a.handle_datagram(endpoint(2), &out.bytes, NOW);
-            moved = true;
-        }
-        if !moved {
-            return;
-        }
-    }
-    panic!("the two nodes did not settle");
 }
 
 /// A creator table whose group grants plain membership to holders of `password` (if given).
