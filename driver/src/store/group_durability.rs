@@ -190,8 +190,15 @@ impl<D: LogDirectory> GroupDurability<D> {
                 first_error.get_or_insert(e);
             }
         }
-        let roots: alloc::vec::Vec<[u8; 32]> = self.logs.keys().copied().collect();
-        for root in roots {
+        // Only a log that took records, is behind, or still lacks its synchronised marker can
+        // need anything: quiet logs cost nothing on the datagram path.
+        let due: alloc::vec::Vec<[u8; 32]> = self
+            .logs
+            .iter()
+            .filter(|(root, l)| l.behind || !l.log.is_synchronised() || touched.contains(*root))
+            .map(|(root, _)| *root)
+            .collect();
+        for root in due {
             let caught_up = self.catch_up(device, &root);
             if let Err(e) = caught_up
                 && touched.contains(&root)
